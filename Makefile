@@ -1,0 +1,53 @@
+# Two commands: `make book` and `make test`. Both create .venv on first use
+# (reused while pyproject.toml is unchanged) and work offline once installed.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export BOOK_PROFILE ?= quick
+# Two cores: let torch use them, but no oversubscription when two processes run.
+export OMP_NUM_THREADS ?= 2
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: book test unit nbval book-strict render sweep bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is needed, found " + sys.version.split()[0]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $@
+
+## make book: execute every chapter (at $BOOK_PROFILE, default quick) and build _build/html
+book: $(STAMP)
+	$(BIN)/python -m lib.bookcache check
+	$(BIN)/jupyter-book build . --builder html
+	@echo "Book: $(CURDIR)/_build/html/index.html"
+
+## make test: unit tests + nbval of every chapter + strict book build + browser render check
+test: $(STAMP)
+	rm -rf _build/.jupyter_cache _build/nbval
+	$(BIN)/python -m lib.bookcache check
+	NBVAL_CAPTURE_DIR=_build/nbval $(BIN)/python -m pytest -m "not render" -p tests.nbval_capture \
+		tests book --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
+	$(BIN)/python -m lib.bookcache import _build/nbval
+	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
+	$(BIN)/python -m pytest -m render tests/test_render.py
+
+## make sweep SPEC=sweeps/x.yaml [WORKERS=2]
+sweep: $(STAMP)
+	@test -n "$(SPEC)" || { echo "usage: make sweep SPEC=sweeps/<spec>.yaml [WORKERS=N]"; exit 2; }
+	$(BIN)/python -m lib.sweep $(SPEC) --workers $${WORKERS:-1}
+
+## make bench: every benchmark, printing speed ratios
+bench: $(STAMP)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+clean:
+	rm -rf _build .pytest_cache
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

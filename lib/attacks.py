@@ -1,0 +1,160 @@
+"""Adversarial attacks and noise: FGSM, PGD (L-inf and L2), Gaussian noise.
+
+One call per attack, in the style of torchattacks: the device is taken from the
+inputs, results are clamped to ``clamp`` (the data's valid range), the model's
+train/eval mode is restored, the inputs are never modified, and random starts
+draw from an explicit ``torch.Generator`` so a seeded run repeats exactly.
+``eps`` may be a float or a per-sample tensor of shape ``(N,)``.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ParameterError
+
+NORMS = ("linf", "l2")
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@contextmanager
+def eval_mode(model: nn.Module):
+    """Put ``model`` in eval mode and restore its previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _per_sample(eps: float | torch.Tensor, x: torch.Tensor, name: str = "eps") -> torch.Tensor:
+    """``eps`` as a tensor broadcastable against ``x`` (shape (N, 1, 1, ...)), checked >= 0."""
+    e = torch.as_tensor(eps, dtype=x.dtype, device=x.device)
+    if torch.any(e < 0) or not torch.all(torch.isfinite(e)):
+        raise ParameterError(f"parameter {name!r} must be finite and >= 0, got {eps!r}")
+    if e.ndim == 0:
+        return e
+    if e.shape != (len(x),):
+        raise ParameterError(f"parameter {name!r} as a tensor must have shape ({len(x)},), got {tuple(e.shape)}")
+    return e.view(-1, *([1] * (x.ndim - 1)))
+
+
+def _clamp(x: torch.Tensor, clamp: tuple[float, float] | None) -> torch.Tensor:
+    return x if clamp is None else x.clamp(*clamp)
+
+
+def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Loss) -> torch.Tensor:
+    """Gradient of the summed loss w.r.t. the input only (parameters' .grad untouched)."""
+    x = x.detach().requires_grad_(True)
+    loss = loss_fn(model(x), y)
+    (g,) = torch.autograd.grad(loss, x)
+    return g
+
+
+def _ce_sum(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, y, reduction="sum")
+
+
+def _l2_normalize(g: torch.Tensor) -> torch.Tensor:
+    norms = g.flatten(1).norm(dim=1).clamp_min(1e-12)
+    return g / norms.view(-1, *([1] * (g.ndim - 1)))
+
+
+def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.Tensor, *,
+         targeted: bool = False, clamp: tuple[float, float] | None = (0.0, 1.0),
+         loss_fn: Loss = _ce_sum) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015): ``x + eps * sign(grad_x loss)``.
+
+    With ``targeted=True``, ``y`` holds target classes and the step descends their loss.
+    """
+    e = _per_sample(eps, x)
+    with eval_mode(model):
+        g = _input_grad(model, x, y, loss_fn)
+    step = -g.sign() if targeted else g.sign()
+    return _clamp(x.detach() + e * step, clamp).detach()
+
+
+def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.Tensor, *,
+        norm: str = "linf", steps: int = 10, step_size: float | torch.Tensor | None = None,
+        random_start: bool = True, generator: torch.Generator | None = None, targeted: bool = False,
+        clamp: tuple[float, float] | None = (0.0, 1.0), loss_fn: Loss = _ce_sum,
+        project: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Projected gradient descent (Madry et al. 2018) in the ``norm`` ball of radius ``eps``.
+
+    ``step_size`` defaults to ``2.5 * eps / steps``. The random start is uniform in the
+    L-inf ball, or uniform in the L2 ball, drawn from ``generator`` (on the inputs'
+    device, or CPU and moved). ``project`` (optional) maps every step direction into a
+    subspace before it is taken (on-/off-manifold attacks).
+    """
+    if norm not in NORMS:
+        raise ParameterError(f"parameter 'norm' is {norm!r}; allowed values: {', '.join(map(repr, NORMS))}")
+    if steps < 1:
+        raise ParameterError(f"parameter 'steps' must be >= 1, got {steps}")
+    e = _per_sample(eps, x)
+    alpha = 2.5 * e / steps if step_size is None else _per_sample(step_size, x, "step_size")
+    x0 = x.detach()
+    delta = torch.zeros_like(x0)
+    if random_start:
+        gdev = generator.device if generator is not None else x0.device
+        if norm == "linf":
+            r = torch.rand(x0.shape, generator=generator, device=gdev, dtype=x0.dtype).to(x0.device) * 2 - 1
+            delta = r * e
+        else:
+            r = torch.randn(x0.shape, generator=generator, device=gdev, dtype=x0.dtype).to(x0.device)
+            n = x0[0].numel()
+            u = torch.rand(len(x0), generator=generator, device=gdev, dtype=x0.dtype).to(x0.device)
+            radius = u.pow(1.0 / n).view(-1, *([1] * (x0.ndim - 1)))
+            delta = _l2_normalize(r) * radius * e
+        if project is not None:
+            delta = project(delta)
+        delta = _clamp(x0 + delta, clamp) - x0
+    with eval_mode(model):
+        for _ in range(steps):
+            g = _input_grad(model, x0 + delta, y, loss_fn)
+            if targeted:
+                g = -g
+            if project is not None:
+                g = project(g)
+            if norm == "linf":
+                delta = torch.maximum(torch.minimum(delta + alpha * g.sign(), e), -e)
+            else:
+                delta = delta + alpha * _l2_normalize(g)
+                dn = delta.flatten(1).norm(dim=1).view(-1, *([1] * (x0.ndim - 1)))
+                delta = delta * torch.clamp(e / dn.clamp_min(1e-12), max=1.0)
+            delta = _clamp(x0 + delta, clamp) - x0
+    return (x0 + delta).detach()
+
+
+def gaussian_noise(x: torch.Tensor, std: float | torch.Tensor, *, generator: torch.Generator | None = None,
+                   clamp: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
+    """``x`` plus independent N(0, std^2) noise per coordinate, clamped to the valid range."""
+    s = _per_sample(std, x, "std")
+    gdev = generator.device if generator is not None else x.device
+    noise = torch.randn(x.shape, generator=generator, device=gdev, dtype=x.dtype).to(x.device)
+    return _clamp(x.detach() + s * noise, clamp)
+
+
+def noise_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, std: float | torch.Tensor,
+                 **kwargs) -> torch.Tensor:
+    """:func:`gaussian_noise` with the attacks' call signature (model and labels unused)."""
+    return gaussian_noise(x, std, **kwargs)
+
+
+def accuracy_under(model: nn.Module, attack: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                   strengths, batch_size: int = 2048, **kwargs) -> list[float]:
+    """Accuracy of ``model`` on ``attack(model, x, y, s, **kwargs)`` for each strength ``s``."""
+    out = []
+    for s in strengths:
+        correct = 0
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            xa = attack(model, xb, yb, s, **kwargs)
+            with torch.no_grad(), eval_mode(model):
+                correct += (model(xa).argmax(1) == yb).sum().item()
+        out.append(correct / len(x))
+    return out

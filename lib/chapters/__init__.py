@@ -1,0 +1,1 @@
+"""Per-chapter parameter specs and the experiment steps each chapter calls."""

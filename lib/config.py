@@ -1,0 +1,219 @@
+"""Profiles, parameter validation, device choice and seeding.
+
+Every chapter declares its parameters once as a dict of :class:`Param`; the
+notebook's ``parameters`` cell leaves them at ``None`` ("the profile's value")
+and one call to :func:`resolve` fills, checks and returns them before any
+compute, failing with a message that names the bad parameter and what is allowed.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "paper")
+DATASETS = ("digits", "mnist", "fashion-mnist")
+
+
+class ParameterError(ValueError):
+    """A chapter parameter has a value that is not allowed."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One chapter parameter: its type, its value per profile and its constraint.
+
+    ``check`` is one of: ``None``, ``"positive"``, ``"nonnegative"``, ``"unit"``
+    (0..1 inclusive) or a callable returning an error string (or ``None``).
+    ``kind`` is ``int``, ``float``, ``str``, ``bool``, ``list[int]`` style tuples
+    ``(list, int)`` / ``(list, float)``, or ``(tuple, int)`` for pairs.
+    """
+
+    kind: Any
+    quick: Any
+    paper: Any = None
+    choices: tuple | None = None
+    check: str | Callable[[Any], str | None] | None = None
+    help: str = ""
+
+    def default(self, profile: str) -> Any:
+        """The profile's value (``paper`` falls back to ``quick`` when not given)."""
+        if profile == "paper" and self.paper is not None:
+            return self.paper
+        return self.quick
+
+
+_CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
+    "positive": (lambda v: v > 0, "> 0"),
+    "nonnegative": (lambda v: v >= 0, ">= 0"),
+    "unit": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+}
+
+
+def _type_name(kind: Any) -> str:
+    if isinstance(kind, tuple):
+        return f"a list of {kind[1].__name__}"
+    return kind.__name__
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    """Coerce ``value`` to ``kind`` or raise a ParameterError naming ``name``."""
+    bad = ParameterError(
+        f"parameter {name!r} must be {_type_name(kind)}, got {value!r} ({type(value).__name__})"
+    )
+    if isinstance(kind, tuple):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise bad
+        items = [_coerce(name, kind[1], v) for v in value]
+        if not items:
+            raise ParameterError(f"parameter {name!r} must be a non-empty list, got {value!r}")
+        return items
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise bad
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise bad
+        value = float(value)
+        if not np.isfinite(value):
+            raise ParameterError(f"parameter {name!r} must be finite, got {value!r}")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise TypeError(f"unsupported parameter kind for {name!r}: {kind!r}")
+
+
+def _validate(name: str, spec: Param, value: Any) -> Any:
+    value = _coerce(name, spec.kind, value)
+    items = value if isinstance(value, list) else [value]
+    if spec.choices is not None:
+        for v in items:
+            if v not in spec.choices:
+                allowed = ", ".join(repr(c) for c in spec.choices)
+                raise ParameterError(f"parameter {name!r} is {v!r}; allowed values: {allowed}")
+    if spec.check is not None:
+        for v in items:
+            if callable(spec.check):
+                msg = spec.check(v)
+                if msg:
+                    raise ParameterError(f"parameter {name!r} is {v!r}: {msg}")
+            else:
+                ok, text = _CHECKS[spec.check]
+                if not ok(v):
+                    raise ParameterError(f"parameter {name!r} must be {text}, got {v!r}")
+    return value
+
+
+def check_device(value: str) -> str | None:
+    """Return an error message if ``value`` is not a usable device string."""
+    if value == "auto":
+        return None
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, ValueError):
+        return "allowed values: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"
+    if dev.type not in ("cpu", "cuda", "mps"):
+        return "allowed values: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            return "CUDA is not available on this machine; use 'cpu' or 'auto'"
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            return f"only {torch.cuda.device_count()} CUDA device(s) are visible"
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        return "MPS is not available on this machine; use 'cpu' or 'auto'"
+    return None
+
+
+# Parameters every chapter has; chapters add their own on top.
+COMMON: dict[str, Param] = {
+    "seed": Param(int, 0, check="nonnegative", help="seeds torch, numpy and python"),
+    "device": Param(str, "auto", check=check_device, help="'auto' picks cuda when available"),
+}
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """``name`` (or ``$BOOK_DEVICE``, or ``auto``) as a torch device; auto = cuda if available."""
+    name = name or os.environ.get("BOOK_DEVICE", "auto")
+    msg = check_device(name)
+    if msg:
+        raise ParameterError(f"parameter 'device' is {name!r}: {msg}")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch (all devices); return a CPU generator seeded likewise."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A fresh torch generator on ``device`` seeded with ``seed``."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def resolve(spec: Mapping[str, Param], namespace: Mapping[str, Any] | None = None, /,
+            **values: Any) -> SimpleNamespace:
+    """Fill a chapter's parameters from its profile, validate them, seed and pick the device.
+
+    ``namespace`` (typically the notebook's ``globals()``) supplies ``profile`` and any
+    parameter named in ``spec``; keyword arguments override it. ``None`` means "the
+    profile's value". Raises :class:`ParameterError` naming the first bad parameter.
+    """
+    full = {**COMMON, **spec}
+    given: dict[str, Any] = {}
+    if namespace is not None:
+        given.update({k: namespace[k] for k in (*full, "profile") if k in namespace})
+    given.update(values)
+    unknown = sorted(set(given) - set(full) - {"profile"})
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(full))}"
+        )
+    profile = given.get("profile") or os.environ.get("BOOK_PROFILE", "quick")
+    if profile not in PROFILES:
+        raise ParameterError(
+            f"parameter 'profile' is {profile!r}; allowed values: {', '.join(map(repr, PROFILES))}"
+        )
+    out: dict[str, Any] = {"profile": profile}
+    for name, p in full.items():
+        value = given.get(name)
+        if value is None and name == "device":
+            value = os.environ.get("BOOK_DEVICE")
+        out[name] = _validate(name, p, p.default(profile) if value is None else value)
+    cfg = SimpleNamespace(**out)
+    cfg.device = pick_device(cfg.device)
+    cfg.generator = seed_everything(cfg.seed)
+    return cfg
+
+
+def describe(spec: Mapping[str, Param], cfg: SimpleNamespace) -> "Any":
+    """A table of the resolved parameters: value, quick and paper defaults, meaning."""
+    import pandas as pd
+
+    full = {**COMMON, **spec}
+    rows = [
+        {"parameter": k, "value": getattr(cfg, k), "quick": p.quick,
+         "paper": p.default("paper"), "meaning": p.help}
+        for k, p in full.items()
+    ]
+    return pd.DataFrame(rows).set_index("parameter")

@@ -1,0 +1,325 @@
+"""Datasets as device-resident tensors: digits (embedded), MNIST / Fashion-MNIST (IDX), synthetic.
+
+Image data come back flattened to ``(N, H*W)`` (``image_shape`` says how to
+reshape) and scaled to ``value_range`` (``(0, 1)`` by default, ``(-1, 1)`` on
+request). The IDX files are looked for in ``$BOOK_DATA_DIR``, then ``data/`` at
+the project root, then Debian's ``/usr/share/datasets/<name>/``; when missing they
+are downloaded into the first writable of those, verified by SHA-256 and written
+atomically, so a crash never leaves a half-written file under the final name.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import DATASETS, ParameterError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Accepted SHA-256 of each gzip file: the published one (the same bytes on every
+# mirror) and, for Fashion-MNIST, Debian's `dataset-fashion-mnist` repack, whose gzip
+# headers differ but whose decompressed IDX payload is the same.
+IDX_FILES: dict[str, dict[str, tuple[str, ...]]] = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",),
+        "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",),
+        "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",),
+        "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",),
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                                       "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7"),
+        "train-labels-idx1-ubyte.gz": ("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                                       "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056"),
+        "t10k-images-idx3-ubyte.gz": ("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                                      "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa"),
+        "t10k-labels-idx1-ubyte.gz": ("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+                                      "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"),
+    },
+}
+MIRRORS: dict[str, tuple[str, ...]] = {
+    "mnist": (
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ),
+    "fashion-mnist": (
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    ),
+}
+CLASS_NAMES = {
+    "digits": [str(i) for i in range(10)],
+    "mnist": [str(i) for i in range(10)],
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+}
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing, corrupted or cannot be fetched."""
+
+
+@dataclass
+class Dataset:
+    """Train/test tensors on one device, with the facts a chapter needs about them."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    image_shape: tuple[int, ...]
+    value_range: tuple[float, float]
+    class_names: list[str]
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """Reshape flat rows to ``(N, 1, H, W)`` for conv nets and plots."""
+        return x.reshape(-1, 1, *self.image_shape)
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, train={tuple(self.x_train.shape)}, "
+                f"test={tuple(self.x_test.shape)}, range={self.value_range}, "
+                f"device={self.x_train.device})")
+
+
+# ---------------------------------------------------------------- IDX files
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed) into a numpy array, checking its size."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot be read as an IDX file ({exc}); delete it and retry") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if raw[2] not in dtypes:
+        raise DataError(f"{path}: unknown IDX element type 0x{raw[2]:02x}")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    dtype = np.dtype(dtypes[raw[2]])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataError(
+            f"{path}: truncated or corrupted IDX file: header promises {expected} bytes of data "
+            f"for shape {shape}, found {len(raw) - header}; delete it and retry"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def search_dirs(name: str) -> list[Path]:
+    """Where the IDX files of dataset ``name`` are looked for, in order."""
+    dirs = []
+    if os.environ.get("BOOK_DATA_DIR"):
+        base = Path(os.environ["BOOK_DATA_DIR"])
+        dirs += [base / name, base]
+    dirs += [PROJECT_ROOT / "data" / name, Path("/usr/share/datasets") / name]
+    return dirs
+
+
+def download(url: str, dest: Path, accepted_sha256: tuple[str, ...], timeout: float = 60) -> Path:
+    """Download ``url`` to ``dest`` atomically, keeping it only if its SHA-256 is accepted."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            for chunk in iter(lambda: resp.read(1 << 20), b""):
+                out.write(chunk)
+        got = sha256(tmp)
+        if got not in accepted_sha256:
+            raise DataError(f"{url}: SHA-256 mismatch (expected {accepted_sha256[0]}, got {got})")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def locate(name: str, filename: str, *, allow_download: bool = True) -> Path:
+    """Find (or download and verify) one IDX file of ``name``; clear error when impossible."""
+    expected = IDX_FILES[name][filename]
+    stems = (filename, filename.removesuffix(".gz"))
+    for d in search_dirs(name):
+        for stem in stems:
+            p = d / stem
+            if p.is_file():
+                if stem.endswith(".gz") and sha256(p) not in expected:
+                    raise DataError(
+                        f"{p}: SHA-256 does not match the published file "
+                        f"(expected {expected[0]}); delete it and retry"
+                    )
+                return p
+    if not allow_download:
+        raise DataError(_missing_message(name, filename))
+    target = search_dirs(name)[0] / filename
+    errors = []
+    for mirror in MIRRORS[name]:
+        try:
+            return download(mirror + filename, target, expected)
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            errors.append(f"{mirror}: {exc}")
+    raise DataError(_missing_message(name, filename) + "\nDownload failed:\n  " + "\n  ".join(errors))
+
+
+def _missing_message(name: str, filename: str) -> str:
+    where = "\n  ".join(str(d) for d in search_dirs(name))
+    return (f"{name}: {filename} not found. Put the four IDX files ({', '.join(IDX_FILES[name])}) "
+            f"in one of:\n  {where}\nor set BOOK_DATA_DIR, or run once with network access.")
+
+
+def load_idx_dataset(name: str, *, allow_download: bool = True) -> tuple[np.ndarray, ...]:
+    """The four arrays (x_train, y_train, x_test, y_test) of an IDX dataset, uint8."""
+    files = list(IDX_FILES[name])
+    arrays = [read_idx(locate(name, f, allow_download=allow_download)) for f in files]
+    xtr, ytr, xte, yte = arrays
+    if len(xtr) != len(ytr) or len(xte) != len(yte):
+        raise DataError(f"{name}: image and label counts differ ({len(xtr)}/{len(ytr)}, {len(xte)}/{len(yte)})")
+    return xtr, ytr, xte, yte
+
+
+# ---------------------------------------------------------------- loading
+
+def _subsample(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator):
+    if n is None or n >= len(x):
+        return x, y
+    idx = np.sort(rng.choice(len(x), size=n, replace=False))
+    return x[idx], y[idx]
+
+
+def load(name: str, *, device: torch.device | str = "cpu", value_range: tuple[float, float] = (0.0, 1.0),
+         n_train: int | None = None, n_test: int | None = None, seed: int = 0,
+         dtype: torch.dtype = torch.float32, allow_download: bool = True) -> Dataset:
+    """Load dataset ``name`` (one of DATASETS) onto ``device``, flattened and scaled.
+
+    ``n_train``/``n_test`` take a seeded random subset. ``digits`` (1,797 8x8 images
+    shipped with scikit-learn) is split 1,347/450 stratified by ``seed``.
+    """
+    if name not in DATASETS:
+        raise ParameterError(f"parameter 'dataset' is {name!r}; allowed values: "
+                             + ", ".join(map(repr, DATASETS)))
+    lo, hi = value_range
+    if not hi > lo:
+        raise ParameterError(f"parameter 'value_range' must have max > min, got {value_range}")
+    rng = np.random.default_rng(seed)
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        d = load_digits()
+        x = d.images.reshape(len(d.images), -1) / 16.0
+        xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=0.25, random_state=seed,
+                                              stratify=d.target)
+        shape = (8, 8)
+    else:
+        xtr, ytr, xte, yte = load_idx_dataset(name, allow_download=allow_download)
+        shape = tuple(xtr.shape[1:])
+        xtr = xtr.reshape(len(xtr), -1) / 255.0
+        xte = xte.reshape(len(xte), -1) / 255.0
+    xtr, ytr = _subsample(xtr, ytr, n_train, rng)
+    xte, yte = _subsample(xte, yte, n_test, rng)
+
+    def to_x(a):
+        return (torch.as_tensor(np.asarray(a), dtype=dtype) * (hi - lo) + lo).to(device)
+
+    def to_y(a):
+        return torch.as_tensor(np.asarray(a, dtype=np.int64)).to(device)
+
+    return Dataset(name, to_x(xtr), to_y(ytr), to_x(xte), to_y(yte), shape, (float(lo), float(hi)),
+                   CLASS_NAMES[name])
+
+
+# ---------------------------------------------------------------- synthetic
+
+@dataclass
+class SubspaceData:
+    """Points on a random k-dim linear subspace P of R^d. ``basis`` is (d, k) orthonormal."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    basis: torch.Tensor
+    coords: torch.Tensor
+
+    @property
+    def d(self) -> int:
+        return self.basis.shape[0]
+
+    @property
+    def k(self) -> int:
+        return self.basis.shape[1]
+
+
+LABEL_RULES = ("sign", "xor", "random")
+
+
+def random_subspace(d: int, k: int, *, generator: torch.Generator | None = None,
+                    axis_aligned: bool = False, device="cpu", dtype=torch.float32) -> torch.Tensor:
+    """An orthonormal (d, k) basis of a uniformly random k-dim subspace (or the first k axes)."""
+    if not 1 <= k <= d:
+        raise ParameterError(f"parameters must satisfy 1 <= k <= d, got k={k}, d={d}")
+    if axis_aligned:
+        return torch.eye(d, k, dtype=dtype, device=device)
+    g = torch.randn(d, k, generator=generator, dtype=torch.float64)
+    q, r = torch.linalg.qr(g)
+    q = q * torch.sign(torch.diagonal(r))  # Haar-uniform, not biased by QR's sign convention
+    return q.to(device=device, dtype=dtype)
+
+
+def subspace_points(n: int, d: int, k: int, *, rule: str = "sign", generator: torch.Generator | None = None,
+                    axis_aligned: bool = False, radius: float = 1.0, device="cpu",
+                    dtype=torch.float32) -> SubspaceData:
+    """``n`` points uniform on a sphere of ``radius`` inside a random k-dim subspace of R^d.
+
+    Labels (+1/-1 as 1/0): ``sign`` of the first coordinate, ``xor`` of the signs of the
+    first two coordinates (needs k >= 2), or ``random``.
+    """
+    if rule not in LABEL_RULES:
+        raise ParameterError(f"parameter 'rule' is {rule!r}; allowed values: {', '.join(map(repr, LABEL_RULES))}")
+    if rule == "xor" and k < 2:
+        raise ParameterError("rule 'xor' needs k >= 2")
+    if n < 2:
+        raise ParameterError(f"parameter 'n' must be >= 2, got {n}")
+    basis = random_subspace(d, k, generator=generator, axis_aligned=axis_aligned, dtype=torch.float64)
+    c = torch.randn(n, k, generator=generator, dtype=torch.float64)
+    c = radius * c / c.norm(dim=1, keepdim=True)
+    if rule == "sign":
+        y = (c[:, 0] > 0).long()
+    elif rule == "xor":
+        y = ((c[:, 0] > 0) ^ (c[:, 1] > 0)).long()
+    else:
+        y = torch.randint(0, 2, (n,), generator=generator)
+    x = c @ basis.T
+    return SubspaceData(x.to(device=device, dtype=dtype), y.to(device), basis.to(device=device, dtype=dtype),
+                        c.to(device=device, dtype=dtype))

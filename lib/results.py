@@ -1,0 +1,58 @@
+"""Scalar results of a chapter run, recorded in one call so sweeps can collect them.
+
+:func:`record` stores the values in the notebook's output as a JSON bundle under
+``MIME_TYPE`` (with a short plain-text form for readers); ``lib.sweep`` reads them
+back from each executed notebook.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+MIME_TYPE = "application/vnd.advgeom.results+json"
+RECORDED: dict[str, Any] = {}
+
+
+def _scalar(name: str, v: Any) -> Any:
+    if isinstance(v, (np.generic,)):
+        v = v.item()
+    if hasattr(v, "item") and getattr(v, "numel", lambda: 2)() == 1:
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    raise TypeError(f"result {name!r} must be a scalar (number, bool or string), got {type(v).__name__}")
+
+
+def record(**values: Any) -> dict[str, Any]:
+    """Record scalar results of this run (and display them so the executed notebook keeps them)."""
+    clean = {k: _scalar(k, v) for k, v in values.items()}
+    RECORDED.update(clean)
+    try:
+        from IPython.display import display
+
+        text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in clean.items())
+        display({MIME_TYPE: clean, "text/plain": f"recorded: {text}"}, raw=True)
+    except ImportError:  # outside IPython: the module-level dict is enough
+        pass
+    return clean
+
+
+def from_notebook(nb: Any) -> dict[str, Any]:
+    """All values recorded in an executed notebook (a nbformat node or a path)."""
+    if not hasattr(nb, "cells"):
+        import nbformat
+
+        nb = nbformat.read(str(nb), as_version=4)
+    out: dict[str, Any] = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            if MIME_TYPE in data:
+                payload = data[MIME_TYPE]
+                out.update(json.loads(payload) if isinstance(payload, str) else dict(payload))
+    return out

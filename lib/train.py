@@ -1,0 +1,98 @@
+"""Mini-batch training over device-resident tensors (no DataLoader), seeded, with a progress bar."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import ParameterError
+
+OPTIMIZERS = ("adam", "sgd")
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+BatchTransform = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Default loss: softmax cross-entropy of ``model(x)`` against integer labels."""
+    return F.cross_entropy(model(x), y)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Model outputs on ``x`` in eval mode, batched; restores the previous mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> float:
+    """Fraction of ``x`` classified as ``y`` (argmax of the logits)."""
+    return (predict(model, x, batch_size).argmax(1) == y).float().mean().item()
+
+
+def make_optimizer(params, name: str, lr: float, weight_decay: float = 0.0, momentum: float = 0.0):
+    """An optimizer by name (see OPTIMIZERS)."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
+    raise ParameterError(f"parameter 'optimizer' is {name!r}; allowed values: {', '.join(map(repr, OPTIMIZERS))}")
+
+
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int = 64,
+        lr: float = 1e-3, optimizer: str = "adam", weight_decay: float = 0.0,
+        generator: torch.Generator | None = None, loss_fn: LossFn = cross_entropy,
+        transform: BatchTransform | None = None, x_val: torch.Tensor | None = None,
+        y_val: torch.Tensor | None = None, progress: bool = True, desc: str = "training") -> pd.DataFrame:
+    """Train ``model`` in place by mini-batch descent over tensors already on its device.
+
+    Each epoch visits a fresh permutation drawn from ``generator`` (CPU), so the same
+    seed gives the same result. ``transform(model, xb, yb)`` replaces a batch before
+    the step (e.g. by its adversarial examples, for adversarial training).
+    Returns one row per epoch: ``epoch, loss`` (mean over batches), ``train_acc`` and,
+    when validation data are given, ``val_acc``.
+    """
+    if epochs < 1:
+        raise ParameterError(f"parameter 'epochs' must be >= 1, got {epochs}")
+    if batch_size < 1:
+        raise ParameterError(f"parameter 'batch_size' must be >= 1, got {batch_size}")
+    if not lr > 0:
+        raise ParameterError(f"parameter 'lr' must be > 0, got {lr}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
+    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], optimizer, lr, weight_decay)
+    if generator is None:
+        generator = torch.Generator().manual_seed(0)
+    n = len(x)
+    rows = []
+    model.train()
+    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        order = torch.randperm(n, generator=generator).to(x.device)
+        total = torch.zeros((), device=x.device)
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
+            xb, yb = x[idx], y[idx]
+            if transform is not None:
+                xb = transform(model, xb, yb)
+                model.train()
+            loss = loss_fn(model, xb, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(idx)
+        row = {"epoch": epoch, "loss": (total / n).item(), "train_acc": accuracy(model, x, y)}
+        if x_val is not None and y_val is not None:
+            row["val_acc"] = accuracy(model, x_val, y_val)
+        rows.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['train_acc']:.3f}")
+    model.eval()
+    return pd.DataFrame(rows)
