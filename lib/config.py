@@ -67,6 +67,13 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
         f"parameter {name!r} must be {_type_name(kind)}, got {value!r} ({type(value).__name__})"
     )
     if isinstance(kind, tuple):
+        if isinstance(value, str):  # `papermill -p widths "[64, 64]"` passes the text
+            import yaml
+
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise bad from None
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise bad
         items = [_coerce(name, kind[1], v) for v in value]
