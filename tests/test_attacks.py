@@ -1,0 +1,120 @@
+import pytest
+import torch
+
+from lib import attacks, models, train
+from lib.config import ParameterError
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small MLP trained on two well-separated blobs in [0, 1]^20."""
+    g = torch.Generator().manual_seed(0)
+    n, d = 400, 20
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = (0.5 + 0.15 * (2 * y[:, None] - 1) + 0.05 * torch.randn(n, d, generator=g)).clamp(0, 1)
+    torch.manual_seed(0)
+    net = models.MLP(d, [32], 2)
+    train.fit(net, x, y, epochs=20, batch_size=50, lr=1e-2, generator=g, progress=False)
+    assert train.accuracy(net, x, y) > 0.98
+    return net, x, y
+
+
+def all_attacks(generator_seed=0):
+    g = lambda: torch.Generator().manual_seed(generator_seed)  # noqa: E731
+    return {
+        "fgsm": lambda m, x, y, e: attacks.fgsm(m, x, y, e),
+        "pgd_linf": lambda m, x, y, e: attacks.pgd(m, x, y, e, steps=10, generator=g()),
+        "pgd_l2": lambda m, x, y, e: attacks.pgd(m, x, y, e, norm="l2", steps=10, generator=g()),
+        "noise": lambda m, x, y, e: attacks.gaussian_noise(x, e, generator=g()),
+    }
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd_linf", "pgd_l2", "noise"])
+def test_budget_range_inputs_untouched(trained, name):
+    net, x, y = trained
+    x_before = x.clone()
+    eps = 0.1
+    xa = all_attacks()[name](net, x, y, eps)
+    assert torch.equal(x, x_before)
+    assert xa.min() >= 0 and xa.max() <= 1
+    delta = (xa - x).flatten(1)
+    if name in ("fgsm", "pgd_linf"):
+        assert delta.abs().max() <= eps + 1e-6
+    elif name == "pgd_l2":
+        assert delta.norm(dim=1).max() <= eps + 1e-5
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd_linf", "pgd_l2"])
+@pytest.mark.parametrize("mode", [True, False])
+def test_mode_restored_and_no_param_grads(trained, name, mode):
+    net, x, y = trained
+    net.zero_grad(set_to_none=True)
+    net.train(mode)
+    all_attacks()[name](net, x[:10], y[:10], 0.1)
+    assert net.training is mode
+    assert all(p.grad is None for p in net.parameters())
+    net.eval()
+
+
+def test_accuracy_drops_and_pgd_beats_noise(trained):
+    net, x, y = trained
+    eps = 0.2
+    acc = {name: train.accuracy(net, atk(net, x, y, eps), y) for name, atk in all_attacks().items()}
+    assert acc["fgsm"] < 0.5 and acc["pgd_linf"] <= acc["fgsm"] + 0.02
+    assert acc["noise"] > acc["pgd_linf"] + 0.3
+    assert train.accuracy(net, attacks.pgd(net, x, y, 1.5, norm="l2", steps=20), y) < 0.5
+
+
+def test_deterministic_with_generator(trained):
+    net, x, y = trained
+    # few small steps, so the random start still shows in the result
+    kw = dict(steps=2, step_size=0.01)
+    a = attacks.pgd(net, x, y, 0.1, generator=torch.Generator().manual_seed(5), **kw)
+    b = attacks.pgd(net, x, y, 0.1, generator=torch.Generator().manual_seed(5), **kw)
+    c = attacks.pgd(net, x, y, 0.1, generator=torch.Generator().manual_seed(6), **kw)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    n1 = attacks.gaussian_noise(x, 0.1, generator=torch.Generator().manual_seed(1))
+    n2 = attacks.gaussian_noise(x, 0.1, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(n1, n2)
+
+
+def test_targeted_raises_target_probability(trained):
+    net, x, y = trained
+    target = 1 - y
+    p_before = torch.softmax(net(x), 1).gather(1, target[:, None]).mean()
+    assert p_before < 0.05
+    for xa in (attacks.fgsm(net, x, target, 0.2, targeted=True),
+               attacks.pgd(net, x, target, 0.2, targeted=True, generator=torch.Generator().manual_seed(0))):
+        p_after = torch.softmax(net(xa), 1).gather(1, target[:, None]).mean()
+        assert p_after > 0.5
+
+
+def test_per_sample_eps_and_fgsm_matches_formula(trained):
+    net, x, y = trained
+    eps = torch.linspace(0, 0.2, len(x))
+    xa = attacks.fgsm(net, x, y, eps, clamp=None)
+    assert torch.allclose((xa - x).abs().amax(1), eps, atol=1e-6)
+    xr = x.detach().requires_grad_(True)
+    torch.nn.functional.cross_entropy(net(xr), y, reduction="sum").backward()
+    assert torch.allclose(xa, x + eps[:, None] * xr.grad.sign())
+
+
+def test_bad_budget_names_parameter(trained):
+    net, x, y = trained
+    with pytest.raises(ParameterError, match="'eps'"):
+        attacks.fgsm(net, x, y, -0.1)
+    with pytest.raises(ParameterError, match="'norm'.*'linf', 'l2'"):
+        attacks.pgd(net, x, y, 0.1, norm="l1")
+    with pytest.raises(ParameterError, match="'std'"):
+        attacks.gaussian_noise(x, -1.0)
+
+
+def test_project_keeps_perturbation_in_subspace(trained):
+    net, x, y = trained
+    basis = torch.eye(20)[:, :3]
+    proj = lambda v: v @ basis @ basis.T  # noqa: E731
+    xa = attacks.pgd(net, x, y, 0.3, norm="l2", clamp=None, project=proj,
+                     generator=torch.Generator().manual_seed(0))
+    delta = xa - x
+    assert torch.allclose(delta, proj(delta), atol=1e-6)
+    assert delta[:, 3:].abs().max() < 1e-6

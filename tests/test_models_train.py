@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+from lib import models, train
+from lib.config import ParameterError
+
+
+def blobs(n=200, d=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    centers = torch.randn(3, d, generator=g) * 3
+    return centers[y] + torch.randn(n, d, generator=g), y
+
+
+def test_mlp_shapes_and_hidden():
+    net = models.MLP(10, [16, 8], 3)
+    out, hs = net(torch.randn(5, 10), return_hidden=True)
+    assert out.shape == (5, 3) and [h.shape for h in hs] == [(5, 16), (5, 8)]
+    assert torch.all(hs[0] >= 0)
+    with pytest.raises(ParameterError, match="widths"):
+        models.MLP(10, [16, 0], 3)
+
+
+def test_conv_net_takes_flat_images():
+    net = models.SmallConvNet((8, 8), 10)
+    out, hs = net(torch.rand(4, 64), return_hidden=True)
+    assert out.shape == (4, 10) and len(hs) == 3 and hs[-1].shape == (4, 64)
+    with pytest.raises(ParameterError, match="channels"):
+        models.SmallConvNet((8, 8), 10, channels=(4,))
+
+
+def test_two_layer_relu_init_scale():
+    g = torch.Generator().manual_seed(0)
+    small = models.TwoLayerReLU(50, 400, init_scale=0.01, generator=g)
+    g = torch.Generator().manual_seed(0)
+    big = models.TwoLayerReLU(50, 400, init_scale=1.0, generator=g)
+    assert torch.allclose(small.w * 100, big.w)
+    assert small(torch.randn(7, 50)).shape == (7,)
+    frozen = models.TwoLayerReLU(5, 4, train_output=False)
+    assert models.n_params(frozen) == 4 * 5 + 4
+
+
+def test_fit_lowers_loss_and_is_deterministic():
+    x, y = blobs()
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        net = models.MLP(10, [32], 3)
+        hist = train.fit(net, x, y, epochs=5, batch_size=32, lr=1e-2,
+                         generator=torch.Generator().manual_seed(1), progress=False)
+        runs.append((hist, net))
+    hist = runs[0][0]
+    assert list(hist.columns) == ["epoch", "loss", "train_acc"]
+    assert hist.loss.iloc[-1] < hist.loss.iloc[0]
+    assert hist.train_acc.iloc[-1] > 0.9
+    assert hist.equals(runs[1][0])
+    for p, q in zip(runs[0][1].parameters(), runs[1][1].parameters()):
+        assert torch.equal(p, q)
+
+
+def test_fit_rejects_bad_arguments():
+    x, y = blobs(20)
+    net = models.MLP(10, [4], 3)
+    with pytest.raises(ParameterError, match="'epochs'"):
+        train.fit(net, x, y, epochs=0)
+    with pytest.raises(ParameterError, match="'optimizer'.*'adam', 'sgd'"):
+        train.fit(net, x, y, epochs=1, optimizer="rmsprop", progress=False)
+
+
+def test_transform_sees_every_batch():
+    x, y = blobs(50)
+    seen = []
+
+    def transform(model, xb, yb):
+        seen.append(len(xb))
+        return xb
+
+    train.fit(models.MLP(10, [4], 3), x, y, epochs=2, batch_size=20, transform=transform, progress=False)
+    assert seen == [20, 20, 10, 20, 20, 10]
