@@ -28,7 +28,7 @@ def _scalar(name: str, v: Any) -> Any:
     raise TypeError(f"result {name!r} must be a scalar (number, bool or string), got {type(v).__name__}")
 
 
-def record(**values: Any) -> dict[str, Any]:
+def record(**values: Any) -> None:
     """Record scalar results of this run (and display them so the executed notebook keeps them)."""
     clean = {k: _scalar(k, v) for k, v in values.items()}
     RECORDED.update(clean)
@@ -39,7 +39,6 @@ def record(**values: Any) -> dict[str, Any]:
         display({MIME_TYPE: clean, "text/plain": f"recorded: {text}"}, raw=True)
     except ImportError:  # outside IPython: the module-level dict is enough
         pass
-    return clean
 
 
 def from_notebook(nb: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 
 from .. import attacks, data, models, train
@@ -43,3 +44,44 @@ def robustness(cfg: SimpleNamespace, net: models.MLP, ds: data.Dataset) -> pd.Da
         accs = attacks.accuracy_under(net, attack, ds.x_test, ds.y_test, strengths, clamp=ds.value_range, **kw)
         rows += [{"attack": name, "strength": s, "accuracy": a} for s, a in zip(strengths, accs)]
     return pd.DataFrame(rows)
+
+
+def _halving_strength(part: pd.DataFrame) -> float:
+    """Smallest strength at which accuracy falls to half its clean value (interpolated); nan if never."""
+    part = part.sort_values("strength")
+    s, a = part.strength.to_numpy(), part.accuracy.to_numpy()
+    target = a[0] / 2
+    below = np.nonzero(a <= target)[0]
+    if len(below) == 0:
+        return float("nan")
+    i = below[0]
+    if i == 0:
+        return float(s[0])
+    return float(s[i - 1] + (a[i - 1] - target) * (s[i] - s[i - 1]) / (a[i - 1] - a[i]))
+
+
+def summarise(cfg: SimpleNamespace, curves: pd.DataFrame, n_features: int) -> dict:
+    """Scalars of the tour: clean accuracy, L2 size of the halving perturbation per method."""
+    pgd_name = f"PGD-{cfg.pgd_steps}"
+    by = {name: part for name, part in curves.groupby("attack")}
+    joined = by["FGSM"].merge(by[pgd_name], on="strength", suffixes=("_fgsm", "_pgd"))
+    root_d = float(np.sqrt(n_features))
+    # L2 size: sigma*sqrt(d) for noise (its expected norm), eps*sqrt(d) for a full sign step
+    return {
+        "clean_accuracy": float(by["FGSM"].sort_values("strength").accuracy.iloc[0]),
+        "noise_halving_l2": _halving_strength(by["Gaussian noise"]) * root_d,
+        "fgsm_halving_l2": _halving_strength(by["FGSM"]) * root_d,
+        "pgd_halving_l2": _halving_strength(by[pgd_name]) * root_d,
+        "pgd_never_weaker": bool((joined.accuracy_pgd <= joined.accuracy_fgsm + 0.02).all()),
+    }
+
+
+def describe_summary(s: dict) -> str:
+    """The summary as a sentence, saying 'not reached' where the curve never halves."""
+    def f(v):
+        return "not reached on this grid" if np.isnan(v) else f"{v:.2f}"
+    ratio = s["noise_halving_l2"] / s["fgsm_halving_l2"]
+    extra = "" if np.isnan(ratio) else f" Gaussian noise needs {ratio:.1f} times the L2 size of FGSM."
+    return (f"Clean accuracy {s['clean_accuracy']:.3f}. L2 size of the perturbation that halves it: "
+            f"Gaussian noise {f(s['noise_halving_l2'])}, FGSM {f(s['fgsm_halving_l2'])}, "
+            f"PGD {f(s['pgd_halving_l2'])}.{extra}")
