@@ -14,7 +14,7 @@ PARAMS: dict[str, Param] = {
     "widths": Param((list, int), [16, 256], [16, 64, 256, 1024], check="positive",
                     help="hidden widths of the example sweep (one hidden layer each)"),
     "n_seeds": Param(int, 1, 3, check="positive", help="seeds per width (seed, seed + 1, ...)"),
-    "workers": Param(int, 1, check="positive", help="local worker processes running the points"),
+    "workers": Param(int, 2, check="positive", help="local worker processes running the points"),
 }
 
 MEASURES = {"clean_accuracy": "clean", "fgsm_accuracy_mid": "FGSM", "pgd_accuracy_mid": "PGD"}
