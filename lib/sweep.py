@@ -303,9 +303,7 @@ def validate(spec: Spec, *, check_device: bool = True) -> list[Point]:
                     clean[n] = config._validate(n, params[n], v)
                 else:
                     clean[n] = _check_by_default(n, declared[n]["default"], v)
-            except config.ParameterError as err:
-                raise SpecError(f"{err} (point {_short(combo)})") from None
-            except SpecError as err:
+            except (config.ParameterError, SpecError) as err:
                 raise SpecError(f"{err} (point {_short(combo)})") from None
         pid = point_id(nb_path, clean)
         points.setdefault(pid, Point(pid, clean))
