@@ -1,0 +1,700 @@
+"""Parameter sweeps over a chapter: every point of a grid runs the notebook through papermill.
+
+A *spec* (a YAML file or a dict) names a chapter notebook, fixed parameters, a grid
+(cartesian product) and/or explicit points, seeds and an output folder::
+
+    notebook: book/00_toolkit.ipynb
+    output: sweep-results/toolkit-width
+    parameters: {profile: quick, epochs: 10}
+    grid: {widths: [[32], [128], [512]]}
+    points: [{widths: [64, 64], lr: 0.003}]
+    seeds: [0, 1, 2]
+
+Every parameter set is checked before anything runs: names against the notebook's
+``parameters`` cell (``papermill.inspect_notebook``), values against the chapter's
+``PARAMS`` spec (the ``lib.chapters`` module whose ``PARAMS`` the notebook passes to
+``config.resolve``) or, for a notebook without one, against the type of the literal
+default in its parameters cell. A point's id is a hash of the notebook's name and its
+parameters; its executed notebook and a JSON record (status, error, the scalars the
+chapter stored with :func:`lib.results.record`) land in ``OUTPUT/points/``, each
+written to a temporary name and moved into place, so a killed sweep leaves no
+half-written file and a re-run skips exactly the points that finished. The records of
+the spec's points form one tidy table, ``OUTPUT/results.csv`` and
+``OUTPUT/results.parquet``, one row per point.
+
+Run as ``python -m lib.sweep SPEC.yaml [--workers N] [--scheduler ADDRESS]``.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import importlib
+import itertools
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC_KEYS = ("notebook", "output", "parameters", "grid", "points", "seeds", "kernel", "timeout", "name")
+TABLE = "results"
+
+
+class SpecError(ValueError):
+    """A sweep spec that cannot run; the message names the culprit."""
+
+
+# --------------------------------------------------------------------------- spec
+
+
+@dataclass
+class Spec:
+    """What to sweep: a notebook, fixed parameters, grid and/or explicit points, seeds."""
+
+    notebook: Path
+    output: Path
+    parameters: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list] = field(default_factory=dict)
+    points: list[dict[str, Any]] = field(default_factory=list)
+    seeds: list[int] | None = None
+    kernel: str = "python3"
+    timeout: float | None = None  # seconds per cell; None: no limit
+    name: str = "sweep"
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], name: str | None = None) -> "Spec":
+        """A spec from a mapping (the parsed YAML); relative paths are taken from the current directory."""
+        if not isinstance(raw, Mapping):
+            raise SpecError(f"a sweep spec must be a mapping, got {type(raw).__name__}")
+        unknown = [k for k in raw if k not in SPEC_KEYS]
+        if unknown:
+            raise SpecError(f"unknown key(s) in the spec: {', '.join(map(repr, unknown))}; "
+                            f"allowed: {', '.join(SPEC_KEYS)}")
+        if not raw.get("notebook"):
+            raise SpecError("the spec names no 'notebook'")
+        notebook = Path(raw["notebook"])
+        name = str(raw.get("name") or name or notebook.stem)
+        output = Path(raw.get("output") or Path("sweep-results") / name)
+        parameters = _mapping(raw.get("parameters"), "parameters")
+        grid = _mapping(raw.get("grid"), "grid")
+        if "grid" in raw and not grid:
+            raise SpecError("the grid is empty: give 'grid' at least one parameter with values")
+        for k, values in grid.items():
+            if not isinstance(values, list):
+                raise SpecError(f"grid entry {k!r} must be a list of values, got {values!r}")
+            if not values:
+                raise SpecError(f"grid entry {k!r} is empty: the grid would have no points")
+        points = raw.get("points") or []
+        if not isinstance(points, list) or not all(isinstance(p, Mapping) for p in points):
+            raise SpecError("'points' must be a list of mappings (parameter: value)")
+        if "points" in raw and not points:
+            raise SpecError("'points' is empty: give at least one point or leave it out")
+        seeds = _seeds(raw.get("seeds"))
+        timeout = raw.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or timeout <= 0):
+            raise SpecError(f"'timeout' must be a positive number of seconds, got {timeout!r}")
+        return cls(notebook=notebook, output=output, parameters=dict(parameters),
+                   grid={k: list(v) for k, v in grid.items()}, points=[dict(p) for p in points],
+                   seeds=seeds, kernel=str(raw.get("kernel") or "python3"), timeout=timeout, name=name)
+
+    def combinations(self) -> list[dict[str, Any]]:
+        """Every parameter set: fixed parameters + (grid product and explicit points) x seeds."""
+        clash = sorted(set(self.parameters) & set(self.grid))
+        if clash:
+            raise SpecError(f"parameter {clash[0]!r} is both fixed and in the grid; keep one")
+        varied = list(itertools.product(*self.grid.values())) if self.grid else []
+        combos = [dict(zip(self.grid, values)) for values in varied] + [dict(p) for p in self.points]
+        if not combos:
+            if self.seeds is None:
+                raise SpecError("nothing to sweep: the spec has no 'grid', 'points' or 'seeds'")
+            combos = [{}]
+        full = [{**self.parameters, **c} for c in combos]
+        if self.seeds is None:
+            return full
+        for c in full:
+            if "seed" in c:
+                raise SpecError("'seed' is set in the parameters, grid or points and 'seeds' is given; keep one")
+        return [{**c, "seed": s} for c in full for s in self.seeds]
+
+
+def _mapping(value: Any, key: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(f"'{key}' must be a mapping (parameter: value), got {value!r}")
+    return value
+
+
+def _seeds(value: Any) -> list[int] | None:
+    """``seeds: [0, 1, 2]`` or ``seeds: 3`` (meaning 0, 1, 2)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise SpecError(f"'seeds' must be a positive count or a list of seeds, got {value!r}")
+        return list(range(value))
+    if (isinstance(value, list) and value
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)):
+        return list(dict.fromkeys(value))
+    raise SpecError(f"'seeds' must be a positive count or a non-empty list of non-negative ints, got {value!r}")
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read a YAML spec; its file name (without suffix) names the sweep unless it says otherwise."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file {str(path)!r} not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpecError(f"spec file {str(path)!r} is not valid YAML: {err}") from None
+    return Spec.from_dict(raw or {}, name=path.stem)
+
+
+# --------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of the notebook: its id (hash of notebook name and parameters) and its parameters."""
+
+    id: str
+    parameters: dict[str, Any]
+
+
+def point_id(notebook: str | Path, parameters: Mapping[str, Any]) -> str:
+    """Stable id: SHA-256 of the canonical JSON of the notebook's file name and the parameters."""
+    canon = json.dumps({"notebook": Path(notebook).name, "parameters": parameters},
+                       sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def chapter_params(notebook: str | Path) -> dict[str, Any] | None:
+    """The ``lib.config.Param`` spec the notebook validates with, or None if it has none.
+
+    Found by reading (not running) the notebook's code: the first argument of its
+    ``config.resolve(X.PARAMS, ...)`` call, with ``X`` resolved through its imports.
+    The common parameters (``seed``, ``device``) are included.
+    """
+    import nbformat
+
+    from . import config
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    aliases: dict[str, str] = {}  # local name -> "module" or "module:attribute"
+    calls: list[ast.Call] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.asname:
+                        aliases[a.asname] = a.name
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for a in node.names:
+                    aliases[a.asname or a.name] = f"{node.module}:{a.name}"
+            elif isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                if name == "resolve" and node.args:
+                    calls.append(node)
+    for call in calls:
+        target = call.args[0]
+        try:
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+                ref = aliases[target.value.id]
+                module, _, attr = ref.partition(":")
+                module = f"{module}.{attr}" if attr else module
+                spec = getattr(importlib.import_module(module), target.attr)
+            elif isinstance(target, ast.Name):
+                module, _, attr = aliases[target.id].partition(":")
+                spec = getattr(importlib.import_module(module), attr)
+            else:
+                continue
+        except (KeyError, ImportError, AttributeError):
+            continue
+        if isinstance(spec, Mapping) and all(isinstance(p, config.Param) for p in spec.values()):
+            return {**config.COMMON, **spec}
+    return None
+
+
+def _check_by_default(name: str, default: str, value: Any) -> Any:
+    """Check ``value`` against the type of the literal default in the parameters cell."""
+    try:
+        expected = ast.literal_eval(default)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return value  # not a literal (an expression): nothing to compare with
+    if expected is None or value is None:
+        return value
+    kind = type(expected)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind in (list, tuple) and isinstance(value, (list, tuple)):
+        return value
+    if kind is bool or isinstance(value, bool):
+        ok = kind is bool and isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise SpecError(f"parameter {name!r} must be {kind.__name__} (its default is {default}), "
+                        f"got {value!r} ({type(value).__name__})")
+    return value
+
+
+def validate(spec: Spec, *, check_device: bool = True) -> list[Point]:
+    """Check every parameter set of ``spec`` before any compute; return the points (duplicates merged).
+
+    Raises :class:`SpecError` naming the notebook, parameter or value at fault.
+    ``check_device=False`` leaves ``device`` values to the workers (a cluster may
+    have GPUs the submitting machine lacks).
+    """
+    import papermill
+
+    from . import config
+
+    nb_path = Path(spec.notebook)
+    if nb_path.suffix != ".ipynb" or not nb_path.is_file():
+        raise SpecError(f"notebook {str(spec.notebook)!r} not found (a .ipynb file is needed)")
+    declared = papermill.inspect_notebook(str(nb_path))
+    if not declared:
+        raise SpecError(f"notebook {str(spec.notebook)!r} has no cell tagged 'parameters'")
+    if spec.seeds is not None and "seed" not in declared:
+        raise SpecError(f"'seeds' is given but notebook {str(spec.notebook)!r} has no parameter 'seed'")
+    combos = spec.combinations()
+    for where, names in (("parameters", spec.parameters), ("grid", spec.grid),
+                         *((f"points[{i}]", p) for i, p in enumerate(spec.points))):
+        for n in names:
+            if n not in declared:
+                raise SpecError(f"parameter {n!r} (in {where}) is not a parameter of {str(spec.notebook)!r}; "
+                                f"its parameters are: {', '.join(declared)}")
+    params = chapter_params(nb_path)
+    points: dict[str, Point] = {}
+    for combo in combos:
+        if "profile" in declared and "profile" not in combo:
+            # Pin the profile so the point's id (and its results) do not depend on the environment.
+            combo = {"profile": os.environ.get("BOOK_PROFILE", "quick"), **combo}
+        clean = {}
+        for n, v in combo.items():
+            try:
+                if v is None:
+                    clean[n] = None
+                elif n == "profile" and params is not None:
+                    if v not in config.PROFILES:
+                        raise config.ParameterError(f"parameter 'profile' is {v!r}; allowed values: "
+                                                    f"{', '.join(map(repr, config.PROFILES))}")
+                    clean[n] = v
+                elif params is not None and n in params and not (n == "device" and not check_device):
+                    clean[n] = config._validate(n, params[n], v)
+                else:
+                    clean[n] = _check_by_default(n, declared[n]["default"], v)
+            except (config.ParameterError, SpecError) as err:
+                raise SpecError(f"{err} (point {_short(combo)})") from None
+        pid = point_id(nb_path, clean)
+        points.setdefault(pid, Point(pid, clean))
+    return list(points.values())
+
+
+def _short(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in params.items())
+
+
+# ------------------------------------------------------------- one point (a worker)
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, then move it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str)))
+
+
+_WORKER_ENV: dict[str, str] = {}  # set once per local worker process (its GPU, its CPU threads)
+
+
+def kernel_env(root: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The kernel's environment: this process's, with ``root`` first on PYTHONPATH so ``import lib`` works."""
+    env = {**os.environ, **_WORKER_ENV, **(extra or {})}
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
+    env["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return env
+
+
+def _kernel_manager(env: Mapping[str, str], log: Any) -> type:
+    """A kernel manager starting the kernel with ``env``, its own output going to ``log``.
+
+    ``log`` is an open binary file. Passing the environment per kernel (not through
+    ``os.environ``) keeps points that run in threads of one process (a threaded Dask
+    worker) from seeing each other's.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class SweepKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw.setdefault("env", dict(env))
+            kw.setdefault("stdout", log)
+            kw.setdefault("stderr", log)
+            await super().start_kernel(**kw)
+
+    return SweepKernelManager
+
+
+def run_point(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Execute one point's notebook and save its record; never raises for a failing notebook."""
+    import papermill
+
+    from . import results
+
+    out = Path(task["output"]) / "points"
+    pid = task["id"]
+    final, partial, log = out / f"{pid}.ipynb", out / f".{pid}.partial.ipynb", out / f"{pid}.log"
+    env = kernel_env(task["root"], task.get("env"))
+    start = time.time()
+    status, error, values = "done", None, {}
+    # The kernel's own output (not the cells') goes to the point's log, for post-mortems.
+    with open(log, "wb") as log_file:
+        try:
+            nb = papermill.execute_notebook(
+                task["notebook"], str(partial), parameters=task["parameters"], kernel_name=task["kernel"],
+                progress_bar=False, log_output=False, execution_timeout=task.get("timeout"),
+                kernel_manager_class=_kernel_manager(env, log_file),
+                # The kernel starts in the notebook's folder, as in the book build (no chdir here).
+                resources={"metadata": {"path": str(Path(task["notebook"]).parent)}})
+            values = results.from_notebook(nb)
+        except papermill.PapermillExecutionError as err:
+            status, error = "failed", f"{err.ename}: {err.evalue}"
+        except Exception as err:  # kernel died, timeout, unknown kernel...: record it, go on
+            status, error = "failed", f"{type(err).__name__}: {err}"
+    if partial.exists():
+        os.replace(partial, final)  # the executed notebook, also kept when it failed
+    record = {
+        "point": pid, "notebook": task["notebook_name"], "parameters": task["parameters"],
+        "status": status, "error": error, "results": values,
+        "seconds": round(time.time() - start, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "host": socket.gethostname(), "gpu": env.get("CUDA_VISIBLE_DEVICES"),
+    }
+    _write_json(out / f"{pid}.json", record)
+    return record
+
+
+# ------------------------------------------------------------------ the results table
+
+
+def _cell(v: Any) -> Any:
+    """Lists and dicts become compact JSON text, so CSV and Parquet hold the same value."""
+    return json.dumps(v) if isinstance(v, (list, tuple, dict)) else v
+
+
+def make_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per point: id, status, parameters, recorded results, error, seconds."""
+    rows = []
+    for r in records:
+        row = {"point": r["point"], "status": r["status"]}
+        row.update({k: _cell(v) for k, v in r["parameters"].items()})
+        for k, v in (r.get("results") or {}).items():
+            row[k if k not in row else f"result.{k}"] = v
+        row.update(error=r.get("error"), seconds=r.get("seconds"))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if not table.empty:  # keep error and seconds last whatever the order of the keys
+        table = table[[c for c in table.columns if c not in ("error", "seconds")] + ["error", "seconds"]]
+    return table
+
+
+def write_table(table: pd.DataFrame, output: str | Path) -> None:
+    """Write ``results.csv`` and ``results.parquet`` atomically."""
+    output = Path(output)
+    _atomic_write(output / f"{TABLE}.csv", lambda p: table.to_csv(p, index=False))
+    _atomic_write(output / f"{TABLE}.parquet", lambda p: table.to_parquet(p, index=False))
+
+
+def load(output: str | Path) -> pd.DataFrame:
+    """The results table of a sweep's output folder."""
+    return pd.read_parquet(Path(output) / f"{TABLE}.parquet")
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------- execution
+
+
+@dataclass
+class Summary:
+    """What a sweep did: counts, wall time, the results table and where it lives."""
+
+    name: str
+    output: Path
+    points: int
+    done: int
+    skipped: int
+    failed: int
+    wall_s: float
+    table: pd.DataFrame
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"sweep {self.name!r}: {self.points} points: {self.done} done, {self.skipped} skipped "
+                 f"(finished before), {self.failed} failed; wall time {self.wall_s:.1f} s",
+                 f"  table: {self.output / TABLE}.csv and .parquet"]
+        lines += [f"  failed {r['point']} ({_short(r['parameters'])}): {r['error']}" for r in self.failures]
+        return "\n".join(lines)
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES entries."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except Exception:
+        return []
+
+
+def worker_envs(workers: int) -> list[dict[str, str]]:
+    """One environment per local worker: its own GPU when several are visible, a fair share of CPU threads."""
+    gpus = visible_gpus()
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    current = os.environ.get("OMP_NUM_THREADS", "")
+    if current.isdigit() and int(current) > 0:
+        threads = min(threads, int(current))
+    envs = []
+    for i in range(workers):
+        env = {"OMP_NUM_THREADS": str(threads)}
+        if len(gpus) > 1:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
+        envs.append(env)
+    return envs
+
+
+def _init_worker(queue: Any) -> None:
+    _WORKER_ENV.update(queue.get())
+
+
+def _sequential(tasks: list[dict]) -> Iterator[dict]:
+    for task in tasks:
+        yield run_point(task)
+
+
+def _local_pool(tasks: list[dict], workers: int) -> Iterator[dict]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = mp.get_context("spawn")  # no fork of a process that may hold torch/CUDA state
+    queue = ctx.Queue()
+    for env in worker_envs(workers):
+        queue.put(env)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(queue,))
+    try:
+        futures = {pool.submit(run_point, t): t for t in tasks}
+        for fut in as_completed(futures):
+            yield _result_or_failure(fut, futures[fut])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask(tasks: list[dict], scheduler: str | None, client: Any) -> Iterator[dict]:
+    from distributed import Client, as_completed
+
+    own = client is None
+    if own:
+        client = Client(scheduler)
+    futures = {}
+    try:
+        for t in tasks:
+            futures[client.submit(run_point, t, key=f"sweep-point-{t['id']}-{time.time_ns()}", pure=False)] = t
+        for fut in as_completed(list(futures)):
+            yield _result_or_failure(fut, futures[fut])
+    finally:
+        client.cancel(list(futures))
+        if own:
+            client.close()
+
+
+def _result_or_failure(fut: Any, task: Mapping[str, Any]) -> dict:
+    """The worker's record, or a failure record when the worker itself died."""
+    try:
+        return fut.result()
+    except Exception as err:
+        record = {"point": task["id"], "notebook": task["notebook_name"], "parameters": task["parameters"],
+                  "status": "failed", "error": f"worker lost: {type(err).__name__}: {err}", "results": {},
+                  "seconds": None, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": None, "gpu": None}
+        _write_json(Path(task["output"]) / "points" / f"{task['id']}.json", record)
+        return record
+
+
+def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, scheduler: str | None = None,
+        client: Any = None, progress: bool = True, on_point: Callable[[dict], None] | None = None) -> Summary:
+    """Run every point of ``spec`` not finished before; return the summary with the results table.
+
+    ``workers`` > 1 runs points in that many local processes; ``scheduler`` (an address)
+    or ``client`` (a ``distributed.Client``) runs them on a Dask cluster instead.
+    ``on_point(record)`` is called after each point's record is saved.
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(spec, (str, Path)):
+        spec = load_spec(spec)
+    elif not isinstance(spec, Spec):
+        spec = Spec.from_dict(spec)
+    if workers < 1:
+        raise SpecError(f"workers must be >= 1, got {workers}")
+    remote = scheduler is not None or client is not None
+    points = validate(spec, check_device=not remote)
+    start = time.time()
+    out = Path(spec.output).resolve()
+    (out / "points").mkdir(parents=True, exist_ok=True)
+    _write_json(out / "sweep.json", {"name": spec.name, "notebook": str(spec.notebook),
+                                    "points": {p.id: p.parameters for p in points}})
+    records: dict[str, dict] = {}
+    for p in points:
+        rec = _read_record(out / "points" / f"{p.id}.json")
+        if rec and rec.get("status") == "done":
+            records[p.id] = rec
+    skipped = len(records)
+    nb = Path(spec.notebook).resolve()
+    tasks = [{"id": p.id, "parameters": p.parameters, "notebook": str(nb), "notebook_name": nb.name,
+              "output": str(out), "kernel": spec.kernel, "timeout": spec.timeout, "root": str(ROOT)}
+             for p in points if p.id not in records]
+    for t in tasks:  # leftovers of a killed run of these points
+        (out / "points" / f".{t['id']}.partial.ipynb").unlink(missing_ok=True)
+    order = {p.id: i for i, p in enumerate(points)}
+
+    def table() -> pd.DataFrame:
+        return make_table(sorted(records.values(), key=lambda r: order[r["point"]]))
+
+    if remote:
+        stream = _dask(tasks, scheduler, client)
+    elif workers > 1 and len(tasks) > 1:
+        stream = _local_pool(tasks, min(workers, len(tasks)))
+    else:
+        stream = _sequential(tasks)
+    done = failed = 0
+    failures: list[dict] = []
+    last_write = 0.0
+    bar = tqdm(total=len(points), initial=skipped, desc=spec.name, unit="point", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True)
+    try:
+        for rec in stream:
+            records[rec["point"]] = rec
+            if rec["status"] == "done":
+                done += 1
+            else:
+                failed += 1
+                failures.append(rec)
+            bar.update(1)
+            bar.set_postfix(failed=failed, refresh=False)
+            if time.time() - last_write > 2.0:  # keep the table current without rewriting it per point
+                write_table(table(), out)
+                last_write = time.time()
+            if on_point is not None:
+                on_point(rec)
+    finally:
+        bar.close()
+        stream.close()
+        write_table(table(), out)
+    return Summary(spec.name, out, len(points), done, skipped, failed, time.time() - start, table(), failures)
+
+
+# ------------------------------------------------------------------------- plotting
+
+
+def plot(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, ax: Any = None,
+         xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
+         logx: bool = False) -> Any:
+    """Mean of ``y`` over seeds against ``x`` (one line per ``hue``), each run as a faint dot.
+
+    Only finished points are drawn. Numeric ``x`` gives a line plot, other ``x`` a point
+    plot in the table's order; error bars are one standard deviation over the seeds.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = table[table["status"] == "done"] if "status" in table else table
+    for col in (x, y, hue):
+        if col is not None and col not in data:
+            raise KeyError(f"column {col!r} is not in the table; columns: {', '.join(data.columns)}")
+    if ax is None:
+        _, ax = plt.subplots()
+    numeric = pd.api.types.is_numeric_dtype(data[x])
+    kw = dict(data=data, x=x, y=y, hue=hue, ax=ax, errorbar="sd")
+    if numeric:
+        sns.lineplot(**kw, marker="o")
+        sns.scatterplot(data=data, x=x, y=y, hue=hue, ax=ax, alpha=0.35, legend=False, s=18)
+    else:
+        sns.pointplot(**kw, order=list(dict.fromkeys(data[x])), dodge=0.2 if hue else False)
+        sns.stripplot(data=data, x=x, y=y, hue=hue, ax=ax, alpha=0.35, legend=False, size=4,
+                      order=list(dict.fromkeys(data[x])), dodge=bool(hue))
+    if logx and numeric:
+        from matplotlib.ticker import NullLocator
+
+        ax.set_xscale("log")
+        values = sorted(data[x].dropna().unique())
+        ax.set_xticks(values, labels=[f"{v:g}" for v in values])  # the swept values, not powers of 10
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.set(xlabel=xlabel or x, ylabel=ylabel or y, title=title or f"{y} against {x}")
+    return ax
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.sweep", description=__doc__.split("\n")[0])
+    parser.add_argument("spec", help="sweep spec (YAML)")
+    parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the points on this Dask distributed scheduler (e.g. tcp://host:8786)")
+    parser.add_argument("--dry-run", action="store_true", help="check the spec and list its points; run nothing")
+    args = parser.parse_args(argv)
+    try:
+        spec = load_spec(args.spec)
+        if args.dry_run:
+            points = validate(spec, check_device=args.scheduler is None)
+            for p in points:
+                print(p.id, _short(p.parameters))
+            print(f"{len(points)} points, output {spec.output}")
+            return 0
+        summary = run(spec, workers=args.workers, scheduler=args.scheduler)
+    except SpecError as err:
+        print(f"sweep: error: {err}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
