@@ -1,0 +1,100 @@
+"""Eigen-spectrum, power-law exponent and participation ratio on data with known answers."""
+import numpy as np
+import pytest
+import torch
+
+from lib import spectrum
+from lib.spectrum import SpectrumError
+
+
+def planted(alpha, n_samples=20000, p=200, seed=0):
+    """Gaussian samples whose covariance has eigenvalues n^-alpha in a random basis."""
+    rng = np.random.default_rng(seed)
+    lam = np.arange(1, p + 1, dtype=float) ** -alpha
+    q, _ = np.linalg.qr(rng.standard_normal((p, p)))
+    return (rng.standard_normal((n_samples, p)) * np.sqrt(lam)) @ q.T
+
+
+@pytest.mark.parametrize("alpha", [0.8, 1.0, 2.0])
+def test_exact_power_law_recovered_exactly(alpha):
+    eigs = 3.0 * np.arange(1, 101, dtype=float) ** -alpha
+    for weighting in spectrum.WEIGHTINGS:
+        fit = spectrum.fit_power_law(eigs, (5, 80), weighting=weighting)
+        assert fit.alpha == pytest.approx(alpha, rel=1e-10)
+        assert fit.intercept == pytest.approx(np.log(3.0), rel=1e-10)
+        assert fit.r2 == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1.5])
+def test_planted_exponent_from_samples_within_two_percent(alpha):
+    fit = spectrum.analyse(planted(alpha), (5, 50)).fit
+    assert abs(fit.alpha - alpha) / alpha < 0.02
+    assert fit.r2 > 0.99
+
+
+def test_eigenspectrum_matches_numpy_and_accepts_tensors():
+    x = np.random.default_rng(1).standard_normal((50, 8))
+    want = np.sort(np.linalg.eigvalsh(np.cov(x, rowvar=False)))[::-1]
+    np.testing.assert_allclose(spectrum.eigenspectrum(x), want, rtol=1e-10)
+    np.testing.assert_allclose(spectrum.eigenspectrum(torch.tensor(x)), want, rtol=1e-10)
+
+
+def test_more_units_than_samples_gives_descending_spectrum_with_zero_tail():
+    x = np.random.default_rng(2).standard_normal((20, 60))
+    eigs = spectrum.eigenspectrum(x)
+    assert eigs.shape == (60,)
+    assert np.all(np.diff(eigs) <= 1e-12)
+    assert spectrum.numerical_rank(eigs) == 19  # n - 1 after centring
+    np.testing.assert_allclose(eigs[:19], np.sort(np.linalg.eigvalsh(np.cov(x, rowvar=False)))[::-1][:19],
+                               rtol=1e-8)
+
+
+def test_window_is_one_based_and_inclusive():
+    eigs = np.arange(1, 11, dtype=float) ** -1.0
+    eigs[0] = 100.0  # an outlier at rank 1 must be outside window (2, 10)
+    assert spectrum.fit_power_law(eigs, (2, 10)).alpha == pytest.approx(1.0)
+    assert spectrum.fit_power_law(eigs, (2, 10)).window == (2, 10)
+    assert spectrum.fit_power_law(eigs, (1, 10)).alpha > 1.5
+
+
+@pytest.mark.parametrize("window, message", [
+    ((0, 5), "1-based"), ((4, 5), "at least 3"), ((2, 11), "beyond the 10 eigenvalues"),
+    ((5, 3), "at least 3"), (("a", 3), "two integer ranks"), ((1, 2, 3), "two integer ranks"),
+])
+def test_bad_windows_raise_clear_errors(window, message):
+    eigs = np.arange(1, 11, dtype=float) ** -1.0
+    with pytest.raises(SpectrumError, match=message):
+        spectrum.fit_power_law(eigs, window)
+
+
+def test_window_beyond_numerical_rank_raises():
+    x = np.random.default_rng(3).standard_normal((100, 3)) @ np.random.default_rng(4).standard_normal((3, 20))
+    eigs = spectrum.eigenspectrum(x)  # rank 3 in 20 units
+    assert spectrum.numerical_rank(eigs) == 3
+    with pytest.raises(SpectrumError, match="numerical rank 3"):
+        spectrum.fit_power_law(eigs, (1, 5))
+
+
+@pytest.mark.parametrize("x, message", [
+    (np.zeros((10, 4)), "constant"), (np.ones((1, 4)), "at least 2 samples"),
+    (np.ones(5), "2-D"), (np.array([[1.0, np.nan], [0.0, 1.0]]), "NaN"),
+])
+def test_degenerate_activations_raise(x, message):
+    with pytest.raises(SpectrumError, match=message):
+        spectrum.eigenspectrum(x)
+
+
+def test_participation_ratio_known_values():
+    assert spectrum.participation_ratio(np.ones(7)) == pytest.approx(7.0)
+    assert spectrum.participation_ratio(np.array([5.0, 0, 0])) == pytest.approx(1.0)
+    iso = spectrum.eigenspectrum(np.random.default_rng(5).standard_normal((20000, 10)))
+    assert spectrum.participation_ratio(iso) == pytest.approx(10.0, rel=0.02)
+    with pytest.raises(SpectrumError, match="all-zero"):
+        spectrum.participation_ratio(np.zeros(3))
+    with pytest.raises(SpectrumError, match="negative"):
+        spectrum.participation_ratio(np.array([1.0, -1.0]))
+
+
+def test_unknown_weighting_raises():
+    with pytest.raises(SpectrumError, match="weighting"):
+        spectrum.fit_power_law(np.arange(1, 11.0) ** -1, (1, 10), weighting="log")
