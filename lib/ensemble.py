@@ -154,20 +154,23 @@ def init(n_members: int, d: int, width: int, *, init_scale: Scalars = 1.0, dims:
 
 @dataclass
 class FitResult:
-    """Per-member outcome of :func:`fit` (tensors of shape ``(E,)``) and a sparse history."""
+    """Per-member outcome of :func:`fit` (tensors of shape ``(E,)``) and a sparse history.
+
+    ``shrink`` is the factor ``1 - lr * wd`` that each plain-GD step applied to the
+    weights, exactly as rounded in the training dtype.
+    """
 
     steps: torch.Tensor
     reached: torch.Tensor
     min_margin: torch.Tensor
     loss: torch.Tensor
+    shrink: torch.Tensor
     history: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def decay_factor(self, lr: Scalars, weight_decay: Scalars) -> torch.Tensor:
-        """``(1 - lr * wd) ** steps`` per member: how much plain GD shrinks weights off the data span."""
-        n = len(self.steps)
-        lr_t = per_member(lr, n, "lr", dtype=torch.float64)
-        wd_t = per_member(weight_decay, n, "weight_decay", dtype=torch.float64)
-        return (1 - lr_t * wd_t) ** self.steps.double()
+    @property
+    def decay(self) -> torch.Tensor:
+        """``(1 - lr * wd) ** steps`` per member: how much plain GD shrank the weights off the data span."""
+        return self.shrink.double() ** self.steps.double()
 
 
 def logistic_loss(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -263,7 +266,7 @@ def fit(ens: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, *, lr: Scalars,
         n_steps += (~done).long()
         if optimizer == "gd":
             rate = lr_t * active
-            shrink = 1 - rate * wd_t  # the L2 term, applied as a multiplicative decay
+            shrink = 1 - rate * wd_t  # the L2 term, applied as a multiplicative decay (1 when stopped)
             for p, g in zip(params, grads):
                 if use_wd:
                     p.mul_(_bc(shrink, p))
@@ -286,7 +289,8 @@ def fit(ens: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, *, lr: Scalars,
     final_margin = z.min(-1).values
     reached = final_margin >= margin if margin is not None else torch.zeros(E, dtype=torch.bool, device=dev)
     history = {k: np.asarray(v) for k, v in hist.items()} if log_every else {}
-    return FitResult(n_steps.cpu(), reached.cpu(), final_margin.cpu(), F.softplus(-z).mean(-1).cpu(), history)
+    return FitResult(n_steps.cpu(), reached.cpu(), final_margin.cpu(), F.softplus(-z).mean(-1).cpu(),
+                     (1 - lr_t * wd_t).cpu(), history)
 
 
 def _bc(per: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
