@@ -67,6 +67,8 @@ PARAMS: dict[str, Param] = {
                               check=_positive_list, help="init scales of the init sweep"),
     "sweep_weight_decay": Param((list, float), [0.0, 0.003, 0.01, 0.02, 0.03], [0.0, 0.003, 0.01, 0.02, 0.03],
                                 check="nonnegative", help="L2 coefficients of the weight-decay sweep"),
+    "sweep_radius": Param((list, float), [1.0, 2.0, 4.0, 8.0, 16.0], [2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+                          check=_positive_list, help="data radii of the radius sweep (lr scaled by (radius/r)^2)"),
     "universal_fraction": Param(float, 0.5, 0.5, check="positive",
                                 help="norm of the universal perturbation, as a fraction of the median "
                                      "distance to the nearest differently labelled point"),
@@ -92,7 +94,7 @@ def validate(cfg: SimpleNamespace) -> None:
         raise ParameterError(f"parameter 'k' must be >= {min_k} for rule {cfg.rule!r}, got {cfg.k}")
     if cfg.n_points < 4:
         raise ParameterError(f"parameter 'n_points' must be >= 4, got {cfg.n_points}")
-    for name in ("sweep_d", "sweep_k", "sweep_width", "sweep_init_scale", "sweep_weight_decay"):
+    for name in ("sweep_d", "sweep_k", "sweep_width", "sweep_init_scale", "sweep_weight_decay", "sweep_radius"):
         vals = getattr(cfg, name)
         if len(set(vals)) < 2:
             raise ParameterError(f"parameter {name!r} needs at least two distinct values, got {vals}")
@@ -303,7 +305,7 @@ def optimizer_comparison(cfg: SimpleNamespace, steps: int = 300) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-SWEEPS = ("d (fan-in init)", "d (fixed init std)", "k", "width", "init scale", "weight decay")
+SWEEPS = ("d (fan-in init)", "d (fixed init std)", "k", "width", "init scale", "weight decay", "data radius")
 
 
 def sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
@@ -312,12 +314,14 @@ def sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
     Member ``e`` has value index ``e // n_seeds`` and seed ``e % n_seeds``; all values of a
     seed share the same data set except in the d and k sweeps (the data live in R^d).
     The weight-decay sweep runs the full ``steps`` budget without the margin stop, so
-    every member of a value decays by the same factor ``c_T``.
+    every member of a value decays by the same factor ``c_T``. The radius sweep scales
+    the data and the step size together (``lr * (radius / r)^2``), which keeps the
+    first-layer step in units of the data the same.
     """
     S = cfg.n_seeds
     vals = {"d (fan-in init)": cfg.sweep_d, "d (fixed init std)": cfg.sweep_d, "k": cfg.sweep_k,
             "width": cfg.sweep_width, "init scale": cfg.sweep_init_scale,
-            "weight decay": cfg.sweep_weight_decay}[name]
+            "weight decay": cfg.sweep_weight_decay, "data radius": cfg.sweep_radius}[name]
     per = [v for v in vals for _ in range(S)]
     E = len(per)
     dims, ks = [cfg.d] * E, [cfg.k] * E
@@ -333,10 +337,14 @@ def sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
         kw["widths"] = per
     elif name == "init scale":
         kw["init_scale"] = per
-    else:
+    elif name == "weight decay":
         kw["weight_decay"] = per
+    else:
+        kw["lr"] = [cfg.lr * (cfg.radius / r) ** 2 for r in per]
     batch = make_batch(cfg.n_points, dims, ks, rule=cfg.rule, radius=cfg.radius, generator=cfg.generator,
                        device=cfg.device, shared=shared)
+    if name == "data radius":
+        batch.x *= torch.as_tensor(per, dtype=batch.x.dtype, device=batch.x.device)[:, None, None] / cfg.radius
     if name == "weight decay":
         kw["margin"] = False
     run = train(cfg, batch, desc=f"sweep over {name}", **kw)
@@ -545,7 +553,8 @@ def sweep_claims(exps: list[dict]) -> list[Claim]:
     for e in exps:
         value = (f"{fmt(e['measured'], (e['measured_lo'], e['measured_hi']), 2)} vs "
                  f"{e['predicted']:.2f} (closed-form part {e['structural']:.2f})")
-        rows.append(Claim(f"[book] exponent of ||grad_perp f|| in {e['x']} ({e['sweep']}) follows the derivation",
+        what = "the decay factor c_T (weight-decay sweep)" if e["x"] == "c_T" else e["sweep"]
+        rows.append(Claim(f"[book] exponent of ||grad_perp f|| in {what} follows the derivation",
                           f"log-log slope, mean [95% CI] over seeds, vs prediction; agreement within "
                           f"+-{EQUIVALENCE} on (measured - predicted)", value,
                           agreement_verdict(e["diff_lo"], e["diff_hi"])))
@@ -723,6 +732,20 @@ def plot_sweeps(meds: list[pd.DataFrame], exps: list[dict], axes, column: str = 
         ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
         _log_ticks(ax.xaxis, mean.x)
     axes[0].legend(fontsize="x-small")
+
+
+def plot_radius_ratio(med: pd.DataFrame, ax) -> None:
+    """Orthogonal over in-subspace flip distance against the data radius (the scale the claim needs)."""
+    ratio = med.delta_perp / med.delta_par
+    for _, g in med.assign(ratio=ratio).groupby("seed"):
+        ax.plot(g.value, g.ratio, color="C0", alpha=0.25, marker=".", lw=0.8)
+    mean = med.assign(ratio=np.log(ratio)).groupby("value").ratio.mean()
+    ax.plot(mean.index, np.exp(mean), color="C0", marker="o", lw=2, label="geometric mean over seeds")
+    ax.axhline(1.0, color="k", ls="--", lw=1, label="equal distances")
+    ax.set(xscale="log", yscale="log", xlabel="data radius",
+           ylabel="median flip distance: orthogonal / within $P$", title="which direction is cheaper?")
+    _log_ticks(ax.xaxis, mean.index)
+    ax.legend(fontsize="x-small")
 
 
 def plot_diagonal(ens: ensemble.TwoLayerEnsemble, fit: ensemble.FitResult, cfg: SimpleNamespace, axes) -> None:
