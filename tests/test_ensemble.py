@@ -137,17 +137,3 @@ def test_bad_settings_raise_parameter_errors():
         ensemble.init(2, 3, 4, init_scale=[1.0, 2.0, 3.0])
     with pytest.raises(ParameterError, match="widths"):
         ensemble.init(2, 3, 4, widths=[4, 5])
-
-
-def test_chapter_parameters_fail_before_compute():
-    from lib import config
-    from lib.chapters import ch04
-
-    cfg = config.resolve(ch04.PARAMS, {"profile": "quick"}, k=64, d=64)
-    with pytest.raises(ParameterError, match="'k'"):
-        ch04.validate(cfg)
-    cfg = config.resolve(ch04.PARAMS, {"profile": "quick"}, sweep_k=[2, 200])
-    with pytest.raises(ParameterError, match="sweep_k"):
-        ch04.validate(cfg)
-    with pytest.raises(ParameterError, match="margin"):
-        config.resolve(ch04.PARAMS, {"profile": "quick"}, margin=-1.0)

@@ -32,7 +32,7 @@ import torch
 from scipy import stats
 
 from .. import data, ensemble, manifold
-from ..claims import Claim, FAILS, HOLDS, INCONCLUSIVE, by_interval, by_test, fmt
+from ..claims import INCONCLUSIVE, Claim, by_interval, by_test, fmt
 from ..config import Param, ParameterError
 
 
