@@ -1,0 +1,139 @@
+"""Batched two-layer ensembles: equal to networks trained one by one, and the subspace mechanism."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lib import data, ensemble, manifold
+from lib.config import ParameterError
+from lib.models import TwoLayerReLU
+
+
+def _single_gd(net, x, y, lr, wd, steps, margin=None):
+    """Reference: one network, autograd, torch.optim.SGD on the mean logistic loss."""
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=lr, weight_decay=wd)
+    done = 0
+    for _ in range(steps):
+        loss = F.softplus(-y * net(x)).mean()
+        if margin is not None and (y * net(x)).min() >= margin:
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        done += 1
+    return done
+
+
+def test_batched_training_equals_single_networks():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 2, (12,), generator=g).double() * 2 - 1
+    scales, lrs, wds = [1.0, 0.5, 2.0, 1.0], [0.1, 0.05, 0.02, 0.1], [0.0, 0.01, 0.0, 0.05]
+    nets = [TwoLayerReLU(5, 16, init_scale=s, generator=g).double() for s in scales]
+    with torch.no_grad():
+        for net in nets:
+            net.b.normal_(0, 0.3, generator=g)
+    ens = ensemble.TwoLayerEnsemble.stack(nets)
+    res = ensemble.fit(ens, x, y, lr=lrs, steps=200, weight_decay=wds, progress=False)
+    for e, net in enumerate(nets):
+        _single_gd(net, x, y, lrs[e], wds[e], 200)
+        torch.testing.assert_close(ens.w[e], net.w.detach(), atol=1e-10, rtol=1e-8)
+        torch.testing.assert_close(ens.b[e], net.b.detach(), atol=1e-10, rtol=1e-8)
+        torch.testing.assert_close(ens.v[e], net.v.detach(), atol=1e-10, rtol=1e-8)
+    assert res.steps.tolist() == [200] * 4
+
+
+def test_each_member_stops_at_its_own_margin():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(10, 4, generator=g, dtype=torch.float64)
+    y = torch.where(x[:, 0] > 0, 1.0, -1.0).double()
+    nets = [TwoLayerReLU(4, 32, init_scale=s, generator=g).double() for s in (0.5, 1.0, 2.0)]
+    ens = ensemble.TwoLayerEnsemble.stack(nets)
+    res = ensemble.fit(ens, x, y, lr=0.2, steps=3000, margin=0.5, progress=False)
+    for e, net in enumerate(nets):
+        n = _single_gd(net, x, y, 0.2, 0.0, 3000, margin=0.5)
+        assert res.steps[e].item() == n
+        torch.testing.assert_close(ens.w[e], net.w.detach(), atol=1e-9, rtol=1e-7)
+    assert res.reached.all() and len(set(res.steps.tolist())) > 1
+    assert (res.min_margin >= 0.5).all()
+
+
+def test_padded_members_are_exactly_the_smaller_networks():
+    g = torch.Generator().manual_seed(2)
+    small = ensemble.init(1, 3, 8, generator=g, dtype=torch.float64)
+    big = ensemble.TwoLayerEnsemble(torch.zeros(1, 20, 7, dtype=torch.float64),
+                                    torch.zeros(1, 20, dtype=torch.float64), torch.zeros(1, 20, dtype=torch.float64))
+    big.w[0, :8, :3], big.b[0, :8], big.v[0, :8] = small.w[0], small.b[0], small.v[0]
+    x = torch.randn(9, 3, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 2, (9,), generator=g)
+    xp = torch.cat([x, torch.zeros(9, 4, dtype=torch.float64)], 1)
+    ensemble.fit(small, x, y, lr=0.1, steps=100, weight_decay=0.01, progress=False)
+    ensemble.fit(big, xp, y, lr=0.1, steps=100, weight_decay=0.01, progress=False)
+    torch.testing.assert_close(big.w[0, :8, :3], small.w[0])
+    assert big.w[0, 8:].abs().max() == 0 and big.w[0, :, 3:].abs().max() == 0 and big.v[0, 8:].abs().max() == 0
+    ens = ensemble.init(2, 7, 20, dims=[3, 7], widths=[8, 20], generator=g)
+    assert ens.w[0, 8:].abs().max() == 0 and ens.w[0, :, 3:].abs().max() == 0 and ens.b[0, 8:].abs().max() == 0
+
+
+def test_input_gradient_and_output_mass():
+    g = torch.Generator().manual_seed(3)
+    ens = ensemble.init(2, 6, 10, generator=g, dtype=torch.float64)
+    x = torch.randn(5, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    auto = torch.autograd.grad(ens(x).sum(), x)[0]  # members do not interact: sum over e of rows
+    manual = ens.input_grad(x.detach())
+    torch.testing.assert_close(manual.sum(0), auto)
+    on = (ens.preactivations(x.detach()) > 0).double()
+    torch.testing.assert_close(ens.active_output_mass(x.detach()), (on * ens.v[:, None, :] ** 2).sum(-1))
+
+
+def test_init_law_follows_fan_in_and_init_scale():
+    g = torch.Generator().manual_seed(4)
+    ens = ensemble.init(2, 400, 500, init_scale=[1.0, 0.25], generator=g)
+    for e, s in enumerate((1.0, 0.25)):
+        assert abs(ens.w[e].std().item() / (s / math.sqrt(400)) - 1) < 0.02
+        assert abs(ens.v[e].std().item() / (s / math.sqrt(500)) - 1) < 0.1
+    fixed = ensemble.init(1, 400, 500, first_layer_std=0.3, generator=g)
+    assert abs(fixed.w.std().item() / 0.3 - 1) < 0.02
+
+
+def _subspace_problem(axis_aligned, seed=5):
+    g = torch.Generator().manual_seed(seed)
+    sd = data.subspace_points(12, 10, 2, rule="xor", generator=g, radius=3.0, axis_aligned=axis_aligned,
+                              dtype=torch.float64)
+    return sd, ensemble.init(3, 10, 16, generator=g, dtype=torch.float64)
+
+
+def test_orthogonal_weights_frozen_under_gd_and_decay_geometrically_with_weight_decay():
+    sd, ens = _subspace_problem(axis_aligned=False)
+    w0 = ens.w.clone()
+    wds = [0.0, 0.01, 0.05]
+    res = ensemble.fit(ens, sd.x, sd.y, lr=0.05, steps=300, weight_decay=wds, progress=False)
+    c = res.decay
+    perp_t, perp_0 = manifold.project_perp(ens.w, sd.basis), manifold.project_perp(w0, sd.basis)
+    torch.testing.assert_close(perp_t, c[:, None, None] * perp_0, atol=1e-10, rtol=0)
+    torch.testing.assert_close(c, torch.tensor([1.0, 0.9995, 0.9975], dtype=torch.float64) ** 300)
+    assert (manifold.project(ens.w - w0, sd.basis).norm() > 0.1)  # the in-subspace part did train
+    assert c[2] < 0.5
+
+
+def test_adam_moves_orthogonal_weights_only_when_the_subspace_is_not_axis_aligned():
+    for aligned, moves in ((True, False), (False, True)):
+        sd, ens = _subspace_problem(axis_aligned=aligned)
+        w0 = ens.w.clone()
+        ensemble.fit(ens, sd.x, sd.y, lr=0.01, steps=50, optimizer="adam", progress=False)
+        drift = (manifold.project_perp(ens.w - w0, sd.basis).norm() / manifold.project_perp(w0, sd.basis).norm())
+        assert (drift > 1e-2) if moves else (drift < 1e-12)
+
+
+def test_bad_settings_raise_parameter_errors():
+    ens = ensemble.init(2, 3, 4)
+    x, y = torch.randn(5, 3), torch.randint(0, 2, (5,))
+    with pytest.raises(ParameterError, match="optimizer"):
+        ensemble.fit(ens, x, y, lr=0.1, steps=1, optimizer="rmsprop", progress=False)
+    with pytest.raises(ParameterError, match="'lr'"):
+        ensemble.fit(ens, x, y, lr=-0.1, steps=1, progress=False)
+    with pytest.raises(ParameterError, match="init_scale"):
+        ensemble.init(2, 3, 4, init_scale=[1.0, 2.0, 3.0])
+    with pytest.raises(ParameterError, match="widths"):
+        ensemble.init(2, 3, 4, widths=[4, 5])
