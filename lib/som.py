@@ -69,18 +69,22 @@ def pca_init(x: torch.Tensor, rows: int, cols: int, *, scaled: bool = False) -> 
     """
     if rows < 1 or cols < 1:
         raise ParameterError(f"SOM grid must be at least 1x1, got {rows}x{cols}")
-    xd = x.double()
-    mean = xd.mean(0)
-    xc = xd - mean
-    cov = xc.T @ xc / max(len(x) - 1, 1)
+    # in chunks, in double precision: a double copy of 60,000 wide activations would be large
+    starts = range(0, len(x), 2 ** 14)
+    mean = sum(x[i:i + 2 ** 14].double().sum(0) for i in starts) / len(x)
+    cov = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64, device=x.device)
+    for i in starts:
+        xc = x[i:i + 2 ** 14].double() - mean
+        cov += xc.T @ xc
+    cov /= max(len(x) - 1, 1)
     evals, evecs = torch.linalg.eigh(cov)
     order = torch.argsort(evals, descending=True)[:2]
     pcs = evecs[:, order].T
     if scaled:
         pcs = pcs * evals[order].clamp_min(0).sqrt()[:, None]
     pc2 = pcs[1] if len(pcs) > 1 else torch.zeros_like(pcs[0])
-    a = torch.linspace(-1, 1, rows, dtype=xd.dtype, device=x.device)
-    b = torch.linspace(-1, 1, cols, dtype=xd.dtype, device=x.device)
+    a = torch.linspace(-1, 1, rows, dtype=torch.float64, device=x.device)
+    b = torch.linspace(-1, 1, cols, dtype=torch.float64, device=x.device)
     w = mean + a[:, None, None] * pcs[0] + b[None, :, None] * pc2
     return w.reshape(rows * cols, -1).to(x.dtype)
 
@@ -174,17 +178,17 @@ def _check_fit_args(x, rows, cols, epochs, sigma, learning_rate, sigma_decay, lr
     if x.ndim != 2 or len(x) == 0:
         raise ParameterError(f"SOM data must be a non-empty (N, dim) matrix, got shape {tuple(x.shape)}")
     if rows < 1 or cols < 1:
-        raise ParameterError(f"parameter 'som_grid' must be positive, got {rows}x{cols}")
+        raise ParameterError(f"SOM 'rows' and 'cols' must be positive, got {rows}x{cols}")
     if epochs < 1:
-        raise ParameterError(f"parameter 'som_epochs' must be >= 1, got {epochs}")
+        raise ParameterError(f"SOM 'epochs' must be >= 1, got {epochs}")
     if not sigma > 0:
-        raise ParameterError(f"parameter 'som_sigma' must be > 0, got {sigma}")
+        raise ParameterError(f"SOM 'sigma' must be > 0, got {sigma}")
     if not 0 < learning_rate <= 1:
-        raise ParameterError(f"parameter 'som_lr' must be in (0, 1], got {learning_rate}")
+        raise ParameterError(f"SOM 'learning_rate' must be in (0, 1], got {learning_rate}")
     if sigma_decay not in SIGMA_DECAYS:
-        raise ParameterError(f"sigma decay {sigma_decay!r}; allowed: {', '.join(SIGMA_DECAYS)}")
+        raise ParameterError(f"SOM 'sigma_decay' is {sigma_decay!r}; allowed: {', '.join(SIGMA_DECAYS)}")
     if lr_decay not in LR_DECAYS:
-        raise ParameterError(f"learning-rate decay {lr_decay!r}; allowed: {', '.join(LR_DECAYS)}")
+        raise ParameterError(f"SOM 'lr_decay' is {lr_decay!r}; allowed: {', '.join(LR_DECAYS)}")
 
 
 @torch.no_grad()
@@ -209,7 +213,7 @@ def fit(x: torch.Tensor, rows: int, cols: int, *, epochs: int = 10, sigma: float
     sigma = max(rows, cols) / 2 if sigma is None else sigma
     _check_fit_args(x, rows, cols, epochs, sigma, learning_rate, sigma_decay, lr_decay)
     if schedule_at not in ("start", "end"):
-        raise ParameterError(f"schedule_at must be 'start' or 'end', got {schedule_at!r}")
+        raise ParameterError(f"SOM 'schedule_at' must be 'start' or 'end', got {schedule_at!r}")
     if isinstance(init, torch.Tensor):
         if init.shape != (rows * cols, x.shape[1]):
             raise ParameterError(f"initial weights must have shape {(rows * cols, x.shape[1])}, "
@@ -218,7 +222,7 @@ def fit(x: torch.Tensor, rows: int, cols: int, *, epochs: int = 10, sigma: float
     elif init in ("pca", "pca-scaled"):
         w = pca_init(x, rows, cols, scaled=init == "pca-scaled")
     else:
-        raise ParameterError(f"SOM init {init!r}; allowed: 'pca', 'pca-scaled' or a weight tensor")
+        raise ParameterError(f"SOM 'init' is {init!r}; allowed: 'pca', 'pca-scaled' or a weight tensor")
     coords = grid(rows, cols, device=x.device, dtype=x.dtype)
     k = rows * cols
     history = []

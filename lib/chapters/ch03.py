@@ -560,3 +560,24 @@ def summary(res: dict, diffs: pd.DataFrame, corr: pd.DataFrame, changes: pd.Data
             f"{deep.get(som.LANDING[3], 0):.0%} in codes no clean training input uses "
             f"(at the input layer: {inp.get(som.LANDING[0], 0):.0%} keep a code of their true class).")
     return "\n\n".join(lines)
+
+
+CLAIM_KEYS = ("decisions", "shallow_homogeneous_deep_diverse", "homogeneity_vulnerability",
+              "homogeneity_vulnerability_beyond_margin")
+
+
+def scalars(res: dict, diffs: pd.DataFrame, corr: pd.DataFrame, rows: list[claims.Claim]) -> dict:
+    """The run's key numbers and verdicts, named for ``lib.results.record``."""
+    out = {}
+    for j, (name, r) in enumerate(res.items()):
+        title = MODEL_TITLES[name]
+        d = diffs[diffs.model == title].iloc[0]
+        c = corr[(corr.model == title) & (corr.layer == r.layers[1])].iloc[0]
+        out.update({f"{name}_homogeneity_shallow": r.table.homogeneity.iloc[1],
+                    f"{name}_homogeneity_deep": r.table.homogeneity.iloc[-1],
+                    f"{name}_homogeneity_difference": d.difference,
+                    f"{name}_decision_agreement": r.table["decision agreement"].iloc[-1],
+                    f"{name}_rho_shallow_flip_eps": c.rho, f"{name}_partial_rho_margin": c["partial rho (margin)"]})
+        out.update({f"{name}_verdict_{key}": row.verdict
+                    for key, row in zip(CLAIM_KEYS, rows[j * len(CLAIM_KEYS):(j + 1) * len(CLAIM_KEYS)])})
+    return out
