@@ -1,0 +1,137 @@
+"""SOM training speed and quality: MiniSom (online and offline) vs the batch SOM of ``lib.som``.
+
+All runs fit the same hidden-layer activations (a one-hidden-layer MLP trained for one
+epoch on Fashion-MNIST), start from the same PCA weights (MiniSom's
+``pca_weights_init``) and make the same number of passes over the data:
+
+1. MiniSom ``train`` (online): ``passes * N`` single-sample updates in random order;
+2. MiniSom ``train_batch_offline``: ``passes`` batch updates (a Python loop over samples);
+3. ``lib.som.fit`` with MiniSom's offline settings (``schedule_at="start"``, same learning
+   rate and decay): must give the same weights as 2, hence the same quantization error;
+4. ``lib.som.fit`` as the book uses it (pure batch map, learning rate 1, schedule read at the
+   end of each pass): the quality bar is a quantization error within 5% of MiniSom's online
+   ``train``, at >= 10x its speed on the CPU.
+
+``--size full`` is the size the bar is stated for: 10,000 x 1,000 activations, 20x20 map.
+The default is a modest size that runs in seconds. On a machine with CUDA, the book's
+batch SOM is also timed on the GPU.
+
+    python benchmarks/som_fit.py [--size small|full] [--n N --dim D --grid G --passes P]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from minisom import MiniSom  # noqa: E402
+
+from lib import data, models, som, train  # noqa: E402
+
+SIZES = {"small": (2000, 300, 20), "full": (10_000, 1000, 20)}
+
+
+def activations(n: int, dim: int, dataset: str, seed: int) -> np.ndarray:
+    """Hidden activations (n, dim) of a one-hidden-layer ReLU MLP trained one epoch on ``dataset``."""
+    torch.manual_seed(seed)
+    ds = data.load(dataset, n_train=n, n_test=10, seed=seed)
+    net = models.MLP(ds.n_features, [dim], ds.n_classes)
+    train.fit(net, ds.x_train, ds.y_train, epochs=1, generator=torch.Generator().manual_seed(seed), progress=False)
+    with torch.no_grad():
+        return net(ds.x_train, return_hidden=True)[1][0].double().numpy()
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--size", choices=SIZES, default="small")
+    p.add_argument("--n", type=int, help="number of activation vectors (overrides --size)")
+    p.add_argument("--dim", type=int, help="activation dimension (overrides --size)")
+    p.add_argument("--grid", type=int, help="map side (overrides --size)")
+    p.add_argument("--passes", type=int, default=5, help="passes over the data, all methods")
+    p.add_argument("--sigma", type=float, default=3.0, help="initial neighbourhood radius (decays to 1/3)")
+    p.add_argument("--lr", type=float, default=0.5, help="MiniSom's initial learning rate")
+    p.add_argument("--dataset", default="fashion-mnist", choices=("fashion-mnist", "mnist"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-offline", action="store_true", help="skip MiniSom's (slow) offline training")
+    a = p.parse_args(argv)
+    n, dim, g = SIZES[a.size]
+    n, dim, g = a.n or n, a.dim or dim, a.grid or g
+
+    x = activations(n, dim, a.dataset, a.seed)
+    print(f"activations {n} x {dim}, map {g}x{g}, {a.passes} passes, sigma {a.sigma} -> {a.sigma / 3:.2f}, "
+          f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    ref = MiniSom(g, g, dim, sigma=a.sigma, learning_rate=a.lr, random_seed=a.seed)
+    ref.pca_weights_init(x)
+    w0 = ref.get_weights().reshape(g * g, dim).copy()
+    xt = torch.tensor(x, dtype=torch.float32)
+    rows = []
+
+    def add(name, seconds, qe, te):
+        rows.append((name, seconds, qe, te))
+        print(f"  {name:<44s} {seconds:9.3f} s   QE {qe:.4f}   TE {te:.4f}", flush=True)
+
+    online = MiniSom(g, g, dim, sigma=a.sigma, learning_rate=a.lr, random_seed=a.seed)
+    online._weights = w0.reshape(g, g, dim).copy()
+    _, t_on = timed(lambda: online.train(x, a.passes * n, random_order=True))
+    add("MiniSom train (online)", t_on, online.quantization_error(x), online.topographic_error(x))
+
+    if not a.skip_offline:
+        offline = MiniSom(g, g, dim, sigma=a.sigma, learning_rate=a.lr, random_seed=a.seed)
+        offline._weights = w0.reshape(g, g, dim).copy()
+        _, t_off = timed(lambda: offline.train_batch_offline(x, a.passes))
+        add("MiniSom train_batch_offline", t_off, offline.quantization_error(x), offline.topographic_error(x))
+
+    init = torch.tensor(w0, dtype=torch.float32)
+    som.fit(xt[:256], g, g, epochs=1, sigma=a.sigma, init=init)  # warm-up (first-call overheads)
+    like_off, t_like = timed(lambda: som.fit(xt, g, g, epochs=a.passes, sigma=a.sigma, learning_rate=a.lr,
+                                             lr_decay="asymptotic", schedule_at="start", init=init))
+    add("lib.som.fit, MiniSom offline settings (CPU)", t_like, like_off.quantization_error(xt),
+        like_off.topographic_error(xt))
+    book, t_book = timed(lambda: som.fit(xt, g, g, epochs=a.passes, sigma=a.sigma, learning_rate=1.0,
+                                         lr_decay="constant", init=init))
+    qe_book = book.quantization_error(xt)
+    add("lib.som.fit, book settings (CPU)", t_book, qe_book, book.topographic_error(xt))
+    if torch.cuda.is_available():
+        xc, ic = xt.cuda(), init.cuda()
+        som.fit(xc[:256], g, g, epochs=1, sigma=a.sigma, init=ic)
+        torch.cuda.synchronize()
+
+        def gpu_fit():
+            s = som.fit(xc, g, g, epochs=a.passes, sigma=a.sigma, learning_rate=1.0, lr_decay="constant", init=ic)
+            torch.cuda.synchronize()
+            return s
+
+        gs, t_gpu = timed(gpu_fit)
+        add(f"lib.som.fit, book settings ({torch.cuda.get_device_name()})", t_gpu, gs.quantization_error(xc),
+            gs.topographic_error(xc))
+
+    print("\nspeed ratios (time of the MiniSom run / time of the lib.som run):")
+    print(f"  online train / lib.som book settings (CPU):        {t_on / t_book:8.1f}x")
+    if not a.skip_offline:
+        print(f"  train_batch_offline / lib.som offline settings:    {t_off / t_like:8.1f}x")
+        print(f"  QE(lib.som offline settings) / QE(MiniSom offline): {rows[2][2] / rows[1][2]:.4f}")
+    if torch.cuda.is_available():
+        print(f"  online train / lib.som book settings (GPU):        {t_on / t_gpu:8.1f}x")
+    qe_on = rows[0][2]
+    rel = qe_book / qe_on - 1
+    print(f"\nQE lib.som (book) vs MiniSom online: {qe_book:.4f} vs {qe_on:.4f} ({100 * rel:+.2f}%)")
+    ok_q, ok_s = rel <= 0.05, t_on / t_book >= 10
+    print(f"quality bar (QE at most 5% above MiniSom online): {'met' if ok_q else 'NOT met'}; "
+          f"speed bar (>= 10x on CPU): {'met' if ok_s else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

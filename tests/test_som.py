@@ -1,0 +1,154 @@
+"""lib.som against MiniSom (same weights, same answers) and code measures on hand-made maps."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from minisom import MiniSom
+
+from lib import som
+from lib.config import ParameterError
+
+
+@pytest.fixture
+def blobs():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=4.0, size=(5, 6))
+    x = np.concatenate([c + rng.normal(size=(40, 6)) for c in centres])
+    return x
+
+
+def ravel(m: MiniSom, x: np.ndarray) -> np.ndarray:
+    shape = m.get_weights().shape[:2]
+    return np.array([np.ravel_multi_index(m.winner(v), shape) for v in x])
+
+
+@pytest.mark.parametrize("rows,cols", [(5, 4), (3, 7)])
+def test_winners_match_minisom_winner(blobs, rows, cols):
+    m = MiniSom(rows, cols, blobs.shape[1], random_seed=1)
+    m.pca_weights_init(blobs)
+    m.train(blobs, 50, random_order=True)
+    w = torch.tensor(m.get_weights().reshape(rows * cols, -1))
+    expected = ravel(m, blobs)
+    # small chunks so that the chunked path is exercised
+    assert np.array_equal(som.winners(torch.tensor(blobs), w, chunk_size=17).numpy(), expected)
+
+
+def test_pca_init_matches_minisom_up_to_axis_direction(blobs):
+    m = MiniSom(5, 4, blobs.shape[1])
+    m.pca_weights_init(blobs)
+    ref = m.get_weights()
+    w = som.pca_init(torch.tensor(blobs), 5, 4).numpy().reshape(5, 4, -1)
+    errors = [np.abs(w[::a, ::b] - ref).max() for a in (1, -1) for b in (1, -1)]
+    assert min(errors) < 1e-10
+
+
+def test_batch_fit_reproduces_minisom_train_batch_offline(blobs):
+    m = MiniSom(5, 4, blobs.shape[1], sigma=2.0, learning_rate=0.6, random_seed=3)
+    m.pca_weights_init(blobs)
+    w0 = torch.tensor(m.get_weights().reshape(20, -1).copy())
+    m.train_batch_offline(blobs, 7)
+    fitted = som.fit(torch.tensor(blobs), 5, 4, epochs=7, sigma=2.0, learning_rate=0.6, lr_decay="asymptotic",
+                     sigma_decay="asymptotic", schedule_at="start", init=w0)
+    np.testing.assert_allclose(fitted.weights.numpy(), m.get_weights().reshape(20, -1), atol=1e-10)
+    assert [h["sigma"] for h in fitted.history][-1] == pytest.approx(2.0 / (1 + 6 / 3.5))
+
+
+def test_errors_and_u_matrix_match_minisom(blobs):
+    m = MiniSom(6, 5, blobs.shape[1], random_seed=0)
+    m.pca_weights_init(blobs)
+    m.train(blobs, 400, random_order=True)
+    s = som.SOM(torch.tensor(m.get_weights().reshape(30, -1)), 6, 5)
+    x = torch.tensor(blobs)
+    assert s.quantization_error(x) == pytest.approx(m.quantization_error(blobs), rel=1e-9)
+    assert s.topographic_error(x) == pytest.approx(m.topographic_error(blobs), abs=1e-12)
+    u = s.u_matrix().numpy()
+    np.testing.assert_allclose(u / u.max(), m.distance_map(scaling="mean"), atol=1e-12)
+
+
+def test_decays_are_minisoms():
+    m = MiniSom(5, 5, 1, sigma=4.0)
+    for kind, fn in [("asymptotic", m._asymptotic_decay), ("inverse_to_zero", m._inverse_decay_to_zero),
+                     ("linear_to_zero", m._linear_decay_to_zero), ("inverse_to_one", m._inverse_decay_to_one),
+                     ("linear_to_one", m._linear_decay_to_one)]:
+        assert som.decay(4.0, 7, 20, kind) == pytest.approx(fn(4.0, 7, 20))
+    assert som.decay(4.0, 20, 20, "asymptotic") == pytest.approx(4.0 / 3)
+
+
+def test_fit_lowers_quantization_error_and_rejects_bad_arguments(blobs):
+    x = torch.tensor(blobs, dtype=torch.float32)
+    init = som.pca_init(x, 4, 4)
+    fitted = som.fit(x, 4, 4, epochs=10, sigma=2.0)
+    assert fitted.quantization_error(x) < som.SOM(init, 4, 4).quantization_error(x)
+    for kw in ({"epochs": 0}, {"sigma": -1.0}, {"learning_rate": 1.5}, {"lr_decay": "cosine"},
+               {"init": "random"}, {"schedule_at": "middle"}):
+        with pytest.raises(ParameterError):
+            som.fit(x, 4, 4, **{"epochs": 2, **kw})
+
+
+# ---------------------------------------------------------------- code measures, hand-made maps
+
+def table(rows):
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def test_contingency_counts_codes_by_class():
+    codes = torch.tensor([0, 0, 2, 2, 2, 3])
+    labels = torch.tensor([1, 0, 1, 1, 0, 1])
+    c = som.contingency(codes, labels, n_units=4, n_classes=2)
+    assert c.tolist() == [[1, 1], [0, 0], [1, 2], [0, 1]]
+
+
+def test_measures_of_a_perfectly_class_specific_map():
+    # 4 codes used equally, codes 0-1 hold class 0 only, codes 2-3 class 1 only, one unused code
+    m = som.code_measures(table([[5, 0], [5, 0], [0, 5], [0, 5], [0, 0]]))
+    assert m["effective_codes"] == pytest.approx(4)
+    assert m["effective_codes_per_class"] == pytest.approx(2)
+    assert m["used_codes"] == 4
+    assert m["shared_codes"] == 0 and m["inputs_in_shared_codes"] == 0
+    assert m["purity"] == 1
+    assert m["mutual_information"] == pytest.approx(1.0)  # bits: H(label) = 1
+    assert m["nmi"] == pytest.approx(1.0)
+
+
+def test_measures_of_a_single_shared_code():
+    m = som.code_measures(table([[0, 0], [6, 6], [0, 0]]))
+    assert m["effective_codes"] == pytest.approx(1)
+    assert m["shared_codes"] == 1 and m["inputs_in_shared_codes"] == 1
+    assert m["purity"] == 0.5
+    assert m["mutual_information"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_measures_of_a_mixed_map():
+    # code 0: 3 of class A, 1 of class B; code 1: 4 of class B
+    m = som.code_measures(table([[3, 1], [0, 4]]))
+    h = lambda *p: -sum(q * math.log2(q) for q in p if q > 0)  # noqa: E731
+    mi = h(3 / 8, 5 / 8) - 0.5 * h(3 / 4, 1 / 4)
+    assert m["purity"] == pytest.approx(7 / 8)
+    assert m["shared_codes"] == 0.5 and m["inputs_in_shared_codes"] == 0.5
+    assert m["mutual_information"] == pytest.approx(mi)
+    assert m["nmi"] == pytest.approx(mi / h(3 / 8, 5 / 8))
+    assert m["effective_codes"] == pytest.approx(2)
+    # class A uses one code; class B uses codes 0 and 1 in shares 1/5, 4/5
+    assert m["effective_codes_per_class"] == pytest.approx((1 + 2 ** h(1 / 5, 4 / 5)) / 2)
+
+
+def test_homogeneity_and_other_class_fraction():
+    ref = table([[3, 1], [0, 4], [0, 0]])
+    codes = torch.tensor([0, 0, 1, 2])
+    labels = torch.tensor([0, 1, 1, 0])
+    f = som.other_class_fraction(codes, labels, ref)
+    assert f[:3].tolist() == pytest.approx([0.25, 0.75, 0.0])
+    assert math.isnan(f[3].item())  # no reference input uses code 2
+    assert som.homogeneity(codes, labels, ref) == pytest.approx((0.25 + 0.75 + 0.0) / 3)
+
+
+def test_landing_categories():
+    ref = table([[3, 1, 0], [0, 4, 0], [0, 0, 0], [0, 1, 5]])
+    code_labels = som.code_labels(ref)
+    assert code_labels.tolist() == [0, 1, -1, 2]
+    codes = torch.tensor([0, 1, 2, 3])
+    true = torch.tensor([0, 0, 0, 0])
+    adv = torch.tensor([1, 1, 1, 1])
+    # code 0 belongs to the true class, code 1 to the adversarial class, code 2 is unused, code 3 is class 2's
+    assert som.landing(codes, true, adv, ref).tolist() == [0, 1, 3, 2]
