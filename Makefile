@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed
 export BOOK_PROFILE ?= quick
 # Two cores: let torch use them, but no oversubscription when two processes run.
 export OMP_NUM_THREADS ?= 2
+# Idle OpenMP threads sleep instead of spinning: spinning threads made small-model
+# chapters several times slower whenever the two cores were shared.
+export OMP_WAIT_POLICY ?= PASSIVE
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: book test unit nbval book-strict render sweep bench clean venv
