@@ -147,7 +147,7 @@ def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def min_flip_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps_max: float,
                   bases: torch.Tensor | None = None, part: str = "on", steps: int = 10, doublings: int = 8,
-                  bisection_steps: int = 4, generator: torch.Generator | None = None,
+                  bisection_steps: int = 4, random_start: bool = False, generator: torch.Generator | None = None,
                   clamp: tuple[float, float] | None = None) -> FlipResult:
     """Smallest L2 budget at which L2 PGD, restricted to a subspace or not, moves the prediction off ``y``.
 
@@ -157,11 +157,14 @@ def min_flip_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps_max
     round attacks only the samples not yet flipped, so PGD's step (proportional to the
     budget) stays matched to the distance it looks for, and the first budget ``b`` that
     flips brackets the answer in ``[b/2, b]``. Then ``bisection_steps`` rounds of geometric
-    bisection on all bracketed samples at once (relative precision ``2**(2**-bisection_steps)``).
+    bisection on all bracketed samples at once (relative precision ``2**(2**-bisection_steps)``;
+    a sample that flips already at the smallest budget gets a value in ``[eps_min / 2, eps_min]``).
     Returns the norm of the smallest flipping perturbation found (``inf``, with a zero
     perturbation, if none at ``eps_max``). PGD ascends :func:`margin_loss`, which keeps a
-    useful gradient at confidently classified points. Unclamped by default: clamping to a
-    pixel box would move a restricted perturbation out of its subspace.
+    useful gradient at confidently classified points. No random start by default: the part
+    of a random start that the gradient steps do not cancel only takes up budget, so a
+    search with it overestimates the distance. Unclamped by default: clamping to a pixel
+    box would move a restricted perturbation out of its subspace.
     """
     if not eps_max > 0:
         raise ParameterError(f"parameter 'eps_max' must be > 0, got {eps_max}")
@@ -172,7 +175,7 @@ def min_flip_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps_max
     def attack(idx: torch.Tensor, eps: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         proj = None if bases is None else projector(bases if bases.ndim == 2 else bases[idx], part)
         adv = attacks.pgd(model, x[idx], y[idx], eps, norm="l2", steps=steps, project=proj, clamp=clamp,
-                          generator=generator, loss_fn=margin_loss)
+                          random_start=random_start, generator=generator, loss_fn=margin_loss)
         return adv - x[idx], _predict(model, adv) != y[idx]
 
     hi = torch.full((len(x),), math.inf, dtype=x.dtype, device=x.device)

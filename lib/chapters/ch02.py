@@ -281,28 +281,31 @@ def run_synthetic(cfg: SimpleNamespace, settings: dict[str, Setting]) -> tuple[p
 def clinging_dimpling(curves: pd.DataFrame, settings: dict[str, Setting], training: str = "standard") -> pd.DataFrame:
     """The book's criterion for "a fast clinging phase, then a slow dimpling phase", per setting.
 
-    Clinging: at some checkpoint the RMS on-manifold fraction of the boundary normal is below
-    the lower edge of the random-direction band (the boundary runs more parallel to the
-    manifold than a random hyperplane would). Dimpling: at least half of the accuracy
-    gained in training comes after the first such checkpoint, and at the end the fraction
-    is still below the band's upper edge (the fit came from bulges of a boundary that
-    still follows the manifold, not from tilting it across). Seen when both hold.
+    Clinging: at some checkpoint after the start, the RMS on-manifold fraction of the
+    boundary normal is below the lower edge of the random-direction band and below its
+    value at initialisation (training made the boundary run more parallel to the manifold
+    than a random hyperplane). Dimpling: at least half of the accuracy gained in training
+    comes after the first such checkpoint, and at the end the fraction is still below the
+    band's upper edge (the fit came from bulges of a boundary that still follows the
+    manifold, not from tilting it across). Seen when both hold.
     """
     rows = []
     for name, part in curves[curves.training == training].groupby("setting", sort=False):
         s = settings[name]
         lo, hi = random_band(s.n, s.k, len(s.x_eval))
         part = part.sort_values("step")
-        below = part[part.frac_tangent < lo]
-        gain = part.accuracy.iloc[-1] - part.accuracy.iloc[0]
-        cling_step = int(below.step.iloc[0]) if len(below) else None
-        later_gain = part.accuracy.iloc[-1] - below.accuracy.iloc[0] if len(below) else math.nan
-        dimpling = bool(len(below)) and later_gain >= gain / 2 and part.frac_tangent.iloc[-1] < hi
-        rows.append({"setting": name, "baseline sqrt(k/n)": math.sqrt(s.k / s.n), "band low": lo,
-                     "min fraction": part.frac_tangent.min(), "final fraction": part.frac_tangent.iloc[-1],
-                     "clinging at step": cling_step, "accuracy gain after it": later_gain,
-                     "total accuracy gain": gain, "clinging": bool(len(below)), "dimpling": dimpling,
-                     "seen": bool(len(below)) and dimpling})
+        start = part.iloc[0]
+        below = part[(part.step > 0) & (part.frac_tangent < min(lo, start.frac_tangent))]
+        gain = part.accuracy.iloc[-1] - start.accuracy
+        clinging = len(below) > 0
+        later_gain = part.accuracy.iloc[-1] - below.accuracy.iloc[0] if clinging else math.nan
+        dimpling = clinging and later_gain >= gain / 2 and part.frac_tangent.iloc[-1] < hi
+        rows.append({"setting": name, "baseline sqrt(k/n)": math.sqrt(s.k / s.n), "band low": lo, "band high": hi,
+                     "initial fraction": start.frac_tangent, "min fraction after start": part.frac_tangent.iloc[1:].min(),
+                     "final fraction": part.frac_tangent.iloc[-1],
+                     "clinging at epoch": below.epoch.iloc[0] if clinging else math.nan,
+                     "accuracy gain after it": later_gain, "total accuracy gain": gain,
+                     "clinging": clinging, "dimpling": dimpling, "seen": clinging and dimpling})
     return pd.DataFrame(rows).set_index("setting")
 
 
@@ -553,20 +556,21 @@ def plot_boundaries(cfg: SimpleNamespace, settings: dict[str, Setting], fields: 
     return fig
 
 
-CURVE_PANELS = (("frac_tangent", "RMS on-manifold share\nof the boundary normal"),
-                ("dist_full", "median L2 distance\nto the boundary"),
-                ("angle", "median angle normal-manifold\n(degrees)"),
-                ("accuracy", "accuracy on fresh\nmanifold points"))
+CURVE_PANELS = (("frac_tangent", "tangent share", "RMS tangent share\nof the boundary normal"),
+                ("dist_full", "distance", "median L2 distance\nto the boundary"),
+                ("angle", "angle", "median angle between\nnormal and manifold (deg)"),
+                ("accuracy", "accuracy", "accuracy on fresh\nmanifold points"))
 
 
 def plot_curves(curves: pd.DataFrame, settings: dict[str, Setting]):
     """The geometry over training: one row per dimension, one column per measure, one line per run."""
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
 
     from .. import plots
 
     groups = [[n for n, s in settings.items() if s.n == 2], [n for n, s in settings.items() if s.n > 2]]
-    fig, axes = plots.subplots(2, len(CURVE_PANELS), width=3.3, height=2.9)
+    fig, axes = plots.subplots(2, len(CURVE_PANELS), width=3.1, height=2.9)
     for r, names in enumerate(groups):
         s0 = settings[names[0]]
         lo, hi = random_band(s0.n, s0.k, len(s0.x_eval))
@@ -576,26 +580,29 @@ def plot_curves(curves: pd.DataFrame, settings: dict[str, Setting]):
                 if part.empty:
                     continue
                 x = part.epoch.clip(lower=part.epoch[part.epoch > 0].min() / 2)
-                for c, (col, _) in enumerate(CURVE_PANELS):
+                for c, (col, _, _) in enumerate(CURVE_PANELS):
                     axes[r, c].plot(x, part[col], ls=ls, marker="o", ms=3, color=f"C{ci}")
                 axes[r, 0].plot(x, part.frac_random, ls=ls, color=f"C{ci}", alpha=0.35, lw=1)
             axes[r, 1].axhline(float(settings[name].class_distance.median()), color=f"C{ci}", lw=0.8, ls=":")
         axes[r, 0].axhspan(lo, hi, color="0.8", alpha=0.6)
         axes[r, 2].axhline(math.degrees(math.acos(math.sqrt(s0.k / s0.n))), color="0.4", lw=1, ls="-.")
-        for c, (_, label) in enumerate(CURVE_PANELS):
+        for c, (_, short, label) in enumerate(CURVE_PANELS):
             ax = axes[r, c]
             ax.set_xscale("log")
-            ax.set_xlabel("training epoch (log scale; step 0 at left edge)")
+            ax.set_xlabel("epoch (log scale)")
             ax.set_ylabel(label)
-            ax.set_title(f"{label.splitlines()[0]}, {s0.n}-D, k = {s0.k}", fontsize=9)
+            ax.set_title(f"{short}, n = {s0.n}, k = {s0.k}", fontsize=9)
         axes[r, 1].set_yscale("log")
+        axes[r, 1].yaxis.set_minor_formatter(NullFormatter())
+        kinds = curves[curves.setting.isin(names)].training.unique()
         handles = [Line2D([], [], color=f"C{i}", label=f"{n}") for i, n in enumerate(names)]
-        handles += [Line2D([], [], color="k", ls=ls, label=f"{kind} training") for kind, ls in zip(TRAININGS, ("-", "--"))]
+        handles += [Line2D([], [], color="k", ls=ls, label=f"{kind} training")
+                    for kind, ls in zip(TRAININGS, ("-", "--")) if kind in kinds]
         handles += [Line2D([], [], color="0.5", alpha=0.5, label="random subspace, same k"),
                     Line2D([], [], color="0.8", lw=6, label="random-direction band"),
                     Line2D([], [], color="0.5", ls=":", label="distance to true label change"),
                     Line2D([], [], color="0.4", ls="-.", label="random-direction angle")]
-        axes[r, -1].legend(handles=handles, fontsize=7, loc="lower right")
+        axes[r, -1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
 
@@ -693,3 +700,29 @@ def small_net_threads(cfg: SimpleNamespace) -> int:
     if cfg.device.type == "cpu" and cfg.profile == "quick":
         torch.set_num_threads(1)
     return torch.get_num_threads()
+
+
+def findings(claim_rows: list[Claim], scalars: dict, crit: pd.DataFrame) -> str:
+    """A short Markdown reading of this run's claims table (sentences chosen by the computed numbers)."""
+    high = crit[crit["baseline sqrt(k/n)"] < 0.5]
+    tilt = ", ".join(f"{n}: {r['initial fraction']:.2f} to {r['final fraction']:.2f}" for n, r in high.iterrows())
+    b, p, r = scalars["baseline_sqrt_k_over_n"], scalars["pgd_on_fraction_rms"], scalars["pgd_on_fraction_random_rms"]
+    side = "more" if p > r else "less"
+    on_r = scalars["on_random_flip_ratio"]
+    lines = [
+        f"- **Clinging then dimpling** is seen in {scalars['clinging_dimpling_settings']} of {len(crit)} synthetic "
+        f"settings by the stated criterion. In the high-dimensional ones the boundary normal's RMS tangent share "
+        f"went from {tilt} during training (random baseline {high['baseline sqrt(k/n)'].iloc[0]:.2f}).",
+        f"- **Random baseline.** PGD perturbations of images keep an RMS share {p:.2f} of their norm in the tangent "
+        f"space, against {b:.2f} for a random direction and {r:.2f} in a random subspace of the same dimension: "
+        f"they are {side} aligned with the learned manifold than chance.",
+        f"- **On against off.** Confined to the tangent space, PGD needs {scalars['on_off_flip_ratio']:.2f} times "
+        f"the norm it needs off it, and {on_r:.2f} times the norm it needs in a random subspace of the same "
+        f"dimension: the tangent space is {'harder' if on_r > 1 else 'easier'} to attack through than a random one.",
+        f"- **Mislabelled training.** Trained only on targeted adversarial examples labelled with their target, a "
+        f"fresh network reaches {scalars['mislabelled_clean_accuracy']:.2f} clean test accuracy "
+        f"(budget {scalars['mislabelled_eps']:g}, chance 0.10).",
+        f"- **Adversarial training** multiplies the off-manifold flip norm by {scalars['at_off_growth']:.2f} and the "
+        f"on-manifold one by {scalars['at_on_growth']:.2f}.",
+    ]
+    return "\n".join(lines)
