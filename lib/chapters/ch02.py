@@ -458,7 +458,7 @@ def summary(cfg: SimpleNamespace, geo: dict[str, pd.DataFrame], n: int) -> pd.Da
 
 
 def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame], n: int,
-           nn_other: torch.Tensor, mis: pd.DataFrame, n_test: int) -> tuple[list[Claim], dict]:
+           nn_other: torch.Tensor, mis: pd.DataFrame, n_test: int, chance: float) -> tuple[list[Claim], dict]:
     """The claims table of the chapter, every verdict computed from this run; also the scalars to record."""
     std, adv = geo["standard"], geo["adversarial"]
     base = math.sqrt(cfg.latent_dim / n)
@@ -493,7 +493,7 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
     judged = mis[mis.judged].iloc[0]
     w = wilson(judged.clean_accuracy, n_test)
     out.append(Claim("A network trained only on mislabelled adversarial examples classifies most clean test images correctly",
-                     f"clean test accuracy (eps = {judged.eps:g}, chance {1 / 10:.2f})", fmt(judged.clean_accuracy, w),
+                     f"clean test accuracy (eps = {judged.eps:g}, chance {chance:.2f})", fmt(judged.clean_accuracy, w),
                      by_interval(*w, 0.5, above=True)))
     cols = [np.asarray(d[c], float) for d in (adv, std) for c in ("off-manifold", "on-manifold")]
     ok = np.logical_and.reduce([np.isfinite(c) & (c > 0) for c in cols])
@@ -508,7 +508,7 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
                "normal_on_fraction_random_rms": rms_stat(std.normal_random.to_numpy()),
                "baseline_sqrt_k_over_n": base, "on_off_flip_ratio": math.exp(lr_on_off.mean()),
                "on_random_flip_ratio": math.exp(lr_on_rand.mean()), "mislabelled_eps": float(judged.eps),
-               "mislabelled_clean_accuracy": float(judged.clean_accuracy),
+               "mislabelled_clean_accuracy": float(judged.clean_accuracy), "chance": chance,
                "at_off_growth": math.exp(grow_off.mean()), "at_on_growth": math.exp(grow_on.mean()), "clinging_dimpling_settings": seen}
     return out, scalars
 
@@ -565,7 +565,7 @@ CURVE_PANELS = (("frac_tangent", "tangent share", "RMS tangent share\nof the bou
 def plot_curves(curves: pd.DataFrame, settings: dict[str, Setting]):
     """The geometry over training: one row per dimension, one column per measure, one line per run."""
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     from .. import plots
 
@@ -593,6 +593,8 @@ def plot_curves(curves: pd.DataFrame, settings: dict[str, Setting]):
             ax.set_ylabel(label)
             ax.set_title(f"{short}, n = {s0.n}, k = {s0.k}", fontsize=9)
         axes[r, 1].set_yscale("log")
+        axes[r, 1].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axes[r, 1].yaxis.set_major_formatter(FormatStrFormatter("%g"))
         axes[r, 1].yaxis.set_minor_formatter(NullFormatter())
         kinds = curves[curves.setting.isin(names)].training.unique()
         handles = [Line2D([], [], color=f"C{i}", label=f"{n}") for i, n in enumerate(names)]
@@ -721,7 +723,7 @@ def findings(claim_rows: list[Claim], scalars: dict, crit: pd.DataFrame) -> str:
         f"dimension: the tangent space is {'harder' if on_r > 1 else 'easier'} to attack through than a random one.",
         f"- **Mislabelled training.** Trained only on targeted adversarial examples labelled with their target, a "
         f"fresh network reaches {scalars['mislabelled_clean_accuracy']:.2f} clean test accuracy "
-        f"(budget {scalars['mislabelled_eps']:g}, chance 0.10).",
+        f"(budget {scalars['mislabelled_eps']:g}, chance {scalars['chance']:.2f}).",
         f"- **Adversarial training** multiplies the off-manifold flip norm by {scalars['at_off_growth']:.2f} and the "
         f"on-manifold one by {scalars['at_on_growth']:.2f}.",
     ]
