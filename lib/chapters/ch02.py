@@ -136,13 +136,6 @@ def make_setting(name: str, n: int, k: int, amplitude: float, *, cells: int, n_t
                    tangent.random_bases(n_eval, n, k, generator=generator, device=device), class_distance)
 
 
-def flip_search(cfg: SimpleNamespace, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps_max: float,
-                bases: torch.Tensor | None = None, part: str = "on") -> tangent.FlipResult:
-    """:func:`lib.tangent.min_flip_norm` with the chapter's search settings."""
-    return tangent.min_flip_norm(model, x, y, eps_max=eps_max, bases=bases, part=part, steps=cfg.flip_steps,
-                                 bisection_steps=cfg.bisection_steps, generator=cfg.generator)
-
-
 def angle_to_manifold(normal: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
     """Angle in degrees between each normal vector and its tangent space (90 = perpendicular)."""
     return torch.rad2deg(torch.arccos(tangent.on_fraction(normal, bases).clamp(max=1.0)))
