@@ -17,7 +17,8 @@ PARAMS: dict[str, Param] = {
     "workers": Param(int, 2, check="positive", help="local worker processes running the points"),
 }
 
-MEASURES = {"clean_accuracy": "clean", "fgsm_accuracy_mid": "FGSM", "pgd_accuracy_mid": "PGD"}
+# What the toolkit records: the L2 size of the perturbation that halves clean accuracy
+MEASURES = {"noise_halving_l2": "Gaussian noise", "fgsm_halving_l2": "FGSM", "pgd_halving_l2": "PGD"}
 
 
 def example_spec(cfg: SimpleNamespace, output: str | Path) -> dict:
@@ -27,9 +28,9 @@ def example_spec(cfg: SimpleNamespace, output: str | Path) -> dict:
             "seeds": list(range(cfg.seed, cfg.seed + cfg.n_seeds))}
 
 
-def accuracies(table: pd.DataFrame) -> pd.DataFrame:
-    """The sweep table in long form: one row per point and measure, with the hidden width as a number."""
+def halving_sizes(table: pd.DataFrame) -> pd.DataFrame:
+    """The sweep table in long form: one row per point and perturbation, with the hidden width as a number."""
     done = table[table.status == "done"].assign(hidden_units=lambda t: t.widths.str.strip("[]").astype(int))
-    long = done.melt(id_vars=["hidden_units", "seed", "eps_mid", "status"], value_vars=list(MEASURES),
-                     var_name="measure", value_name="accuracy")
-    return long.assign(measure=long.measure.map(MEASURES))
+    long = done.melt(id_vars=["hidden_units", "seed", "status"], value_vars=list(MEASURES),
+                     var_name="perturbation", value_name="l2_size")
+    return long.assign(perturbation=long.perturbation.map(MEASURES))
