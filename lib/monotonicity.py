@@ -18,22 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .stats import row_pearson
+
 SHAPES = ("increasing", "decreasing", "interior maximum", "interior minimum", "undetermined")
-
-
-def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(axis=-1, keepdims=True)
-    b = b - b.mean(axis=-1, keepdims=True)
-    den = np.sqrt((a ** 2).sum(-1) * (b ** 2).sum(-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (a * b).sum(-1) / np.where(den > 0, den, 1), np.nan)
 
 
 def spearman(x, y) -> np.ndarray | float:
     """Spearman's rank correlation along the last axis (NaN where either side is constant)."""
     from scipy.stats import rankdata
 
-    r = _pearson_rows(rankdata(np.asarray(x, float), axis=-1), rankdata(np.asarray(y, float), axis=-1))
+    r = row_pearson(rankdata(np.asarray(x, float), axis=-1), rankdata(np.asarray(y, float), axis=-1))
     return float(r) if np.ndim(r) == 0 else r
 
 

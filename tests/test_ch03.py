@@ -36,10 +36,3 @@ def test_bootstrap_spearman_matches_scipy_and_partials_out_a_common_cause():
     assert ch03.bootstrap_spearman(a, b, 200, rng)[0] > 0.4
     _, plo, phi = ch03.bootstrap_spearman(a, b, 200, rng, control=c)
     assert plo < 0 < phi
-
-
-def test_bootstrap_mean_interval_covers_the_mean_and_ignores_nan():
-    rng = np.random.default_rng(1)
-    v = np.r_[rng.normal(1.0, 1.0, 500), np.nan]
-    lo, hi = ch03.bootstrap_mean(v, 500, rng)
-    assert lo < np.nanmean(v) < hi and hi - lo < 0.3

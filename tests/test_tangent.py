@@ -178,8 +178,3 @@ def test_clinging_criterion_on_hand_made_curves():
     assert bool(ch02.clinging_dimpling(cling, {"m": s}).seen.iloc[0])
     out = ch02.clinging_dimpling(tilt, {"m": s})
     assert not out.clinging.iloc[0] and not out.seen.iloc[0]
-
-
-def test_wilson_interval_known_value():
-    lo, hi = ch02.wilson(0.5, 100)
-    assert abs(lo - 0.4038) < 1e-3 and abs(hi - 0.5962) < 1e-3

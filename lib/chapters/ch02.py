@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .. import attacks, data, models, tangent, train
 from ..claims import Claim, by_interval, by_test, fmt
+from ..stats import bootstrap_ci, wilson
 from ..config import DATASETS, Param, ParameterError
 from ..train import OPTIMIZERS
 
@@ -406,28 +407,9 @@ def mislabelled_sweep(cfg: SimpleNamespace, ds: data.Dataset, source: torch.nn.M
 
 # ---------------------------------------------------------------- statistics and claims
 
-def bootstrap_ci(values, stat=np.mean, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``stat`` over the 1-D sample ``values`` (vectorised)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if len(v) < 2:
-        return math.nan, math.nan
-    idx = np.random.default_rng(seed).integers(0, len(v), size=(n_boot, len(v)))
-    boots = stat(v[idx], axis=1)
-    a = (1 - level) / 2
-    return float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a))
-
-
 def rms_stat(v: np.ndarray, axis=None) -> np.ndarray:
     """Root mean square along ``axis`` (the statistic compared with ``sqrt(k/n)``)."""
     return np.sqrt(np.mean(np.square(v), axis=axis))
-
-
-def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``p`` observed on ``n`` trials."""
-    c = p + z * z / (2 * n)
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (c - h) / (1 + z * z / n), (c + h) / (1 + z * z / n)
 
 
 def log_ratio(a: pd.Series, b: pd.Series) -> np.ndarray:
@@ -461,7 +443,7 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
                      "settings meeting the stated criterion", f"{seen} of {len(crit)}",
                      by_test(seen == len(crit), seen == 0)))
     frac = std.pgd_tangent.to_numpy()
-    f_val, f_ci = rms_stat(frac), bootstrap_ci(frac, rms_stat, seed=cfg.seed)
+    f_val, f_ci = rms_stat(frac), bootstrap_ci(frac, rms_stat, rng=cfg.seed)
     out.append(Claim("Adversarial perturbations are mostly off-manifold (on-manifold share of the norm < 1/sqrt 2)",
                      "RMS on-manifold share of PGD perturbations", fmt(f_val, f_ci),
                      by_interval(*f_ci, 1 / math.sqrt(2), above=False)))
@@ -469,17 +451,17 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
                      f"same, vs sqrt(k/n) = {base:.3f} (random subspace: {rms_stat(std.pgd_random.to_numpy()):.3f})",
                      fmt(f_val, f_ci), by_interval(*f_ci, base, above=False)))
     ratio = std.unrestricted.to_numpy() / (nn_other.cpu().numpy() / 2)
-    r_ci = bootstrap_ci(ratio, np.median, seed=cfg.seed)
+    r_ci = bootstrap_ci(ratio, np.median, rng=cfg.seed)
     out.append(Claim("Adversarial perturbations are tiny (below half the distance to the nearest other-class image)",
                      "median flip norm / (nearest other-class distance / 2)", fmt(float(np.median(ratio)), r_ci),
                      by_interval(*r_ci, 1.0, above=False)))
     lr_on_off = log_ratio(std["on-manifold"], std["off-manifold"])
-    ci = bootstrap_ci(lr_on_off, seed=cfg.seed)
+    ci = bootstrap_ci(lr_on_off, rng=cfg.seed)
     out.append(Claim("On-manifold perturbations need larger norms than off-manifold ones",
                      "geometric mean of on/off flip-norm ratios", fmt(math.exp(lr_on_off.mean()), tuple(map(math.exp, ci))),
                      by_interval(*ci, 0.0, above=True)))
     lr_on_rand = log_ratio(std["on-manifold"], std["random k-dim"])
-    ci2 = bootstrap_ci(lr_on_rand, seed=cfg.seed)
+    ci2 = bootstrap_ci(lr_on_rand, rng=cfg.seed)
     out.append(Claim("... more than in a random subspace of the same dimension (the manifold is special)",
                      "geometric mean of on-manifold / random k-dim flip-norm ratios",
                      fmt(math.exp(lr_on_rand.mean()), tuple(map(math.exp, ci2))), by_interval(*ci2, 0.0, above=True)))
@@ -491,7 +473,7 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
     cols = [np.asarray(d[c], float) for d in (adv, std) for c in ("off-manifold", "on-manifold")]
     ok = np.logical_and.reduce([np.isfinite(c) & (c > 0) for c in cols])
     grow_off, grow_on = np.log(cols[0][ok] / cols[2][ok]), np.log(cols[1][ok] / cols[3][ok])
-    g_ci, d_ci = bootstrap_ci(grow_off, seed=cfg.seed), bootstrap_ci(grow_off - grow_on, seed=cfg.seed)
+    g_ci, d_ci = bootstrap_ci(grow_off, rng=cfg.seed), bootstrap_ci(grow_off - grow_on, rng=cfg.seed)
     out.append(Claim("Adversarial training mainly deepens the dimples (off-manifold distance grows more than on-manifold)",
                      "geometric-mean growth of the off- / on-manifold flip norm",
                      f"{math.exp(grow_off.mean()):.3g} / {math.exp(grow_on.mean()):.3g}",

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .. import attacks, bisection, claims, data, models, som, train
 from ..config import DATASETS, Param, ParameterError
+from ..stats import bootstrap_ci, row_pearson
 
 MODELS = ("mlp", "conv")
 MODEL_TITLES = {"mlp": "MLP", "conv": "conv net"}
@@ -119,32 +120,14 @@ def fit_maps(cfg: SimpleNamespace, acts: list[torch.Tensor], desc: str = "") -> 
             for a in tqdm(acts, desc=f"SOMs {desc}", leave=False)]
 
 
-def bootstrap_mean(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the mean of ``values`` (NaNs dropped)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if len(v) < 2:
-        return (np.nan, np.nan)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(1)
-    return tuple(np.percentile(means, [2.5, 97.5]))
-
-
-def _row_corr(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Pearson correlation of matching rows of two matrices."""
-    u = u - u.mean(-1, keepdims=True)
-    v = v - v.mean(-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (u * v).sum(-1) / np.sqrt((u * u).sum(-1) * (v * v).sum(-1))
-
-
 def _spearman_rows(a: np.ndarray, b: np.ndarray, c: np.ndarray | None) -> np.ndarray:
     """Spearman's rho (partial on ``c`` if given) of matching rows: ranks within each row."""
     ra, rb = stats.rankdata(a, axis=-1), stats.rankdata(b, axis=-1)
-    r_ab = _row_corr(ra, rb)
+    r_ab = row_pearson(ra, rb)
     if c is None:
         return r_ab
     rc = stats.rankdata(c, axis=-1)
-    r_ac, r_bc = _row_corr(ra, rc), _row_corr(rb, rc)
+    r_ac, r_bc = row_pearson(ra, rc), row_pearson(rb, rc)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (r_ab - r_ac * r_bc) / np.sqrt((1 - r_ac ** 2) * (1 - r_bc ** 2))
 
@@ -193,8 +176,8 @@ def analyse_layers(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset,
         h = som.other_class_fraction(cte, ds.y_test, ref).cpu().numpy()
         owner = som.code_labels(som.contingency(ctr, p_train, k, c).to(cte.device))[cte]
         agree = (owner == p_test).float().cpu().numpy()
-        lo, hi = bootstrap_mean(h, cfg.n_boot, rng)
-        alo, ahi = bootstrap_mean(agree, cfg.n_boot, rng)
+        lo, hi = bootstrap_ci(h, n_boot=cfg.n_boot, rng=rng)
+        alo, ahi = bootstrap_ci(agree, n_boot=cfg.n_boot, rng=rng)
         rows.append({"model": MODEL_TITLES[name], "layer": layer, "dim": atr.shape[1],
                      "quantization error": m.quantization_error(ate), "topographic error": m.topographic_error(ate),
                      **som.code_measures(som.contingency(cte, ds.y_test, k, c)),
@@ -210,7 +193,7 @@ def analyse_layers(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset,
 def shallow_vs_deep(cfg: SimpleNamespace, res: SimpleNamespace) -> dict:
     """Homogeneity of the first minus the last hidden layer, per test input, with a paired bootstrap CI."""
     d = res.homogeneity[1] - res.homogeneity[-1]
-    lo, hi = bootstrap_mean(d, cfg.n_boot, np.random.default_rng(cfg.seed + 1))
+    lo, hi = bootstrap_ci(d, n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed + 1))
     return {"model": MODEL_TITLES[res.name], "shallow": res.layers[1], "deep": res.layers[-1],
             "difference": float(np.nanmean(d)), "lo": lo, "hi": hi}
 
@@ -257,7 +240,7 @@ def grid_sensitivity(cfg: SimpleNamespace, nets: dict, ds: data.Dataset, grids: 
                 m = fit_maps(sub, [a_train[li]], f"{MODEL_TITLES[name]} {g}x{g}")[0]
                 ref = som.contingency(m.codes(a_train[li]), ds.y_train, g * g, ds.n_classes)
                 h.append(som.other_class_fraction(m.codes(a_test[li]), ds.y_test, ref).cpu().numpy())
-            lo, hi = bootstrap_mean(h[0] - h[1], cfg.n_boot, np.random.default_rng(cfg.seed + 3))
+            lo, hi = bootstrap_ci(h[0] - h[1], n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed + 3))
             rows.append({"model": MODEL_TITLES[name], "map": f"{g}x{g}", "sigma": sub.som_sigma,
                          "shallow": layers[1], "deep": layers[-1], "shallow homogeneity": np.nanmean(h[0]),
                          "deep homogeneity": np.nanmean(h[1]), "difference": np.nanmean(h[0] - h[1]),

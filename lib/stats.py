@@ -1,0 +1,40 @@
+"""Small statistics shared by the chapters: bootstrap intervals, Wilson intervals, row correlations."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+
+def bootstrap_ci(values, stat: Callable = np.mean, *, n_boot: int = 2000,
+                 rng: np.random.Generator | int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``stat`` over the 1-D sample ``values`` (NaNs dropped).
+
+    ``stat`` must accept ``axis=1`` (all resamples are drawn at once as one index matrix);
+    ``rng`` is a numpy Generator or a seed. Fewer than two finite values give ``(nan, nan)``.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    boots = stat(v[rng.integers(0, len(v), size=(n_boot, len(v)))], axis=1)
+    a = (1 - level) / 2
+    return float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a))
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``p`` observed on ``n`` trials."""
+    c = p + z * z / (2 * n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (c - h) / (1 + z * z / n), (c + h) / (1 + z * z / n)
+
+
+def row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of matching rows (last axis); NaN where a row is constant."""
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    den = np.sqrt((a ** 2).sum(-1) * (b ** 2).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (a * b).sum(-1) / np.where(den > 0, den, 1), np.nan)
