@@ -56,8 +56,24 @@ def fmt(value: float, ci: tuple[float, float] | None = None, digits: int = 3) ->
     return s if ci is None else f"{s} [{ci[0]:.{digits}g}, {ci[1]:.{digits}g}]"
 
 
-def table(claims: list[Claim]) -> pd.DataFrame:
-    """The claims as a DataFrame, numbered from 1, ready to display."""
-    df = pd.DataFrame([asdict(c) for c in claims])
+class ClaimsTable(pd.DataFrame):
+    """A DataFrame that displays every claim and statistic in full (no '...' truncation)."""
+
+    @property
+    def _constructor(self):
+        return ClaimsTable
+
+    def _repr_html_(self):
+        with pd.option_context("display.max_colwidth", None):
+            return super()._repr_html_()
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.max_colwidth", None, "display.width", 200):
+            return super().__repr__()
+
+
+def table(claims: list[Claim]) -> ClaimsTable:
+    """The claims as a table numbered from 1, ready to display in full."""
+    df = ClaimsTable([asdict(c) for c in claims])
     df.index = range(1, len(df) + 1)
     return df

@@ -74,3 +74,4 @@ def test_toolkit_spec_resolves_for_both_profiles():
         cfg = resolve(toolkit.PARAMS, profile=profile)
         assert cfg.profile == profile and cfg.epochs > 0
     assert list(config.describe(toolkit.PARAMS, cfg).index[:2]) == ["seed", "device"]
+
