@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import nbformat
+from IPython.core.displayhook import DisplayHook
 
 _outputs: dict[Path, dict[int, list]] = defaultdict(dict)
 _failed: set[Path] = set()
@@ -42,8 +43,13 @@ def pytest_sessionfinish(session, exitstatus):
             continue  # not every cell ran (deselected or skipped): not a complete execution
         for i, cell in enumerate(code_cells):
             outs = []
+            # nbval executes with store_history=False, so IPython cannot see a trailing ';'
+            # and publishes the value a notebook run would suppress: drop it, as Jupyter would.
+            quiet = DisplayHook.semicolon_at_end_of_expression(cell.source)
             for o in cells[i]:
                 o = nbformat.from_dict(dict(o))
+                if o.output_type == "execute_result" and quiet:
+                    continue
                 if o.output_type == "execute_result":
                     o.setdefault("execution_count", i + 1)
                 outs.append(o)
