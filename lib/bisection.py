@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .config import ParameterError
+from .train import predict
 
 
 def bisect(predicate: Callable[[torch.Tensor], torch.Tensor], n: int, lo: float, hi: float, *,
@@ -52,12 +53,7 @@ def smallest_flipping_eps(model: nn.Module, attack: Callable[..., torch.Tensor],
 
         def flipped(eps: torch.Tensor, xb=xb, yb=yb) -> torch.Tensor:
             xa = attack(model, xb, yb, eps.to(xb.dtype), **attack_kw)
-            with torch.no_grad():
-                was = model.training
-                model.eval()
-                pred = model(xa).argmax(1)
-                model.train(was)
-            return pred != yb
+            return predict(model, xa).argmax(1) != yb
 
         out.append(bisect(flipped, len(xb), 0.0, eps_max, steps=bisection_steps, device=x.device))
     return torch.cat(out).to(torch.float32)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import train
+from .attacks import eval_mode
 from .config import ParameterError
 from .models import MLP
 
@@ -127,12 +128,8 @@ def hidden_at(net: MLP, x: torch.Tensor, depth: int) -> torch.Tensor:
 @torch.no_grad()
 def hidden_features(net: MLP, x: torch.Tensor, batch_size: int = 4096) -> list[torch.Tensor]:
     """All hidden representations of ``x`` in eval mode, batched (for spectra and readouts)."""
-    was = net.training
-    net.eval()
-    try:
+    with eval_mode(net):
         parts = [net(x[i:i + batch_size], return_hidden=True)[1] for i in range(0, len(x), batch_size)]
-    finally:
-        net.train(was)
     return [torch.cat([p[k] for p in parts]) for k in range(len(net.hidden))]
 
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import attacks
+from . import attacks, train
 from .config import ParameterError
 from .models import ACTIVATIONS, _check_widths
 from .train import make_optimizer
@@ -139,12 +139,6 @@ class FlipResult(NamedTuple):
     delta: torch.Tensor
 
 
-@torch.no_grad()
-def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with attacks.eval_mode(model):
-        return model(x).argmax(1)
-
-
 def min_flip_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps_max: float,
                   bases: torch.Tensor | None = None, part: str = "on", steps: int = 10, doublings: int = 8,
                   bisection_steps: int = 4, random_start: bool = False, generator: torch.Generator | None = None,
@@ -176,7 +170,7 @@ def min_flip_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps_max
         proj = None if bases is None else projector(bases if bases.ndim == 2 else bases[idx], part)
         adv = attacks.pgd(model, x[idx], y[idx], eps, norm="l2", steps=steps, project=proj, clamp=clamp,
                           random_start=random_start, generator=generator, loss_fn=margin_loss)
-        return adv - x[idx], _predict(model, adv) != y[idx]
+        return adv - x[idx], train.predict(model, adv).argmax(1) != y[idx]
 
     hi = torch.full((len(x),), math.inf, dtype=x.dtype, device=x.device)
     best = torch.zeros_like(x)

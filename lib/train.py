@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .attacks import eval_mode
 from .config import ParameterError
 
 OPTIMIZERS = ("adam", "sgd")
@@ -25,12 +26,8 @@ def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """Model outputs on ``x`` in eval mode, batched; restores the previous mode."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    finally:
-        model.train(was_training)
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> float:
