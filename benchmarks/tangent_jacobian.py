@@ -1,6 +1,6 @@
 """Tangent bases of an autoencoder's manifold: batched torch.func against a per-sample loop.
 
-`lib.tangent.tangent_basis` takes every decoder Jacobian in one `vmap(jacfwd)` call and
+`lib.manifold.tangent_basis` takes every decoder Jacobian in one `vmap(jacfwd)` call and
 orthonormalises them with one batched QR. The reference computes the same forward-mode
 Jacobian (`jacfwd`) and its QR one sample at a time in a Python loop. Both run here, on
 the same decoder and codes; the script checks that they span the same subspaces and
@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from lib import tangent
+from lib import manifold
 
 
 def per_sample(decoder, z: torch.Tensor) -> torch.Tensor:
@@ -37,10 +37,10 @@ def rate(fn, *args, repeats: int = 3) -> tuple[float, torch.Tensor]:
 def main() -> None:
     torch.manual_seed(0)
     for name, n, k, widths, count in (("digits-size", 64, 8, [128], 450), ("MNIST-size", 784, 16, [512, 256], 200)):
-        ae = tangent.AutoEncoder(n, k, widths).eval()
+        ae = manifold.AutoEncoder(n, k, widths).eval()
         z = torch.randn(count, k)
         with torch.no_grad():
-            fast, b_fast = rate(tangent.tangent_basis, ae.decode, z)
+            fast, b_fast = rate(manifold.tangent_basis, ae.decode, z)
             slow, b_slow = rate(per_sample, ae.decode, z)
         p_fast = b_fast @ b_fast.transpose(1, 2)
         p_slow = b_slow @ b_slow.transpose(1, 2)

@@ -15,7 +15,6 @@ so finished members do not keep training while others catch up.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -296,40 +295,3 @@ def fit(ens: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, *, lr: Scalars,
 def _bc(per: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A per-member vector ``(E,)`` shaped to broadcast against ``like`` ``(E, ...)``."""
     return per.view(-1, *([1] * (like.ndim - 1)))
-
-
-def flip_distance(ens: TwoLayerEnsemble, x: torch.Tensor, u: torch.Tensor,
-                  t_max: float = math.inf) -> torch.Tensor:
-    """Exact smallest ``t > 0`` with ``sign f_e(x_i + t u_ei) != sign f_e(x_i)``, shape ``(E, n)``.
-
-    Along a ray every pre-activation is linear in ``t``, so ``f`` is piecewise linear
-    with one breakpoint per neuron; the first zero is found by sorting the
-    breakpoints and accumulating the slope and offset of each linear piece. ``inf``
-    where ``f`` keeps its sign up to ``t_max``. ``u`` is ``(E, n, d)`` (use unit vectors to
-    read ``t`` as an L2 distance).
-    """
-    p = ens.preactivations(x)  # (E, n, m)
-    q = torch.matmul(u, ens.w.transpose(1, 2))  # slope of each pre-activation along u
-    v = ens.v[:, None, :]
-    on = p > 0
-    with torch.no_grad():
-        tau = torch.where(q != 0, -p / q, torch.full_like(p, math.inf))
-        tau = torch.where(tau > 0, tau, torch.full_like(p, math.inf))
-    sgn = torch.where(on, -1.0, 1.0).to(p.dtype)  # crossing switches a unit off if it was on
-    finite = torch.isfinite(tau)
-    dA = torch.where(finite, sgn * v * p, torch.zeros_like(p))
-    dB = torch.where(finite, sgn * v * q, torch.zeros_like(p))
-    order = tau.argsort(-1)
-    tau_s = tau.gather(-1, order)
-    A0 = (on * v * p).sum(-1, keepdim=True)
-    B0 = (on * v * q).sum(-1, keepdim=True)
-    A = torch.cat([A0, A0 + dA.gather(-1, order).cumsum(-1)], -1)  # (E, n, m+1): piece k
-    B = torch.cat([B0, B0 + dB.gather(-1, order).cumsum(-1)], -1)
-    lo = torch.cat([torch.zeros_like(A0), tau_s], -1)
-    hi = torch.cat([tau_s, torch.full_like(A0, math.inf)], -1)
-    with torch.no_grad():
-        root = torch.where(B != 0, -A / B, torch.full_like(A, math.inf))
-        ok = (root >= lo) & (root <= hi) & (root > 0) & torch.isfinite(lo)
-        root = torch.where(ok, root, torch.full_like(root, math.inf))
-        t = root.min(-1).values
-    return torch.where(t <= t_max, t, torch.full_like(t, math.inf))

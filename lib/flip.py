@@ -1,33 +1,161 @@
-"""Smallest label-flipping perturbation along given directions, for any binary classifier.
+"""The smallest perturbation that flips a label: every search the book uses, in one place.
 
-For a scalar score ``f`` (the label is its sign), a point ``x`` and a direction ``u``,
-:func:`flip_distance` returns the smallest ``t > 0`` at which ``f(x + t u)`` has the
-opposite sign of ``f(x)``: a grid scan brackets the first sign change, bisection then
-narrows the bracket to ``tol``. On a linear score this is the exact distance
-``-f(x) / (u . grad f)`` (to ``tol``); on a piecewise-linear network it is exact unless the
-sign flips twice between two grid points. :func:`lib.ensemble.flip_distance` is the
-exact version for two-layer ReLU networks.
+Which to use when:
+
+- **An attack's budget** (chapters 2 and 3): :func:`budget_search` finds, per input, the
+  smallest budget at which a per-input predicate ("the attack at this budget changes the
+  label") turns true, for all inputs at once. :func:`smallest_flipping_eps` applies it to
+  any ``lib.attacks`` attack (arithmetic bisection on ``[0, eps_max]``, for deterministic
+  attacks such as FGSM or PGD without random start); :func:`min_flip_norm` to L2 PGD
+  restricted to a subspace or not (doubling, then geometric bisection: the answer can
+  span orders of magnitude).
+- **A fixed direction** for any scalar score (label = sign): :func:`ray_distance` scans a
+  grid along the ray and bisects the first sign change.
+- **A fixed direction in a two-layer ReLU network**: :func:`ray_distance_exact` is exact
+  (the score is piecewise linear along a ray); use it whenever the model is a
+  :class:`lib.ensemble.TwoLayerEnsemble`.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
+from torch import nn
 
+from . import attacks
 from .config import ParameterError
+from .ensemble import TwoLayerEnsemble
+from .manifold import margin_loss, projector
+from .train import predict
 
 Score = Callable[[torch.Tensor], torch.Tensor]
+# flips(idx, eps): whether inputs ``idx`` (long tensor) flip at budgets ``eps`` (scalar or one per index)
+Flips = Callable[[torch.Tensor, "float | torch.Tensor"], torch.Tensor]
 
+
+# ---------------------------------------------------------------- the budget of an attack
+
+def budget_search(flips: Flips, n: int, eps_max: float, *, doublings: int = 0, bisection_steps: int = 12,
+                  geometric: bool = False, device=None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Per input, the smallest budget in ``(0, eps_max]`` at which a monotone predicate turns true.
+
+    Growth: budgets ``eps_max / 2**doublings``, doubled up to ``eps_max``; each round asks
+    only the inputs not yet flipped, and the first budget ``b`` that flips brackets the
+    answer in ``(previous budget, b]``. Refinement: ``bisection_steps`` rounds of bisection
+    on all bracketed inputs at once, arithmetic (``geometric=False``; absolute precision
+    ``eps_max / 2**(doublings + steps)``) or geometric (relative precision
+    ``2**(2**-steps)``). An arithmetic search starts from 0 and first asks every input at
+    budget 0: those already flipped get 0. A geometric one cannot reach 0: an input that
+    flips at the smallest budget ``b`` is bracketed in ``[b / 2, b]``. Returns the upper end
+    of each final bracket, ``inf`` where even ``eps_max`` does not flip.
+    """
+    if not eps_max > 0 or not math.isfinite(eps_max):
+        raise ParameterError(f"parameter 'eps_max' must be finite and > 0, got {eps_max}")
+    if doublings < 0 or bisection_steps < 0:
+        raise ParameterError(f"doublings and bisection_steps must be >= 0, got {doublings}, {bisection_steps}")
+    hi = torch.full((n,), math.inf, dtype=dtype, device=device)
+    lo = torch.zeros_like(hi)
+    if not geometric:
+        at_zero = flips(torch.arange(n, device=device), 0.0).bool()
+        hi[at_zero] = 0.0
+    eps = float(eps_max) * 2.0 ** -doublings
+    below = eps / 2 if geometric else 0.0
+    for _ in range(doublings + 1):
+        idx = torch.isinf(hi).nonzero().squeeze(1)
+        if len(idx) == 0:
+            break
+        ok = flips(idx, eps).bool()
+        hi[idx[ok]], lo[idx[ok]] = eps, below
+        below, eps = eps, eps * 2
+    idx = (torch.isfinite(hi) & (hi > 0)).nonzero().squeeze(1)
+    for _ in range(bisection_steps if len(idx) else 0):
+        mid = (lo[idx] * hi[idx]).sqrt() if geometric else (lo[idx] + hi[idx]) / 2
+        ok = flips(idx, mid).bool()
+        hi[idx[ok]], lo[idx[~ok]] = mid[ok], mid[~ok]
+    return hi
+
+
+def smallest_flipping_eps(model: nn.Module, attack: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                          eps_max: float, *, bisection_steps: int = 12, batch_size: int = 4096,
+                          **attack_kw) -> torch.Tensor:
+    """Per input, the smallest budget ``eps`` at which ``attack(model, x, y, eps)`` changes the label from ``y``.
+
+    ``attack`` follows ``lib.attacks`` (per-sample ``eps`` tensor allowed) and must be
+    deterministic, so that "flipped at eps" is a function of eps. :func:`budget_search`
+    with arithmetic bisection on ``[0, eps_max]``: 0 for inputs already misclassified,
+    ``inf`` for inputs the attack does not flip at ``eps_max``.
+    """
+    def flips(idx: torch.Tensor, eps: float | torch.Tensor) -> torch.Tensor:
+        out = []
+        for i in range(0, len(idx), batch_size):
+            j = idx[i:i + batch_size]
+            e = eps if not torch.is_tensor(eps) else eps[i:i + batch_size].to(x.dtype)
+            xa = attack(model, x[j], y[j], e, **attack_kw)
+            out.append(predict(model, xa).argmax(1) != y[j])
+        return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool, device=x.device)
+
+    eps = budget_search(flips, len(x), eps_max, bisection_steps=bisection_steps, device=x.device)
+    return eps.to(torch.float32)
+
+
+class FlipResult(NamedTuple):
+    """Output of :func:`min_flip_norm`: per-sample L2 norm (inf if never flipped) and perturbation."""
+
+    norm: torch.Tensor
+    delta: torch.Tensor
+
+
+def min_flip_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps_max: float,
+                  bases: torch.Tensor | None = None, part: str = "on", steps: int = 10, doublings: int = 8,
+                  bisection_steps: int = 4, random_start: bool = False, generator: torch.Generator | None = None,
+                  clamp: tuple[float, float] | None = None) -> FlipResult:
+    """Smallest L2 budget at which L2 PGD, restricted to a subspace or not, moves the prediction off ``y``.
+
+    With ``bases`` the PGD steps and random start are projected on (``part="on"``) or off
+    (``"off"``) each sample's subspace (see :func:`lib.manifold.projector`). The budget is
+    found by :func:`budget_search` with ``doublings`` and geometric bisection: each
+    growth round attacks only the samples not yet flipped, so PGD's step (proportional to
+    the budget) stays matched to the distance it looks for. Returns the norm of the
+    smallest flipping perturbation found (``inf``, with a zero perturbation, if none at
+    ``eps_max``). PGD ascends :func:`lib.manifold.margin_loss`, which keeps a useful
+    gradient at confidently classified points. No random start by default: the part of a
+    random start that the gradient steps do not cancel only takes up budget, so a search
+    with it overestimates the distance. Unclamped by default: clamping to a pixel box
+    would move a restricted perturbation out of its subspace.
+    """
+    x = x.detach()
+    best = torch.zeros_like(x)
+
+    def flips(idx: torch.Tensor, eps: float | torch.Tensor) -> torch.Tensor:
+        proj = None if bases is None else projector(bases if bases.ndim == 2 else bases[idx], part)
+        if torch.is_tensor(eps):
+            eps = eps.to(x.dtype)
+        adv = attacks.pgd(model, x[idx], y[idx], eps, norm="l2", steps=steps, project=proj, clamp=clamp,
+                          random_start=random_start, generator=generator, loss_fn=margin_loss)
+        ok = predict(model, adv).argmax(1) != y[idx]
+        best[idx[ok]] = (adv - x[idx])[ok]
+        return ok
+
+    hi = budget_search(flips, len(x), eps_max, doublings=doublings, bisection_steps=bisection_steps,
+                       geometric=True, device=x.device, dtype=x.dtype)
+    norm = torch.where(torch.isfinite(hi), best.flatten(1).norm(dim=1), hi)
+    return FlipResult(norm, best)
+
+
+# ---------------------------------------------------------------- along a fixed direction
 
 @torch.no_grad()
-def flip_distance(f: Score, x: torch.Tensor, u: torch.Tensor, *, t_max: float, grid: int = 64,
-                  tol: float = 1e-6, max_iter: int = 60) -> torch.Tensor:
+def ray_distance(f: Score, x: torch.Tensor, u: torch.Tensor, *, t_max: float, grid: int = 64,
+                 tol: float = 1e-6, max_iter: int = 60) -> torch.Tensor:
     """Smallest ``t`` in ``(0, t_max]`` with ``sign f(x + t u) != sign f(x)``; ``inf`` if none.
 
     ``f`` maps ``(..., d)`` to ``(...)``; ``x`` and ``u`` have the same shape ``(..., d)``
     (unit ``u`` makes ``t`` an L2 distance). The first sign change on a uniform grid of
     ``grid`` steps is refined by bisection until the bracket is shorter than ``tol * t_max``.
+    On a linear score this is the exact distance ``-f(x) / (u . grad f)`` (to ``tol``); on
+    a piecewise-linear network it is exact unless the sign flips twice between two grid
+    points.
     """
     if not t_max > 0 or not math.isfinite(t_max):
         raise ParameterError(f"parameter 't_max' must be finite and > 0, got {t_max}")
@@ -57,3 +185,40 @@ def flip_distance(f: Score, x: torch.Tensor, u: torch.Tensor, *, t_max: float, g
         hi = torch.where(flipped, mid, hi)
         lo = torch.where(flipped, lo, mid)
     return torch.where(found, hi, torch.full_like(hi, math.inf))
+
+
+def ray_distance_exact(ens: TwoLayerEnsemble, x: torch.Tensor, u: torch.Tensor,
+                       t_max: float = math.inf) -> torch.Tensor:
+    """Exact smallest ``t > 0`` with ``sign f_e(x_i + t u_ei) != sign f_e(x_i)``, shape ``(E, n)``.
+
+    Along a ray every pre-activation is linear in ``t``, so ``f`` is piecewise linear
+    with one breakpoint per neuron; the first zero is found by sorting the
+    breakpoints and accumulating the slope and offset of each linear piece. ``inf``
+    where ``f`` keeps its sign up to ``t_max``. ``u`` is ``(E, n, d)`` (use unit vectors to
+    read ``t`` as an L2 distance).
+    """
+    p = ens.preactivations(x)  # (E, n, m)
+    q = torch.matmul(u, ens.w.transpose(1, 2))  # slope of each pre-activation along u
+    v = ens.v[:, None, :]
+    on = p > 0
+    with torch.no_grad():
+        tau = torch.where(q != 0, -p / q, torch.full_like(p, math.inf))
+        tau = torch.where(tau > 0, tau, torch.full_like(p, math.inf))
+    sgn = torch.where(on, -1.0, 1.0).to(p.dtype)  # crossing switches a unit off if it was on
+    finite = torch.isfinite(tau)
+    dA = torch.where(finite, sgn * v * p, torch.zeros_like(p))
+    dB = torch.where(finite, sgn * v * q, torch.zeros_like(p))
+    order = tau.argsort(-1)
+    tau_s = tau.gather(-1, order)
+    A0 = (on * v * p).sum(-1, keepdim=True)
+    B0 = (on * v * q).sum(-1, keepdim=True)
+    A = torch.cat([A0, A0 + dA.gather(-1, order).cumsum(-1)], -1)  # (E, n, m+1): piece k
+    B = torch.cat([B0, B0 + dB.gather(-1, order).cumsum(-1)], -1)
+    lo = torch.cat([torch.zeros_like(A0), tau_s], -1)
+    hi = torch.cat([tau_s, torch.full_like(A0, math.inf)], -1)
+    with torch.no_grad():
+        root = torch.where(B != 0, -A / B, torch.full_like(A, math.inf))
+        ok = (root >= lo) & (root <= hi) & (root > 0) & torch.isfinite(lo)
+        root = torch.where(ok, root, torch.full_like(root, math.inf))
+        t = root.min(-1).values
+    return torch.where(t <= t_max, t, torch.full_like(t, math.inf))

@@ -1,48 +1,257 @@
-"""Linear subspaces of input space: orthonormal bases and the projections onto P and P-perp.
+"""Curved manifolds given by a map, their tangent spaces, and attacks restricted to them.
 
-A subspace P is given by an orthonormal basis ``B`` of shape ``(d, k)`` (or a batch
-``(E, d, k)``, one subspace per ensemble member); the projection of a row vector
-``x`` onto P is ``x B B^T`` and onto its orthogonal complement ``x - x B B^T``.
-All functions broadcast over leading batch dimensions and follow the device of
-their inputs.
+A manifold here is the image of a smooth map ``phi: R^k -> R^n``: an autoencoder's
+decoder (natural images) or an explicit embedding (:class:`SineManifold`, synthetic
+data). Its tangent space at ``phi(z)`` is the column span of the Jacobian of ``phi``
+at ``z``, orthonormalised by QR; :func:`tangent_basis` computes it for a whole batch
+at once with ``torch.func`` (``vmap`` of ``jacfwd``: ``k`` forward-mode passes, no
+Python loop over samples). A perturbation ``d`` splits into ``P d`` (on-manifold) and
+``d - P d`` (off-manifold), as in Shamir, Melamed & BenShmuel (2021), section on
+on/off-manifold perturbations. Bases are ``(N, n, k)`` (one subspace per sample) or
+``(n, k)`` (one subspace shared by all).
+
+The random-direction baseline: for ``v`` uniform on the sphere of ``R^n`` and any fixed
+k-dimensional subspace, ``E ||P v||^2 / ||v||^2 = k / n`` exactly, so the root-mean-square
+on-manifold fraction of random directions is ``sqrt(k / n)``.
 """
 from __future__ import annotations
 
+import math
+from typing import Callable, Sequence
+
+import pandas as pd
 import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import attacks
+from .config import ParameterError
+from .models import ACTIVATIONS, _check_widths
+from .train import make_optimizer
+
+PARTS = ("on", "off")
 
 
-def orthonormal_basis(span: torch.Tensor, tol: float = 1e-10) -> torch.Tensor:
-    """An orthonormal basis ``(d, r)`` of the column span of ``span`` ``(d, k)`` (rank r, via SVD)."""
-    u, s, _ = torch.linalg.svd(span.double(), full_matrices=False)
-    rank = int((s > tol * max(1.0, s.max().item())).sum())
-    return u[:, :rank].to(span.dtype)
+# ---------------------------------------------------------------- tangent spaces
+
+def tangent_basis(phi: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    """Orthonormal bases ``(N, n, k)`` of the tangent spaces of ``phi``'s image at codes ``z`` ``(N, k)``.
+
+    ``phi`` maps a batch ``(B, k)`` to ``(B, ...)``; its Jacobian at every code is taken in
+    one batched call (``torch.func.vmap`` of ``torch.func.jacfwd``) and orthonormalised by
+    a batched reduced QR. A rank-deficient Jacobian still yields k orthonormal columns.
+    """
+    if z.ndim != 2:
+        raise ValueError(f"codes must have shape (N, k), got {tuple(z.shape)}")
+
+    def single(zi: torch.Tensor) -> torch.Tensor:
+        return phi(zi.unsqueeze(0)).reshape(-1)
+
+    jac = torch.func.vmap(torch.func.jacfwd(single))(z.detach())
+    q, _ = torch.linalg.qr(jac.detach())
+    return q
 
 
-def project(x: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """Orthogonal projection of the rows of ``x`` onto span(``basis``): ``x B B^T``."""
-    return (x @ basis) @ basis.transpose(-1, -2)
+def project(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """Orthogonal projection of each ``v[i]`` onto the span of its orthonormal basis (on-manifold part)."""
+    flat = v.flatten(1)
+    if basis.ndim == 2:
+        out = (flat @ basis) @ basis.T
+    elif basis.ndim == 3 and len(basis) == len(v):
+        out = torch.einsum("bnk,bk->bn", basis, torch.einsum("bnk,bn->bk", basis, flat))
+    else:
+        raise ValueError(f"basis must be (n, k) or ({len(v)}, n, k), got {tuple(basis.shape)}")
+    return out.reshape(v.shape)
 
 
-def project_perp(x: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """Projection of the rows of ``x`` onto the orthogonal complement of span(``basis``)."""
-    return x - project(x, basis)
+def complement(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """The part of each ``v[i]`` orthogonal to its basis (off-manifold part): ``v - P v``."""
+    return v - project(v, basis)
 
 
-def split(x: torch.Tensor, basis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x_P, x_perp)`` with ``x = x_P + x_perp``, ``x_P`` in P and ``x_perp`` orthogonal to P."""
-    par = project(x, basis)
-    return par, x - par
+def projector(basis: torch.Tensor, part: str = "on") -> Callable[[torch.Tensor], torch.Tensor]:
+    """A closure ``v -> P v`` (``part="on"``) or ``v -> v - P v`` (``"off"``) for ``attacks.pgd(project=)``.
+
+    With per-sample bases ``(N, n, k)`` the closure only accepts batches of those N samples.
+    """
+    if part not in PARTS:
+        raise ParameterError(f"parameter 'part' is {part!r}; allowed values: 'on', 'off'")
+    return (lambda v: project(v, basis)) if part == "on" else (lambda v: complement(v, basis))
 
 
-def norms(x: torch.Tensor, basis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Euclidean norms of the P and P-perp components of the rows of ``x``."""
-    par, perp = split(x, basis)
-    return par.norm(dim=-1), perp.norm(dim=-1)
+def on_fraction(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """``||P v|| / ||v||`` per sample: the share of each vector's norm inside its subspace."""
+    flat = v.flatten(1)
+    return project(flat, basis).norm(dim=1) / flat.norm(dim=1).clamp_min(1e-30)
 
 
-def random_perp_directions(basis: torch.Tensor, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``n`` unit vectors uniformly distributed on the sphere of P-perp (basis ``(d, k)``)."""
-    d = basis.shape[-2]
-    z = torch.randn(n, d, generator=generator, dtype=basis.dtype).to(basis.device)
-    z = project_perp(z, basis)
-    return z / z.norm(dim=-1, keepdim=True)
+def rms(values: torch.Tensor) -> float:
+    """Root mean square, the statistic whose random-direction value is exactly ``sqrt(k/n)``."""
+    return values.pow(2).mean().sqrt().item()
+
+
+def random_baseline(n: int, k: int) -> float:
+    """RMS share of a random direction's norm in a fixed k-dim subspace of R^n: ``sqrt(k/n)``."""
+    return math.sqrt(k / n)
+
+
+def random_bases(count: int, n: int, k: int, *, generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``count`` independent uniformly random k-dim subspaces of R^n as bases ``(count, n, k)``."""
+    if not 1 <= k <= n:
+        raise ParameterError(f"parameters must satisfy 1 <= k <= n, got k={k}, n={n}")
+    g = torch.randn(count, n, k, generator=generator, dtype=torch.float64)
+    q, r = torch.linalg.qr(g)
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(1)  # Haar, not QR-sign biased
+    return q.to(device=device, dtype=dtype)
+
+
+# ---------------------------------------------------------------- boundary geometry
+
+def margin(logits: torch.Tensor) -> torch.Tensor:
+    """Logit of the top class minus the runner-up's: zero on the decision boundary."""
+    top2 = logits.topk(2, dim=1).values
+    return top2[:, 0] - top2[:, 1]
+
+
+def boundary_normal(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Input gradient of :func:`margin` per sample: the normal of the margin's level set through x.
+
+    The margin does not saturate like the cross-entropy does, so its gradient keeps a
+    usable direction at confidently classified points.
+    """
+    with attacks.eval_mode(model):
+        xg = x.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(margin(model(xg)).sum(), xg)
+    return g
+
+
+def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Summed ``max_{j != y} logit_j - logit_y``: a PGD loss that, unlike cross-entropy, never saturates."""
+    other = logits.scatter(1, y.view(-1, 1), float("-inf")).amax(dim=1)
+    return (other - logits.gather(1, y.view(-1, 1)).squeeze(1)).sum()
+
+
+# ---------------------------------------------------------------- manifolds given by a map
+
+class AutoEncoder(nn.Module):
+    """MLP autoencoder ``in_dim -> widths -> latent_dim -> reversed(widths) -> in_dim``.
+
+    A smooth activation (GELU by default) gives the decoder a Jacobian that varies
+    smoothly along the learned manifold.
+    """
+
+    def __init__(self, in_dim: int, latent_dim: int, widths: Sequence[int] = (128,), activation: str = "gelu"):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ParameterError(f"parameter 'activation' is {activation!r}; allowed values: "
+                                 + ", ".join(map(repr, ACTIVATIONS)))
+        if not 1 <= latent_dim < in_dim:
+            raise ParameterError(f"parameter 'latent_dim' must be in [1, {in_dim - 1}], got {latent_dim}")
+        widths = _check_widths(widths, "ae_widths")
+        self.latent_dim = latent_dim
+        self.encoder = self._stack([in_dim, *widths, latent_dim], activation)
+        self.decoder = self._stack([latent_dim, *reversed(widths), in_dim], activation)
+
+    @staticmethod
+    def _stack(dims: list[int], activation: str) -> nn.Sequential:
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < len(dims) - 2:
+                layers.append(ACTIVATIONS[activation]())
+        return nn.Sequential(*layers)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.flatten(1))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+def fit_autoencoder(ae: AutoEncoder, x: torch.Tensor, *, epochs: int, batch_size: int = 64, lr: float = 1e-3,
+                    generator: torch.Generator | None = None, x_val: torch.Tensor | None = None,
+                    progress: bool = True) -> pd.DataFrame:
+    """Train ``ae`` in place on mean squared reconstruction error (Adam, seeded mini-batches)."""
+    if epochs < 1:
+        raise ParameterError(f"parameter 'ae_epochs' must be >= 1, got {epochs}")
+    opt = make_optimizer(ae.parameters(), "adam", lr)
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    rows = []
+    ae.train()
+    for epoch in tqdm(range(1, epochs + 1), desc="autoencoder", disable=not progress, leave=False):
+        order = torch.randperm(len(x), generator=generator).to(x.device)
+        for i in range(0, len(x), batch_size):
+            xb = x[order[i:i + batch_size]]
+            loss = (ae(xb) - xb).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            row = {"epoch": epoch, "train_mse": (ae(x) - x).pow(2).mean().item()}
+            if x_val is not None:
+                row["val_mse"] = (ae(x_val) - x_val).pow(2).mean().item()
+        rows.append(row)
+    ae.eval()
+    return pd.DataFrame(rows)
+
+
+def autoencoder_bases(ae: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
+    """Tangent bases ``(N, n, k)`` of the autoencoder's manifold at the encodings of ``x``."""
+    with attacks.eval_mode(ae), torch.no_grad():
+        z = ae.encode(x)
+    return tangent_basis(ae.decode, z)
+
+
+class SineManifold(nn.Module):
+    """A k-dim manifold in R^n: ``phi(c) = U [c, a sin(W c + b)]`` for codes c in ``[-1, 1]^k``.
+
+    ``U`` (n, k+m) has orthonormal columns (a random rotation, or the first axes when
+    ``axis_aligned``), ``m = min(k, n - k)`` curved coordinates with random frequencies
+    ``W`` (rows of norm ``frequency``) and phases ``b``. ``amplitude = 0`` gives a flat
+    k-dim subspace.
+    """
+
+    def __init__(self, n: int, k: int, amplitude: float = 0.0, frequency: float = math.pi, *,
+                 axis_aligned: bool = False, generator: torch.Generator | None = None):
+        super().__init__()
+        if not 1 <= k < n:
+            raise ParameterError(f"manifold dimension must satisfy 1 <= k < n, got k={k}, n={n}")
+        if amplitude < 0:
+            raise ParameterError(f"parameter 'amplitude' must be >= 0, got {amplitude}")
+        m = min(k, n - k)
+        if axis_aligned:
+            u = torch.eye(n, k + m, dtype=torch.float64)
+        else:
+            u, r = torch.linalg.qr(torch.randn(n, k + m, generator=generator, dtype=torch.float64))
+            u = u * torch.sign(torch.diagonal(r))
+        w = torch.randn(m, k, generator=generator, dtype=torch.float64)
+        w = frequency * w / w.norm(dim=1, keepdim=True)
+        b = torch.rand(m, generator=generator, dtype=torch.float64) * 2 * math.pi
+        self.n, self.k, self.amplitude = n, k, float(amplitude)
+        self.register_buffer("u", u.float())
+        self.register_buffer("w", w.float())
+        self.register_buffer("b", b.float())
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([c, self.amplitude * torch.sin(c @ self.w.T + self.b)], dim=1)
+        return h @ self.u.T
+
+
+def checkerboard(c: torch.Tensor, cells: int) -> torch.Tensor:
+    """Labels 0/1 of a checkerboard with ``cells`` cells per axis on ``[-1, 1]^k``."""
+    idx = ((c + 1) / 2 * cells).floor().clamp(0, cells - 1).long()
+    return idx.sum(dim=1) % 2
+
+
+def manifold_points(phi: SineManifold, count: int, *, cells: int = 2,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``count`` points ``phi(c)`` with c uniform in ``[-1, 1]^k``, checkerboard labels, and the codes c."""
+    c = torch.rand(count, phi.k, generator=generator) * 2 - 1
+    c = c.to(phi.u.device)
+    with torch.no_grad():
+        x = phi(c)
+    return x, checkerboard(c, cells), c

@@ -23,6 +23,10 @@ the spec's points form one tidy table, ``OUTPUT/results.csv`` and
 ``OUTPUT/results.parquet``, one row per point.
 
 Run as ``python -m lib.sweep SPEC.yaml [--workers N] [--scheduler ADDRESS]``.
+
+Heavy imports (torch, papermill, Dask, matplotlib) stay inside the functions that need
+them, the one place in ``lib`` that does so: ``--dry-run`` and ``--help`` answer in a
+fraction of a second, and the process that only dispatches points never loads torch.
 """
 from __future__ import annotations
 

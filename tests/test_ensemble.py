@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lib import data, ensemble, manifold
+from lib import data, ensemble, subspace
 from lib.config import ParameterError
 from lib.models import TwoLayerReLU
 
@@ -110,10 +110,10 @@ def test_orthogonal_weights_frozen_under_gd_and_decay_geometrically_with_weight_
     wds = [0.0, 0.01, 0.05]
     res = ensemble.fit(ens, sd.x, sd.y, lr=0.05, steps=300, weight_decay=wds, progress=False)
     c = res.decay
-    perp_t, perp_0 = manifold.project_perp(ens.w, sd.basis), manifold.project_perp(w0, sd.basis)
+    perp_t, perp_0 = subspace.project_perp(ens.w, sd.basis), subspace.project_perp(w0, sd.basis)
     torch.testing.assert_close(perp_t, c[:, None, None] * perp_0, atol=1e-10, rtol=0)
     torch.testing.assert_close(c, torch.tensor([1.0, 0.9995, 0.9975], dtype=torch.float64) ** 300)
-    assert (manifold.project(ens.w - w0, sd.basis).norm() > 0.1)  # the in-subspace part did train
+    assert (subspace.project(ens.w - w0, sd.basis).norm() > 0.1)  # the in-subspace part did train
     assert c[2] < 0.5
 
 
@@ -122,7 +122,7 @@ def test_adam_moves_orthogonal_weights_only_when_the_subspace_is_not_axis_aligne
         sd, ens = _subspace_problem(axis_aligned=aligned)
         w0 = ens.w.clone()
         ensemble.fit(ens, sd.x, sd.y, lr=0.01, steps=50, optimizer="adam", progress=False)
-        drift = (manifold.project_perp(ens.w - w0, sd.basis).norm() / manifold.project_perp(w0, sd.basis).norm())
+        drift = (subspace.project_perp(ens.w - w0, sd.basis).norm() / subspace.project_perp(w0, sd.basis).norm())
         assert (drift > 1e-2) if moves else (drift < 1e-12)
 
 

@@ -1,51 +1,180 @@
-"""Subspace projections: known answers, idempotence, orthogonality, batching."""
+"""Tangent spaces, on/off-manifold projections and restricted attacks (lib.manifold)."""
+import math
+
+import pandas as pd
+import pytest
 import torch
+from torch import nn
 
-from lib import data, manifold
-
-
-def test_projection_known_answer():
-    basis = torch.eye(3)[:, :2]  # the x1-x2 plane of R^3
-    x = torch.tensor([[1.0, 2.0, 3.0]])
-    par, perp = manifold.split(x, basis)
-    assert torch.equal(par, torch.tensor([[1.0, 2.0, 0.0]]))
-    assert torch.equal(perp, torch.tensor([[0.0, 0.0, 3.0]]))
+from lib import attacks, flip, manifold
+from lib.chapters import ch02
+from lib.config import ParameterError
 
 
-def test_projections_idempotent_orthogonal_and_complete():
-    g = torch.Generator().manual_seed(0)
-    basis = data.random_subspace(20, 5, generator=g, dtype=torch.float64)
-    x = torch.randn(50, 20, generator=g, dtype=torch.float64)
-    par, perp = manifold.split(x, basis)
-    torch.testing.assert_close(manifold.project(par, basis), par)  # P P = P
-    torch.testing.assert_close(manifold.project_perp(perp, basis), perp)
-    torch.testing.assert_close(manifold.project(perp, basis), torch.zeros_like(x), atol=1e-12, rtol=0)
-    torch.testing.assert_close((par * perp).sum(-1), torch.zeros(50, dtype=torch.float64), atol=1e-12, rtol=0)
-    torch.testing.assert_close(par + perp, x)
-    n_par, n_perp = manifold.norms(x, basis)
-    torch.testing.assert_close(n_par ** 2 + n_perp ** 2, (x ** 2).sum(-1))
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
 
 
-def test_batched_bases_match_one_at_a_time():
-    g = torch.Generator().manual_seed(1)
-    bases = torch.stack([data.random_subspace(8, 3, generator=g) for _ in range(4)])  # (E, d, k)
-    x = torch.randn(4, 6, 8, generator=g)
-    batched = manifold.project(x, bases)
-    for e in range(4):
-        torch.testing.assert_close(batched[e], manifold.project(x[e], bases[e]))
+@pytest.fixture
+def ae_bases():
+    torch.manual_seed(0)
+    ae = manifold.AutoEncoder(20, 3, [16]).eval()
+    x = torch.rand(7, 20, generator=_gen())
+    return manifold.autoencoder_bases(ae, x)
 
 
-def test_orthonormal_basis_of_a_rank_deficient_span():
-    span = torch.tensor([[1.0, 2.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]).T  # rank 2 in R^3
-    basis = manifold.orthonormal_basis(span)
-    assert basis.shape == (3, 2)
-    torch.testing.assert_close(basis.T @ basis, torch.eye(2), atol=1e-6, rtol=0)
-    torch.testing.assert_close(manifold.project(span.T, basis), span.T, atol=1e-6, rtol=0)
+def test_tangent_projection_is_idempotent(ae_bases):
+    v = torch.randn(7, 20, generator=_gen(1))
+    p = manifold.project(v, ae_bases)
+    assert torch.allclose(manifold.project(p, ae_bases), p, atol=1e-6)
+    off = manifold.complement(v, ae_bases)
+    assert torch.allclose(manifold.complement(off, ae_bases), off, atol=1e-6)
 
 
-def test_random_perp_directions_are_unit_and_orthogonal():
-    g = torch.Generator().manual_seed(2)
-    basis = data.random_subspace(10, 3, generator=g)
-    u = manifold.random_perp_directions(basis, 7, generator=g)
-    torch.testing.assert_close(u.norm(dim=-1), torch.ones(7))
-    torch.testing.assert_close(u @ basis, torch.zeros(7, 3), atol=1e-6, rtol=0)
+def test_complement_is_orthogonal_and_parts_sum_to_vector(ae_bases):
+    v = torch.randn(7, 20, generator=_gen(2))
+    on, off = manifold.project(v, ae_bases), manifold.complement(v, ae_bases)
+    assert torch.allclose(on + off, v, atol=1e-6)
+    assert (on * off).sum(1).abs().max() < 1e-5
+    assert torch.allclose(manifold.project(off, ae_bases), torch.zeros_like(v), atol=1e-6)
+    gram = ae_bases.transpose(1, 2) @ ae_bases
+    assert torch.allclose(gram, torch.eye(3).expand_as(gram), atol=1e-5)
+
+
+def test_tangent_of_linear_decoder_is_its_column_space_exactly():
+    torch.manual_seed(0)
+    dec = nn.Linear(4, 15).double()
+    z = torch.randn(6, 4, dtype=torch.float64, generator=_gen(3))
+    bases = manifold.tangent_basis(dec, z)
+    w = dec.weight.detach()
+    proj = w @ torch.linalg.solve(w.T @ w, w.T)  # orthogonal projector on span(W)
+    v = torch.randn(6, 15, dtype=torch.float64, generator=_gen(4))
+    assert torch.allclose(manifold.project(v, bases), v @ proj, atol=1e-12)
+
+
+def test_batched_jacobian_matches_per_sample_jacobians():
+    phi = manifold.SineManifold(9, 2, amplitude=0.7, generator=_gen(5))
+    c = torch.rand(5, 2, generator=_gen(6)) * 2 - 1
+    bases = manifold.tangent_basis(phi, c)
+    for i in range(len(c)):
+        jac = torch.autograd.functional.jacobian(lambda ci: phi(ci.unsqueeze(0))[0], c[i])  # (9, 2)
+        p_ref = jac @ torch.linalg.pinv(jac)
+        assert torch.allclose(bases[i] @ bases[i].T, p_ref, atol=1e-5)
+
+
+def test_flat_sine_manifold_tangent_is_its_subspace():
+    phi = manifold.SineManifold(12, 3, amplitude=0.0, generator=_gen(7))
+    c = torch.rand(4, 3, generator=_gen(8)) * 2 - 1
+    u = phi.u[:, :3]
+    bases = manifold.tangent_basis(phi, c)
+    assert torch.allclose(bases @ bases.transpose(1, 2), (u @ u.T).expand(4, -1, -1), atol=1e-5)
+
+
+def test_random_direction_rms_share_is_sqrt_k_over_n():
+    n, k = 40, 5
+    bases = manifold.random_bases(4000, n, k, generator=_gen(9))
+    v = torch.randn(4000, n, generator=_gen(10))
+    lo, hi = ch02.random_band(n, k, 4000, width=4.0)
+    assert lo <= manifold.rms(manifold.on_fraction(v, bases)) <= hi
+    assert abs(manifold.random_baseline(n, k) - math.sqrt(k / n)) < 1e-12
+
+
+def test_shared_basis_and_per_sample_basis_agree():
+    b = manifold.random_bases(1, 10, 3, generator=_gen(11))[0]
+    v = torch.randn(4, 10, generator=_gen(12))
+    assert torch.allclose(manifold.project(v, b), manifold.project(v, b.expand(4, -1, -1)), atol=1e-6)
+    with pytest.raises(ParameterError):
+        manifold.projector(b, "sideways")
+
+
+def _linear_binary(w, b):
+    """Logits (0, w.x + b): the boundary is the hyperplane w.x + b = 0."""
+    net = nn.Linear(len(w), 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.stack([torch.zeros_like(w), w]))
+        net.bias.copy_(torch.tensor([0.0, b]))
+    return net
+
+
+@pytest.mark.parametrize("part", ["on", "off"])
+def test_restricted_pgd_stays_in_subspace_and_budget(part):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 3))
+    x = torch.randn(8, 12, generator=_gen(13))
+    y = torch.randint(0, 3, (8,), generator=_gen(14))
+    bases = manifold.random_bases(8, 12, 4, generator=_gen(15))
+    eps = torch.linspace(0.1, 0.8, 8)
+    adv = attacks.pgd(net, x, y, eps, norm="l2", steps=7, clamp=None, generator=_gen(16),
+                      project=manifold.projector(bases, part))
+    delta = adv - x
+    assert (delta.norm(dim=1) <= eps + 1e-5).all()
+    assert delta.norm(dim=1).min() > 0
+    wrong = manifold.project(delta, bases) if part == "off" else manifold.complement(delta, bases)
+    assert wrong.norm(dim=1).max() < 1e-5
+
+
+def test_min_flip_norm_finds_known_distance_of_linear_boundary():
+    w = torch.tensor([3.0, -1.0, 2.0, 0.5, 1.0, 0.0])
+    net = _linear_binary(w, 0.2)
+    x = torch.randn(16, 6, generator=_gen(17))
+    pred = net(x).argmax(1)
+    margin = (x @ w + 0.2).abs()
+    bases = manifold.random_bases(16, 6, 2, generator=_gen(18))
+    for b, part in ((None, "on"), (bases, "on"), (bases, "off")):
+        w_in = w.expand(16, -1) if b is None else (manifold.project(w.expand(16, -1), b) if part == "on"
+                                                    else manifold.complement(w.expand(16, -1), b))
+        true = margin / w_in.norm(dim=1)
+        res = flip.min_flip_norm(net, x, pred, eps_max=50.0, bases=b, part=part, steps=10,
+                                    bisection_steps=5, generator=_gen(19))
+        ok = (true > 50.0 * 2 ** -8) & (true < 50.0 * 0.9)  # inside the searched range
+        assert ok.sum() >= 10
+        assert (res.norm[ok] >= true[ok] * (1 - 1e-4)).all(), "no flip can be shorter than the distance"
+        assert (res.norm[ok] <= true[ok] * 1.025).all(), "bisection precision is 2**(1/32) ~ 2.2%"
+        assert (net(x + res.delta).argmax(1)[ok] != pred[ok]).all()
+        if b is not None:
+            wrong = manifold.complement(res.delta, b) if part == "on" else manifold.project(res.delta, b)
+            assert wrong.norm(dim=1).max() < 1e-4
+
+
+def test_min_flip_norm_reports_inf_beyond_budget():
+    net = _linear_binary(torch.tensor([1.0, 0.0]), -5.0)  # boundary at x1 = 5
+    x = torch.zeros(3, 2)
+    res = flip.min_flip_norm(net, x, net(x).argmax(1), eps_max=2.0, generator=_gen(20))
+    assert torch.isinf(res.norm).all() and (res.delta == 0).all()
+
+
+def test_checkerboard_labels_and_class_distance():
+    c = torch.tensor([[-0.9, -0.9], [0.1, -0.9], [0.1, 0.1], [-0.9, 0.1]])
+    assert manifold.checkerboard(c, 2).tolist() == [0, 1, 0, 1]
+    s = ch02.make_setting("t", 3, 1, 0.0, cells=4, n_train=4, n_eval=50, generator=_gen(21),
+                          device=torch.device("cpu"), axis_aligned=True)
+    code = s.x_eval[:, 0]  # axis-aligned flat: the first coordinate is the code
+    edges = torch.tensor([-0.5, 0.0, 0.5])
+    expected = (code[:, None] - edges[None]).abs().min(dim=1).values
+    assert torch.allclose(s.class_distance, expected, atol=1e-6)
+
+
+def test_autoencoder_training_reduces_reconstruction_error():
+    torch.manual_seed(0)
+    x = torch.rand(64, 10, generator=_gen(22)) @ torch.randn(10, 10, generator=_gen(23)) * 0.1
+    ae = manifold.AutoEncoder(10, 4, [16])
+    hist = manifold.fit_autoencoder(ae, x, epochs=30, batch_size=16, lr=1e-2, generator=_gen(24), progress=False)
+    assert hist.train_mse.iloc[-1] < 0.5 * hist.train_mse.iloc[0]
+    with pytest.raises(ParameterError):
+        manifold.AutoEncoder(10, 10)
+
+
+def test_clinging_criterion_on_hand_made_curves():
+    s = ch02.make_setting("m", 50, 2, 0.0, cells=2, n_train=4, n_eval=200, generator=_gen(25),
+                          device=torch.device("cpu"))
+    steps = [0, 1, 10, 100]
+
+    def curve(frac, acc):
+        return pd.DataFrame({"step": steps, "epoch": steps, "frac_tangent": frac, "accuracy": acc,
+                             "setting": "m", "training": "standard"})
+
+    cling = curve([0.2, 0.05, 0.06, 0.07], [0.5, 0.55, 0.8, 1.0])  # falls below the band, then fits
+    tilt = curve([0.2, 0.5, 0.8, 0.9], [0.5, 0.6, 0.8, 1.0])       # normal turns into the manifold
+    assert bool(ch02.clinging_dimpling(cling, {"m": s}).seen.iloc[0])
+    out = ch02.clinging_dimpling(tilt, {"m": s})
+    assert not out.clinging.iloc[0] and not out.seen.iloc[0]

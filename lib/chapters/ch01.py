@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .. import attacks, claims, config, data, intrinsic_dim, models, spectrum, train
+from .. import attacks, claims, config, data, intrinsic_dim, models, plots, spectrum, train
 from .. import local_errors as le
 from ..config import DATASETS, Param, ParameterError
 from ..monotonicity import Trend, trend
@@ -363,7 +363,6 @@ def claims_table(cfg: SimpleNamespace, trs: dict[str, dict[str, Trend]], gap, d:
 
 def plot_spectra(cfg: SimpleNamespace, spectra: dict, condition: str = "base"):
     """Log-log eigen-spectrum of every layer (rows: method) with the fit window and fitted line."""
-    from .. import plots
 
     depth = len(cfg.widths)
     fig, axes = plots.subplots(len(METHODS), depth, width=3.3, height=2.8, sharey="row")
@@ -388,7 +387,6 @@ def plot_spectra(cfg: SimpleNamespace, spectra: dict, condition: str = "base"):
 
 def plot_strength_curves(cfg: SimpleNamespace, long: pd.DataFrame, condition: str = "base"):
     """Accuracy of every layer's readout against attack strength, local (solid) vs backprop (dashed)."""
-    from .. import plots
 
     fig, axes = plots.subplots(1, 2, width=4.4, height=3.4, sharey=True)
     part = long[long.condition == condition]
@@ -405,7 +403,6 @@ def plot_strength_curves(cfg: SimpleNamespace, long: pd.DataFrame, condition: st
 
 def plot_accuracy_vs_alpha(table: pd.DataFrame, trs: dict[str, Trend], bound: float, title: str = ""):
     """Accuracy against alpha for every (network, layer): clean, Gaussian noise, FGSM."""
-    from .. import plots
 
     fig, axes = plots.subplots(1, 3, width=4.0, height=3.4)
     fig.suptitle(title)

@@ -13,12 +13,16 @@ import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from matplotlib.lines import Line2D
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import torch
 from tqdm.auto import tqdm
 
-from .. import attacks, data, models, tangent, train
+from .. import attacks, data, flip, manifold, models, plots, train
 from ..claims import Claim, by_interval, by_test, fmt
 from ..stats import bootstrap_ci, wilson
 from ..config import DATASETS, Param, ParameterError
@@ -101,7 +105,7 @@ class Setting:
     """A labelled synthetic manifold: training points, evaluation points and their tangent bases."""
 
     name: str
-    phi: tangent.SineManifold
+    phi: manifold.SineManifold
     x: torch.Tensor
     y: torch.Tensor
     x_eval: torch.Tensor
@@ -122,9 +126,9 @@ class Setting:
 def make_setting(name: str, n: int, k: int, amplitude: float, *, cells: int, n_train: int, n_eval: int,
                  generator: torch.Generator, device: torch.device, axis_aligned: bool = False) -> Setting:
     """A manifold ``SineManifold(n, k, amplitude)`` with checkerboard labels, on ``device``."""
-    phi = tangent.SineManifold(n, k, amplitude, axis_aligned=axis_aligned, generator=generator).to(device)
-    x, y, _ = tangent.manifold_points(phi, n_train, cells=cells, generator=generator)
-    xe, ye, ce = tangent.manifold_points(phi, n_eval, cells=cells, generator=generator)
+    phi = manifold.SineManifold(n, k, amplitude, axis_aligned=axis_aligned, generator=generator).to(device)
+    x, y, _ = manifold.manifold_points(phi, n_train, cells=cells, generator=generator)
+    xe, ye, ce = manifold.manifold_points(phi, n_eval, cells=cells, generator=generator)
     pos = (ce + 1) / 2 * cells  # cell coordinates; edges at the integers strictly inside (0, cells)
     cell = pos.floor()
     frac = pos - cell
@@ -133,13 +137,13 @@ def make_setting(name: str, n: int, k: int, amplitude: float, *, cells: int, n_t
     to_upper = torch.where(cell + 1 <= cells - 1, 1 - frac, inf)
     inner = torch.minimum(to_lower, to_upper)
     class_distance = inner.min(dim=1).values * 2 / cells
-    return Setting(name, phi, x, y, xe, ye, tangent.tangent_basis(phi, ce),
-                   tangent.random_bases(n_eval, n, k, generator=generator, device=device), class_distance)
+    return Setting(name, phi, x, y, xe, ye, manifold.tangent_basis(phi, ce),
+                   manifold.random_bases(n_eval, n, k, generator=generator, device=device), class_distance)
 
 
 def angle_to_manifold(normal: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
     """Angle in degrees between each normal vector and its tangent space (90 = perpendicular)."""
-    return torch.rad2deg(torch.arccos(tangent.on_fraction(normal, bases).clamp(max=1.0)))
+    return torch.rad2deg(torch.arccos(manifold.on_fraction(normal, bases).clamp(max=1.0)))
 
 
 def geometry(cfg: SimpleNamespace, model: torch.nn.Module, s: Setting, restricted: bool = False) -> dict[str, float]:
@@ -153,22 +157,22 @@ def geometry(cfg: SimpleNamespace, model: torch.nn.Module, s: Setting, restricte
     Attacks draw from their own generator, so measuring does not change the training run.
     """
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    flip = dict(eps_max=2 * float((s.x.amax(0) - s.x.amin(0)).norm()), steps=cfg.flip_steps,
+    search = dict(eps_max=2 * float((s.x.amax(0) - s.x.amin(0)).norm()), steps=cfg.flip_steps,
                 bisection_steps=cfg.bisection_steps, generator=gen)  # eps_max: twice the data's box diagonal
     pred = train.predict(model, s.x_eval).argmax(1)
-    normal = tangent.boundary_normal(model, s.x_eval)
-    full = tangent.min_flip_norm(model, s.x_eval, pred, **flip)
+    normal = manifold.boundary_normal(model, s.x_eval)
+    full = flip.min_flip_norm(model, s.x_eval, pred, **search)
     found = torch.isfinite(full.norm)
-    angle = angle_to_manifold(tangent.boundary_normal(model, s.x_eval + full.delta)[found], s.bases[found])
+    angle = angle_to_manifold(manifold.boundary_normal(model, s.x_eval + full.delta)[found], s.bases[found])
     out = {"accuracy": (pred == s.y_eval).float().mean().item(),
-           "frac_tangent": tangent.rms(tangent.on_fraction(normal, s.bases)),
-           "frac_random": tangent.rms(tangent.on_fraction(normal, s.random_bases)),
+           "frac_tangent": manifold.rms(manifold.on_fraction(normal, s.bases)),
+           "frac_random": manifold.rms(manifold.on_fraction(normal, s.random_bases)),
            "dist_full": full.norm.median().item(),
            "angle": angle.median().item() if found.any() else math.nan}
     if restricted:
-        for part in tangent.PARTS:
-            out[f"dist_{part}"] = tangent.min_flip_norm(model, s.x_eval, pred, bases=s.bases, part=part,
-                                                        **flip).norm.median().item()
+        for part in manifold.PARTS:
+            out[f"dist_{part}"] = flip.min_flip_norm(model, s.x_eval, pred, bases=s.bases, part=part,
+                                                        **search).norm.median().item()
     return out
 
 
@@ -324,10 +328,10 @@ def train_classifier(cfg: SimpleNamespace, ds: data.Dataset, x: torch.Tensor, y:
     return net, hist
 
 
-def train_autoencoder(cfg: SimpleNamespace, ds: data.Dataset) -> tuple[tangent.AutoEncoder, pd.DataFrame]:
+def train_autoencoder(cfg: SimpleNamespace, ds: data.Dataset) -> tuple[manifold.AutoEncoder, pd.DataFrame]:
     """The autoencoder whose decoder defines the image manifold (latent dimension ``latent_dim``)."""
-    ae = tangent.AutoEncoder(ds.n_features, cfg.latent_dim, cfg.ae_widths).to(cfg.device)
-    hist = tangent.fit_autoencoder(ae, ds.x_train, epochs=cfg.ae_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+    ae = manifold.AutoEncoder(ds.n_features, cfg.latent_dim, cfg.ae_widths).to(cfg.device)
+    hist = manifold.fit_autoencoder(ae, ds.x_train, epochs=cfg.ae_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                                    generator=cfg.generator, x_val=ds.x_test)
     return ae, hist
 
@@ -349,21 +353,21 @@ def image_geometry(cfg: SimpleNamespace, model: torch.nn.Module, ds: data.Datase
     """
     gen = torch.Generator().manual_seed(cfg.seed + 2)
     pred = train.predict(model, x).argmax(1)
-    normal = tangent.boundary_normal(model, x)
+    normal = manifold.boundary_normal(model, x)
     adv = attacks.pgd(model, x, pred, cfg.attack_eps, norm="l2", steps=cfg.attack_steps, generator=gen,
                       clamp=ds.value_range)
     delta = adv - x
     df = pd.DataFrame({
-        "normal_tangent": tangent.on_fraction(normal, bases).cpu(),
-        "normal_random": tangent.on_fraction(normal, random_bases).cpu(),
-        "pgd_tangent": tangent.on_fraction(delta, bases).cpu(),
-        "pgd_random": tangent.on_fraction(delta, random_bases).cpu(),
+        "normal_tangent": manifold.on_fraction(normal, bases).cpu(),
+        "normal_random": manifold.on_fraction(normal, random_bases).cpu(),
+        "pgd_tangent": manifold.on_fraction(delta, bases).cpu(),
+        "pgd_random": manifold.on_fraction(delta, random_bases).cpu(),
         "pgd_flipped": (train.predict(model, adv).argmax(1) != pred).cpu(),
     })
     deltas = {"pgd": delta}
     for name, (which, part) in RESTRICTIONS.items():
         b = {"tangent": bases, "random": random_bases}.get(which)
-        res = tangent.min_flip_norm(model, x, pred, eps_max=cfg.flip_eps_max, bases=b, part=part,
+        res = flip.min_flip_norm(model, x, pred, eps_max=cfg.flip_eps_max, bases=b, part=part,
                                     steps=cfg.flip_steps, bisection_steps=cfg.bisection_steps, generator=gen)
         df[name] = res.norm.cpu()
         deltas[name] = res.delta
@@ -492,10 +496,7 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
 
 def plot_boundaries(cfg: SimpleNamespace, settings: dict[str, Setting], fields: dict, curves: pd.DataFrame):
     """Small multiples: the 2-D decision boundary (black) at each picture step, per 2-D setting."""
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
 
-    from .. import plots
 
     names = [n for n, s in settings.items() if s.n == 2]
     steps = sorted(set(cfg.picture_steps))
@@ -539,10 +540,7 @@ CURVE_PANELS = (("frac_tangent", "tangent share", "RMS tangent share\nof the bou
 
 def plot_curves(curves: pd.DataFrame, settings: dict[str, Setting]):
     """The geometry over training: one row per dimension, one column per measure, one line per run."""
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
-    from .. import plots
 
     groups = [[n for n, s in settings.items() if s.n == 2], [n for n, s in settings.items() if s.n > 2]]
     fig, axes = plots.subplots(2, len(CURVE_PANELS), width=3.1, height=2.9)
@@ -585,7 +583,6 @@ def plot_curves(curves: pd.DataFrame, settings: dict[str, Setting]):
 
 def plot_fractions(geo: dict[str, pd.DataFrame], k: int, n: int):
     """Histograms of the on-manifold share per test image: tangent space vs a random subspace."""
-    from .. import plots
 
     fig, axes = plots.subplots(1, 2, width=4.4, height=3.2, sharey=True)
     bins = np.linspace(0, 1, 41)
@@ -605,9 +602,7 @@ def plot_fractions(geo: dict[str, pd.DataFrame], k: int, n: int):
 
 def plot_flip_norms(geo: dict[str, pd.DataFrame], nn_other: torch.Tensor):
     """Box plots of the L2 norm needed to flip the prediction under each restricted PGD."""
-    import seaborn as sns
 
-    from .. import plots
 
     long = pd.concat([df[list(RESTRICTIONS)].assign(training=k) for k, df in geo.items()])
     long = long.melt(id_vars="training", var_name="PGD restricted to", value_name="flip norm")
@@ -625,7 +620,6 @@ def plot_flip_norms(geo: dict[str, pd.DataFrame], nn_other: torch.Tensor):
 
 def plot_perturbations(ds: data.Dataset, x: torch.Tensor, deltas: dict, count: int = 4):
     """Example test images and the smallest flipping perturbation under each restriction."""
-    from .. import plots
 
     cols = ["image", *RESTRICTIONS]
     norms = {k: d.flatten(1).norm(dim=1) for k, d in deltas.items()}
@@ -652,7 +646,6 @@ def plot_perturbations(ds: data.Dataset, x: torch.Tensor, deltas: dict, count: i
 
 def plot_mislabelled(mis: pd.DataFrame, chance: float):
     """Clean test accuracy of networks trained only on mislabelled adversarial examples, by budget."""
-    from .. import plots
 
     fig, axes = plots.subplots(1, 1, width=5.5, height=3.4)
     ax = axes[0, 0]

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+from minisom import MiniSom
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
+import seaborn as sns
+import torch
 from tqdm.auto import tqdm
 
-from .. import attacks, bisection, claims, data, models, som, train
+from .. import attacks, claims, data, flip, models, plots, som, train
 from ..config import DATASETS, Param, ParameterError
 from ..stats import bootstrap_ci, row_pearson
 
@@ -209,7 +213,6 @@ def minisom_check(cfg: SimpleNamespace, x: torch.Tensor, fitted: som.SOM, n_code
     (learning rate 0.5, its default) and the chapter's batch map; their quantization
     errors are compared.
     """
-    from minisom import MiniSom
 
     g = cfg.som_grid
     xs = x.double().cpu().numpy()
@@ -333,7 +336,7 @@ def vulnerability(cfg: SimpleNamespace, net: torch.nn.Module, res: SimpleNamespa
     idx = attack_set(cfg, net, ds)
     x, y = ds.x_test[idx], ds.y_test[idx]
     attack, kw = flip_attack(cfg, ds)
-    eps = bisection.smallest_flipping_eps(net, attack, x, y, cfg.flip_eps_max,
+    eps = flip.smallest_flipping_eps(net, attack, x, y, cfg.flip_eps_max,
                                           bisection_steps=cfg.bisection_steps, **kw)
     logits = train.predict(net, x)
     top2 = logits.topk(2, dim=1).values
@@ -362,7 +365,6 @@ def vulnerability(cfg: SimpleNamespace, net: torch.nn.Module, res: SimpleNamespa
 
 def plot_layer_measures(table: pd.DataFrame, n_units: int):
     """Code measures against depth (0 = input), one line per model."""
-    from .. import plots
 
     panels = [("homogeneity", "homogeneity $\\bar\\eta$"), ("inputs_in_shared_codes", "share of inputs in shared codes"),
               ("purity", "purity"), ("nmi", "$I(c; y) / H(y)$"), ("decision agreement", "decision agreement"),
@@ -384,10 +386,7 @@ def plot_layer_measures(table: pd.DataFrame, n_units: int):
 
 def plot_maps(res: SimpleNamespace, layers: list[int], labels: torch.Tensor, class_names: list[str]):
     """U-matrix (top) and class map (bottom) of the chosen layers' SOMs, from the training inputs' codes."""
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import MaxNLocator
 
-    from .. import plots
 
     n_classes = len(class_names)
     fig, axes = plots.subplots(2, len(layers), width=4.0, height=3.5)
@@ -419,14 +418,12 @@ def plot_maps(res: SimpleNamespace, layers: list[int], labels: torch.Tensor, cla
 
 def plots_palette(n: int) -> np.ndarray:
     """``n`` distinguishable RGB colours."""
-    import seaborn as sns
 
     return np.array(sns.color_palette("tab10" if n <= 10 else "husl", n))
 
 
 def plot_code_changes(changes: pd.DataFrame):
     """Fraction of attacked inputs whose code changes, per layer, one line per budget."""
-    from .. import plots
 
     groups = list(changes.groupby(["model", "attack"], sort=False))
     fig, axes = plots.subplots(1, len(groups), width=3.3, height=3.0, sharey=True)
@@ -443,7 +440,6 @@ def plot_code_changes(changes: pd.DataFrame):
 
 def plot_landing(landing: pd.DataFrame, eps: float):
     """Where the codes of successful adversarial inputs land, per layer (stacked bars) at budget ``eps``."""
-    from .. import plots
 
     part = landing[np.isclose(landing["eps"], eps)]
     groups = list(part.groupby(["model", "attack"], sort=False))
@@ -465,7 +461,6 @@ def plot_landing(landing: pd.DataFrame, eps: float):
 
 def plot_vulnerability(per: dict[str, pd.DataFrame], layer: dict[str, str], corr: pd.DataFrame):
     """Smallest flipping budget against the shallow-layer homogeneity of each input's code, coloured by margin."""
-    from .. import plots
 
     fig, axes = plots.subplots(1, len(per), width=4.3, height=3.4)
     for ax, (model, p) in zip(axes[0], per.items()):

@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Sequence
 
+from matplotlib.ticker import FormatStrFormatter, NullFormatter
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
+import seaborn as sns
+import torch
 
-from .. import data, ensemble, manifold
+from .. import data, ensemble, flip, subspace
 from ..claims import INCONCLUSIVE, Claim, by_interval, by_test, fmt
 from ..config import Param, ParameterError
 
@@ -204,8 +206,8 @@ def orthogonal_drift(run: Run) -> torch.Tensor:
     the drift grows slowly with the number of steps (about 1e-5 after 10^4 steps here).
     """
     basis = run.batch.basis.double()
-    perp_t = manifold.project_perp(run.ens.w.double(), basis)
-    perp_0 = manifold.project_perp(run.w0.double(), basis)
+    perp_t = subspace.project_perp(run.ens.w.double(), basis)
+    perp_0 = subspace.project_perp(run.w0.double(), basis)
     c = run.decay.to(perp_0)[:, None, None]
     return ((perp_t - c * perp_0).flatten(1).norm(dim=1) / perp_0.flatten(1).norm(dim=1)).cpu()
 
@@ -214,14 +216,14 @@ def orthogonal_drift(run: Run) -> torch.Tensor:
 
 def universal_direction(run: Run) -> torch.Tensor:
     """Per member, the unit vector along ``P_perp(sum_j v_j w_j)``: one direction for all points."""
-    u = manifold.project_perp((run.ens.v[:, :, None] * run.ens.w).sum(1, keepdim=True), run.batch.basis)
+    u = subspace.project_perp((run.ens.v[:, :, None] * run.ens.w).sum(1, keepdim=True), run.batch.basis)
     return u / u.norm(dim=-1, keepdim=True)
 
 
 def _random_perp(run: Run) -> torch.Tensor:
     z = torch.randn(run.ens.n_members, 1, run.ens.dim, generator=torch.Generator().manual_seed(12345))
     z = z * (torch.arange(run.ens.dim)[None, None, :] < run.batch.dims[:, None, None])  # member's own coordinates
-    z = manifold.project_perp(z.to(run.batch.basis), run.batch.basis)
+    z = subspace.project_perp(z.to(run.batch.basis), run.batch.basis)
     return z / z.norm(dim=-1, keepdim=True)
 
 
@@ -233,7 +235,7 @@ def measure(run: Run, directions: bool = True) -> pd.DataFrame:
     ens, b = run.ens, run.batch
     f = ens(b.x)
     grad = ens.input_grad(b.x)
-    g_par, g_perp = manifold.split(grad, b.basis)
+    g_par, g_perp = subspace.split(grad, b.basis)
     S = ens.active_output_mass(b.x)
     c = run.decay.to(S)[:, None]
     scale = (run.sigma_w * (b.dims - b.ks).double().sqrt()).to(S)[:, None]
@@ -245,13 +247,13 @@ def measure(run: Run, directions: bool = True) -> pd.DataFrame:
     if directions:
         toward = -torch.sign(f)[..., None]
 
-        def flip(u):
-            return ensemble.flip_distance(ens, b.x, u / u.norm(dim=-1, keepdim=True).clamp_min(1e-30))
+        def along(u):
+            return flip.ray_distance_exact(ens, b.x, u / u.norm(dim=-1, keepdim=True).clamp_min(1e-30))
 
-        cols["delta_perp"] = flip(toward * g_perp)
-        cols["delta_par"] = flip(toward * g_par)
-        cols["delta_univ"] = flip(toward * universal_direction(run).expand_as(b.x))
-        cols["delta_rand"] = flip(toward * _random_perp(run).expand_as(b.x))
+        cols["delta_perp"] = along(toward * g_perp)
+        cols["delta_par"] = along(toward * g_par)
+        cols["delta_univ"] = along(toward * universal_direction(run).expand_as(b.x))
+        cols["delta_rand"] = along(toward * _random_perp(run).expand_as(b.x))
     E, n = f.shape
     df = pd.DataFrame({k: v.double().cpu().numpy().ravel() for k, v in cols.items()})
     df.insert(0, "point", np.tile(np.arange(n), E))
@@ -498,7 +500,7 @@ def chessboard_measures(cb: Chessboard) -> pd.DataFrame:
     frozen = (gate * cb.w0[:, None, :, 2]).sum(-1)
     e3 = torch.zeros_like(cb.x)
     e3[..., 2] = 1.0
-    delta_off = ensemble.flip_distance(cb.ens, cb.x, (-torch.sign(f) * torch.sign(dz))[..., None] * e3)
+    delta_off = flip.ray_distance_exact(cb.ens, cb.x, (-torch.sign(f) * torch.sign(dz))[..., None] * e3)
     out = cb.table.copy()
     out["delta_off"] = delta_off.median(1).values.cpu().numpy()
     out["dfdz"] = dz.abs().median(1).values.cpu().numpy()
@@ -626,7 +628,6 @@ GPAR = "$\\|\\Pi_P\\nabla_x f(x)\\|$"
 
 def _log_ticks(axis, values=None) -> None:
     """Readable log axes: plain-number labels (at ``values`` when given), no crowded minor labels."""
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
     if values is not None:
         ticks: list[float] = []
@@ -656,7 +657,6 @@ def _points(ax, u, v, y, legend=False):
 
 def plot_optimizers(optim: pd.DataFrame, axes) -> None:
     """Drift of the P-perp weights and the orthogonal gradient, GD vs Adam, per subspace."""
-    import seaborn as sns
 
     d = optim.assign(setting=optim.optimizer.str.upper().str.replace("GD", "plain GD").str.replace("ADAM", "Adam"),
                      drift_plot=optim.drift.clip(lower=1e-12))
