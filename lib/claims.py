@@ -9,6 +9,7 @@ replicated verdict of each claim from the evidence ledger's verdict table.
 """
 from __future__ import annotations
 
+import html
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import results
+# lib.evidence imports this module too; each uses the other's names only inside functions.
+from . import evidence, results
 
 HOLDS = "holds"
 FAILS = "does not hold"
@@ -83,17 +85,24 @@ class ClaimsTable(pd.DataFrame):
 
     def _repr_html_(self):
         with pd.option_context("display.max_colwidth", None):
-            return super()._repr_html_()
+            body = super()._repr_html_()
+        warning = self.attrs.get("warning")
+        return body if not warning else f'<p class="evidence-stale"><strong>{html.escape(warning)}</strong></p>' + body
 
     def __repr__(self) -> str:
         with pd.option_context("display.max_colwidth", None, "display.width", 200):
-            return super().__repr__()
+            body = super().__repr__()
+        warning = self.attrs.get("warning")
+        return body if not warning else f"{warning}\n{body}"
 
 
 SHOWN = ("claim", "statistic", "value", "verdict")
-# The evidence ledger's aggregated verdicts (one row per claim id), written by lib.evidence.
-VERDICTS_FILE = Path(os.environ.get("BOOK_EVIDENCE_DIR", Path(__file__).resolve().parent.parent / "evidence")) / "verdicts.csv"
+# The evidence ledger (lib.evidence writes it); its aggregated verdicts have one row per claim id.
+EVIDENCE_DIR = Path(os.environ.get("BOOK_EVIDENCE_DIR", Path(__file__).resolve().parent.parent / "evidence"))
+VERDICTS_FILE = EVIDENCE_DIR / "verdicts.csv"
 NOT_REPLICATED = "not replicated yet"
+STALE_WARNING = ("Stale evidence: the replicated verdicts below were recorded with another lib/ than the "
+                 "one that ran this chapter; re-record them with `make evidence`.")
 
 
 def record(claims: list[Claim], chapter: str) -> None:
@@ -107,28 +116,36 @@ def record(claims: list[Claim], chapter: str) -> None:
     values = {}
     for c in claims:
         values.update({f"claim:{c.id}:estimate": c.estimate, f"claim:{c.id}:lo": c.lo,
-                       f"claim:{c.id}:hi": c.hi, f"claim:{c.id}:verdict": c.verdict})
+                       f"claim:{c.id}:hi": c.hi, f"claim:{c.id}:verdict": c.verdict,
+                       f"claim:{c.id}:claim": c.claim})
     results.record(**values)
 
 
 def replicated(path: Path | None = None) -> pd.DataFrame:
-    """The ledger's replicated verdicts indexed by claim id (empty when no ledger exists)."""
-    path = Path(path or VERDICTS_FILE)
-    if not path.exists():
-        return pd.DataFrame(columns=["replicated"]).rename_axis("id")
-    return pd.read_csv(path).set_index("id")
+    """The ledger's replicated verdicts indexed by claim id, with ``stale`` (empty when no ledger exists)."""
+    return evidence.replicated(Path(path or VERDICTS_FILE))
 
 
 def table(claims: list[Claim], chapter: str | None = None) -> ClaimsTable:
     """The claims as a table numbered from 1, ready to display in full.
 
     With ``chapter`` the run's claim records are stored (:func:`record`) and a column
-    gives each claim's replicated verdict from the evidence ledger next to this run's.
+    gives each claim's replicated verdict from the evidence ledger next to this run's;
+    a verdict recorded with another ``lib/`` is marked stale in its cell and above the table.
     """
     df = ClaimsTable([{k: v for k, v in asdict(c).items() if k in SHOWN} for c in claims])
     df.index = range(1, len(df) + 1)
     if chapter is not None:
         record(claims, chapter)
         rep = replicated()
-        df["replicated verdict"] = [rep["replicated"].get(c.id, NOT_REPLICATED) for c in claims]
+        cells, stale = [], False
+        for c in claims:
+            if c.id in rep.index:
+                stale |= bool(rep.at[c.id, "stale"])
+                cells.append(evidence.shown(rep.at[c.id, "replicated"], bool(rep.at[c.id, "stale"])))
+            else:
+                cells.append(NOT_REPLICATED)
+        df["replicated verdict"] = cells
+        if stale:
+            df.attrs["warning"] = STALE_WARNING
     return df

@@ -1,0 +1,511 @@
+"""The evidence ledger: every claim replicated over seeds and conditions, and its replicated verdict.
+
+A chapter run records, for each claim, ``claim:<id>:estimate|lo|hi|verdict`` (see
+:func:`lib.claims.record`). The evidence specs in ``sweeps/evidence/`` run every chapter
+over seeds x conditions (dataset x scale; chapter 4's synthetic settings) with
+:mod:`lib.sweep`. This module turns the point records of those sweeps into
+
+- ``evidence/ledger.csv``: the tidy table of every replication, one row per claim and
+  run (claim id, chapter, condition, seed, estimate, interval, verdict), with the run's
+  provenance on every row (git commit, hash of ``lib/``, hash of the notebook, torch,
+  device, python, host, wall time, date);
+- ``evidence/conditions.csv``: per claim and condition, the shares of replications that
+  hold / do not hold / are inconclusive, and the statistic's mean with a 95% interval
+  across seeds;
+- ``evidence/verdicts.csv``: one row per claim, its replicated verdict under
+  :data:`RULE`, the per-condition shares, the number of replications and the ``lib/``
+  hash the evidence was recorded with.
+
+Evidence recorded with another ``lib/`` than the current one is *stale*; every reader
+of the ledger (the claims tables, the Evidence page) says so.
+
+Run as ``python -m lib.evidence build SPEC.yaml [SPEC.yaml ...] [--out evidence]``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import claims, sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+LIB = Path(__file__).resolve().parent
+LEDGER, CONDITIONS, VERDICTS = "ledger.csv", "conditions.csv", "verdicts.csv"  # in claims.EVIDENCE_DIR
+
+# The provenance every sweep point records (lib.sweep's ``provenance`` dict).
+PROVENANCE = ("git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "python", "host", "wall_s", "date")
+LEDGER_COLUMNS = ("claim_id", "chapter", "claim", "condition", "dataset", "scale", "seed",
+                  "estimate", "lo", "hi", "verdict", "point", "notebook", "parameters", *PROVENANCE)
+# Parameters that never define a condition: replications differ by seed; the device is provenance.
+NOT_CONDITION = ("seed", "device")
+CLAIM_KEY = re.compile(r"^claim:(?P<id>[a-z][a-z0-9]*\.[a-z0-9_]+):(?P<field>estimate|lo|hi|verdict|claim)$")
+
+# The replicated verdicts and the rule that decides them.
+THRESHOLD = 0.8
+MIN_REPLICATIONS = 5
+HOLDS, FAILS, DEPENDS, FRAGILE = "holds", "does not hold", "depends on the data", "fragile"
+TOO_FEW = "too few replications"
+REPLICATED = (HOLDS, FAILS, DEPENDS, FRAGILE, TOO_FEW)
+STALE = "stale: recorded with another lib/"
+RULE = (f"A claim **holds** only when it holds in at least {THRESHOLD:.0%} of the replications of "
+        f"every condition, and **does not hold** only when it fails in at least {THRESHOLD:.0%} "
+        f"of the replications of every condition. It **depends on the data** when conditions "
+        f"disagree: it holds in at least {THRESHOLD:.0%} of one condition's replications and fails "
+        f"in at least {THRESHOLD:.0%} of another's. Otherwise (some condition is split, or "
+        f"inconclusive) it is **fragile**. A claim with fewer than {MIN_REPLICATIONS} replications "
+        f"in some condition has **too few replications** to be decided.")
+
+
+class EvidenceError(ValueError):
+    """A ledger or sweep record that cannot be used; the message names the culprit."""
+
+
+# ------------------------------------------------------------------- hashes
+
+
+def lib_sha256(lib: str | Path = LIB) -> str:
+    """SHA-256 of ``lib/**/*.py``: each file's path relative to ``lib`` and its bytes, in path order.
+
+    The same name and meaning as ``lib.provenance.lib_sha256``; defined here until that
+    module is in place, so the ledger's staleness check and the sweep records agree.
+    """
+    lib = Path(lib)
+    h = hashlib.sha256()
+    for path in sorted(p for p in lib.rglob("*.py") if "__pycache__" not in p.parts):
+        h.update(path.relative_to(lib).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of one file's bytes (a chapter notebook, as committed)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------- records -> ledger
+
+
+def condition(parameters: Mapping[str, Any]) -> tuple[str, str, str]:
+    """A run's condition from its parameters: (label, dataset, scale).
+
+    Every parameter except the seed and the device defines the condition. The label
+    reads ``dataset [n_train/n_test] · other=value ... · profile``; a chapter without a
+    dataset parameter (synthetic data) is labelled ``synthetic``.
+    """
+    p = {k: v for k, v in parameters.items() if k not in NOT_CONDITION and v is not None}
+    scale = str(p.pop("profile", "quick"))
+    dataset = str(p.pop("dataset")) if "dataset" in p else "synthetic"
+    head = dataset
+    if "n_train" in p or "n_test" in p:
+        head += f" {p.pop('n_train', 'all')}/{p.pop('n_test', 'all')}"
+    rest = [f"{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}" for k, v in sorted(p.items())]
+    return " · ".join([head, *rest, scale]), dataset, scale
+
+
+def claim_values(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``claim:<id>:<field>`` entries of a run's results, grouped by claim id."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in results.items():
+        m = CLAIM_KEY.match(key)
+        if m:
+            out.setdefault(m["id"], {})[m["field"]] = value
+    return out
+
+
+def _number(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+def ledger_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ledger rows of one finished sweep point: one per claim, with the point's provenance."""
+    if record.get("status") != "done":
+        return []
+    params = dict(record["parameters"])
+    label, dataset, scale = condition(params)
+    prov = dict(record.get("provenance") or {})
+    # Facts the point record itself states stand in where the provenance dict is missing.
+    prov.setdefault("host", record.get("host"))
+    prov.setdefault("wall_s", record.get("seconds"))
+    prov.setdefault("date", record.get("finished"))
+    rows = []
+    for cid, fields in sorted(claim_values(record.get("results") or {}).items()):
+        rows.append({
+            "claim_id": cid, "chapter": cid.split(".")[0], "claim": fields.get("claim", ""),
+            "condition": label, "dataset": dataset, "scale": scale, "seed": params.get("seed"),
+            "estimate": _number(fields.get("estimate")), "lo": _number(fields.get("lo")),
+            "hi": _number(fields.get("hi")), "verdict": fields.get("verdict"),
+            "point": record["point"], "notebook": record.get("notebook"),
+            "parameters": json.dumps(params, sort_keys=True),
+            **{k: prov.get(k) for k in PROVENANCE}})
+    return rows
+
+
+def spec_records(spec_path: str | Path) -> tuple[list[dict], list[dict]]:
+    """The point records of one evidence spec: (finished records, points not finished).
+
+    Only the spec's own points count (a point left in the folder by an older version of
+    the spec does not), so a ledger always has exactly the spec's rows.
+    """
+    spec = sweep.load_spec(spec_path)
+    points = sweep.validate(spec, check_device=False)
+    done, missing = [], []
+    for p in points:
+        rec = sweep._read_record(Path(spec.output) / "points" / f"{p.id}.json")
+        if rec and rec.get("status") == "done":
+            done.append(rec)
+        else:
+            missing.append({"point": p.id, "parameters": p.parameters,
+                            "status": rec.get("status") if rec else "not run", "error": rec and rec.get("error")})
+    return done, missing
+
+
+def make_ledger(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The tidy ledger of many point records, in :data:`LEDGER_COLUMNS` order."""
+    rows = [r for rec in records for r in ledger_rows(rec)]
+    ledger = pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))
+    return ledger.sort_values(["chapter", "claim_id", "condition", "seed"], kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ aggregation
+
+
+def mean_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of the finite values and its Student-t interval across them (NaN interval below 2 values)."""
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if len(x) == 0:
+        return math.nan, math.nan, math.nan
+    m = float(x.mean())
+    if len(x) < 2:
+        return m, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return m, m - half, m + half
+
+
+def condition_verdict(holds: float, fails: float, threshold: float = THRESHOLD) -> str:
+    """One condition's verdict: holds / does not hold when that share reaches ``threshold``, else fragile."""
+    if holds >= threshold:
+        return HOLDS
+    if fails >= threshold:
+        return FAILS
+    return FRAGILE
+
+
+def replicated_verdict(shares: Iterable[tuple[float, float, int]], threshold: float = THRESHOLD,
+                       min_replications: int = MIN_REPLICATIONS) -> str:
+    """The replicated verdict (:data:`RULE`) from each condition's (share holds, share does not hold, n)."""
+    shares = list(shares)
+    if not shares or any(n < min_replications for _, _, n in shares):
+        return TOO_FEW
+    per = [condition_verdict(h, f, threshold) for h, f, _ in shares]
+    if all(v == HOLDS for v in per):
+        return HOLDS
+    if all(v == FAILS for v in per):
+        return FAILS
+    if HOLDS in per and FAILS in per:
+        return DEPENDS
+    return FRAGILE
+
+
+def _one_hash(hashes: Iterable[Any]) -> str:
+    """The single lib hash of a set of rows, or ``mixed:<n>`` when they were recorded with several."""
+    found = sorted({str(h) for h in hashes if isinstance(h, str) and h})
+    return found[0] if len(found) == 1 else f"mixed:{len(found)}" if found else ""
+
+
+def aggregate(ledger: pd.DataFrame, threshold: float = THRESHOLD,
+              min_replications: int = MIN_REPLICATIONS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per claim and condition the shares and mean with 95% interval; per claim the replicated verdict.
+
+    Returns ``(conditions, verdicts)``; every condition a claim was run in is kept,
+    whatever it shows.
+    """
+    cond_rows, verdict_rows = [], []
+    for cid, rows in ledger.groupby("claim_id", sort=True):
+        by_condition = {}
+        for cond, g in rows.groupby("condition", sort=False):
+            n = len(g)
+            share = {v: float((g.verdict == v).mean()) for v in claims.VERDICTS}
+            m, lo, hi = mean_interval(g.estimate)
+            by_condition[cond] = {"holds": share[claims.HOLDS], "fails": share[claims.FAILS],
+                                  "inconclusive": share[claims.INCONCLUSIVE], "n": n}
+            cond_rows.append({"claim_id": cid, "chapter": g.chapter.iloc[0], "condition": cond,
+                              "dataset": g.dataset.iloc[0], "scale": g.scale.iloc[0], "n": n,
+                              "share_holds": share[claims.HOLDS], "share_fails": share[claims.FAILS],
+                              "share_inconclusive": share[claims.INCONCLUSIVE],
+                              "verdict": condition_verdict(share[claims.HOLDS], share[claims.FAILS], threshold),
+                              "estimate_mean": m, "estimate_lo": lo, "estimate_hi": hi})
+        m, lo, hi = mean_interval(rows.estimate)
+        text = next((t for t in rows.claim if isinstance(t, str) and t), "")
+        verdict_rows.append({
+            "id": cid, "chapter": rows.chapter.iloc[0], "claim": text,
+            "replicated": replicated_verdict(((c["holds"], c["fails"], c["n"]) for c in by_condition.values()),
+                                             threshold, min_replications),
+            "n": len(rows), "conditions": len(by_condition),
+            "estimate_mean": m, "estimate_lo": lo, "estimate_hi": hi,
+            "by_condition": json.dumps(by_condition), "lib_sha256": _one_hash(rows.lib_sha256)})
+    conditions = pd.DataFrame(cond_rows, columns=[
+        "claim_id", "chapter", "condition", "dataset", "scale", "n", "share_holds", "share_fails",
+        "share_inconclusive", "verdict", "estimate_mean", "estimate_lo", "estimate_hi"])
+    verdicts = pd.DataFrame(verdict_rows, columns=[
+        "id", "chapter", "claim", "replicated", "n", "conditions", "estimate_mean", "estimate_lo",
+        "estimate_hi", "by_condition", "lib_sha256"])
+    return conditions, verdicts
+
+
+# --------------------------------------------------------------- files, checks
+
+
+def write(ledger: pd.DataFrame, out: str | Path | None = None, **rule: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write ``ledger.csv``, ``conditions.csv`` and ``verdicts.csv`` atomically into ``out`` (default: the ledger's)."""
+    out = Path(out or claims.EVIDENCE_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    conditions, verdicts = aggregate(ledger, **rule)
+    for name, table in ((LEDGER, ledger), (CONDITIONS, conditions), (VERDICTS, verdicts)):
+        sweep._atomic_write(out / name, lambda p, t=table: t.to_csv(p, index=False))
+    return conditions, verdicts
+
+
+def read(name: str, out: str | Path | None = None) -> pd.DataFrame | None:
+    """One of the ledger's tables, or None when it is not recorded."""
+    path = Path(out or claims.EVIDENCE_DIR) / name
+    if not path.exists():
+        return None
+    # pandas reads back exactly the floats it wrote (tested), so a re-run compares exactly
+    return pd.read_csv(path, dtype={"claim": str, "by_condition": str, "lib_sha256": str, "git_commit": str,
+                                    "notebook_sha256": str})
+
+
+def is_stale(recorded: str, current: str | None = None) -> bool:
+    """Whether evidence recorded with lib hash ``recorded`` was made with another ``lib/`` than now."""
+    return not (isinstance(recorded, str) and recorded == (current or lib_sha256()))
+
+
+def replicated(path: str | Path) -> pd.DataFrame:
+    """The replicated verdicts by claim id with a ``stale`` column (empty when none is recorded)."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame(columns=["replicated", "stale"]).rename_axis("id")
+    table = pd.read_csv(path, dtype={"lib_sha256": str}).set_index("id")
+    current = lib_sha256()
+    table["stale"] = [is_stale(h, current) for h in table["lib_sha256"]]
+    return table
+
+
+def shown(verdict: str, stale: bool) -> str:
+    """A replicated verdict as a table cell: stale evidence says so in the cell itself."""
+    return f"{verdict} ({STALE})" if stale else verdict
+
+
+_HEX = re.compile(r"^[0-9a-f]{7,64}$")
+
+
+def check_ledger(ledger: pd.DataFrame) -> list[str]:
+    """Problems with a ledger's schema and provenance (an empty list when it is sound)."""
+    missing = [c for c in LEDGER_COLUMNS if c not in ledger.columns]
+    if missing:
+        return [f"ledger lacks column(s): {', '.join(missing)}"]
+    if ledger.empty:
+        return ["the ledger has no rows"]
+    problems = []
+    bad_ids = sorted({i for i in ledger.claim_id if not CLAIM_KEY.match(f"claim:{i}:estimate")})
+    if bad_ids:
+        problems.append(f"claim ids not of the form chNN.name: {bad_ids[:5]}")
+    bad = sorted({str(v) for v in ledger.verdict if v not in claims.VERDICTS})
+    if bad:
+        problems.append(f"verdicts not among {claims.VERDICTS}: {bad[:5]}")
+    if ledger.duplicated(["claim_id", "point"]).any():
+        problems.append("a claim appears twice for one run (claim_id, point)")
+    if not pd.api.types.is_integer_dtype(ledger.seed) or (ledger.seed < 0).any():
+        problems.append("seeds must be non-negative integers")
+    for col in PROVENANCE:
+        empty = ledger[col].isna() | (ledger[col].astype(str).str.strip() == "")
+        if empty.any():
+            problems.append(f"provenance {col!r} is missing on {int(empty.sum())} of {len(ledger)} rows")
+    for col in ("git_commit", "lib_sha256", "notebook_sha256"):
+        wrong = sorted({str(v) for v in ledger[col].dropna() if not _HEX.match(str(v))})
+        if wrong:
+            problems.append(f"provenance {col!r} is not a hex digest: {wrong[:3]}")
+    wall = pd.to_numeric(ledger.wall_s, errors="coerce")
+    if (wall.isna() | (wall <= 0)).any():
+        problems.append("provenance 'wall_s' must be a positive number of seconds")
+    if pd.to_datetime(ledger.date, errors="coerce").isna().any():
+        problems.append("provenance 'date' is not a date on every row")
+    return problems
+
+
+def provenance_summary(ledger: pd.DataFrame) -> dict[str, Any]:
+    """What the ledger was recorded with: commits, lib hashes, devices, torch, dates, runs, total wall time."""
+    runs = ledger.drop_duplicates("point")
+
+    def values(col: str) -> list[str]:
+        return sorted({str(v) for v in runs[col].dropna() if str(v)})
+
+    dates = pd.to_datetime(runs.date, errors="coerce").dropna()
+    return {"runs": len(runs), "rows": len(ledger), "claims": ledger.claim_id.nunique(),
+            "conditions": ledger.condition.nunique(), "git_commits": values("git_commit"),
+            "lib_sha256": values("lib_sha256"), "devices": values("device"), "torch": values("torch"),
+            "hosts": values("host"),
+            "first": dates.min().isoformat() if len(dates) else "", "last": dates.max().isoformat() if len(dates) else "",
+            "wall_s": float(pd.to_numeric(runs.wall_s, errors="coerce").sum())}
+
+
+# ------------------------------------------------------------ the Evidence page
+
+
+def matrix(conditions: pd.DataFrame, verdicts: pd.DataFrame, current: str | None = None) -> pd.DataFrame:
+    """Every claim (rows) against every condition (columns): the share of replications that hold.
+
+    The last columns give the number of replications and the replicated verdict, marked
+    stale where it was recorded with another ``lib/``. A condition a claim was not run
+    in is left empty (NaN).
+    """
+    current = current or lib_sha256()
+    order = list(dict.fromkeys(conditions.sort_values(["chapter"], kind="stable").condition))
+    shares = conditions.pivot(index="claim_id", columns="condition", values="share_holds").reindex(columns=order)
+    v = verdicts.set_index("id").reindex(shares.index)
+    label = [f"{i}: {t}" if isinstance(t, str) and t else i for i, t in zip(shares.index, v.claim)]
+    out = shares.copy()
+    out.index = pd.Index(label, name="claim")
+    out.columns.name = "share of replications that hold"
+    out["n"] = v.n.to_numpy()
+    out["replicated verdict"] = [shown(r, is_stale(h, current)) for r, h in zip(v.replicated, v.lib_sha256)]
+    return out
+
+
+def heat_table(table: pd.DataFrame) -> Any:
+    """The :func:`matrix` as a heat table (colour: share that holds, red 0 to green 1)."""
+    share_cols = [c for c in table.columns if c not in ("n", "replicated verdict")]
+    return (table.style.background_gradient(cmap="RdYlGn", vmin=0.0, vmax=1.0, subset=share_cols)
+            .format("{:.0%}", subset=share_cols, na_rep="").format("{:d}", subset=["n"])
+            .set_properties(subset=share_cols, **{"text-align": "center"}))
+
+
+def summary(out: str | Path | None = None) -> str:
+    """The Evidence page's account of the ledger as Markdown: provenance, staleness, verdict counts."""
+    ledger, verdicts = read(LEDGER, out), read(VERDICTS, out)
+    if ledger is None or verdicts is None or ledger.empty:
+        return ("**No evidence is recorded yet.** `make evidence` runs the specs in `sweeps/evidence/` "
+                "and writes the ledger to `evidence/`; until then every claim reads *not replicated yet*.")
+    s = provenance_summary(ledger)
+    current = lib_sha256()
+    stale = [h for h in s["lib_sha256"] if h != current]
+    lines = []
+    if stale or not s["lib_sha256"]:
+        lines.append(f"> **Stale evidence.** The ledger was recorded with another `lib/`, "
+                     f"{', '.join(h[:12] for h in s['lib_sha256']) or '(unknown)'}; this book was built with "
+                     f"`lib/` {current[:12]}. The verdicts below describe that code, not this one; "
+                     "re-record them with `make evidence`.\n")
+    counts = verdicts.replicated.value_counts()
+    tally = ", ".join(f"{counts[v]} {v}" for v in REPLICATED if v in counts)
+    lines += [f"The ledger holds {s['rows']} claim records from {s['runs']} runs: {s['claims']} claims in "
+              f"{s['conditions']} conditions. Replicated verdicts: {tally}.", "",
+              "| provenance | |", "|---|---|",
+              f"| git commits | {', '.join(c[:10] for c in s['git_commits']) or '(not recorded)'} |",
+              f"| `lib/` hash | {', '.join(h[:12] for h in s['lib_sha256']) or '(not recorded)'} "
+              f"({'current' if not stale and s['lib_sha256'] else 'stale'}) |",
+              f"| devices | {', '.join(s['devices']) or '(not recorded)'} |",
+              f"| torch | {', '.join(s['torch']) or '(not recorded)'} |",
+              f"| recorded | {s['first'][:16].replace('T', ' ')} to {s['last'][:16].replace('T', ' ')} |",
+              f"| total wall time of the runs | {s['wall_s'] / 60:.1f} min |"]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------- re-running a point
+
+
+def rerun(ledger: pd.DataFrame, point: str, output: str | Path, notebook_dir: str | Path = ROOT / "book",
+          timeout: float | None = None) -> list[str]:
+    """Re-execute one recorded run and compare its claim records with the ledger's, exactly.
+
+    Returns the differences (an empty list when every estimate, interval and verdict
+    is reproduced bit for bit).
+    """
+    rows = ledger[ledger.point == point]
+    if rows.empty:
+        raise EvidenceError(f"point {point!r} is not in the ledger")
+    notebook = Path(notebook_dir) / rows.notebook.iloc[0]
+    task = {"id": point, "parameters": json.loads(rows.parameters.iloc[0]), "notebook": str(notebook),
+            "notebook_name": notebook.name, "output": str(output), "kernel": "python3", "timeout": timeout,
+            "root": str(ROOT)}
+    (Path(output) / "points").mkdir(parents=True, exist_ok=True)
+    record = sweep.run_point(task)
+    if record["status"] != "done":
+        return [f"the re-run failed: {record['error']}"]
+    again = {r["claim_id"]: r for r in ledger_rows(record)}
+    diffs = []
+    for r in rows.itertuples():
+        new = again.get(r.claim_id)
+        if new is None:
+            diffs.append(f"{r.claim_id}: not recorded by the re-run")
+            continue
+        for field in ("estimate", "lo", "hi", "verdict"):
+            old, now = getattr(r, field), new[field]
+            same = (old == now) or (isinstance(old, float) and math.isnan(old) and math.isnan(now))
+            if not same:
+                diffs.append(f"{r.claim_id}.{field}: recorded {old!r}, re-run {now!r}")
+    return diffs
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def build(specs: Iterable[str | Path], out: str | Path | None = None, **rule: Any) -> tuple[pd.DataFrame, list[dict]]:
+    """Collect the finished points of every spec into the ledger and write the three tables."""
+    records, missing = [], []
+    for s in specs:
+        done, left = spec_records(s)
+        records += done
+        missing += [{**m, "spec": str(s)} for m in left]
+    ledger = make_ledger(records)
+    write(ledger, out, **rule)
+    return ledger, missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.evidence", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="collect evidence sweeps into the ledger and its verdicts")
+    b.add_argument("specs", nargs="+", help="evidence sweep specs (YAML)")
+    b.add_argument("--out", default=str(claims.EVIDENCE_DIR), help="ledger folder (default: evidence/)")
+    b.add_argument("--min-replications", type=int, default=MIN_REPLICATIONS,
+                   help=f"replications a condition needs before a verdict (default {MIN_REPLICATIONS})")
+    c = sub.add_parser("check", help="check a ledger's schema and provenance")
+    c.add_argument("--out", default=str(claims.EVIDENCE_DIR), help="ledger folder (default: evidence/)")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        ledger = read(LEDGER, args.out)
+        if ledger is None:
+            print(f"evidence: no ledger in {args.out}", file=sys.stderr)
+            return 2
+        problems = check_ledger(ledger)
+        print("\n".join(problems) or f"ledger sound: {len(ledger)} rows")
+        return 1 if problems else 0
+    try:
+        ledger, missing = build(args.specs, args.out, min_replications=args.min_replications)
+    except (sweep.SpecError, EvidenceError) as err:
+        print(f"evidence: error: {err}", file=sys.stderr)
+        return 2
+    s = provenance_summary(ledger)
+    print(f"ledger {Path(args.out) / LEDGER}: {s['rows']} rows, {s['claims']} claims, {s['runs']} runs, "
+          f"{s['conditions']} conditions, {s['wall_s']:.0f} s of runs")
+    for m in missing:
+        print(f"  not in the ledger ({m['status']}): {m['spec']} {sweep._short(m['parameters'])}"
+              + (f": {m['error']}" if m.get("error") else ""))
+    problems = check_ledger(ledger)
+    for p in problems:
+        print(f"  ledger problem: {p}")
+    return 1 if missing or problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

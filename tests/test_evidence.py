@@ -1,0 +1,335 @@
+"""lib.evidence: the replication rule, the ledger from sweep records, staleness, and the recorded ledger (CI)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+from lib import claims, evidence, results, sweep
+
+H, F, I = claims.HOLDS, claims.FAILS, claims.INCONCLUSIVE
+HEX = "ab" * 32
+
+
+# ------------------------------------------------------------------ the rule
+
+
+@pytest.mark.parametrize("shares, expected", [
+    ([(1.0, 0.0, 5), (0.8, 0.2, 5)], evidence.HOLDS),                      # >= 80% in every condition
+    ([(0.0, 1.0, 5), (0.2, 0.8, 10)], evidence.FAILS),                     # fails >= 80% everywhere
+    ([(1.0, 0.0, 5), (0.0, 0.8, 5)], evidence.DEPENDS),                    # one condition holds, one fails
+    ([(1.0, 0.0, 5), (0.6, 0.4, 5)], evidence.FRAGILE),                    # a condition is split
+    ([(0.2, 0.0, 5), (0.0, 0.2, 5)], evidence.FRAGILE),                    # mostly inconclusive
+    ([(1.0, 0.0, 5), (0.0, 1.0, 5), (0.4, 0.4, 5)], evidence.DEPENDS),     # disagreement wins over a split
+    ([(0.6, 0.4, 5)], evidence.FRAGILE),                                   # one condition, split
+    ([(1.0, 0.0, 5), (1.0, 0.0, 4)], evidence.TOO_FEW),                    # a condition below 5 runs
+    ([], evidence.TOO_FEW),
+])
+def test_replicated_verdict_rule(shares, expected):
+    assert evidence.replicated_verdict(shares) == expected
+
+
+def test_rule_threshold_and_minimum_are_parameters():
+    assert evidence.replicated_verdict([(0.79, 0.21, 5)]) == evidence.FRAGILE
+    assert evidence.replicated_verdict([(0.7, 0.3, 5)], threshold=0.7) == evidence.HOLDS
+    assert evidence.replicated_verdict([(1.0, 0.0, 2)], min_replications=2) == evidence.HOLDS
+    assert "80%" in evidence.RULE and str(evidence.MIN_REPLICATIONS) in evidence.RULE
+
+
+# --------------------------------------------------------- records -> ledger
+
+
+def test_condition_labels():
+    assert evidence.condition({"profile": "quick", "dataset": "digits", "seed": 3, "device": "cpu"}) == \
+        ("digits · quick", "digits", "quick")
+    assert evidence.condition({"profile": "quick", "dataset": "fashion-mnist", "n_train": 8000,
+                               "n_test": 2000, "seed": 0})[0] == "fashion-mnist 8000/2000 · quick"
+    label, dataset, scale = evidence.condition({"profile": "paper", "d": 256, "k": 2, "radius": 16.0, "seed": 1})
+    assert (label, dataset, scale) == ("synthetic · d=256 · k=2 · radius=16.0 · paper", "synthetic", "paper")
+    assert evidence.condition({"widths": [64, 64], "dataset": "digits"})[0] == "digits · widths=[64, 64] · quick"
+
+
+def provenance(**over) -> dict:
+    return {"git_commit": "0123456789abcdef0123456789abcdef01234567", "lib_sha256": HEX, "notebook_sha256": HEX,
+            "torch": "2.13.0", "device": "cpu", "python": "3.11.2", "host": "box", "wall_s": 12.5,
+            "date": "2025-01-02T03:04:05", **over}
+
+
+def record(point: str, seed: int, dataset: str, claims_: dict, status: str = "done", **prov) -> dict:
+    results = {"accuracy": 0.9}
+    for cid, (est, lo, hi, verdict) in claims_.items():
+        results.update({f"claim:{cid}:estimate": est, f"claim:{cid}:lo": lo, f"claim:{cid}:hi": hi,
+                        f"claim:{cid}:verdict": verdict, f"claim:{cid}:claim": f"text of {cid}"})
+    return {"point": point, "notebook": "01_local_errors.ipynb", "status": status, "error": None,
+            "parameters": {"profile": "quick", "dataset": dataset, "seed": seed}, "results": results,
+            "seconds": 10.0, "finished": "2025-01-02T03:04:05", "host": "box", "provenance": provenance(**prov)}
+
+
+def test_ledger_rows_carry_claims_and_provenance():
+    rec = record("p0", 0, "digits", {"ch01.a": (0.5, 0.1, 0.9, H), "ch01.b": (None, None, None, I)})
+    rows = evidence.ledger_rows(rec)
+    assert [r["claim_id"] for r in rows] == ["ch01.a", "ch01.b"]
+    a, b = rows
+    assert (a["chapter"], a["condition"], a["seed"], a["estimate"], a["verdict"]) == ("ch01", "digits · quick", 0, 0.5, H)
+    assert a["claim"] == "text of ch01.a" and json.loads(a["parameters"])["dataset"] == "digits"
+    assert math.isnan(b["estimate"]) and math.isnan(b["hi"])
+    assert all(a[k] == v for k, v in provenance().items())
+    assert evidence.ledger_rows({**rec, "status": "failed"}) == []
+    # Without a provenance dict the record's own host, seconds and finish time stand in; the rest stays empty.
+    bare = evidence.ledger_rows({**rec, "provenance": None})[0]
+    assert (bare["host"], bare["wall_s"], bare["date"], bare["git_commit"]) == ("box", 10.0, "2025-01-02T03:04:05", None)
+
+
+def hand_ledger() -> pd.DataFrame:
+    """ch01.a holds on digits and fails on fashion; ch01.b holds everywhere (5 seeds per dataset)."""
+    recs = []
+    for seed in range(5):
+        recs.append(record(f"d{seed}", seed, "digits", {"ch01.a": (1.0 + seed, 0.5, 2.0, H), "ch01.b": (0.3, 0.1, 0.5, H)}))
+        recs.append(record(f"f{seed}", seed, "fashion-mnist",
+                           {"ch01.a": (-1.0, -2.0, -0.5, F if seed else I), "ch01.b": (0.4, 0.2, 0.6, H)}))
+    return evidence.make_ledger(recs)
+
+
+def test_aggregate_shares_means_and_verdicts():
+    ledger = hand_ledger()
+    assert len(ledger) == 20 and list(ledger.columns) == list(evidence.LEDGER_COLUMNS)
+    conditions, verdicts = evidence.aggregate(ledger)
+    a_digits = conditions[(conditions.claim_id == "ch01.a") & (conditions.condition == "digits · quick")].iloc[0]
+    assert (a_digits.n, a_digits.share_holds, a_digits.verdict) == (5, 1.0, evidence.HOLDS)
+    x = np.arange(1.0, 6.0)
+    half = stats.t.ppf(0.975, 4) * x.std(ddof=1) / math.sqrt(5)
+    assert a_digits.estimate_mean == pytest.approx(3.0)
+    assert (a_digits.estimate_lo, a_digits.estimate_hi) == pytest.approx((3.0 - half, 3.0 + half))
+    a_fashion = conditions[(conditions.claim_id == "ch01.a") & (conditions.dataset == "fashion-mnist")].iloc[0]
+    assert (a_fashion.share_fails, a_fashion.share_inconclusive, a_fashion.verdict) == (0.8, 0.2, evidence.FAILS)
+    v = verdicts.set_index("id")
+    assert v.at["ch01.a", "replicated"] == evidence.DEPENDS and v.at["ch01.b", "replicated"] == evidence.HOLDS
+    assert v.at["ch01.a", "n"] == 10 and v.at["ch01.a", "conditions"] == 2 and v.at["ch01.a", "lib_sha256"] == HEX
+    assert json.loads(v.at["ch01.a", "by_condition"])["fashion-mnist · quick"] == \
+        {"holds": 0.0, "fails": 0.8, "inconclusive": 0.2, "n": 5}
+
+
+def test_mixed_lib_hashes_are_not_one_hash():
+    recs = [record(f"p{s}", s, "digits", {"ch01.a": (1.0, 0.5, 2.0, H)}, lib_sha256=h)
+            for s, h in enumerate([HEX] * 4 + ["cd" * 32])]
+    _, verdicts = evidence.aggregate(evidence.make_ledger(recs))
+    assert verdicts.lib_sha256.iloc[0] == "mixed:2"
+    assert evidence.is_stale("mixed:2", HEX) and not evidence.is_stale(HEX, HEX) and evidence.is_stale(math.nan, HEX)
+
+
+def test_mean_interval_edge_cases():
+    assert all(math.isnan(v) for v in evidence.mean_interval([]))
+    m, lo, hi = evidence.mean_interval([2.0, math.nan])
+    assert m == 2.0 and math.isnan(lo) and math.isnan(hi)
+
+
+def test_write_read_round_trip_and_check(tmp_path):
+    ledger = hand_ledger()
+    ledger.loc[0, "estimate"] = 0.1 + 0.2  # a float whose shortest repr has 17 digits
+    evidence.write(ledger, tmp_path)
+    back = evidence.read(evidence.LEDGER, tmp_path)
+    assert back.estimate.iloc[0] == 0.1 + 0.2
+    assert evidence.check_ledger(back) == []
+    assert evidence.read(evidence.LEDGER, tmp_path / "none") is None
+
+
+def test_check_ledger_finds_schema_and_provenance_problems():
+    ledger = hand_ledger()
+    assert evidence.check_ledger(ledger.drop(columns=["torch"]))[0].startswith("ledger lacks column(s): torch")
+    bad = ledger.copy()
+    bad.loc[0, "verdict"] = "probably"
+    bad.loc[1, "git_commit"] = None
+    bad.loc[2, "lib_sha256"] = "not-a-hash"
+    bad.loc[3, "wall_s"] = -1.0
+    problems = "\n".join(evidence.check_ledger(bad))
+    for part in ("'probably'", "'git_commit' is missing on 1 of 20", "'lib_sha256' is not a hex digest", "wall_s"):
+        assert part in problems
+    assert evidence.check_ledger(ledger.iloc[:0]) == ["the ledger has no rows"]
+
+
+# ------------------------------------------------- claims tables and the page
+
+
+def write_verdicts(folder: Path, lib_hash: str) -> None:
+    evidence.write(hand_ledger().assign(lib_sha256=lib_hash), folder)
+
+
+def rows() -> list[claims.Claim]:
+    return [claims.Claim("a claim", "s", "1", H, id="ch01.a", estimate=1.0, lo=0.5, hi=2.0),
+            claims.Claim("another", "s", "1", H, id="ch01.c", estimate=1.0, lo=0.5, hi=2.0)]
+
+
+def test_claims_table_shows_replicated_verdicts(tmp_path, monkeypatch):
+    monkeypatch.setattr(claims, "VERDICTS_FILE", tmp_path / evidence.VERDICTS)
+    assert list(claims.table(rows(), chapter="ch01")["replicated verdict"]) == [claims.NOT_REPLICATED] * 2
+    write_verdicts(tmp_path, evidence.lib_sha256())
+    t = claims.table(rows(), chapter="ch01")
+    assert list(t["replicated verdict"]) == [evidence.DEPENDS, claims.NOT_REPLICATED]
+    assert "Stale" not in t._repr_html_()
+
+
+def test_stale_evidence_is_marked_in_the_cell_and_above_the_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(claims, "VERDICTS_FILE", tmp_path / evidence.VERDICTS)
+    write_verdicts(tmp_path, HEX)  # another lib/ than this one
+    t = claims.table(rows(), chapter="ch01")
+    assert t["replicated verdict"].iloc[0] == f"{evidence.DEPENDS} ({evidence.STALE})"
+    assert claims.STALE_WARNING in repr(t) and "Stale evidence" in t._repr_html_()
+
+
+def test_record_stores_the_claim_text():
+    claims.table(rows(), chapter="ch01")
+    assert results.RECORDED["claim:ch01.a:claim"] == "a claim"
+    assert results.RECORDED["claim:ch01.a:verdict"] == H
+
+
+def test_page_summary_without_and_with_a_ledger(tmp_path):
+    assert "No evidence is recorded yet" in evidence.summary(tmp_path)
+    write_verdicts(tmp_path, HEX)
+    text = evidence.summary(tmp_path)
+    assert "Stale evidence" in text and "2 claims" in text and "1 holds, 1 depends on the data" in text
+    write_verdicts(tmp_path, evidence.lib_sha256())
+    assert "Stale" not in evidence.summary(tmp_path) and "(current)" in evidence.summary(tmp_path)
+
+
+def test_matrix_and_heat_table():
+    conditions, verdicts = evidence.aggregate(hand_ledger())
+    extra = conditions.iloc[[0]].assign(claim_id="ch04.z", chapter="ch04", condition="synthetic · d=64 · quick")
+    verdicts = pd.concat([verdicts, verdicts.iloc[[0]].assign(id="ch04.z", chapter="ch04")])
+    m = evidence.matrix(pd.concat([conditions, extra]), verdicts, current=HEX)
+    assert list(m.columns) == ["digits · quick", "fashion-mnist · quick", "synthetic · d=64 · quick", "n",
+                               "replicated verdict"]
+    assert m.loc["ch01.a: text of ch01.a", "fashion-mnist · quick"] == 0.0
+    assert math.isnan(m.loc["ch01.a: text of ch01.a", "synthetic · d=64 · quick"])
+    assert m["replicated verdict"].iloc[0] == evidence.DEPENDS
+    html = evidence.heat_table(m).to_html()
+    assert "100%" in html and "background-color" in html
+
+
+def test_lib_hash_follows_the_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "sub" / "b.py").write_text("y = 2\n")
+    first = evidence.lib_sha256(tmp_path)
+    (tmp_path / "notes.txt").write_text("not code")
+    assert evidence.lib_sha256(tmp_path) == first
+    (tmp_path / "sub" / "b.py").write_text("y = 3\n")
+    assert evidence.lib_sha256(tmp_path) != first and len(first) == 64
+
+
+# -------------------------------------- end to end: a tiny chapter swept, ledger, re-run
+
+PARAMETERS = 'dataset = "a"\nseed = 0\n'
+BODY = """\
+import numpy as np
+from lib import claims
+x = np.random.default_rng(seed).normal({"a": 1.0, "b": -1.0}[dataset], 1.0, 40)
+m, h = float(x.mean()), float(2 * x.std() / np.sqrt(len(x)))
+rows = [claims.Claim("the mean is positive", "mean", claims.fmt(m, (m - h, m + h)), claims.by_interval(m - h, m + h),
+                     id="ch09.positive_mean", estimate=m, lo=m - h, hi=m + h)]
+claims.table(rows, chapter="ch09")
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("evidence")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(BODY)]
+    (root / "book").mkdir()
+    nbformat.write(nb, str(root / "book" / "09_tiny.ipynb"))
+    spec = root / "ch09.yaml"
+    spec.write_text(f"notebook: {root / 'book' / '09_tiny.ipynb'}\noutput: {root / 'out'}\n"
+                    "grid: {dataset: [a, b]}\nseeds: [0, 1]\n")
+    summary = sweep.run(sweep.load_spec(spec), progress=False)
+    assert summary.done == 4
+    for path in (root / "out" / "points").glob("*.json"):  # the provenance lib.sweep records, where it does not yet
+        rec = json.loads(path.read_text())
+        rec.setdefault("provenance", provenance(lib_sha256=evidence.lib_sha256(), wall_s=rec["seconds"]))
+        path.write_text(json.dumps(rec))
+    stray = dict(rec, point="0000000000000000")  # a point of an older version of the spec
+    (root / "out" / "points" / "0000000000000000.json").write_text(json.dumps(stray))
+    return {"root": root, "spec": spec}
+
+
+def test_build_from_sweep_records(tiny_sweep):
+    out = tiny_sweep["root"] / "ledger"
+    ledger, missing = evidence.build([tiny_sweep["spec"]], out, min_replications=2)
+    assert missing == [] and len(ledger) == 4  # exactly the spec's points: the stray one is left out
+    assert sorted(ledger.condition.unique()) == ["a · quick", "b · quick"]
+    assert set(ledger.verdict) == {H, F}
+    verdicts = evidence.read(evidence.VERDICTS, out)
+    assert verdicts.replicated.tolist() == [evidence.DEPENDS] and verdicts.claim.tolist() == ["the mean is positive"]
+    assert evidence.check_ledger(evidence.read(evidence.LEDGER, out)) == []
+    assert evidence.main(["check", "--out", str(out)]) == 0
+
+
+def test_build_reports_points_not_run(tiny_sweep, tmp_path):
+    spec = tmp_path / "more.yaml"
+    spec.write_text(tiny_sweep["spec"].read_text().replace("seeds: [0, 1]", "seeds: [0, 1, 2]"))
+    ledger, missing = evidence.build([spec], tmp_path / "ledger")
+    assert len(ledger) == 4 and [m["status"] for m in missing] == ["not run", "not run"]
+    assert evidence.read(evidence.VERDICTS, tmp_path / "ledger").replicated.tolist() == [evidence.TOO_FEW]
+
+
+def test_rerun_reproduces_a_recorded_point_exactly(tiny_sweep, tmp_path):
+    out = tiny_sweep["root"] / "ledger-rerun"
+    evidence.build([tiny_sweep["spec"]], out, min_replications=2)
+    ledger = evidence.read(evidence.LEDGER, out)
+    point = ledger.point.iloc[0]
+    book = tiny_sweep["root"] / "book"
+    assert evidence.rerun(ledger, point, tmp_path / "again", notebook_dir=book) == []
+    tampered = ledger.copy()
+    tampered.loc[tampered.point == point, "estimate"] += 1e-12
+    diffs = evidence.rerun(tampered, point, tmp_path / "again2", notebook_dir=book)
+    assert len(diffs) == 1 and diffs[0].startswith("ch09.positive_mean.estimate: recorded")
+    with pytest.raises(evidence.EvidenceError, match="not in the ledger"):
+        evidence.rerun(ledger, "nope", tmp_path, notebook_dir=book)
+
+
+# ----------------------------------------------------- CI: the recorded ledger
+
+RECORDED = evidence.read(evidence.LEDGER)
+NO_LEDGER = f"no evidence ledger is recorded yet ({claims.EVIDENCE_DIR / evidence.LEDGER}); `make evidence` records it"
+
+
+@pytest.mark.skipif(RECORDED is None, reason=NO_LEDGER)
+def test_recorded_ledger_schema_and_provenance():
+    assert evidence.check_ledger(RECORDED) == []
+    verdicts = evidence.read(evidence.VERDICTS)
+    assert verdicts is not None, "the ledger has no verdicts.csv: rebuild it with `python -m lib.evidence build`"
+    _, again = evidence.aggregate(RECORDED)
+    assert verdicts.replicated.tolist() == again.replicated.tolist(), "verdicts.csv does not follow from ledger.csv"
+
+
+def cheapest_cpu_point(ledger: pd.DataFrame) -> tuple[str | None, str]:
+    """The quickest recorded quick-profile run on digits or synthetic data made with this lib, notebook and torch."""
+    runs = ledger.drop_duplicates("point")
+    runs = runs[(runs.scale == "quick") & runs.dataset.isin(["digits", "synthetic"]) & (runs.device == "cpu")]
+    if runs.empty:
+        return None, "the ledger has no quick CPU run on digits or synthetic data"
+    current = evidence.lib_sha256()
+    runs = runs[runs.lib_sha256 == current]
+    if runs.empty:
+        return None, f"the ledger is stale (recorded with another lib/ than {current[:12]}): exact re-runs need `make evidence`"
+    runs = runs[runs.torch == torch.__version__]
+    runs = runs[[evidence.file_sha256(evidence.ROOT / "book" / n) == h for n, h in zip(runs.notebook, runs.notebook_sha256)]]
+    if runs.empty:
+        return None, "no recorded run matches this torch version and the current chapter notebooks"
+    return runs.sort_values("wall_s").point.iloc[0], ""
+
+
+@pytest.mark.skipif(RECORDED is None, reason=NO_LEDGER)
+def test_recorded_replication_reruns_exactly(tmp_path):
+    point, why = cheapest_cpu_point(RECORDED)
+    if point is None:
+        pytest.skip(why)
+    assert evidence.rerun(RECORDED, point, tmp_path, timeout=600) == []
