@@ -14,7 +14,7 @@ export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test unit nbval book-strict render sweep bench clean venv
+.PHONY: book test unit nbval book-strict render sweep evidence bench clean venv
 
 venv: $(STAMP)
 
@@ -46,6 +46,15 @@ test: $(STAMP)
 sweep: $(STAMP)
 	@test -n "$(SPEC)" || { echo "usage: make sweep SPEC=sweeps/<spec>.yaml [WORKERS=N]"; exit 2; }
 	$(BIN)/python -m lib.sweep $(SPEC) --workers $${WORKERS:-1}
+
+## make evidence [WORKERS=2]: replicate every claim (sweeps/evidence/*.yaml, resumable), then the ledger in evidence/
+EVIDENCE_SPECS := $(sort $(wildcard sweeps/evidence/*.yaml))
+evidence: $(STAMP)
+	rc=0; for spec in $(EVIDENCE_SPECS); do \
+		$(BIN)/python -m lib.sweep $$spec --workers $${WORKERS:-1} || rc=$$?; \
+	done; \
+	$(BIN)/python -m lib.evidence build $(EVIDENCE_SPECS) || rc=$$?; \
+	exit $$rc
 
 ## make bench: every benchmark, printing speed ratios
 bench: $(STAMP)

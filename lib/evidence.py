@@ -40,7 +40,6 @@ from scipy import stats
 from . import claims, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
-LIB = Path(__file__).resolve().parent
 LEDGER, CONDITIONS, VERDICTS = "ledger.csv", "conditions.csv", "verdicts.csv"  # in claims.EVIDENCE_DIR
 
 # The provenance every sweep point records (lib.sweep's ``provenance`` dict).
@@ -74,42 +73,59 @@ class EvidenceError(ValueError):
 # ------------------------------------------------------------------- hashes
 
 
-def lib_sha256(lib: str | Path = LIB) -> str:
-    """SHA-256 of ``lib/**/*.py``: each file's path relative to ``lib`` and its bytes, in path order.
+def lib_sha256(root: str | Path = ROOT) -> str:
+    """SHA-256 over every ``lib/**/*.py`` file under ``root``: relative path and bytes, in path order.
 
-    The same name and meaning as ``lib.provenance.lib_sha256``; defined here until that
-    module is in place, so the ledger's staleness check and the sweep records agree.
+    The definition of ``lib.provenance.lib_sha256``, which the sweep records carry; kept
+    here, identical, until that module is in place, so staleness checks compare like with like.
     """
-    lib = Path(lib)
     h = hashlib.sha256()
+    lib = Path(root) / "lib"
     for path in sorted(p for p in lib.rglob("*.py") if "__pycache__" not in p.parts):
-        h.update(path.relative_to(lib).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of one file's bytes (a chapter notebook, as committed)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def notebook_sha256(path: str | Path) -> str:
+    """SHA-256 of a notebook's cells (type and source): clearing outputs or metadata changes nothing.
+
+    The definition of ``lib.provenance.notebook_sha256``, kept here until that module is in place.
+    """
+    nb = json.loads(Path(path).read_text())
+    cells = [[c.get("cell_type"), "".join(c.get("source", ""))] for c in nb.get("cells", [])]
+    return hashlib.sha256(json.dumps(cells, ensure_ascii=True).encode()).hexdigest()
 
 
 # ----------------------------------------------------------- records -> ledger
 
 
-def condition(parameters: Mapping[str, Any]) -> tuple[str, str, str]:
+def condition(parameters: Mapping[str, Any], varied: Iterable[str] | None = None) -> tuple[str, str, str]:
     """A run's condition from its parameters: (label, dataset, scale).
 
-    Every parameter except the seed and the device defines the condition. The label
-    reads ``dataset [n_train/n_test] · other=value ... · profile``; a chapter without a
-    dataset parameter (synthetic data) is labelled ``synthetic``.
+    A condition is a dataset (``synthetic`` for a chapter without a ``dataset``
+    parameter) at a scale (the profile), plus the parameters in ``varied``: those that
+    differ between the runs of that dataset (by default every parameter). Seed and
+    device never define a condition. The label reads ``dataset · name=value ... · profile``.
     """
     p = {k: v for k, v in parameters.items() if k not in NOT_CONDITION and v is not None}
     scale = str(p.pop("profile", "quick"))
     dataset = str(p.pop("dataset")) if "dataset" in p else "synthetic"
-    head = dataset
-    if "n_train" in p or "n_test" in p:
-        head += f" {p.pop('n_train', 'all')}/{p.pop('n_test', 'all')}"
-    rest = [f"{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}" for k, v in sorted(p.items())]
-    return " · ".join([head, *rest, scale]), dataset, scale
+    keys = sorted(p) if varied is None else sorted(k for k in varied if k in p)
+    rest = [f"{k}={json.dumps(p[k]) if isinstance(p[k], (list, dict)) else p[k]}" for k in keys]
+    return " · ".join([dataset, *rest, scale]), dataset, scale
+
+
+def varied_parameters(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """Per (notebook, dataset): the parameters whose values differ between its runs (not seed, device, profile)."""
+    seen: dict[tuple[str, str], dict[str, set]] = {}
+    for r in records:
+        params = r["parameters"]
+        values = seen.setdefault((r.get("notebook"), str(params.get("dataset", "synthetic"))), {})
+        for k, v in params.items():
+            values.setdefault(k, set()).add(json.dumps(v, sort_keys=True))
+    return {key: sorted(k for k, vs in values.items() if len(vs) > 1 and k not in (*NOT_CONDITION, "profile"))
+            for key, values in seen.items()}
 
 
 def claim_values(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -126,12 +142,15 @@ def _number(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
-def ledger_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The ledger rows of one finished sweep point: one per claim, with the point's provenance."""
+def ledger_rows(record: Mapping[str, Any], varied: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The ledger rows of one finished sweep point: one per claim, with the point's provenance.
+
+    ``varied`` names the parameters that set this run's condition apart (see :func:`condition`).
+    """
     if record.get("status") != "done":
         return []
     params = dict(record["parameters"])
-    label, dataset, scale = condition(params)
+    label, dataset, scale = condition(params, varied)
     prov = dict(record.get("provenance") or {})
     # Facts the point record itself states stand in where the provenance dict is missing.
     prov.setdefault("host", record.get("host"))
@@ -171,7 +190,10 @@ def spec_records(spec_path: str | Path) -> tuple[list[dict], list[dict]]:
 
 def make_ledger(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """The tidy ledger of many point records, in :data:`LEDGER_COLUMNS` order."""
-    rows = [r for rec in records for r in ledger_rows(rec)]
+    records = [r for r in records if r.get("status") == "done"]
+    varied = varied_parameters(records)
+    rows = [row for rec in records for row in ledger_rows(
+        rec, varied[(rec.get("notebook"), str(rec["parameters"].get("dataset", "synthetic")))])]
     ledger = pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))
     return ledger.sort_values(["chapter", "claim_id", "condition", "seed"], kind="stable").reset_index(drop=True)
 
@@ -391,33 +413,69 @@ def heat_table(table: pd.DataFrame) -> Any:
 
 
 def summary(out: str | Path | None = None) -> str:
-    """The Evidence page's account of the ledger as Markdown: provenance, staleness, verdict counts."""
+    """The Evidence page's account of the ledger as Markdown: staleness first, then what it holds."""
     ledger, verdicts = read(LEDGER, out), read(VERDICTS, out)
     if ledger is None or verdicts is None or ledger.empty:
         return ("**No evidence is recorded yet.** `make evidence` runs the specs in `sweeps/evidence/` "
                 "and writes the ledger to `evidence/`; until then every claim reads *not replicated yet*.")
     s = provenance_summary(ledger)
     current = lib_sha256()
-    stale = [h for h in s["lib_sha256"] if h != current]
     lines = []
-    if stale or not s["lib_sha256"]:
-        lines.append(f"> **Stale evidence.** The ledger was recorded with another `lib/`, "
-                     f"{', '.join(h[:12] for h in s['lib_sha256']) or '(unknown)'}; this book was built with "
-                     f"`lib/` {current[:12]}. The verdicts below describe that code, not this one; "
-                     "re-record them with `make evidence`.\n")
+    if any(h != current for h in s["lib_sha256"]) or not s["lib_sha256"]:
+        lines.append(f"> **Stale evidence.** The ledger was recorded with another `lib/` "
+                     f"({', '.join(h[:12] for h in s['lib_sha256']) or 'not recorded'}) than the one that "
+                     f"built this page ({current[:12]}). The verdicts below describe that code, not this "
+                     "one; re-record them with `make evidence`.\n")
     counts = verdicts.replicated.value_counts()
     tally = ", ".join(f"{counts[v]} {v}" for v in REPLICATED if v in counts)
-    lines += [f"The ledger holds {s['rows']} claim records from {s['runs']} runs: {s['claims']} claims in "
-              f"{s['conditions']} conditions. Replicated verdicts: {tally}.", "",
-              "| provenance | |", "|---|---|",
-              f"| git commits | {', '.join(c[:10] for c in s['git_commits']) or '(not recorded)'} |",
-              f"| `lib/` hash | {', '.join(h[:12] for h in s['lib_sha256']) or '(not recorded)'} "
-              f"({'current' if not stale and s['lib_sha256'] else 'stale'}) |",
-              f"| devices | {', '.join(s['devices']) or '(not recorded)'} |",
-              f"| torch | {', '.join(s['torch']) or '(not recorded)'} |",
-              f"| recorded | {s['first'][:16].replace('T', ' ')} to {s['last'][:16].replace('T', ' ')} |",
-              f"| total wall time of the runs | {s['wall_s'] / 60:.1f} min |"]
+    lines.append(f"The ledger holds {s['rows']} claim records from {s['runs']} runs: {s['claims']} claims in "
+                 f"{s['conditions']} conditions, {s['wall_s'] / 60:.1f} minutes of runs in all. "
+                 f"Replicated verdicts: {tally}.")
     return "\n".join(lines)
+
+
+def provenance_table(out: str | Path | None = None) -> pd.DataFrame | None:
+    """What the ledger was recorded with, one row per item (None when no ledger is recorded)."""
+    ledger = read(LEDGER, out)
+    if ledger is None or ledger.empty:
+        return None
+    s = provenance_summary(ledger)
+    current = lib_sha256()
+
+    def listed(values: list[str], width: int = 0) -> str:
+        return ", ".join(v[:width] if width else v for v in values) or "(not recorded)"
+
+    rows = {"git commits": listed(s["git_commits"], 10),
+            "lib/ hash": listed(s["lib_sha256"], 12) + (" (current)" if s["lib_sha256"] == [current] else
+                                                        f" (stale: this lib/ is {current[:12]})"),
+            "devices": listed(s["devices"]), "torch": listed(s["torch"]), "hosts": listed(s["hosts"]),
+            "recorded": f"{s['first'][:16].replace('T', ' ')} to {s['last'][:16].replace('T', ' ')}",
+            "runs": str(s["runs"]), "total wall time of the runs": f"{s['wall_s'] / 60:.1f} min"}
+    return pd.DataFrame({"value": rows}).rename_axis("provenance")
+
+
+def heat(out: str | Path | None = None) -> Any:
+    """The Evidence page's heat table (every claim against every condition), or None without a ledger."""
+    conditions, verdicts = read(CONDITIONS, out), read(VERDICTS, out)
+    if conditions is None or verdicts is None or verdicts.empty:
+        return None
+    return heat_table(matrix(conditions, verdicts))
+
+
+def details(out: str | Path | None = None) -> pd.DataFrame | None:
+    """Per claim and condition: replications, shares and the statistic's mean with its 95% interval."""
+    conditions = read(CONDITIONS, out)
+    if conditions is None or conditions.empty:
+        return None
+    c = conditions
+    table = pd.DataFrame({
+        "claim": c.claim_id, "condition": c.condition, "n": c.n, "holds": c.share_holds.map("{:.0%}".format),
+        "does not hold": c.share_fails.map("{:.0%}".format),
+        "inconclusive": c.share_inconclusive.map("{:.0%}".format), "verdict in this condition": c.verdict,
+        "statistic: mean [95% interval across seeds]": [
+            claims.fmt(m, None if math.isnan(lo) else (lo, hi)) for m, lo, hi in
+            zip(c.estimate_mean, c.estimate_lo, c.estimate_hi)]})
+    return table.set_index(["claim", "condition"])
 
 
 # ---------------------------------------------------------- re-running a point

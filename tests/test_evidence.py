@@ -49,11 +49,23 @@ def test_rule_threshold_and_minimum_are_parameters():
 def test_condition_labels():
     assert evidence.condition({"profile": "quick", "dataset": "digits", "seed": 3, "device": "cpu"}) == \
         ("digits · quick", "digits", "quick")
-    assert evidence.condition({"profile": "quick", "dataset": "fashion-mnist", "n_train": 8000,
-                               "n_test": 2000, "seed": 0})[0] == "fashion-mnist 8000/2000 · quick"
     label, dataset, scale = evidence.condition({"profile": "paper", "d": 256, "k": 2, "radius": 16.0, "seed": 1})
     assert (label, dataset, scale) == ("synthetic · d=256 · k=2 · radius=16.0 · paper", "synthetic", "paper")
-    assert evidence.condition({"widths": [64, 64], "dataset": "digits"})[0] == "digits · widths=[64, 64] · quick"
+    fashion = {"profile": "quick", "dataset": "fashion-mnist", "n_train": 8000, "widths": [64, 64], "seed": 0}
+    assert evidence.condition(fashion)[0] == "fashion-mnist · n_train=8000 · widths=[64, 64] · quick"
+    assert evidence.condition(fashion, varied=["widths"])[0] == "fashion-mnist · widths=[64, 64] · quick"
+
+
+def test_conditions_are_what_varies_within_a_dataset():
+    def rec(seed, dataset, **p):
+        return {"notebook": "x.ipynb", "status": "done", "point": f"{dataset}{seed}{p}",
+                "parameters": {"profile": "quick", "dataset": dataset, "n_train": 0, "seed": seed, **p},
+                "results": {"claim:ch01.a:estimate": 1.0, "claim:ch01.a:verdict": H}}
+    recs = [rec(s, "digits", epochs=5) for s in (0, 1)] + \
+           [rec(s, "fashion-mnist", n_train=8000, epochs=e) for s in (0, 1) for e in (5, 20)]
+    assert evidence.varied_parameters(recs) == {("x.ipynb", "digits"): [], ("x.ipynb", "fashion-mnist"): ["epochs"]}
+    labels = sorted(set(evidence.make_ledger(recs).condition))
+    assert labels == ["digits · quick", "fashion-mnist · epochs=20 · quick", "fashion-mnist · epochs=5 · quick"]
 
 
 def provenance(**over) -> dict:
@@ -194,8 +206,13 @@ def test_page_summary_without_and_with_a_ledger(tmp_path):
     write_verdicts(tmp_path, HEX)
     text = evidence.summary(tmp_path)
     assert "Stale evidence" in text and "2 claims" in text and "1 holds, 1 depends on the data" in text
+    assert "stale" in evidence.provenance_table(tmp_path).at["lib/ hash", "value"]
     write_verdicts(tmp_path, evidence.lib_sha256())
-    assert "Stale" not in evidence.summary(tmp_path) and "(current)" in evidence.summary(tmp_path)
+    assert "Stale" not in evidence.summary(tmp_path)
+    assert evidence.provenance_table(tmp_path).at["lib/ hash", "value"].endswith("(current)")
+    assert evidence.heat(tmp_path) is not None and len(evidence.details(tmp_path)) == 4
+    empty = tmp_path / "none"
+    assert evidence.provenance_table(empty) is None and evidence.heat(empty) is None and evidence.details(empty) is None
 
 
 def test_matrix_and_heat_table():
@@ -212,15 +229,24 @@ def test_matrix_and_heat_table():
     assert "100%" in html and "background-color" in html
 
 
-def test_lib_hash_follows_the_files(tmp_path):
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "a.py").write_text("x = 1\n")
-    (tmp_path / "sub" / "b.py").write_text("y = 2\n")
+def test_lib_and_notebook_hashes(tmp_path):
+    (tmp_path / "lib" / "sub").mkdir(parents=True)
+    (tmp_path / "lib" / "a.py").write_text("x = 1\n")
+    (tmp_path / "lib" / "sub" / "b.py").write_text("y = 2\n")
     first = evidence.lib_sha256(tmp_path)
-    (tmp_path / "notes.txt").write_text("not code")
-    assert evidence.lib_sha256(tmp_path) == first
-    (tmp_path / "sub" / "b.py").write_text("y = 3\n")
-    assert evidence.lib_sha256(tmp_path) != first and len(first) == 64
+    (tmp_path / "lib" / "notes.txt").write_text("not code")
+    assert evidence.lib_sha256(tmp_path) == first and len(first) == 64
+    (tmp_path / "lib" / "sub" / "b.py").write_text("y = 3\n")
+    assert evidence.lib_sha256(tmp_path) != first
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nbformat.write(nb, str(tmp_path / "n.ipynb"))
+    before = evidence.notebook_sha256(tmp_path / "n.ipynb")
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    nbformat.write(nb, str(tmp_path / "n.ipynb"))
+    assert evidence.notebook_sha256(tmp_path / "n.ipynb") == before  # outputs do not count
+    nb.cells[0].source = "1 + 2"
+    nbformat.write(nb, str(tmp_path / "n.ipynb"))
+    assert evidence.notebook_sha256(tmp_path / "n.ipynb") != before
 
 
 # -------------------------------------- end to end: a tiny chapter swept, ledger, re-run
@@ -321,7 +347,7 @@ def cheapest_cpu_point(ledger: pd.DataFrame) -> tuple[str | None, str]:
     if runs.empty:
         return None, f"the ledger is stale (recorded with another lib/ than {current[:12]}): exact re-runs need `make evidence`"
     runs = runs[runs.torch == torch.__version__]
-    runs = runs[[evidence.file_sha256(evidence.ROOT / "book" / n) == h for n, h in zip(runs.notebook, runs.notebook_sha256)]]
+    runs = runs[[evidence.notebook_sha256(evidence.ROOT / "book" / n) == h for n, h in zip(runs.notebook, runs.notebook_sha256)]]
     if runs.empty:
         return None, "no recorded run matches this torch version and the current chapter notebooks"
     return runs.sort_values("wall_s").point.iloc[0], ""
