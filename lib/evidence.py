@@ -118,14 +118,15 @@ def condition(parameters: Mapping[str, Any], varied: Iterable[str] | None = None
 
 def varied_parameters(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[str]]:
     """Per (notebook, dataset): the parameters whose values differ between its runs (not seed, device, profile)."""
-    seen: dict[tuple[str, str], dict[str, set]] = {}
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for r in records:
-        params = r["parameters"]
-        values = seen.setdefault((r.get("notebook"), str(params.get("dataset", "synthetic"))), {})
-        for k, v in params.items():
-            values.setdefault(k, set()).add(json.dumps(v, sort_keys=True))
-    return {key: sorted(k for k, vs in values.items() if len(vs) > 1 and k not in (*NOT_CONDITION, "profile"))
-            for key, values in seen.items()}
+        groups.setdefault((r.get("notebook"), str(r["parameters"].get("dataset", "synthetic"))), []).append(r["parameters"])
+    out = {}
+    for key, params in groups.items():
+        names = sorted({k for p in params for k in p} - {*NOT_CONDITION, "profile"})
+        # A parameter one run sets and another leaves out differs too (absent is a value of its own).
+        out[key] = [k for k in names if len({json.dumps(p.get(k, "<absent>"), sort_keys=True) for p in params}) > 1]
+    return out
 
 
 def claim_values(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -64,6 +64,9 @@ def test_conditions_are_what_varies_within_a_dataset():
     recs = [rec(s, "digits", epochs=5) for s in (0, 1)] + \
            [rec(s, "fashion-mnist", n_train=8000, epochs=e) for s in (0, 1) for e in (5, 20)]
     assert evidence.varied_parameters(recs) == {("x.ipynb", "digits"): [], ("x.ipynb", "fashion-mnist"): ["epochs"]}
+    one_sets_lr = [{"notebook": "y", "parameters": {"d": 64, "seed": 0}},
+                   {"notebook": "y", "parameters": {"d": 64, "lr": 0.08, "seed": 0}}]
+    assert evidence.varied_parameters(one_sets_lr) == {("y", "synthetic"): ["lr"]}
     labels = sorted(set(evidence.make_ledger(recs).condition))
     assert labels == ["digits · quick", "fashion-mnist · epochs=20 · quick", "fashion-mnist · epochs=5 · quick"]
 
