@@ -106,7 +106,7 @@ STALE_WARNING = ("Stale evidence: the replicated verdicts below were recorded wi
 
 
 def record(claims: list[Claim], chapter: str) -> None:
-    """Record every claim's id, estimate, interval and verdict of this run (:func:`lib.results.record`)."""
+    """Record every claim's estimate, interval and verdict of this run, with its wording and row (:func:`lib.results.record`)."""
     ids = [c.id for c in claims]
     bad = [i for i in ids if not i.startswith(chapter + ".") or len(i) <= len(chapter) + 1]
     if bad:
@@ -114,10 +114,10 @@ def record(claims: list[Claim], chapter: str) -> None:
     if len(set(ids)) != len(ids):
         raise ValueError(f"claim ids must be unique, got {ids}")
     values = {}
-    for c in claims:
+    for rank, c in enumerate(claims, start=1):
         values.update({f"claim:{c.id}:estimate": c.estimate, f"claim:{c.id}:lo": c.lo,
                        f"claim:{c.id}:hi": c.hi, f"claim:{c.id}:verdict": c.verdict,
-                       f"claim:{c.id}:claim": c.claim})
+                       f"claim:{c.id}:claim": c.claim, f"claim:{c.id}:rank": rank})
     results.record(**values)
 
 

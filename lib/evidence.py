@@ -48,7 +48,7 @@ LEDGER_COLUMNS = ("claim_id", "chapter", "claim", "condition", "dataset", "scale
                   "estimate", "lo", "hi", "verdict", "point", "notebook", "parameters", *PROVENANCE)
 # Parameters that never define a condition: replications differ by seed; the device is provenance.
 NOT_CONDITION = ("seed", "device")
-CLAIM_KEY = re.compile(r"^claim:(?P<id>[a-z][a-z0-9]*\.[a-z0-9_]+):(?P<field>estimate|lo|hi|verdict|claim)$")
+CLAIM_KEY = re.compile(r"^claim:(?P<id>[a-z][a-z0-9]*\.[a-z0-9_]+):(?P<field>estimate|lo|hi|verdict|claim|rank)$")
 
 # The replicated verdicts and the rule that decides them.
 THRESHOLD = 0.8
@@ -158,7 +158,7 @@ def ledger_rows(record: Mapping[str, Any], varied: Iterable[str] | None = None) 
     prov.setdefault("wall_s", record.get("seconds"))
     prov.setdefault("date", record.get("finished"))
     rows = []
-    for cid, fields in sorted(claim_values(record.get("results") or {}).items()):
+    for cid, fields in claim_values(record.get("results") or {}).items():
         rows.append({
             "claim_id": cid, "chapter": cid.split(".")[0], "claim": fields.get("claim", ""),
             "condition": label, "dataset": dataset, "scale": scale, "seed": params.get("seed"),
@@ -196,7 +196,14 @@ def make_ledger(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     rows = [row for rec in records for row in ledger_rows(
         rec, varied[(rec.get("notebook"), str(rec["parameters"].get("dataset", "synthetic")))])]
     ledger = pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))
-    return ledger.sort_values(["chapter", "claim_id", "condition", "seed"], kind="stable").reset_index(drop=True)
+    # Claims keep their row in the chapter's claims table (its recorded rank), then their id.
+    rank = {}
+    for rec in records:
+        for cid, fields in claim_values(rec.get("results") or {}).items():
+            rank.setdefault(cid, fields.get("rank", math.inf))
+    ledger = ledger.assign(_rank=ledger.claim_id.map(rank))
+    return (ledger.sort_values(["chapter", "_rank", "claim_id", "condition", "seed"], kind="stable")
+            .drop(columns="_rank").reset_index(drop=True))
 
 
 # ------------------------------------------------------------------ aggregation
@@ -253,7 +260,7 @@ def aggregate(ledger: pd.DataFrame, threshold: float = THRESHOLD,
     whatever it shows.
     """
     cond_rows, verdict_rows = [], []
-    for cid, rows in ledger.groupby("claim_id", sort=True):
+    for cid, rows in ledger.groupby("claim_id", sort=False):
         by_condition = {}
         for cond, g in rows.groupby("condition", sort=False):
             n = len(g)
@@ -394,8 +401,9 @@ def matrix(conditions: pd.DataFrame, verdicts: pd.DataFrame, current: str | None
     """
     current = current or lib_sha256()
     order = list(dict.fromkeys(conditions.sort_values(["chapter"], kind="stable").condition))
-    shares = conditions.pivot(index="claim_id", columns="condition", values="share_holds").reindex(columns=order)
-    v = verdicts.set_index("id").reindex(shares.index)
+    shares = (conditions.pivot(index="claim_id", columns="condition", values="share_holds")
+              .reindex(index=list(verdicts.id), columns=order))
+    v = verdicts.set_index("id")
     label = [f"{i}: {t}" if isinstance(t, str) and t else i for i, t in zip(shares.index, v.claim)]
     out = shares.copy()
     out.index = pd.Index(label, name="claim")
@@ -410,7 +418,8 @@ def heat_table(table: pd.DataFrame) -> Any:
     share_cols = [c for c in table.columns if c not in ("n", "replicated verdict")]
     return (table.style.background_gradient(cmap="RdYlGn", vmin=0.0, vmax=1.0, subset=share_cols)
             .format("{:.0%}", subset=share_cols, na_rep="").format("{:d}", subset=["n"])
-            .set_properties(subset=share_cols, **{"text-align": "center"}))
+            .set_properties(subset=share_cols, **{"text-align": "center"})
+            .set_table_styles([{"selector": "th.row_heading", "props": "text-align: left; font-weight: normal;"}]))
 
 
 def summary(out: str | Path | None = None) -> str:
@@ -430,7 +439,7 @@ def summary(out: str | Path | None = None) -> str:
     counts = verdicts.replicated.value_counts()
     tally = ", ".join(f"{counts[v]} {v}" for v in REPLICATED if v in counts)
     lines.append(f"The ledger holds {s['rows']} claim records from {s['runs']} runs: {s['claims']} claims in "
-                 f"{s['conditions']} conditions, {s['wall_s'] / 60:.1f} minutes of runs in all. "
+                 f"{s['conditions']} condition{'s' * (s['conditions'] != 1)}, {s['wall_s'] / 60:.1f} minutes of runs in all. "
                  f"Replicated verdicts: {tally}.")
     return "\n".join(lines)
 
@@ -474,7 +483,7 @@ def details(out: str | Path | None = None) -> pd.DataFrame | None:
         "does not hold": c.share_fails.map("{:.0%}".format),
         "inconclusive": c.share_inconclusive.map("{:.0%}".format), "verdict in this condition": c.verdict,
         "statistic: mean [95% interval across seeds]": [
-            claims.fmt(m, None if math.isnan(lo) else (lo, hi)) for m, lo, hi in
+            "" if math.isnan(m) else claims.fmt(m, None if math.isnan(lo) else (lo, hi)) for m, lo, hi in
             zip(c.estimate_mean, c.estimate_lo, c.estimate_hi)]})
     return table.set_index(["claim", "condition"])
 

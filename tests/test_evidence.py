@@ -202,6 +202,14 @@ def test_record_stores_the_claim_text():
     claims.table(rows(), chapter="ch01")
     assert results.RECORDED["claim:ch01.a:claim"] == "a claim"
     assert results.RECORDED["claim:ch01.a:verdict"] == H
+    assert (results.RECORDED["claim:ch01.a:rank"], results.RECORDED["claim:ch01.c:rank"]) == (1, 2)
+
+
+def test_ledger_keeps_the_chapter_table_order():
+    rec = record("p0", 0, "digits", {"ch01.z_first": (1.0, 0.5, 2.0, H), "ch01.a_second": (1.0, 0.5, 2.0, H),
+                                     "ch01.b_unranked": (1.0, 0.5, 2.0, H)})
+    rec["results"].update({"claim:ch01.z_first:rank": 1, "claim:ch01.a_second:rank": 2})
+    assert list(evidence.make_ledger([rec]).claim_id) == ["ch01.z_first", "ch01.a_second", "ch01.b_unranked"]
 
 
 def test_page_summary_without_and_with_a_ledger(tmp_path):
