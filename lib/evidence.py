@@ -40,6 +40,7 @@ from scipy import stats
 from . import claims, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "sweeps" / "evidence"
 LEDGER, CONDITIONS, VERDICTS = "ledger.csv", "conditions.csv", "verdicts.csv"  # in claims.EVIDENCE_DIR
 
 # The provenance every sweep point records (lib.sweep's ``provenance`` dict).
@@ -187,6 +188,11 @@ def spec_records(spec_path: str | Path) -> tuple[list[dict], list[dict]]:
             missing.append({"point": p.id, "parameters": p.parameters,
                             "status": rec.get("status") if rec else "not run", "error": rec and rec.get("error")})
     return done, missing
+
+
+def spec_points(specs: Iterable[str | Path]) -> dict[str, dict[str, Any]]:
+    """Every point of the evidence specs: id -> parameters (checked against the chapters, nothing run)."""
+    return {p.id: p.parameters for s in specs for p in sweep.validate(sweep.load_spec(s), check_device=False)}
 
 
 def make_ledger(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -506,7 +512,11 @@ def rerun(ledger: pd.DataFrame, point: str, output: str | Path, notebook_dir: st
             "notebook_name": notebook.name, "output": str(output), "kernel": "python3", "timeout": timeout,
             "root": str(ROOT)}
     (Path(output) / "points").mkdir(parents=True, exist_ok=True)
-    record = sweep.run_point(task)
+    return compare(rows, sweep.run_point(task))
+
+
+def compare(rows: pd.DataFrame, record: Mapping[str, Any]) -> list[str]:
+    """Differences between a run's ledger rows and a (re-run) point record's claims; empty when identical."""
     if record["status"] != "done":
         return [f"the re-run failed: {record['error']}"]
     again = {r["claim_id"]: r for r in ledger_rows(record)}

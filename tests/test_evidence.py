@@ -285,9 +285,9 @@ def tiny_sweep(tmp_path_factory) -> dict:
     nbformat.write(nb, str(root / "book" / "09_tiny.ipynb"))
     spec = root / "ch09.yaml"
     spec.write_text(f"notebook: {root / 'book' / '09_tiny.ipynb'}\noutput: {root / 'out'}\n"
-                    "grid: {dataset: [a, b]}\nseeds: [0, 1]\n")
+                    "grid: {dataset: [a, b]}\nseeds: [0]\n")
     summary = sweep.run(sweep.load_spec(spec), progress=False)
-    assert summary.done == 4
+    assert summary.done == 2
     for path in (root / "out" / "points").glob("*.json"):  # the provenance lib.sweep records, where it does not yet
         rec = json.loads(path.read_text())
         rec.setdefault("provenance", provenance(lib_sha256=evidence.lib_sha256(), wall_s=rec["seconds"]))
@@ -299,8 +299,9 @@ def tiny_sweep(tmp_path_factory) -> dict:
 
 def test_build_from_sweep_records(tiny_sweep):
     out = tiny_sweep["root"] / "ledger"
-    ledger, missing = evidence.build([tiny_sweep["spec"]], out, min_replications=2)
-    assert missing == [] and len(ledger) == 4  # exactly the spec's points: the stray one is left out
+    ledger, missing = evidence.build([tiny_sweep["spec"]], out, min_replications=1)
+    assert missing == [] and len(ledger) == 2  # exactly the spec's points: the stray one is left out
+    assert set(ledger.point) == set(evidence.spec_points([tiny_sweep["spec"]]))
     assert sorted(ledger.condition.unique()) == ["a · quick", "b · quick"]
     assert set(ledger.verdict) == {H, F}
     verdicts = evidence.read(evidence.VERDICTS, out)
@@ -311,23 +312,26 @@ def test_build_from_sweep_records(tiny_sweep):
 
 def test_build_reports_points_not_run(tiny_sweep, tmp_path):
     spec = tmp_path / "more.yaml"
-    spec.write_text(tiny_sweep["spec"].read_text().replace("seeds: [0, 1]", "seeds: [0, 1, 2]"))
+    spec.write_text(tiny_sweep["spec"].read_text().replace("seeds: [0]", "seeds: [0, 1]"))
     ledger, missing = evidence.build([spec], tmp_path / "ledger")
-    assert len(ledger) == 4 and [m["status"] for m in missing] == ["not run", "not run"]
+    assert len(ledger) == 2 and [m["status"] for m in missing] == ["not run", "not run"]
     assert evidence.read(evidence.VERDICTS, tmp_path / "ledger").replicated.tolist() == [evidence.TOO_FEW]
 
 
 def test_rerun_reproduces_a_recorded_point_exactly(tiny_sweep, tmp_path):
     out = tiny_sweep["root"] / "ledger-rerun"
-    evidence.build([tiny_sweep["spec"]], out, min_replications=2)
+    evidence.build([tiny_sweep["spec"]], out, min_replications=1)
     ledger = evidence.read(evidence.LEDGER, out)
     point = ledger.point.iloc[0]
     book = tiny_sweep["root"] / "book"
     assert evidence.rerun(ledger, point, tmp_path / "again", notebook_dir=book) == []
+    again = json.loads((tmp_path / "again" / "points" / f"{point}.json").read_text())
     tampered = ledger.copy()
     tampered.loc[tampered.point == point, "estimate"] += 1e-12
-    diffs = evidence.rerun(tampered, point, tmp_path / "again2", notebook_dir=book)
+    diffs = evidence.compare(tampered[tampered.point == point], again)
     assert len(diffs) == 1 and diffs[0].startswith("ch09.positive_mean.estimate: recorded")
+    assert evidence.compare(ledger[ledger.point == point], {**again, "status": "failed", "error": "boom"}) == \
+        ["the re-run failed: boom"]
     with pytest.raises(evidence.EvidenceError, match="not in the ledger"):
         evidence.rerun(ledger, "nope", tmp_path, notebook_dir=book)
 
@@ -345,6 +349,17 @@ def test_recorded_ledger_schema_and_provenance():
     assert verdicts is not None, "the ledger has no verdicts.csv: rebuild it with `python -m lib.evidence build`"
     _, again = evidence.aggregate(RECORDED)
     assert verdicts.replicated.tolist() == again.replicated.tolist(), "verdicts.csv does not follow from ledger.csv"
+
+
+@pytest.mark.skipif(RECORDED is None, reason=NO_LEDGER)
+def test_recorded_ledger_has_exactly_the_specs_runs():
+    if any(evidence.is_stale(h) for h in RECORDED.lib_sha256.unique()):
+        pytest.skip("the ledger is stale (recorded with another lib/); `make evidence` re-records it")
+    expected = evidence.spec_points(sorted(evidence.SPECS.glob("*.yaml")))
+    recorded = set(RECORDED.point)
+    assert not recorded - set(expected), "the ledger holds runs that are not in sweeps/evidence/"
+    missing = [p for p in expected if p not in recorded]
+    assert not missing, f"{len(missing)} runs of sweeps/evidence/ are not in the ledger, e.g. {expected[missing[0]]}"
 
 
 def cheapest_cpu_point(ledger: pd.DataFrame) -> tuple[str | None, str]:
