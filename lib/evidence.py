@@ -14,7 +14,7 @@ over seeds x conditions (dataset x scale; chapter 4's synthetic settings) with
   across seeds;
 - ``evidence/verdicts.csv``: one row per claim, its replicated verdict under
   :data:`RULE`, the per-condition shares, the number of replications and the ``lib/``
-  hash the evidence was recorded with.
+  hash the evidence was recorded with, and the rule's threshold and minimum replications.
 
 Evidence recorded with another ``lib/`` than the current one is *stale*; every reader
 of the ledger (the claims tables, the Evidence page) says so.
@@ -288,13 +288,14 @@ def aggregate(ledger: pd.DataFrame, threshold: float = THRESHOLD,
                                              threshold, min_replications),
             "n": len(rows), "conditions": len(by_condition),
             "estimate_mean": m, "estimate_lo": lo, "estimate_hi": hi,
-            "by_condition": json.dumps(by_condition), "lib_sha256": _one_hash(rows.lib_sha256)})
+            "by_condition": json.dumps(by_condition), "lib_sha256": _one_hash(rows.lib_sha256),
+            "threshold": threshold, "min_replications": min_replications})
     conditions = pd.DataFrame(cond_rows, columns=[
         "claim_id", "chapter", "condition", "dataset", "scale", "n", "share_holds", "share_fails",
         "share_inconclusive", "verdict", "estimate_mean", "estimate_lo", "estimate_hi"])
     verdicts = pd.DataFrame(verdict_rows, columns=[
         "id", "chapter", "claim", "replicated", "n", "conditions", "estimate_mean", "estimate_lo",
-        "estimate_hi", "by_condition", "lib_sha256"])
+        "estimate_hi", "by_condition", "lib_sha256", "threshold", "min_replications"])
     return conditions, verdicts
 
 

@@ -126,6 +126,7 @@ def test_aggregate_shares_means_and_verdicts():
     assert (a_fashion.share_fails, a_fashion.share_inconclusive, a_fashion.verdict) == (0.8, 0.2, evidence.FAILS)
     v = verdicts.set_index("id")
     assert v.at["ch01.a", "replicated"] == evidence.DEPENDS and v.at["ch01.b", "replicated"] == evidence.HOLDS
+    assert (v.at["ch01.a", "threshold"], v.at["ch01.a", "min_replications"]) == (0.8, 5)
     assert v.at["ch01.a", "n"] == 10 and v.at["ch01.a", "conditions"] == 2 and v.at["ch01.a", "lib_sha256"] == HEX
     assert json.loads(v.at["ch01.a", "by_condition"])["fashion-mnist · quick"] == \
         {"holds": 0.0, "fails": 0.8, "inconclusive": 0.2, "n": 5}
@@ -347,7 +348,8 @@ def test_recorded_ledger_schema_and_provenance():
     assert evidence.check_ledger(RECORDED) == []
     verdicts = evidence.read(evidence.VERDICTS)
     assert verdicts is not None, "the ledger has no verdicts.csv: rebuild it with `python -m lib.evidence build`"
-    _, again = evidence.aggregate(RECORDED)
+    rule = {"threshold": float(verdicts.threshold.iloc[0]), "min_replications": int(verdicts.min_replications.iloc[0])}
+    _, again = evidence.aggregate(RECORDED, **rule)
     assert verdicts.replicated.tolist() == again.replicated.tolist(), "verdicts.csv does not follow from ledger.csv"
 
 
