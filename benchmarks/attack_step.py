@@ -6,7 +6,8 @@ that yields the gradient: ``autograd.grad`` of the summed cross-entropy with res
 to the input, in eval mode, repeated ``--steps`` times. The attack is a whole
 ``lib.attacks.pgd`` call with ``--steps`` iterations (set-up and random start
 included) divided by ``--steps``. Reference and attacks run interleaved in one
-process, best of ``--repeats``; ratios of wall-clock and of process CPU time.
+process (``--repeats`` rounds); a ratio is the median of the ratios within a round,
+of wall-clock and of process CPU time.
 Target: <= 1.1x.
 
 Usage: python benchmarks/attack_step.py [--batch 128] [--steps 10] [--repeats 10]
@@ -18,7 +19,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from _timing import timed
+from _timing import CPU, best, interleaved, ratio
 from lib import attacks, models
 
 
@@ -41,20 +42,17 @@ def bench(name: str, model, x, y, a) -> None:
         "PGD L2": (pgd_call, ("l2", 1.5)),
     }
     model = model.to(a.device)
+    calls = {k: (lambda fn=fn, extra=extra: lambda: fn(model, x, y, a.steps, *extra))
+             for k, (fn, extra) in variants.items()}
     for fn, extra in variants.values():  # warm-up: first calls allocate and pick kernels
         fn(model, x, y, 2, *extra)
-    times = {k: [] for k in variants}
-    for _ in range(a.repeats):
-        for k, (fn, extra) in variants.items():
-            times[k].append(timed(fn, model, x, y, a.steps, *extra))
-    wall = {k: min(t[0] for t in ts) / a.steps for k, ts in times.items()}
-    cpu = {k: min(t[1] for t in ts) / a.steps for k, ts in times.items()}
-    ref = "forward+backward"
-    print(f"{name}, batch {len(x)} ({a.device}): forward+backward {wall[ref] * 1e3:.2f} ms wall, "
-          f"{cpu[ref] * 1e3:.2f} ms CPU per iteration")
+    times = interleaved(calls, a.repeats)
+    ref = times["forward+backward"]
+    print(f"{name}, batch {len(x)} ({a.device}, {torch.get_num_threads()} threads): forward+backward {best(ref) / a.steps * 1e3:.2f} ms wall, "
+          f"{best(ref, CPU) / a.steps * 1e3:.2f} ms CPU per iteration")
     for k in list(variants)[1:]:
-        print(f"  {k:10s} {wall[k] * 1e3:7.2f} ms/iteration   ratio {wall[k] / wall[ref]:.3f}x wall, "
-              f"{cpu[k] / cpu[ref]:.3f}x CPU time")
+        print(f"  {k:10s} {best(times[k]) / a.steps * 1e3:7.2f} ms/iteration   ratio "
+              f"{ratio(times[k], ref):.3f}x wall, {ratio(times[k], ref, CPU):.3f}x CPU time")
 
 
 def main() -> None:
@@ -63,15 +61,21 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    ap.add_argument("--models", nargs="+", choices=("mlp", "conv"), default=["mlp", "conv"])
     a = ap.parse_args()
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(a.batch, 784, generator=g).to(a.device)
     y = torch.randint(0, 10, (a.batch,), generator=g).to(a.device)
     torch.manual_seed(0)
-    bench("MLP 784-256-256-10", models.MLP(784, [256, 256], 10), x, y, a)
-    bench("SmallConvNet 28x28 (16, 32 channels)", models.SmallConvNet((28, 28), 10), x, y, a)
-    print("target: PGD iteration <= 1.1x forward+backward (the CPU-time ratio is the steadier one "
-          "when other processes share the cores)")
+    if "mlp" in a.models:
+        bench("MLP 784-256-256-10", models.MLP(784, [256, 256], 10), x, y, a)
+    if "conv" in a.models:
+        bench("SmallConvNet 28x28 (16, 32 channels)", models.SmallConvNet((28, 28), 10), x, y, a)
+    print(f"target: PGD iteration <= 1.1x forward+backward (median of {a.repeats} interleaved rounds; "
+          "the CPU-time ratio is the steadier one when other processes share the cores)")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,7 @@
 Like for like: same model, data, batch size, optimizer, learning rate and number of
 epochs, and the reference does the same per-epoch work ``fit`` does (the training-set
 accuracy it reports, computed the same way), in one process. The variants run
-interleaved, best of ``--repeats``, so a load change on a shared machine hits all of
-them alike. Two references: the loop as usually written (``torch.optim.Adam`` with its
+interleaved (``--repeats`` rounds); a ratio is the median of the ratios within a round. Two references: the loop as usually written (``torch.optim.Adam`` with its
 default implementation) and the same loop with the optimizer implementation ``fit``
 picks, which isolates the data path. Prints samples/s and both ratios, of wall-clock and of process CPU time.
 
@@ -18,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from _timing import timed
+from _timing import CPU, WALL, best, interleaved, ratio
 from lib import models, train
 
 
@@ -62,24 +61,25 @@ def main() -> None:
         f"DataLoader, Adam fused={fit_fused}": (dataloader_loop, fit_fused),
         "lib.train.fit": (lib_loop, None),
     }
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-    for r in range(a.repeats):
-        for name, (fn, fused) in variants.items():
-            torch.manual_seed(r)
-            net = models.MLP(a.dim, a.widths, 10).to(a.device)
-            times[name].append(timed(fn, net, x, y, a.epochs, a.batch_size, 1e-3, r, fused))
-    wall = {name: min(t[0] for t in ts) for name, ts in times.items()}
-    cpu = {name: min(t[1] for t in ts) for name, ts in times.items()}
-    for name in variants:
-        print(f"{name:34s} {a.n * a.epochs / wall[name]:10,.0f} samples/s  (best of {a.repeats}: "
-              f"{wall[name]:.2f} s wall, {cpu[name]:.2f} s CPU)")
-    canonical, same_opt = list(variants)[:2]
-    for label, t in (("wall", wall), ("CPU time", cpu)):
-        print(f"ratio lib / DataLoader ({label}): {t[canonical] / t['lib.train.fit']:.2f}x; "
-              f"with fit's optimizer: {t[same_opt] / t['lib.train.fit']:.2f}x")
+
+    def setup(fn, fused):
+        """A fresh, identically initialised network for every timed run."""
+        torch.manual_seed(0)
+        net = models.MLP(a.dim, a.widths, 10).to(a.device)
+        return lambda: fn(net, x, y, a.epochs, a.batch_size, 1e-3, 0, fused)
+
+    times = interleaved({name: (lambda v=v: setup(*v)) for name, v in variants.items()}, a.repeats)
+    for name, ts in times.items():
+        print(f"{name:34s} {a.n * a.epochs / best(ts):10,.0f} samples/s  (best of {a.repeats}: "
+              f"{best(ts):.2f} s wall, {best(ts, CPU):.2f} s CPU)")
+    canonical, same_opt, lib = (times[k] for k in variants)
+    for label, which in (("wall", WALL), ("CPU time", CPU)):
+        print(f"ratio lib / DataLoader ({label}): {ratio(canonical, lib, which):.2f}x; "
+              f"with fit's optimizer: {ratio(same_opt, lib, which):.2f}x")
     print(f"(device {a.device}, batch {a.batch_size}, MLP {a.dim}-{'-'.join(map(str, a.widths))}-10, "
-          f"{a.n} samples x {a.epochs} epochs, train accuracy every epoch in both; "
-          "the CPU-time ratio is the steadier one when other processes share the cores)")
+          f"{a.n} samples x {a.epochs} epochs, train accuracy every epoch in both; median of "
+          f"{a.repeats} interleaved rounds; the CPU-time ratio is the steadier one when other "
+          "processes share the cores)")
 
 
 if __name__ == "__main__":

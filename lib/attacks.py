@@ -120,7 +120,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.T
                 delta = torch.addcmul(xa, scale, g).sub_(x0)
                 shrink = torch.clamp(e / _norms(delta).clamp_min(1e-12), max=1.0)
                 xa = _clamp_(torch.addcmul(x0, shrink, delta), bounds)
-    return xa
+    return xa.detach()
 
 
 def _norms(v: torch.Tensor) -> torch.Tensor:
