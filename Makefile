@@ -26,10 +26,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $@
 
-## make book: execute every chapter (at $BOOK_PROFILE, default quick) and build _build/html
+## make book: execute every chapter (at $BOOK_PROFILE, default quick), build _build/html and
+## print how long each chapter took to execute (or that its outputs came from the cache)
 book: $(STAMP)
 	$(BIN)/python -m lib.bookcache check
-	$(BIN)/jupyter-book build . --builder html
+	@start=$$(date +%s); set -x; $(BIN)/jupyter-book build . --builder html; { set +x; } 2>/dev/null; \
+		$(BIN)/python -m lib.bookcache times --since $$start
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
 ## make test: unit tests + nbval of every chapter + strict book build + browser render check
@@ -58,7 +60,7 @@ evidence: $(STAMP)
 
 ## make bench: every benchmark, printing speed ratios
 bench: $(STAMP)
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
 	rm -rf _build .pytest_cache

@@ -89,7 +89,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.T
     ``step_size`` defaults to ``2.5 * eps / steps``. The random start is uniform in the
     L-inf ball, or uniform in the L2 ball, drawn from ``generator`` (on the inputs'
     device, or CPU and moved). ``project`` (optional) maps every step direction into a
-    subspace before it is taken (on-/off-manifold attacks).
+    linear subspace before it is taken (on-/off-manifold attacks).
     """
     if norm not in NORMS:
         raise ParameterError(f"parameter 'norm' is {norm!r}; allowed values: {', '.join(map(repr, NORMS))}")
@@ -97,37 +97,66 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.T
         raise ParameterError(f"parameter 'steps' must be >= 1, got {steps}")
     e = _per_sample(eps, x)
     alpha = 2.5 * e / steps if step_size is None else _per_sample(step_size, x, "step_size")
+    # A targeted step descends: fold the sign into the step size (the projection is linear).
+    alpha = -alpha if targeted else alpha
     x0 = x.detach()
-    delta = torch.zeros_like(x0)
-    if random_start:
-        gdev = generator.device if generator is not None else x0.device
-        if norm == "linf":
-            r = torch.rand(x0.shape, generator=generator, device=gdev, dtype=x0.dtype).to(x0.device) * 2 - 1
-            delta = r * e
-        else:
-            r = torch.randn(x0.shape, generator=generator, device=gdev, dtype=x0.dtype).to(x0.device)
-            n = x0[0].numel()
-            u = torch.rand(len(x0), generator=generator, device=gdev, dtype=x0.dtype).to(x0.device)
-            radius = u.pow(1.0 / n).view(-1, *([1] * (x0.ndim - 1)))
-            delta = _l2_normalize(r) * radius * e
-        if project is not None:
-            delta = project(delta)
-        delta = _clamp(x0 + delta, clamp) - x0
+    delta = _random_start(x0, e, norm, generator) if random_start else torch.zeros_like(x0)
+    if project is not None:
+        delta = project(delta)
+    bounds = _step_bounds(x0, e, norm, clamp)
+    xa = _clamp(x0 + delta, clamp)
+    # Each iteration: one forward, one backward to the input, and as few passes over the
+    # batch as the update needs (3 for L-inf, 6 for L2), all on fresh tensors so the
+    # inputs are never written to.
     with eval_mode(model):
         for _ in range(steps):
-            g = _input_grad(model, x0 + delta, y, loss_fn)
-            if targeted:
-                g = -g
+            g = _input_grad(model, xa, y, loss_fn)
             if project is not None:
                 g = project(g)
             if norm == "linf":
-                delta = torch.maximum(torch.minimum(delta + alpha * g.sign(), e), -e)
+                xa = _clamp_(torch.addcmul(xa, alpha, g.sign()), bounds)
             else:
-                delta = delta + alpha * _l2_normalize(g)
-                dn = delta.flatten(1).norm(dim=1).view(-1, *([1] * (x0.ndim - 1)))
-                delta = delta * torch.clamp(e / dn.clamp_min(1e-12), max=1.0)
-            delta = _clamp(x0 + delta, clamp) - x0
-    return (x0 + delta).detach()
+                scale = alpha / _norms(g).clamp_min(1e-12)
+                delta = torch.addcmul(xa, scale, g).sub_(x0)
+                shrink = torch.clamp(e / _norms(delta).clamp_min(1e-12), max=1.0)
+                xa = _clamp_(torch.addcmul(x0, shrink, delta), bounds)
+    return xa.detach()
+
+
+def _norms(v: torch.Tensor) -> torch.Tensor:
+    """Per-sample L2 norms of ``v``, shaped to broadcast against it."""
+    return torch.linalg.vector_norm(v.flatten(1), dim=1).view(-1, *([1] * (v.ndim - 1)))
+
+
+def _random_start(x0: torch.Tensor, e: torch.Tensor, norm: str, generator: torch.Generator | None) -> torch.Tensor:
+    """A start uniform in the L-inf ball, or uniform in the L2 ball, of radius ``e``, from ``generator``."""
+    gdev = generator.device if generator is not None else x0.device
+    if norm == "linf":
+        r = torch.rand(x0.shape, generator=generator, device=gdev, dtype=x0.dtype).to(x0.device) * 2 - 1
+        return r * e
+    r = torch.randn(x0.shape, generator=generator, device=gdev, dtype=x0.dtype).to(x0.device)
+    n = x0[0].numel()
+    u = torch.rand(len(x0), generator=generator, device=gdev, dtype=x0.dtype).to(x0.device)
+    radius = u.pow(1.0 / n).view(-1, *([1] * (x0.ndim - 1)))
+    return _l2_normalize(r) * radius * e
+
+
+def _step_bounds(x0: torch.Tensor, e: torch.Tensor, norm: str,
+                 clamp: tuple[float, float] | None) -> tuple | None:
+    """Bounds of every iterate: the L-inf box of ``x0`` within the valid range, or the range alone.
+
+    Clamping the box ``[x0 - e, x0 + e]`` to the range first makes one clamp equal to
+    the box clamp followed by the range clamp, even for inputs outside the range.
+    """
+    if norm == "l2":
+        return clamp
+    lo, hi = x0 - e, x0 + e
+    return (lo, hi) if clamp is None else (lo.clamp_(*clamp), hi.clamp_(*clamp))
+
+
+def _clamp_(x: torch.Tensor, bounds: tuple | None) -> torch.Tensor:
+    """``x`` clamped in place to ``bounds`` (floats or tensors), or unchanged for None."""
+    return x if bounds is None else x.clamp_(*bounds)
 
 
 def gaussian_noise(x: torch.Tensor, std: float | torch.Tensor, *, generator: torch.Generator | None = None,

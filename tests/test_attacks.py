@@ -118,3 +118,64 @@ def test_project_keeps_perturbation_in_subspace(trained):
     delta = xa - x
     assert torch.allclose(delta, proj(delta), atol=1e-6)
     assert delta[:, 3:].abs().max() < 1e-6
+
+
+def _pgd_textbook(model, x, y, eps, norm="linf", steps=10, step_size=None, random_start=True, generator=None,
+                  targeted=False, clamp=(0.0, 1.0), project=None):
+    """PGD as first written: delta state, box then range clamp, one operation at a time."""
+    shape = (-1, *([1] * (x.ndim - 1)))
+    e = torch.as_tensor(eps, dtype=x.dtype)
+    e = e.view(shape) if e.ndim else e
+    alpha = 2.5 * e / steps if step_size is None else torch.as_tensor(step_size, dtype=x.dtype)
+    rng = (lambda t: t) if clamp is None else (lambda t: t.clamp(*clamp))  # noqa: E731
+    unit = lambda v: v / v.flatten(1).norm(dim=1).clamp_min(1e-12).view(shape)  # noqa: E731
+    x0, delta = x.detach(), torch.zeros_like(x)
+    if random_start:
+        if norm == "linf":
+            delta = (torch.rand(x.shape, generator=generator) * 2 - 1) * e
+        else:
+            r = torch.randn(x.shape, generator=generator)
+            u = torch.rand(len(x), generator=generator)
+            delta = unit(r) * u.pow(1.0 / x[0].numel()).view(shape) * e
+        delta = project(delta) if project is not None else delta
+        delta = rng(x0 + delta) - x0
+    was = model.training
+    model.eval()
+    for _ in range(steps):
+        xr = (x0 + delta).requires_grad_(True)
+        (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(xr), y, reduction="sum"), xr)
+        g = -g if targeted else g
+        g = project(g) if project is not None else g
+        if norm == "linf":
+            delta = torch.maximum(torch.minimum(delta + alpha * g.sign(), e), -e)
+        else:
+            delta = delta + alpha * unit(g)
+            dn = delta.flatten(1).norm(dim=1).view(shape)
+            delta = delta * torch.clamp(e / dn.clamp_min(1e-12), max=1.0)
+        delta = rng(x0 + delta) - x0
+    model.train(was)
+    return x0 + delta
+
+
+@pytest.mark.parametrize("case", [
+    dict(norm="linf", eps=0.1), dict(norm="l2", eps=0.8),
+    dict(norm="linf", eps=0.1, random_start=False), dict(norm="l2", eps=0.8, random_start=False),
+    dict(norm="linf", eps=0.2, targeted=True), dict(norm="l2", eps=1.0, targeted=True, steps=5),
+    dict(norm="linf", eps="per-sample", clamp=None), dict(norm="l2", eps="per-sample", step_size=0.05),
+    dict(norm="l2", eps=0.5, project="first-3", clamp=None), dict(norm="linf", eps=0.1, project="first-3"),
+])
+def test_pgd_matches_textbook_loop(trained, case):
+    """The streamlined update computes the same iterates as the step-by-step loop, to round-off."""
+    net, x, y = trained
+    case = dict(case)
+    if case["eps"] == "per-sample":
+        case["eps"] = torch.linspace(0.0, 0.3, len(x))
+    if case.get("project") == "first-3":
+        basis = torch.eye(x.shape[1])[:, :3]
+        case["project"] = lambda v: v @ basis @ basis.T
+    if case.get("targeted"):
+        y = 1 - y
+    new = attacks.pgd(net, x, y, generator=torch.Generator().manual_seed(3), **case)
+    old = _pgd_textbook(net, x, y, generator=torch.Generator().manual_seed(3), **case)
+    assert (new - x).abs().max() > 1e-3  # the attack moved the points
+    assert torch.allclose(new, old, rtol=0, atol=1e-5), (new - old).abs().max()

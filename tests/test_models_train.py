@@ -77,3 +77,47 @@ def test_transform_sees_every_batch():
 
     train.fit(models.MLP(10, [4], 3), x, y, epochs=2, batch_size=20, transform=transform, progress=False)
     assert seen == [20, 20, 10, 20, 20, 10]
+
+
+def test_fit_is_the_plain_loop_over_seeded_permutations():
+    """fit's batching is the textbook loop: same permutation per epoch, same batches, same weights."""
+    x, y = blobs(90)
+    torch.manual_seed(0)
+    net = models.MLP(10, [16], 3)
+    ref = models.MLP(10, [16], 3)
+    ref.load_state_dict(net.state_dict())
+    train.fit(net, x, y, epochs=3, batch_size=20, lr=1e-2, generator=torch.Generator().manual_seed(4), progress=False)
+    g = torch.Generator().manual_seed(4)
+    opt = train.make_optimizer(ref.parameters(), "adam", 1e-2)
+    for _ in range(3):
+        order = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), 20):
+            idx = order[i:i + 20]
+            loss = torch.nn.functional.cross_entropy(ref(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for p, q in zip(net.parameters(), ref.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("name", train.OPTIMIZERS)
+def test_optimizer_matches_default_implementation(name):
+    """The fused optimizer takes the same steps as torch.optim's default one, to round-off."""
+    x, y = blobs(64)
+    nets, steps = [], []
+    for make in (lambda ps: train.make_optimizer(ps, name, 1e-2, weight_decay=1e-3, momentum=0.9),
+                 lambda ps: (torch.optim.Adam(ps, lr=1e-2, weight_decay=1e-3) if name == "adam"
+                             else torch.optim.SGD(ps, lr=1e-2, weight_decay=1e-3, momentum=0.9))):
+        torch.manual_seed(0)
+        net = models.MLP(10, [16], 3)
+        opt = make(net.parameters())
+        for _ in range(20):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+        nets.append(net)
+        steps.append(opt.defaults.get("fused"))
+    assert steps[0] is True  # on CPU the fused kernels are used
+    for p, q in zip(*(n.parameters() for n in nets)):
+        assert torch.allclose(p, q, rtol=0, atol=1e-5)

@@ -1,0 +1,82 @@
+"""Cost of one PGD iteration over one bare forward+backward of the same model and batch.
+
+A PGD step needs one forward pass, one backward pass to the input and a few
+elementwise operations; anything more is overhead. The reference is the least work
+that yields the gradient: ``autograd.grad`` of the summed cross-entropy with respect
+to the input, in eval mode, repeated ``--steps`` times. The attack is a whole
+``lib.attacks.pgd`` call with ``--steps`` iterations (set-up and random start
+included) divided by ``--steps``. Reference and attacks run interleaved in one
+process (``--repeats`` rounds); a ratio is the median of the ratios within a round,
+of wall-clock and of process CPU time.
+Target: <= 1.1x.
+
+Usage: python benchmarks/attack_step.py [--batch 128] [--steps 10] [--repeats 10]
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+
+from _timing import CPU, best, interleaved, ratio
+from lib import attacks, models
+
+
+def bare_steps(model, x, y, steps: int) -> None:
+    """``steps`` forward passes and backward passes to the input, nothing else."""
+    with attacks.eval_mode(model):
+        for _ in range(steps):
+            xr = x.detach().requires_grad_(True)
+            torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)
+
+
+def pgd_call(model, x, y, steps: int, norm: str, eps: float) -> None:
+    attacks.pgd(model, x, y, eps, norm=norm, steps=steps, generator=torch.Generator().manual_seed(0))
+
+
+def bench(name: str, model, x, y, a) -> None:
+    variants = {
+        "forward+backward": (bare_steps, ()),
+        "PGD L-inf": (pgd_call, ("linf", 0.1)),
+        "PGD L2": (pgd_call, ("l2", 1.5)),
+    }
+    model = model.to(a.device)
+    calls = {k: (lambda fn=fn, extra=extra: lambda: fn(model, x, y, a.steps, *extra))
+             for k, (fn, extra) in variants.items()}
+    for fn, extra in variants.values():  # warm-up: first calls allocate and pick kernels
+        fn(model, x, y, 2, *extra)
+    times = interleaved(calls, a.repeats)
+    ref = times["forward+backward"]
+    print(f"{name}, batch {len(x)} ({a.device}, {torch.get_num_threads()} threads): forward+backward {best(ref) / a.steps * 1e3:.2f} ms wall, "
+          f"{best(ref, CPU) / a.steps * 1e3:.2f} ms CPU per iteration")
+    for k in list(variants)[1:]:
+        print(f"  {k:10s} {best(times[k]) / a.steps * 1e3:7.2f} ms/iteration   ratio "
+              f"{ratio(times[k], ref):.3f}x wall, {ratio(times[k], ref, CPU):.3f}x CPU time")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    ap.add_argument("--models", nargs="+", choices=("mlp", "conv"), default=["mlp", "conv"])
+    a = ap.parse_args()
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(a.batch, 784, generator=g).to(a.device)
+    y = torch.randint(0, 10, (a.batch,), generator=g).to(a.device)
+    torch.manual_seed(0)
+    if "mlp" in a.models:
+        bench("MLP 784-256-256-10", models.MLP(784, [256, 256], 10), x, y, a)
+    if "conv" in a.models:
+        bench("SmallConvNet 28x28 (16, 32 channels)", models.SmallConvNet((28, 28), 10), x, y, a)
+    print(f"target: PGD iteration <= 1.1x forward+backward (median of {a.repeats} interleaved rounds; "
+          "the CPU-time ratio is the steadier one when other processes share the cores)")
+
+
+if __name__ == "__main__":
+    main()
