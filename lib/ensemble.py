@@ -261,7 +261,10 @@ class _Workspace:
     The ``(E, n, m)`` intermediates live in buffers allocated once, so a training loop
     does not allocate (and page-fault) large temporaries at every step; products are
     laid out as (row vector) x (matrix), which CPU kernels run much faster than
-    (matrix) x (column vector) for these shapes.
+    (matrix) x (column vector) for these shapes. The first-layer gradient is written in the
+    weights' own layout ``(E, m, d)`` when ``d >= 16`` (the update then streams contiguous
+    memory: 2-3x faster there) and transposed for smaller ``d``, where that product is the
+    faster one. The layout depends on ``d`` only, never on the number of members.
     """
 
     def __init__(self, ens: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor):
@@ -273,7 +276,9 @@ class _Workspace:
         new = ens.w.new_empty
         self.pre, self.h, self.gpre = new(E, n, m), new(E, n, m), new(E, n, m)
         self.on = new(E, n, m)  # the ReLU gate as 0/1 floats (masked_fill is far slower on CPU)
-        self.f, self.gv, self.gwt, self.gb = new(E, 1, n), new(E, 1, m), new(E, d, m), new(E, m)
+        self.w_layout = d >= 16
+        self.gw = new(E, m, d) if self.w_layout else new(E, d, m)
+        self.f, self.gv, self.gb = new(E, 1, n), new(E, 1, m), new(E, m)
         # sigmoid runs on rows padded to a multiple of 64 floats: SIMD kernels and their scalar
         # tail round differently, and padding puts every member's values in the same lanes
         # whatever the number of members, so a member's numbers do not depend on the batch
@@ -296,9 +301,12 @@ class _Workspace:
         torch.bmm(g[:, None, :], h, out=self.gv)
         torch.mul(g[:, :, None], ens.v[:, None, :], out=gpre)
         gpre.mul_(torch.gt(pre, 0, out=self.on))
-        torch.bmm(self.xt, gpre, out=self.gwt)
+        if self.w_layout:
+            gw = torch.bmm(gpre.transpose(1, 2), self.x, out=self.gw)
+        else:
+            gw = torch.bmm(self.xt, gpre, out=self.gw).transpose(1, 2)
         torch.sum(gpre, 1, out=self.gb)
-        grads = [self.gwt.transpose(1, 2), self.gb, self.gv[:, 0, :]]
+        grads = [gw, self.gb, self.gv[:, 0, :]]
         if ens.c is not None:
             grads.append(g.sum(-1))
         return f, z, grads
