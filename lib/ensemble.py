@@ -422,7 +422,8 @@ class _Running:
 
     def stop(self, finished: torch.Tensor, compact: bool) -> bool:
         """Stop the members ``finished`` (a mask over the batch); with ``compact`` remove them once
-        at least two stopped members are in the batch. Returns whether the batch changed.
+        the stopped members are at least two and a quarter of the batch (so a batch is rebuilt
+        only O(log E) times). Returns whether the batch changed.
 
         A batch never shrinks below two members: batched matmuls of one matrix take
         other kernels (with other rounding) than those of two or more, so one stopped
@@ -430,7 +431,7 @@ class _Running:
         """
         stopped = finished | self.done
         keep = (~stopped).nonzero().squeeze(1)
-        if not compact or len(keep) + 1 >= len(stopped):
+        if not compact or len(stopped) - len(keep) < max(2, len(stopped) // 4):  # not worth a new batch yet
             self.done = stopped
             self._factors()
             return False
