@@ -323,3 +323,20 @@ def subspace_points(n: int, d: int, k: int, *, rule: str = "sign", generator: to
     x = c @ basis.T
     return SubspaceData(x.to(device=device, dtype=dtype), y.to(device), basis.to(device=device, dtype=dtype),
                         c.to(device=device, dtype=dtype))
+
+
+def diagonal_points(device="cpu", dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 7 points ``(r, r)``, ``r = 2i/6 - 1``, of Melamed et al.'s 2-D figure; labels +-1
+    alternate along the diagonal and are negative at both ends (their ``diagonal/data.py``)."""
+    r = torch.tensor([2 * i / 6 - 1 for i in range(7)], dtype=dtype)
+    y = torch.tensor([1.0 if i % 2 else -1.0 for i in range(7)], dtype=dtype)
+    return torch.stack([r, r], 1).to(device), y.to(device)
+
+
+def chessboard_points(z: float = 0.5, device="cpu", dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 5x5 grid ``{0, .25, .5, .75, 1}^2`` on the plane ``x_3 = z`` of R^3 with XNOR labels
+    (+1 where the two grid indices have the same parity), as in Melamed et al.'s ``chess/data.py``."""
+    i = torch.cartesian_prod(torch.arange(5), torch.arange(5))
+    xy = i.to(dtype) / 4
+    y = torch.where(i[:, 0] % 2 == i[:, 1] % 2, 1.0, -1.0).to(dtype)
+    return torch.cat([xy, torch.full((25, 1), float(z), dtype=dtype)], 1).to(device), y.to(device)

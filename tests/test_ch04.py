@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import config, ensemble
+from lib import config, data, ensemble
 from lib.chapters import ch04
 from lib.config import ParameterError
 
@@ -56,10 +56,69 @@ def test_paired_batches_share_data_and_pad_dimensions():
 
 
 def test_off_plane_weights_move_with_the_biases_on_an_affine_plane():
-    x, y = ch04.chessboard_data(0.5)
+    x, y = data.chessboard_points(0.5)
     g = torch.Generator().manual_seed(1)
-    ens = ensemble.init(2, 3, 30, generator=g, dtype=torch.float64)
+    ens = ensemble.init(2, 3, 30, scheme="pytorch-uniform", generator=g, dtype=torch.float64)
     w0, b0 = ens.w.clone(), ens.b.clone()
     ensemble.fit(ens, x.double(), y, lr=0.05, steps=200, progress=False)
     torch.testing.assert_close(ens.w[..., 2] - w0[..., 2], 0.5 * (ens.b - b0), atol=1e-12, rtol=0)
     assert (ens.b - b0).abs().max() > 1e-2
+
+
+def test_figure_data_are_the_authors():
+    x, y = data.diagonal_points()
+    torch.testing.assert_close(x[:, 0], torch.tensor([2 * i / 6 - 1 for i in range(7)]))
+    assert torch.equal(x[:, 0], x[:, 1])
+    assert y.tolist() == [-1, 1, -1, 1, -1, 1, -1]  # alternating, negative at both ends
+    x, y = data.chessboard_points(0.5)
+    assert x.shape == (25, 3) and set(x[:, :2].flatten().tolist()) == {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert (x[:, 2] == 0.5).all()
+    # the authors' rule (chess/data.py): a coordinate is "in" on the odd grid values 0.25 and 0.75; label = XNOR
+    odd = ((x[:, :2] == 0.25) | (x[:, :2] == 0.75))
+    assert torch.equal(y > 0, ~(odd[:, 0] ^ odd[:, 1]))
+
+
+def test_figure_parameters_are_per_figure_and_checked():
+    cfg = config.resolve(ch04.PARAMS, {"profile": "paper"})
+    assert (cfg.chessboard_steps, cfg.chessboard_small_init_factor, cfg.chessboard_weight_decay) == (100000, 3.0, 0.003)
+    assert (cfg.diagonal_steps, cfg.chessboard_init, cfg.diagonal_init) == (40000, "pytorch-uniform", "gaussian-weights")
+    assert ch04.CHESSBOARD["margin"] == 0.01 and ch04.DIAGONAL["margin"] == 0.3
+    with pytest.raises(ParameterError, match="chessboard_init"):
+        config.resolve(ch04.PARAMS, {"profile": "quick"}, chessboard_init="xavier")
+    cfg = config.resolve(ch04.PARAMS, {"profile": "quick"}, diagonal_weight_decay=60.0)
+    with pytest.raises(ParameterError, match="diagonal_weight_decay"):
+        ch04.validate(cfg)
+
+
+def test_small_figures_train_count_reached_runs_and_claim_gains():
+    cfg = config.resolve(ch04.PARAMS, {"profile": "quick"}, figure_seeds=2, diagonal_steps=400, chessboard_steps=200)
+    diag, cb = ch04.figure_diagonal(cfg), ch04.figure_chessboard(cfg)
+    assert len(diag.table) == 6 and len(cb.table) == 10  # 3 variants; the chessboard's two planes
+    assert (cb.table.query("variant == 'weight decay'").plane == ch04.AFFINE).all()
+    small = cb.table.query("variant == 'small init'").index
+    assert (cb.w0[small[:2]] == cb.w0[small[2:]]).all()  # paired inits on the two planes
+    reach = ch04.reach_summary(diag, cb)
+    assert reach.runs.sum() == 16 and (reach.reached <= reach.runs).all()
+    assert "of 2 vanilla runs" in ch04.reach_sentences(reach, cfg)
+    gains = ch04.robustness_gains(ch04.diagonal_measures(diag))
+    assert list(gains.columns) == ["small init", "weight decay"] and len(gains) == 2
+    assert {"diagonal figure", "chessboard figure"} <= set(ch04.STAGE_SECONDS)
+
+
+def test_ratio_ci_and_claim_records():
+    est, lo, hi = ch04.ratio_ci([2.0, 2.0, 2.0])
+    assert est == pytest.approx(2.0) and lo == pytest.approx(2.0) and hi == pytest.approx(2.0)
+    c = ch04._interval_claim("ch04.x", "claim", "stat", ch04.ratio_ci([1.8, 2.0, 2.2, 1.9]), 1.0)
+    assert c.verdict == "holds" and c.lo > 1 and c.id == "ch04.x"
+    c = ch04._interval_claim("ch04.y", "claim", "stat", ch04.ratio_ci([0.5, 2.0, 1.0]), 1.0)
+    assert c.verdict == "inconclusive at this scale"
+
+
+def test_expected_costs_cover_every_stage():
+    cfg = config.resolve(ch04.PARAMS, {"profile": "quick"})
+    st = ch04.stages(cfg)
+    assert len(st) == 2 + len(ch04.SWEEPS) + 2
+    assert st.set_index("stage").loc["chessboard figure", "networks"] == 5 * cfg.figure_seeds
+    assert st.set_index("stage").loc["sweep: width", "width"] == max(cfg.sweep_width)
+    assert ch04.format_duration(30) == "30 s" and ch04.format_duration(600) == "10 min"
+    assert ch04.format_duration(3 * 3600) == "3.0 h"

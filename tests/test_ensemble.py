@@ -1,6 +1,7 @@
 """Batched two-layer ensembles: equal to networks trained one by one, and the subspace mechanism."""
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -137,3 +138,91 @@ def test_bad_settings_raise_parameter_errors():
         ensemble.init(2, 3, 4, init_scale=[1.0, 2.0, 3.0])
     with pytest.raises(ParameterError, match="widths"):
         ensemble.init(2, 3, 4, widths=[4, 5])
+
+
+def _spread_problem(seed=6, E=7):
+    """Members whose init scales make them reach the margin at very different steps (float32)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(9, 12, generator=g)
+    y = torch.randint(0, 2, (9,), generator=g)
+    ens = ensemble.init(E, 12, 24, init_scale=[0.3, 2.0, 1.0, 0.5, 1.5, 0.2, 0.8][:E], generator=g)
+    return ens, x, y
+
+
+def test_finished_members_leave_the_batch_with_the_same_numbers_as_masking():
+    ens, x, y = _spread_problem()
+    compact, masked = ens.clone(), ens.clone()
+    kw = dict(lr=0.1, steps=4000, margin=1.0, weight_decay=[0.0, 0.001] * 3 + [0.0], log_every=50, progress=False)
+    rc = ensemble.fit(compact, x, y, compact=True, **kw)
+    rm = ensemble.fit(masked, x, y, compact=False, **kw)
+    assert len(set(rc.steps.tolist())) >= 5  # members stop at different steps: the batch shrank several times
+    assert rc.steps.tolist() == rm.steps.tolist() and rc.reached.all()
+    for a, b in zip(compact._tensors(), masked._tensors()):
+        if a is not None:
+            assert torch.equal(a, b)  # bitwise: a member's numbers do not depend on the batch it runs in
+    for key in ("loss", "min_margin"):
+        assert np.array_equal(rc.history[key], rm.history[key])
+
+
+def test_a_finished_member_is_frozen_at_its_stopping_step_and_the_others_are_unaffected():
+    ens, x, y = _spread_problem()
+    full = ens.clone()
+    res = ensemble.fit(full, x, y, lr=0.1, steps=4000, margin=1.0, progress=False)
+    first = int(res.steps.argmin())
+    alone = ens.clone()  # the same member trained for exactly its number of steps, no margin stop
+    ensemble.fit(alone, x, y, lr=0.1, steps=int(res.steps[first]), progress=False)
+    torch.testing.assert_close(full.w[first], alone.w[first], atol=0, rtol=0)
+    last = int(res.steps.argmax())
+    alone = ens.clone()
+    ensemble.fit(alone, x, y, lr=0.1, steps=int(res.steps[last]), progress=False)
+    torch.testing.assert_close(full.v[last], alone.v[last], atol=0, rtol=0)
+
+
+def _authors_reference(ens, e, x, y, lr, wd, steps):
+    """Member ``e`` as nn.Linear -> ReLU -> nn.Linear -> sigmoid, trained with BCE and SGD(weight_decay)."""
+    net = torch.nn.Sequential(torch.nn.Linear(ens.dim, ens.width), torch.nn.ReLU(), torch.nn.Linear(ens.width, 1))
+    net = net.double()
+    with torch.no_grad():
+        net[0].weight.copy_(ens.w[e]); net[0].bias.copy_(ens.b[e])
+        net[2].weight.copy_(ens.v[e][None]); net[2].bias.copy_(ens.c[e][None])
+    opt = torch.optim.SGD(net.parameters(), lr=lr, weight_decay=wd)
+    target = (y > 0).double()[:, None]
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.binary_cross_entropy(torch.sigmoid(net(x)), target).backward()
+        opt.step()
+    return net
+
+
+def test_output_bias_training_equals_the_authors_bce_and_sgd_with_weight_decay():
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(25, 3, generator=g, dtype=torch.float64)
+    y = torch.where(torch.rand(25, generator=g) > 0.5, 1.0, -1.0).double()
+    ens = ensemble.init(2, 3, 40, init_scale=[1.0, 1 / 3], scheme="pytorch-uniform", generator=g, dtype=torch.float64)
+    start = ens.clone()
+    ensemble.fit(ens, x, y, lr=0.05, steps=300, weight_decay=[0.0, 0.003], progress=False)
+    for e, wd in enumerate((0.0, 0.003)):
+        net = _authors_reference(start, e, x, y, 0.05, wd, 300)
+        torch.testing.assert_close(ens.w[e], net[0].weight.detach(), atol=1e-10, rtol=1e-8)
+        torch.testing.assert_close(ens.b[e], net[0].bias.detach(), atol=1e-10, rtol=1e-8)
+        torch.testing.assert_close(ens.c[e], net[2].bias.detach()[0], atol=1e-10, rtol=1e-8)
+    torch.testing.assert_close(ens(x), ens.bias_as_unit()(x))  # the bias as an always-on unit
+
+
+@pytest.mark.parametrize("scheme", ["pytorch-uniform", "gaussian-weights"])
+def test_authors_init_divides_weights_by_the_factor_and_leaves_biases_alone(scheme):
+    big = ensemble.init(1, 50, 400, init_scale=1.0, scheme=scheme, generator=torch.Generator().manual_seed(8))
+    small = ensemble.init(1, 50, 400, init_scale=1 / 3, scheme=scheme, generator=torch.Generator().manual_seed(8))
+    torch.testing.assert_close(small.w, big.w / 3)
+    torch.testing.assert_close(small.v, big.v / 3)
+    assert torch.equal(small.b, big.b) and torch.equal(small.c, big.c)  # biases NOT divided
+    assert big.b.abs().max() <= 1 / math.sqrt(50) and big.c.abs().max() <= 1 / math.sqrt(400)
+    assert abs(big.b.std().item() / (1 / math.sqrt(3 * 50)) - 1) < 0.1  # U(-a, a) has std a / sqrt(3)
+    if scheme == "pytorch-uniform":
+        assert big.w.abs().max() <= 1 / math.sqrt(50) and abs(big.w.std().item() * math.sqrt(3 * 50) - 1) < 0.02
+    else:
+        assert abs(big.w.std().item() * math.sqrt(50) - 1) < 0.02
+    book = ensemble.init(1, 50, 400, init_scale=1 / 3, generator=torch.Generator().manual_seed(8))
+    assert book.c is None and abs(book.b.std().item() * 3 * math.sqrt(50) - 1) < 0.1  # the book divides biases too
+    with pytest.raises(ParameterError, match="scheme"):
+        ensemble.init(1, 3, 4, scheme="xavier")

@@ -21,7 +21,10 @@ fan-in scaling). To first order a label flips along that gradient at distance
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+import functools
 import math
+import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Sequence
@@ -74,15 +77,33 @@ PARAMS: dict[str, Param] = {
     "universal_fraction": Param(float, 0.5, 0.5, check="positive",
                                 help="norm of the universal perturbation, as a fraction of the median "
                                      "distance to the nearest differently labelled point"),
-    "figure_steps": Param(int, 40000, 40000, check="positive", help="step budget of the two synthetic figures"),
-    "figure_small_init": Param(float, 0.2, 0.2, check="positive", help="init scale of the figures' small-init runs"),
-    "figure_weight_decay": Param((list, float), [0.005, 0.003], [0.005, 0.003], check="nonnegative",
-                                 help="L2 coefficients of the weight-decay runs of the diagonal and chessboard figures"),
+    "figure_seeds": Param(int, 4, 16, check=lambda v: None if v >= 2 else "needs >= 2 for a confidence interval",
+                          help="networks per variant (and plane) of the two synthetic figures"),
+    "diagonal_init": Param(str, "gaussian-weights", "gaussian-weights", choices=ensemble.INIT_SCHEMES,
+                           help="initialisation of the diagonal figure (the authors': gaussian-weights)"),
+    "diagonal_small_init_factor": Param(float, 3.0, 3.0, check="positive",
+                                        help="weights divided by this in the diagonal's small-init runs (book's choice)"),
+    "diagonal_weight_decay": Param(float, 0.005, 0.005, check="nonnegative",
+                                   help="L2 coefficient of the diagonal's weight-decay runs (book's choice)"),
+    "diagonal_steps": Param(int, 25000, 40000, check="positive",
+                            help="step (epoch) budget of the diagonal figure (the authors': 40,000; quick: 25,000)"),
+    "chessboard_init": Param(str, "pytorch-uniform", "pytorch-uniform", choices=ensemble.INIT_SCHEMES,
+                             help="initialisation of the chessboard figure (the authors': pytorch-uniform)"),
+    "chessboard_small_init_factor": Param(float, 3.0, 3.0, check="positive",
+                                          help="weights divided by this in the chessboard's small-init runs "
+                                               "(the authors': 3)"),
+    "chessboard_weight_decay": Param(float, 0.003, 0.003, check="nonnegative",
+                                     help="L2 coefficient of the chessboard's weight-decay runs (the authors': 0.003)"),
+    "chessboard_steps": Param(int, 15000, 100000, check="positive",
+                              help="step (epoch) budget of the chessboard figure (the authors': 100,000; "
+                                   "quick: 15,000)"),
 }
 
-# The authors' public settings for the two synthetic figures (PAPERS.md, chapter 4).
-DIAGONAL = dict(n=7, width=100, lr=0.02, margin=0.3)
-CHESSBOARD = dict(side=5, width=400, lr=0.05, margin=0.3, z=0.5)
+# The authors' settings for the two synthetic figures, from their public code
+# (odeliamel/off-manifold-robustness: diagonal/train.py, chess/train.py): width, SGD step
+# on the full batch, and the minimum margin at which training stops.
+DIAGONAL = dict(width=100, lr=0.02, margin=0.3)
+CHESSBOARD = dict(width=400, lr=0.05, margin=0.01, z=0.5)
 ADAM_LR = 0.003  # the book's choice for the Adam comparison
 EQUIVALENCE = 0.1  # |measured - predicted| exponent the book accepts as agreement
 
@@ -106,11 +127,95 @@ def validate(cfg: SimpleNamespace) -> None:
         raise ParameterError(f"parameter 'sweep_k' values must lie in [{min_k}, d-1={cfg.d - 1}], got {cfg.sweep_k}")
     if max(cfg.sweep_weight_decay) * cfg.lr >= 1:
         raise ParameterError("parameter 'sweep_weight_decay' times lr must stay below 1")
-    if len(cfg.figure_weight_decay) != 2:
-        raise ParameterError(f"parameter 'figure_weight_decay' needs two values (diagonal, chessboard), "
-                             f"got {cfg.figure_weight_decay}")
+    for fig in ("diagonal", "chessboard"):
+        if getattr(cfg, f"{fig}_weight_decay") * (DIAGONAL if fig == "diagonal" else CHESSBOARD)["lr"] >= 1:
+            raise ParameterError(f"parameter '{fig}_weight_decay' times the figure's step must stay below 1")
     if cfg.weight_decay * cfg.lr >= 1:
         raise ParameterError("parameter 'weight_decay' times lr must stay below 1")
+
+
+# ---------------------------------------------------------------- cost of each stage
+
+STAGE_SECONDS: dict[str, float] = {}  # wall time of each stage of this run, filled as the stages run
+
+
+@contextmanager
+def _stage(name: str):
+    """Record the wall time of one stage of the chapter in ``STAGE_SECONDS``."""
+    t0 = time.perf_counter()
+    yield
+    STAGE_SECONDS[name] = time.perf_counter() - t0
+
+
+def _timed(name: str):
+    """Decorator: the call is one stage of the chapter (see :func:`_stage`)."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(*args, **kw):
+            with _stage(name):
+                return fn(*args, **kw)
+        return inner
+    return wrap
+
+
+def stages(cfg: SimpleNamespace) -> pd.DataFrame:
+    """Every training stage of the chapter: networks, points, input dim, width and step budget."""
+    S = cfg.n_seeds
+    rows = [("main runs", S, cfg.n_points, cfg.d, cfg.width, cfg.steps),
+            ("optimizer comparison", S, cfg.n_points, cfg.d, cfg.width, 4 * OPTIMIZER_STEPS)]
+    for name in SWEEPS:
+        vals = sweep_values(cfg, name)
+        d = max(vals) if name.startswith("d ") else cfg.d
+        m = int(max(vals)) if name == "width" else cfg.width
+        rows.append((f"sweep: {name}", S * len(vals), cfg.n_points, d, m, cfg.steps))
+    rows += [("diagonal figure", 3 * cfg.figure_seeds, 7, 2, DIAGONAL["width"], cfg.diagonal_steps),
+             ("chessboard figure", 5 * cfg.figure_seeds, 25, 3, CHESSBOARD["width"], cfg.chessboard_steps)]
+    return pd.DataFrame(rows, columns=["stage", "networks", "points", "d", "width", "step budget"])
+
+
+def _seconds_per_step(E: int, n: int, d: int, m: int, device, budget: float = 0.25) -> float:
+    """Measured wall time of one full-batch step of ``E`` networks ``d -> m -> 1`` on ``n`` points."""
+    g = torch.Generator().manual_seed(0)
+    ens = ensemble.init(E, d, m, generator=g, device=device)
+    x, y = torch.randn(n, d, generator=g).to(device), torch.randint(0, 2, (n,), generator=g).to(device)
+    ensemble.fit(ens, x, y, lr=1e-3, steps=2, progress=False)  # warm-up
+    t0 = time.perf_counter()
+    ensemble.fit(ens, x, y, lr=1e-3, steps=2, progress=False)
+    per = (time.perf_counter() - t0) / 2
+    k = int(min(200, budget / max(per, 1e-9)))
+    if k > 2:  # cheap enough: time more steps for a steadier figure
+        t0 = time.perf_counter()
+        ensemble.fit(ens, x, y, lr=1e-3, steps=k, progress=False)
+        per = (time.perf_counter() - t0) / k
+    return per
+
+
+def expected_costs(cfg: SimpleNamespace) -> pd.DataFrame:
+    """:func:`stages` with the calibrated time per step and the time of the whole step budget.
+
+    The budget time is an upper bound: a network that reaches the margin leaves its batch,
+    so a stage costs less the sooner its networks finish (the measurement and plotting
+    after training are not counted).
+    """
+    out = stages(cfg)
+    out["ms per step"] = [1e3 * _seconds_per_step(*r, device=cfg.device)
+                          for r in out[["networks", "points", "d", "width"]].itertuples(index=False)]
+    out["at most (s)"] = out["ms per step"] * out["step budget"] / 1e3
+    return out.set_index("stage")
+
+
+def cost_report(expected: pd.DataFrame) -> pd.DataFrame:
+    """The expected upper bound of every stage next to the wall time it took in this run."""
+    out = expected[["networks", "step budget", "at most (s)"]].copy()
+    out["took (s)"] = [STAGE_SECONDS.get(name, math.nan) for name in out.index]
+    return out
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` in the largest sensible unit (s, min or h)."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 # ---------------------------------------------------------------- data and training
@@ -282,6 +387,7 @@ def per_seed_medians(df: pd.DataFrame, n_seeds: int) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- experiments
 
+@_timed("main runs")
 def baseline(cfg: SimpleNamespace) -> tuple[Run, pd.DataFrame]:
     """``n_seeds`` networks at the chapter's main setting, each on its own data set and subspace."""
     E = cfg.n_seeds
@@ -291,7 +397,11 @@ def baseline(cfg: SimpleNamespace) -> tuple[Run, pd.DataFrame]:
     return run, measure(run)
 
 
-def optimizer_comparison(cfg: SimpleNamespace, steps: int = 300) -> pd.DataFrame:
+OPTIMIZER_STEPS = 300  # fixed training length of the GD/Adam comparison (the book's choice)
+
+
+@_timed("optimizer comparison")
+def optimizer_comparison(cfg: SimpleNamespace, steps: int = OPTIMIZER_STEPS) -> pd.DataFrame:
     """Drift of the P-perp weights under GD and Adam, for an axis-aligned and a random subspace.
 
     Every network trains for a fixed ``steps`` (no margin stop) so the drift can accumulate.
@@ -314,20 +424,32 @@ def optimizer_comparison(cfg: SimpleNamespace, steps: int = 300) -> pd.DataFrame
 SWEEPS = ("d (fan-in init)", "d (fixed init std)", "k", "width", "init scale", "weight decay", "data radius")
 
 
+def sweep_values(cfg: SimpleNamespace, name: str) -> list:
+    """The values of sweep ``name``."""
+    return {"d (fan-in init)": cfg.sweep_d, "d (fixed init std)": cfg.sweep_d, "k": cfg.sweep_k,
+            "width": cfg.sweep_width, "init scale": cfg.sweep_init_scale,
+            "weight decay": cfg.sweep_weight_decay, "data radius": cfg.sweep_radius}[name]
+
+
 def sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
     """Train one ensemble over the values of one sweep x ``n_seeds``; per-member medians with ``value``.
 
     Member ``e`` has value index ``e // n_seeds`` and seed ``e % n_seeds``; all values of a
     seed share the same data set except in the d and k sweeps (the data live in R^d).
     The weight-decay sweep runs the full ``steps`` budget without the margin stop, so
-    every member of a value decays by the same factor ``c_T``. The radius sweep scales
-    the data and the step size together (``lr * (radius / r)^2``), which keeps the
-    first-layer step in units of the data the same.
+    its decay factors ``c_T = (1 - lr wd)^T`` span a range: stopped at the margin, its
+    networks stop after a few hundred steps with ``c_T`` close to 1 everywhere and the
+    slope in ``c_T`` is not measurable. The other sweeps stop at the margin. The radius sweep scales the data and the step size
+    together (``lr * (radius / r)^2``), which keeps the first-layer step in units of the
+    data the same.
     """
+    with _stage(f"sweep: {name}"):
+        return _sweep(cfg, name)
+
+
+def _sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
     S = cfg.n_seeds
-    vals = {"d (fan-in init)": cfg.sweep_d, "d (fixed init std)": cfg.sweep_d, "k": cfg.sweep_k,
-            "width": cfg.sweep_width, "init scale": cfg.sweep_init_scale,
-            "weight decay": cfg.sweep_weight_decay, "data radius": cfg.sweep_radius}[name]
+    vals = sweep_values(cfg, name)
     per = [v for v in vals for _ in range(S)]
     E = len(per)
     dims, ks = [cfg.d] * E, [cfg.k] * E
@@ -407,117 +529,150 @@ def agreement_verdict(lo: float, hi: float, tol: float = EQUIVALENCE) -> str:
 
 # ---------------------------------------------------------------- the two synthetic figures
 
-def diagonal_data(device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """7 points evenly spaced on the diagonal of [-1, 1]^2 with alternating labels (+ - + ... +)."""
-    t = torch.linspace(-1, 1, DIAGONAL["n"])
-    x = torch.stack([t, t], 1)
-    y = torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(DIAGONAL["n"])])
-    return x.to(device), y.to(device)
-
-
-def chessboard_data(z: float, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """A 5x5 grid on [-1, 1]^2 lifted to the plane ``x_3 = z`` of R^3; XNOR (chessboard) labels."""
-    n = CHESSBOARD["side"]
-    t = torch.linspace(-1, 1, n)
-    gx, gy = torch.meshgrid(t, t, indexing="xy")
-    i, j = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="xy")
-    x = torch.stack([gx.flatten(), gy.flatten(), torch.full((n * n,), float(z))], 1)
-    y = torch.where((i.flatten() % 2) == (j.flatten() % 2), 1.0, -1.0)
-    return x.to(device), y.to(device)
-
-
 AFFINE = f"z={CHESSBOARD['z']:g}"
-
-
-
-
-def figure_diagonal(cfg: SimpleNamespace) -> tuple[ensemble.TwoLayerEnsemble, ensemble.FitResult]:
-    """The 2-D figure: vanilla, small-init and weight-decay networks on the 7 diagonal points."""
-    x, y = diagonal_data(cfg.device)
-    scales, wds = [1.0, cfg.figure_small_init, 1.0], [0.0, 0.0, cfg.figure_weight_decay[0]]
-    ens = ensemble.init(3, 2, DIAGONAL["width"], init_scale=scales, generator=cfg.generator, device=cfg.device)
-    fit = ensemble.fit(ens, x, y, lr=DIAGONAL["lr"], steps=cfg.figure_steps, weight_decay=wds,
-                       margin=DIAGONAL["margin"], desc="diagonal figure")
-    return ens, fit
+VARIANTS = ("vanilla", "small init", "weight decay")
 
 
 @dataclass
-class Chessboard:
-    """Networks on the 5x5 chessboard. Members ``0 .. 4S-1`` are (variant, plane, seed) with
-    variant in (vanilla, small init), plane in (z=0.5, z=0) and the same initialisation on
-    both planes (a paired control: z=0 is a linear subspace); the last member is the
-    weight-decay network of the figure, on z=0.5."""
+class Figure:
+    """The networks of one synthetic figure: ``table`` has one row per member (variant, seed,
+    factor, weight decay, and for the chessboard the plane); ``x`` is ``(E, n, d)``."""
 
     ens: ensemble.TwoLayerEnsemble
     fit: ensemble.FitResult
-    x: torch.Tensor  # (E, 25, 3)
+    x: torch.Tensor
     y: torch.Tensor
     w0: torch.Tensor
     b0: torch.Tensor
-    table: pd.DataFrame  # one row per member: variant, plane, seed, weight_decay
+    table: pd.DataFrame
 
 
-def figure_chessboard(cfg: SimpleNamespace) -> Chessboard:
-    """The 3-D figure (vanilla, small init, weight decay on z=0.5) and its paired z=0 control."""
-    S, z = cfg.n_seeds, CHESSBOARD["z"]
-    planes = {AFFINE: chessboard_data(z, cfg.device)[0], "z=0": chessboard_data(0.0, cfg.device)[0]}
-    y = chessboard_data(z, cfg.device)[1]
-    rows, parts, xs = [], [], []
-    for variant, scale in (("vanilla", 1.0), ("small init", cfg.figure_small_init)):
-        init = ensemble.init(S, 3, CHESSBOARD["width"], init_scale=scale, generator=cfg.generator, device=cfg.device)
+def _figure_members(S: int, factor: float, wd: float) -> list[dict]:
+    """(variant, seed, init factor, weight decay) of the ``3 S`` networks of a figure, variant-major."""
+    settings = {"vanilla": (1.0, 0.0), "small init": (factor, 0.0), "weight decay": (1.0, wd)}
+    return [{"variant": v, "seed": i, "factor": settings[v][0], "weight_decay": settings[v][1]}
+            for v in VARIANTS for i in range(S)]
+
+
+def _train_figure(ens, x, y, table: pd.DataFrame, spec: dict, steps: int, desc: str) -> Figure:
+    w0, b0 = ens.w.clone(), ens.b.clone()
+    fit = ensemble.fit(ens, x, y, lr=spec["lr"], steps=steps, weight_decay=table.weight_decay.tolist(),
+                       margin=spec["margin"], desc=desc)
+    return Figure(ens, fit, x, y, w0, b0, table.assign(steps=fit.steps.numpy(), reached=fit.reached.numpy(),
+                                                       min_margin=fit.min_margin.numpy()))
+
+
+@_timed("diagonal figure")
+def figure_diagonal(cfg: SimpleNamespace) -> Figure:
+    """The 2-D figure: ``figure_seeds`` vanilla, small-init and weight-decay networks on the 7 diagonal points."""
+    x, y = data.diagonal_points(cfg.device)
+    table = pd.DataFrame(_figure_members(cfg.figure_seeds, cfg.diagonal_small_init_factor, cfg.diagonal_weight_decay))
+    ens = ensemble.init(len(table), 2, DIAGONAL["width"], init_scale=(1 / table.factor).tolist(),
+                        scheme=cfg.diagonal_init, generator=cfg.generator, device=cfg.device)
+    return _train_figure(ens, x.expand(len(table), -1, -1), y, table, DIAGONAL, cfg.diagonal_steps,
+                         "diagonal figure")
+
+
+@_timed("chessboard figure")
+def figure_chessboard(cfg: SimpleNamespace) -> Figure:
+    """The 3-D figure's networks on the plane z=0.5, and the book's paired control on z=0.
+
+    Per seed, the vanilla and the small-init network start from the same initialisation on
+    both planes (z=0 is a linear subspace, z=0.5 only affine); the weight-decay networks
+    train on z=0.5 only.
+    """
+    S, z = cfg.figure_seeds, CHESSBOARD["z"]
+    planes = {AFFINE: data.chessboard_points(z, cfg.device)[0], "z=0": data.chessboard_points(0.0, cfg.device)[0]}
+    y = data.chessboard_points(z, cfg.device)[1]
+    members = pd.DataFrame(_figure_members(S, cfg.chessboard_small_init_factor, cfg.chessboard_weight_decay))
+    parts, xs, rows = [], [], []
+    for variant, group in members.groupby("variant", sort=False):
+        init = ensemble.init(S, 3, CHESSBOARD["width"], init_scale=(1 / group.factor).tolist(),
+                             scheme=cfg.chessboard_init, generator=cfg.generator, device=cfg.device)
         for plane, xp in planes.items():
+            if variant == "weight decay" and plane != AFFINE:
+                continue
             parts.append(init)
             xs += [xp] * S
-            rows += [{"variant": variant, "plane": plane, "seed": i, "weight_decay": 0.0} for i in range(S)]
-    parts.append(ensemble.init(1, 3, CHESSBOARD["width"], generator=cfg.generator, device=cfg.device))
-    xs.append(planes[AFFINE])
-    rows.append({"variant": "weight decay", "plane": AFFINE, "seed": 0, "weight_decay": cfg.figure_weight_decay[1]})
-    ens = ensemble.TwoLayerEnsemble(*(torch.cat([getattr(p, a) for p in parts]) for a in ("w", "b", "v")))
-    table = pd.DataFrame(rows)
-    w0, b0 = ens.w.clone(), ens.b.clone()
-    x = torch.stack(xs)
-    fit = ensemble.fit(ens, x, y, lr=CHESSBOARD["lr"], steps=cfg.figure_steps, weight_decay=table.weight_decay.tolist(),
-                       margin=CHESSBOARD["margin"], desc="chessboard figure")
-    return Chessboard(ens, fit, x, y, w0, b0, table)
+            rows.append(group.assign(plane=plane))
+    table = pd.concat(rows, ignore_index=True)
+    ens = ensemble.TwoLayerEnsemble.concat(parts)
+    return _train_figure(ens, torch.stack(xs), y, table, CHESSBOARD, cfg.chessboard_steps, "chessboard figure")
 
 
-def affine_drift(cb: Chessboard) -> np.ndarray:
+def affine_drift(cb: Figure) -> np.ndarray:
     """``max_j |Delta w_j3 - z Delta b_j|`` per member: 0 under GD without weight decay, because on the
     plane x_3 = z the gradient of w_j3 is exactly z times the gradient of b_j."""
     z = cb.x[:, :1, 2]  # (E, 1): every point of a member has the same x_3
     return ((cb.ens.w[..., 2] - cb.w0[..., 2]) - z * (cb.ens.b - cb.b0)).abs().max(1).values.cpu().numpy()
 
 
+def line_flip(ens: ensemble.TwoLayerEnsemble, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Exact smallest ``|t|`` that flips the label of ``x + t u`` (either way along the unit ``u``), ``(E, n)``."""
+    plain = ens.bias_as_unit()
+    u = u.expand_as(x)
+    return torch.minimum(flip.ray_distance_exact(plain, x, u), flip.ray_distance_exact(plain, x, -u))
+
+
 @torch.no_grad()
-def chessboard_measures(cb: Chessboard) -> pd.DataFrame:
+def diagonal_measures(fig: Figure) -> pd.DataFrame:
+    """Per member: median exact flip distance perpendicular to the data line, and along it."""
+    normal = torch.tensor([1.0, -1.0], dtype=fig.x.dtype, device=fig.x.device) / math.sqrt(2)
+    out = fig.table.copy()
+    out["delta_off"] = line_flip(fig.ens, fig.x, normal).median(1).values.cpu().numpy()
+    out["delta_along"] = line_flip(fig.ens, fig.x, normal.flip(0).abs()).median(1).values.cpu().numpy()
+    return out
+
+
+@torch.no_grad()
+def chessboard_measures(cb: Figure) -> pd.DataFrame:
     """Per member: median exact distance to flip a label by moving straight off the plane (along
     +-e_3), the off-plane derivative, and its split into the frozen initial part
     ``sum_j v_j a_j w_j3(0)`` and the part trained together with the biases."""
-    f = cb.ens(cb.x)
     grad = cb.ens.input_grad(cb.x)
     dz = grad[..., 2]
-    gate = (cb.ens.preactivations(cb.x) > 0).to(f) * cb.ens.v[:, None, :]
+    gate = (cb.ens.preactivations(cb.x) > 0).to(dz) * cb.ens.v[:, None, :]
     frozen = (gate * cb.w0[:, None, :, 2]).sum(-1)
-    e3 = torch.zeros_like(cb.x)
-    e3[..., 2] = 1.0
-    delta_off = flip.ray_distance_exact(cb.ens, cb.x, (-torch.sign(f) * torch.sign(dz))[..., None] * e3)
+    e3 = torch.tensor([0.0, 0.0, 1.0], dtype=cb.x.dtype, device=cb.x.device)
     out = cb.table.copy()
-    out["delta_off"] = delta_off.median(1).values.cpu().numpy()
+    out["delta_off"] = line_flip(cb.ens, cb.x, e3).median(1).values.cpu().numpy()
     out["dfdz"] = dz.abs().median(1).values.cpu().numpy()
     out["frozen_part"] = frozen.abs().median(1).values.cpu().numpy()
     out["trained_part"] = (dz - frozen).abs().median(1).values.cpu().numpy()
     out["in_plane_grad"] = grad[..., :2].norm(dim=-1).median(1).values.cpu().numpy()
-    out["steps"] = cb.fit.steps.numpy()
-    out["reached"] = cb.fit.reached.numpy()
     return out
+
+
+def reach_summary(diag: Figure, cb: Figure) -> pd.DataFrame:
+    """How many runs of each figure and variant reached the stop margin within the step budget."""
+    tables = [diag.table.assign(figure="diagonal", plane="line"), cb.table.assign(figure="chessboard")]
+    both = pd.concat(tables, ignore_index=True)
+    return both.groupby(["figure", "plane", "variant"], sort=False).agg(
+        runs=("reached", "size"), reached=("reached", "sum"), median_steps=("steps", "median"),
+        max_steps=("steps", "max"), median_final_margin=("min_margin", "median"))
+
+
+def reach_sentences(reach: pd.DataFrame, cfg: SimpleNamespace) -> str:
+    """One computed sentence per figure: how many runs of each variant reached the stop margin."""
+    out = []
+    for fig, spec in (("diagonal", DIAGONAL), ("chessboard", CHESSBOARD)):
+        items = [f"{int(r.reached)} of {int(r.runs)} {variant} runs" + (f" on {plane}" if fig == "chessboard" else "")
+                 for (plane, variant), r in reach.loc[fig].iterrows()]
+        out.append(f"{fig.capitalize()} (stop at margin {spec['margin']:g}, budget "
+                   f"{getattr(cfg, fig + '_steps'):,} steps): " + ", ".join(items) + " reached the margin.")
+    return "\n".join(out)
+
+
+def robustness_gains(meas: pd.DataFrame, plane: str | None = None) -> pd.DataFrame:
+    """Per seed: how much small init and weight decay multiply the median off-data flip distance."""
+    m = meas if plane is None else meas[meas.plane == plane]
+    pv = m.pivot_table(index="seed", columns="variant", values="delta_off")
+    return pd.DataFrame({v: pv[v] / pv["vanilla"] for v in ("small init", "weight decay") if v in pv})
 
 
 def affine_gain(meas: pd.DataFrame) -> pd.DataFrame:
     """Per seed (rows) and plane (columns): how much small init multiplies the off-plane flip distance."""
-    pv = meas[meas.variant != "weight decay"].pivot_table(index=["plane", "seed"], columns="variant",
-                                                          values="delta_off")
-    gain = (pv["small init"] / pv["vanilla"]).rename("gain").reset_index()
-    return gain.pivot(index="seed", columns="plane", values="gain")
+    return pd.DataFrame({plane: robustness_gains(meas, plane)["small init"] for plane in ("z=0", AFFINE)})
 
 
 def decision_grid(ens: ensemble.TwoLayerEnsemble, axes: tuple[torch.Tensor, torch.Tensor], embed) -> torch.Tensor:
@@ -553,6 +708,11 @@ def flip_summary(df: pd.DataFrame, n_seeds: int, fraction: float) -> dict:
     return out
 
 
+def sweep_key(name: str) -> str:
+    """A sweep's name as a short snake_case key (``"d (fixed init std)"`` -> ``"d_fixed"``)."""
+    return name.replace(" (fan-in init)", "").replace(" (fixed init std)", "_fixed").replace(" ", "_")
+
+
 def sweep_claims(exps: list[dict]) -> list[Claim]:
     """One claims-table row per sweep: measured exponent of ||grad_perp f|| vs the derivation's."""
     rows = []
@@ -563,7 +723,8 @@ def sweep_claims(exps: list[dict]) -> list[Claim]:
         rows.append(Claim(f"[book] exponent of ||grad_perp f|| in {what} follows the derivation",
                           f"log-log slope, mean [95% CI] over seeds, vs prediction; agreement within "
                           f"+-{EQUIVALENCE} on (measured - predicted)", value,
-                          agreement_verdict(e["diff_lo"], e["diff_hi"])))
+                          agreement_verdict(e["diff_lo"], e["diff_hi"]), id=f"ch04.exponent_{sweep_key(e['sweep'])}",
+                          estimate=e["diff"], lo=e["diff_lo"], hi=e["diff_hi"]))
     return rows
 
 
@@ -572,51 +733,77 @@ def law_ratio(meds: list[pd.DataFrame]) -> tuple[float, float, float]:
     return mean_ci(np.concatenate([m.law.to_numpy() for m in meds]))
 
 
+def ratio_ci(ratios) -> tuple[float, float, float]:
+    """Geometric mean of positive ratios (one per seed) and its 95% t-interval, from the logs."""
+    m, lo, hi = mean_ci(np.log(np.asarray(ratios, dtype=float)))
+    return math.exp(m), math.exp(lo), math.exp(hi)
+
+
+def _interval_claim(cid: str, claim: str, statistic: str, est: tuple[float, float, float], threshold: float,
+                    above: bool = True, digits: int = 2) -> Claim:
+    """A claim decided by which side of ``threshold`` the interval ``est = (estimate, lo, hi)`` lies."""
+    value = fmt(est[0], est[1:], digits) if np.isfinite(est[1]) else f"{est[0]:.{digits}g}"
+    return Claim(claim, statistic, value, by_interval(est[1], est[2], threshold, above=above), id=cid,
+                 estimate=est[0], lo=est[1], hi=est[2])
+
+
 def claims(flips: dict, law: tuple[float, float, float], drift_gd: float, optim: pd.DataFrame,
-           exps: list[dict], gain: pd.DataFrame, tol: float) -> list[Claim]:
-    """The chapter's claims table, every verdict computed from the run."""
+           exps: list[dict], gain: pd.DataFrame, tol: float, figure_gains: dict[str, pd.DataFrame]) -> list[Claim]:
+    """The chapter's claims table, every verdict computed from the run.
+
+    ``figure_gains`` maps ``"diagonal"`` and ``"chessboard"`` to :func:`robustness_gains` of
+    the two synthetic figures (the chessboard's on its plane z=0.5).
+    """
     by_name = {e["sweep"]: e for e in exps}
     adam_rand = float(optim.query("optimizer == 'adam' and subspace == 'random'").drift.median())
     adam_axis = float(optim.query("optimizer == 'adam' and subspace == 'axis-aligned'").drift.max())
-    gr, dr, uf = flips["grad_ratio"], flips["delta_ratio"], flips["univ_flipped"]
     init, wd = by_name["init scale"], by_name["weight decay"]
-    log_gain = np.log(gain[AFFINE] / gain["z=0"]).to_numpy()
-    lg = mean_ci(log_gain)
+    nan = math.nan
     rows = [
         Claim("[book] plain GD never moves the P-perp part of the first-layer weights (c_T times it with L2)",
               "max relative drift over every GD network of the chapter (float32)", f"{drift_gd:.1e}",
-              by_test(drift_gd < tol, drift_gd >= tol)),
+              by_test(drift_gd < tol, drift_gd >= tol), id="ch04.frozen_orthogonal_weights",
+              estimate=drift_gd, lo=nan, hi=nan),
         Claim("[book] Adam moves it when P is not axis-aligned, and not when it is",
               "median drift, Adam on a random P / max drift, Adam on an axis-aligned P",
               f"{adam_rand:.2g} / {adam_axis:.1e}", by_test(adam_rand > 1e-2 and adam_axis < tol,
-                                                            adam_rand <= 1e-2 or adam_axis >= tol)),
+                                                            adam_rand <= 1e-2 or adam_axis >= tol),
+              id="ch04.adam_moves_orthogonal_weights", estimate=adam_rand, lo=nan, hi=nan),
         Claim("[book] E||grad_perp f(x)||^2 = c_T^2 sigma_w^2 (d-k) S(x) at data points",
               f"mean of measured / predicted squared norm over all networks of the chapter, 95% CI; "
               f"agreement within +-{EQUIVALENCE}",
-              fmt(law[0], law[1:], 3), agreement_verdict(law[1] - 1, law[2] - 1)),
-        Claim("Trained networks have large gradients orthogonal to the data subspace",
-              "median ||grad_perp f|| / ||grad_P f|| at data points (the book reads 'large' as > 1)",
-              fmt(gr[0], gr[1:], 2), by_interval(gr[1], gr[2], 1.0)),
-        Claim("Small L2 perturbations orthogonal to P flip labels",
-              "median (flip distance along P-perp) / (flip distance within P); holds if < 1",
-              fmt(dr[0], dr[1:], 2), by_interval(dr[1], dr[2], 1.0, above=False)),
-        Claim("One universal orthogonal direction flips most training points",
-              f"fraction flipped at norm {flips['universal_norm']:.2g} (random P-perp direction: "
-              f"{flips['rand_flipped'][0]:.2f}); holds if > 0.5", fmt(uf[0], uf[1:], 2),
-              by_interval(uf[1], uf[2], 0.5)),
-        Claim("A smaller initialisation makes the network more robust orthogonally to P",
-              "log-log slope of the P-perp flip distance in the init scale; holds if < 0",
-              fmt(init["delta_measured"], (init["delta_measured_lo"], init["delta_measured_hi"]), 2),
-              by_interval(init["delta_measured_lo"], init["delta_measured_hi"], 0.0, above=False)),
-        Claim("L2 regularisation makes the network more robust orthogonally to P",
-              "log-log slope of the P-perp flip distance in the decay factor c_T; holds if < 0",
-              fmt(wd["delta_measured"], (wd["delta_measured_lo"], wd["delta_measured_hi"]), 2),
-              by_interval(wd["delta_measured_lo"], wd["delta_measured_hi"], 0.0, above=False)),
-        Claim("The effect is weaker on the chessboard's affine plane than on a linear subspace",
-              "ratio of the small-init robustness gain off the plane z=0.5 to that off z=0 (paired seeds); "
-              "holds if < 1", fmt(math.exp(lg[0]), (math.exp(lg[1]), math.exp(lg[2])), 2)
-              if np.isfinite(lg[1]) else f"{math.exp(lg[0]):.2f}", by_interval(lg[1], lg[2], 0.0, above=False)),
+              fmt(law[0], law[1:], 3), agreement_verdict(law[1] - 1, law[2] - 1), id="ch04.orthogonal_gradient_law",
+              estimate=law[0], lo=law[1], hi=law[2]),
+        _interval_claim("ch04.large_orthogonal_gradient",
+                        "Trained networks have large gradients orthogonal to the data subspace",
+                        "median ||grad_perp f|| / ||grad_P f|| at data points (the book reads 'large' as > 1)",
+                        flips["grad_ratio"], 1.0),
+        _interval_claim("ch04.orthogonal_flip_cheaper", "Small L2 perturbations orthogonal to P flip labels",
+                        "median (flip distance along P-perp) / (flip distance within P); holds if < 1",
+                        flips["delta_ratio"], 1.0, above=False),
+        _interval_claim("ch04.universal_direction", "One universal orthogonal direction flips most training points",
+                        f"fraction flipped at norm {flips['universal_norm']:.2g} (random P-perp direction: "
+                        f"{flips['rand_flipped'][0]:.2f}); holds if > 0.5", flips["univ_flipped"], 0.5),
+        _interval_claim("ch04.small_init_robust", "A smaller initialisation makes the network more robust "
+                        "orthogonally to P", "log-log slope of the P-perp flip distance in the init scale; "
+                        "holds if < 0", (init["delta_measured"], init["delta_measured_lo"], init["delta_measured_hi"]),
+                        0.0, above=False),
+        _interval_claim("ch04.weight_decay_robust", "L2 regularisation makes the network more robust "
+                        "orthogonally to P", "log-log slope of the P-perp flip distance in the decay factor c_T; "
+                        "holds if < 0", (wd["delta_measured"], wd["delta_measured_lo"], wd["delta_measured_hi"]),
+                        0.0, above=False),
     ]
+    for fig, where in (("diagonal", "perpendicular to the diagonal"), ("chessboard", "off the plane z=0.5")):
+        g = figure_gains[fig]
+        for variant, short in (("small init", "small_init"), ("weight decay", "weight_decay")):
+            rows.append(_interval_claim(
+                f"ch04.{fig}_{short}_gain", f"{fig.capitalize()} figure: {variant} makes labels harder to flip "
+                f"{where}", f"{variant} / vanilla median exact flip distance {where}, geometric mean over "
+                f"{len(g)} seeds, 95% CI; holds if > 1", ratio_ci(g[variant]), 1.0))
+    rows.append(_interval_claim(
+        "ch04.affine_plane_weaker", "The effect is weaker on the chessboard's affine plane than on a linear subspace",
+        "ratio of the small-init robustness gain off the plane z=0.5 to that off z=0 (paired seeds); holds if < 1",
+        ratio_ci(gain[AFFINE] / gain["z=0"]), 1.0, above=False))
     return rows + sweep_claims(exps)
 
 
@@ -752,60 +939,79 @@ def plot_radius_ratio(med: pd.DataFrame, ax) -> None:
     ax.legend(fontsize="x-small")
 
 
-def plot_diagonal(ens: ensemble.TwoLayerEnsemble, fit: ensemble.FitResult, cfg: SimpleNamespace, axes) -> None:
-    """Decision regions of the three diagonal networks; the data line P is dashed."""
-    x, y = diagonal_data()
+def _first_seed(fig: Figure, variant: str, plane: str | None = None) -> int:
+    """Index of the seed-0 member of ``variant`` (on ``plane``)."""
+    q = (fig.table.variant == variant) & (fig.table.seed == 0)
+    if plane is not None:
+        q &= fig.table.plane == plane
+    return int(np.flatnonzero(q.to_numpy())[0])
+
+
+def _variant_title(fig: Figure, i: int, meas: pd.DataFrame, plane: str | None = None) -> str:
+    """Three short title lines: the variant (and plane), its training, its off-data flip distance."""
+    r = fig.table.iloc[i]
+    what = {"vanilla": "vanilla", "small init": f"small init (weights / {r.factor:g})",
+            "weight decay": f"weight decay {r.weight_decay:g}"}[r.variant]
+    decay = f", $c_T$ = {float(fig.fit.decay[i]):.2f}" if r.variant == "weight decay" else ""
+    return (f"{what}{', plane ' + plane if plane else ''}\n{int(r.steps)} steps{decay}, min margin "
+            f"{r.min_margin:.2f}\nmedian off-data flip {meas.delta_off.iloc[i]:.2f}")
+
+
+def plot_diagonal(fig: Figure, meas: pd.DataFrame, axes) -> None:
+    """Decision regions of the seed-0 network of each variant; the data line P is dashed."""
+    x, y = data.diagonal_points()
     t = torch.linspace(-2, 2, 241)
-    vals = decision_grid(ens, (t, t), lambda a, b: torch.stack([a, b], 1))
+    vals = decision_grid(fig.ens, (t, t), lambda a, b: torch.stack([a, b], 1))
     a, b = torch.meshgrid(t, t, indexing="xy")
-    names = ["vanilla (s = 1)", f"small init (s = {cfg.figure_small_init:g})",
-             f"weight decay {cfg.figure_weight_decay[0]:g} ($c_T$ = {float(fit.decay[2]):.2f})"]
-    for i, ax in enumerate(axes):
+    for ax, variant in zip(axes, VARIANTS):
+        i = _first_seed(fig, variant)
         _regions(ax, a, b, vals[i])
         ax.plot([-2, 2], [-2, 2], ls="--", color="0.4", lw=0.8, label="data line $P$")
-        _points(ax, x[:, 0], x[:, 1], y, legend=i == 0)
-        ax.set(xlabel="$x_1$", ylabel="$x_2$", aspect="equal",
-               title=f"{names[i]}\n{int(fit.steps[i])} steps, min margin {float(fit.min_margin[i]):.2f}")
+        _points(ax, x[:, 0], x[:, 1], y, legend=ax is axes[0])
+        ax.set(xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
+        ax.set_title(_variant_title(fig, i, meas), fontsize="small")
     axes[0].legend(fontsize="x-small", loc="lower right")
 
 
-def plot_chessboard(cb: Chessboard, meas: pd.DataFrame, axes) -> None:
-    """Vertical slices (x_1, x_3) through the row x_2 = -1 of the chessboard; last panel: the gains."""
-    t1, t3 = torch.linspace(-1.6, 1.6, 161), torch.linspace(-1.0, 2.0, 151)
+def plot_chessboard(cb: Figure, meas: pd.DataFrame, axes) -> None:
+    """Vertical slices (x_1, x_3) through the row x_2 = 0 of the chessboard; last panel: the gains."""
+    t1, t3 = torch.linspace(-0.4, 1.4, 181), torch.linspace(-0.5, 1.5, 161)
     a, b = torch.meshgrid(t1, t3, indexing="xy")
-    xg, yg = chessboard_data(0.0)
-    row = xg[:, 1] == -1
+    xg, yg = data.chessboard_points(0.0)
+    row = xg[:, 1] == 0
     picks = [("vanilla", AFFINE), ("small init", AFFINE), ("weight decay", AFFINE),
              ("vanilla", "z=0"), ("small init", "z=0")]
-    vals = decision_grid(cb.ens, (t1, t3), lambda u, w: torch.stack([u, torch.full_like(u, -1.0), w], 1))
+    vals = decision_grid(cb.ens, (t1, t3), lambda u, w: torch.stack([u, torch.zeros_like(u), w], 1))
     for ax, (variant, plane) in zip(axes[:5], picks):
-        i = int(cb.table.query("variant == @variant and plane == @plane and seed == 0").index[0])
+        i = _first_seed(cb, variant, plane)
         _regions(ax, a, b, vals[i])
         z = float(cb.x[i, 0, 2])
         ax.axhline(z, ls="--", color="0.4", lw=0.8)
         _points(ax, xg[row, 0], torch.full((int(row.sum()),), z), yg[row], legend=ax is axes[0])
-        extra = f", $c_T$ = {float(cb.fit.decay[i]):.2f}" if variant == "weight decay" else ""
-        ax.set(xlabel="$x_1$", ylabel="$x_3$ (off the plane)",
-               title=f"{variant}, plane {plane}{extra}\n{int(cb.fit.steps[i])} steps, "
-                     f"median off-plane flip {meas.delta_off[i]:.2f}")
+        ax.set(xlabel="$x_1$", ylabel="$x_3$ (off the plane)")
+        ax.set_title(_variant_title(cb, i, meas, plane), fontsize="small")
     axes[0].legend(fontsize="x-small", loc="lower left")
-    gain = affine_gain(meas)[["z=0", AFFINE]]
+    gain = affine_gain(meas)
     for col, color in zip(gain.columns, ("C2", "C1")):
         axes[5].scatter(np.full(len(gain), list(gain.columns).index(col)), gain[col], color=color, s=25)
     for _, r in gain.iterrows():
         axes[5].plot(range(len(gain.columns)), r.to_numpy(), color="0.6", lw=0.8)
     axes[5].set(xticks=range(len(gain.columns)), xticklabels=[f"plane {c}" for c in gain.columns],
-                xlim=(-0.5, len(gain.columns) - 0.5), ylabel="off-plane flip distance, small init / vanilla",
-                title="robustness gain of small init\n(one line per seed)")
+                xlim=(-0.5, len(gain.columns) - 0.5),
+                ylabel="off-plane flip distance:\nsmall init / vanilla")
+    axes[5].set_title("gain of small init\n(one line per seed)", fontsize="small")
 
 
-def key_results(flips: dict, law: tuple, drift: float, exps: list[dict], gain: pd.DataFrame) -> dict:
+def key_results(flips: dict, law: tuple, drift: float, exps: list[dict], gain: pd.DataFrame,
+                reach: pd.DataFrame) -> dict:
     """The scalars a sweep over this chapter collects (see lib.results)."""
     out = {"orthogonal_drift": drift, "universal_norm": flips["universal_norm"], "law_ratio": law[0]}
+    for (fig, plane, variant), r in reach.iterrows():
+        out[f"reached_{fig}_{plane}_{variant}".replace(" ", "_").replace("=", "").replace(".", "")] = int(r.reached)
     for name in ("grad_ratio", "delta_ratio", "univ_flipped", "rand_flipped"):
         out[name] = flips[name][0]
     for e in exps:
-        key = e["sweep"].replace(" (fan-in init)", "").replace(" (fixed init std)", "_fixed").replace(" ", "_")
+        key = sweep_key(e["sweep"])
         out[f"slope_{key}"] = e["measured"]
         out[f"predicted_{key}"] = e["predicted"]
         out[f"delta_slope_{key}"] = e["delta_measured"]
