@@ -162,3 +162,17 @@ def test_one_network_is_measured_through_every_lens_deterministically():
     assert 0 < row["flip_norm"] <= cfg.flip_eps_max
     assert 0 <= row["homogeneity_shallow"] <= 1
     assert row["pgd_1"] <= row["pgd_0.5"] <= row["clean_accuracy"]
+
+
+def test_within_method_rho_ignores_a_lens_that_only_separates_methods():
+    rng = np.random.default_rng(1)
+    methods = np.repeat(["a", "b", "c"], 60)
+    clusters = np.repeat(np.arange(60), 3)
+    robust = rng.normal(size=180) + 5.0 * (methods == "c")
+    lens = rng.normal(size=180) + 5.0 * (methods == "c")  # tracks the method, not robustness inside it
+    idx = ch05.cluster_resamples(clusters, 300, rng)
+    assert ch05.spearman_with_ci(lens, robust, idx)[0] > 0.4
+    r, lo, hi = ch05.within_spearman_with_ci(lens, robust, methods, clusters, 300, rng)
+    assert abs(r) < 0.3 and lo < 0 < hi
+    tracks = robust + 0.1 * rng.normal(size=180)
+    assert ch05.within_spearman_with_ci(tracks, robust, methods, clusters, 300, rng)[1] > 0.8

@@ -16,10 +16,12 @@ import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from matplotlib.ticker import FormatStrFormatter, NullFormatter
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from scipy import stats
 from tqdm.auto import tqdm
 
 from .. import attacks, config, data, flip, manifold, models, plots, som, spectrum, subspace, train
@@ -27,6 +29,7 @@ from .. import local_errors as le
 from ..claims import FAILS, HOLDS, INCONCLUSIVE, Claim, by_interval, fmt
 from ..config import DATASETS, Param, ParameterError
 from ..monotonicity import trend
+from ..stats import row_pearson
 from .ch01 import shape_verdict, small_model_threads
 from .ch03 import _spearman_rows
 
@@ -61,7 +64,7 @@ PARAMS: dict[str, Param] = {
     "readout_scale": Param(float, 0.01, 0.01, check="positive",
                            help="local errors: fixed readouts drawn as readout_scale * N(0, 1)"),
     "at_eps": Param(float, 0.5, 1.5, check="positive", help="L2 budget of PGD adversarial training"),
-    "at_steps": Param(int, 5, 10, check="positive", help="PGD steps of adversarial training"),
+    "at_steps": Param(int, 3, 10, check="positive", help="PGD steps of adversarial training"),
     "pgd_budgets": Param((list, float), [0.5, 1.0], [1.0, 2.0], check="positive",
                          help="L2 budgets at which PGD accuracy is reported (robustness)"),
     "pgd_steps": Param(int, 10, 20, check="positive", help="steps of the robustness PGD"),
@@ -343,23 +346,53 @@ def spearman_with_ci(a, b, idx: np.ndarray, control=None) -> tuple[float, float,
     return full, float(lo), float(hi)
 
 
+def _centred_ranks(v: np.ndarray) -> np.ndarray:
+    r = stats.rankdata(v, axis=-1)
+    return r - r.mean(axis=-1, keepdims=True)
+
+
+def within_spearman_with_ci(a, b, strata, clusters, n_boot: int,
+                            rng: np.random.Generator) -> tuple[float, float, float]:
+    """Spearman's rho within strata (methods): ranks taken inside each stratum, centred, pooled.
+
+    The interval resamples whole clusters (configurations) inside each stratum, so every
+    stratum keeps its size; a lens that only separates one method from the others scores 0.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    strata, clusters = np.asarray(strata), np.asarray(clusters)
+    full_a, full_b, boot_a, boot_b = [], [], [], []
+    for s in dict.fromkeys(strata):
+        members = np.flatnonzero(strata == s)
+        idx = members[cluster_resamples(clusters[members], n_boot, rng)]
+        full_a.append(_centred_ranks(a[members]))
+        full_b.append(_centred_ranks(b[members]))
+        boot_a.append(_centred_ranks(a[idx]))
+        boot_b.append(_centred_ranks(b[idx]))
+    full = float(row_pearson(np.concatenate(full_a), np.concatenate(full_b)))
+    boots = row_pearson(np.concatenate(boot_a, axis=1), np.concatenate(boot_b, axis=1))
+    lo, hi = np.nanpercentile(boots, [2.5, 97.5])
+    return full, float(lo), float(hi)
+
+
 def correlations(cfg: SimpleNamespace, table: pd.DataFrame) -> pd.DataFrame:
-    """Per lens: Spearman rho with each robustness measure, and partial rho given clean accuracy, with CIs."""
-    idx = cluster_resamples(table.configuration, cfg.n_boot, np.random.default_rng(cfg.seed))
+    """Per lens and robustness measure: Spearman rho, partial rho given clean accuracy, rho within
+    training methods, each with a 95% cluster-bootstrap interval."""
+    rng = np.random.default_rng(cfg.seed)
+    idx = cluster_resamples(table.configuration, cfg.n_boot, rng)
     targets = {ROBUSTNESS: ROBUSTNESS_LABEL, **{f"pgd_{b:g}": f"PGD accuracy, L2 budget {b:g}"
                                                 for b in cfg.pgd_budgets}}
     rows = []
-    for lens, (chapter, label, sign) in LENSES.items():
+    for lens, (chapter, label, sign) in {**LENSES, "clean_accuracy": (0, "clean accuracy (the control)", 0)}.items():
         for target, tlabel in targets.items():
             r = spearman_with_ci(table[lens], table[target], idx)
-            p = spearman_with_ci(table[lens], table[target], idx, control=table.clean_accuracy)
+            p = (spearman_with_ci(table[lens], table[target], idx, control=table.clean_accuracy)
+                 if lens != "clean_accuracy" else (math.nan,) * 3)
+            w = within_spearman_with_ci(table[lens], table[target], table.method, table.configuration,
+                                        cfg.n_boot, rng)
             rows.append({"lens": lens, "chapter": chapter, "measure": label, "robustness": tlabel,
                          "predicted sign": {1: "+", -1: "-", 0: "none"}[sign], "rho": r[0], "lo": r[1], "hi": r[2],
-                         "partial rho": p[0], "partial lo": p[1], "partial hi": p[2]})
-    r = spearman_with_ci(table.clean_accuracy, table[ROBUSTNESS], idx)
-    rows.append({"lens": "clean_accuracy", "chapter": 0, "measure": "clean accuracy (the control)",
-                 "robustness": ROBUSTNESS_LABEL, "predicted sign": "none", "rho": r[0], "lo": r[1], "hi": r[2],
-                 "partial rho": math.nan, "partial lo": math.nan, "partial hi": math.nan})
+                         "partial rho": p[0], "partial lo": p[1], "partial hi": p[2],
+                         "within rho": w[0], "within lo": w[1], "within hi": w[2]})
     return pd.DataFrame(rows)
 
 
@@ -428,6 +461,12 @@ def claims(cfg: SimpleNamespace, table: pd.DataFrame, corr: pd.DataFrame, shift:
             "the same rho, partial on clean accuracy", fmt(r["partial rho"], (r["partial lo"], r["partial hi"])),
             by_interval(r["partial lo"], r["partial hi"], 0.0, above=sign > 0),
             id=f"ch05.{lens}_beyond_accuracy", estimate=r["partial rho"], lo=r["partial lo"], hi=r["partial hi"]))
+        out.append(Claim(
+            f"[book] ... also within each training method",
+            "Spearman rho with ranks taken within each method (stratified cluster bootstrap)",
+            fmt(r["within rho"], (r["within lo"], r["within hi"])),
+            by_interval(r["within lo"], r["within hi"], 0.0, above=sign > 0),
+            id=f"ch05.{lens}_within_methods", estimate=r["within rho"], lo=r["within lo"], hi=r["within hi"]))
     t = trend(table.alpha, table[ROBUSTNESS], n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed + 3))
     out.append(Claim("[book] Robustness is a non-monotonic function of alpha (as chapter 1's paper finds for FGSM)",
                      "shape of the flip norm vs alpha: Spearman + two-lines test (chapter 1's test)",
@@ -450,6 +489,10 @@ def claims(cfg: SimpleNamespace, table: pd.DataFrame, corr: pd.DataFrame, shift:
     return out
 
 
+READING = {HOLDS: "supports", FAILS: "weakens", INCONCLUSIVE: "neither supports nor weakens"}
+HOLD_WORD = {HOLDS: "holds", FAILS: "is reversed", INCONCLUSIVE: "is not resolved"}
+
+
 def findings(table: pd.DataFrame, corr: pd.DataFrame, matrix: pd.DataFrame, shift: pd.DataFrame,
              rows: list[Claim]) -> str:
     """The run's reading in sentences built from its numbers: which paper's explanation each result supports."""
@@ -461,31 +504,46 @@ def findings(table: pd.DataFrame, corr: pd.DataFrame, matrix: pd.DataFrame, shif
             if ch != chapter or sign == 0:
                 continue
             r = _row(corr, lens)
-            v, vp = verdict[f"ch05.{lens}_predicts"], verdict[f"ch05.{lens}_beyond_accuracy"]
-            reading = {HOLDS: "supports", FAILS: "weakens", INCONCLUSIVE: "neither supports nor weakens"}[v]
-            after = {HOLDS: "and the link survives at equal clean accuracy",
-                     FAILS: "and at equal clean accuracy the link reverses",
-                     INCONCLUSIVE: "but at equal clean accuracy the link is not resolved"}[vp]
-            parts.append(f"the {label} has rho = {r.rho:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}] with robustness "
-                         f"(predicted sign {'+' if sign > 0 else '-'}), which {reading} the explanation, {after} "
-                         f"(partial rho {r['partial rho']:+.2f})")
+            v = verdict[f"ch05.{lens}_predicts"]
+            parts.append(
+                f"the {label} has rho = {r.rho:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}] with robustness (predicted sign "
+                f"{'+' if sign > 0 else '-'}), which {READING[v]} the explanation; at equal clean accuracy the link "
+                f"{HOLD_WORD[verdict[f'ch05.{lens}_beyond_accuracy']]} (partial rho {r['partial rho']:+.2f}), "
+                f"within training methods it {HOLD_WORD[verdict[f'ch05.{lens}_within_methods']]} "
+                f"(rho {r['within rho']:+.2f})")
         lines.append(f"- **{paper}:** " + "; ".join(parts) + ".")
-    best = corr[(corr.robustness == ROBUSTNESS_LABEL) & (corr.lens != "clean_accuracy")]
-    best = best.loc[best.rho.abs().idxmax()]
+    t = next(c for c in rows if c.id == "ch05.alpha_nonmonotonic")
+    shape = {HOLDS: "is borne out", FAILS: "is not borne out (the relation is monotonic)",
+             INCONCLUSIVE: "is not decided"}[t.verdict]
+    lines.append(f"- **Alpha's shape.** Robustness against alpha: {t.value.split(';')[0]} by chapter 1's test; the "
+                 f"non-monotonic reading of chapter 1's paper {shape} on these networks.")
+    main = corr[(corr.robustness == ROBUSTNESS_LABEL) & (corr.lens != "clean_accuracy")]
+    best, inside = main.loc[main.rho.abs().idxmax()], main.loc[main["within rho"].abs().idxmax()]
     acc = _row(corr, "clean_accuracy")
-    lines.append(f"- **Strongest lens:** the {best.measure} (rho {best.rho:+.2f}); clean accuracy alone has rho "
-                 f"{acc.rho:+.2f} with robustness.")
+    lines.append(f"- **Strongest lens** across all networks: the {best.measure} (rho {best.rho:+.2f}); within "
+                 f"training methods: the {inside.measure} (rho {inside['within rho']:+.2f}). Clean accuracy alone "
+                 f"has rho {acc.rho:+.2f} with robustness ({acc['within rho']:+.2f} within methods).")
     chap = {k: v[0] for k, v in LENSES.items()}
     pairs = [(a, b, matrix.loc[a, b]) for i, a in enumerate(LENSES) for b in list(LENSES)[i + 1:] if chap[a] != chap[b]]
     hi_pair, lo_pair = max(pairs, key=lambda p: abs(p[2])), min(pairs, key=lambda p: abs(p[2]))
-    lines.append(f"- **Do the lenses see the same thing?** Across papers the most related pair is "
-                 f"{LENSES[hi_pair[0]][1]} and {LENSES[hi_pair[1]][1]} (rho {hi_pair[2]:+.2f}), the least related "
-                 f"{LENSES[lo_pair[0]][1]} and {LENSES[lo_pair[1]][1]} (rho {lo_pair[2]:+.2f}).")
-    moved = [f"{c} {'up' if shift.loc[c, 'mean change'] > 0 else 'down'}" for c in LENSES]
-    lines.append(f"- **Adversarial training** changes the lenses as follows (mean over matched networks): "
-                 f"{', '.join(moved)}; {'every' if verdict['ch05.at_moves_all'] == HOLDS else 'not every'} lens "
-                 f"moves significantly in its paper's direction.")
+    lines.append(f"- **Do the lenses see the same thing?** Across papers the most related pair is the "
+                 f"{LENSES[hi_pair[0]][1]} and the {LENSES[hi_pair[1]][1]} (rho {hi_pair[2]:+.2f}), the least "
+                 f"related the {LENSES[lo_pair[0]][1]} and the {LENSES[lo_pair[1]][1]} (rho {lo_pair[2]:+.2f}).")
+    moved = [f"{SHORT[c]} {'up' if shift.loc[c, 'mean change'] > 0 else 'down'}" for c in LENSES]
+    lines.append(f"- **Adversarial training** (mean change over matched networks): {', '.join(moved)}; "
+                 f"{'every' if verdict['ch05.at_moves_all'] == HOLDS else 'not every'} lens moves significantly "
+                 f"in its paper's direction.")
     return "\n".join(lines)
+
+
+def accuracy_note(table: pd.DataFrame) -> str:
+    """Clean accuracy of each method's base networks against backprop's, in one sentence."""
+    base = table[table.condition == "base"].groupby("method").clean_accuracy.mean()
+    others = ", ".join(f"{METHOD_TITLES[m]} {base[m]:.3f} ({base[m] - base['backprop']:+.3f})"
+                       for m in METHODS if m != "backprop")
+    return (f"Base networks, mean clean test accuracy over seeds: backprop {base['backprop']:.3f}; {others}; "
+            f"weakest configuration: {table.groupby('configuration').clean_accuracy.mean().idxmin()} "
+            f"({table.groupby('configuration').clean_accuracy.mean().min():.3f}).")
 
 
 def scalars(table: pd.DataFrame, probe: Probe, corr: pd.DataFrame) -> dict:
@@ -502,6 +560,11 @@ def scalars(table: pd.DataFrame, probe: Probe, corr: pd.DataFrame) -> dict:
 LOG_LENSES = ("on_off_ratio", "perp_par_ratio")
 
 
+def _plain_log_ticks(axis) -> None:
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot_lenses(table: pd.DataFrame, corr: pd.DataFrame):
     """One panel per lens: the lens against robustness, one point per network, coloured by training method."""
     fig, axes = plots.subplots(2, 4, width=3.3, height=3.0, sharey=True)
@@ -512,14 +575,15 @@ def plot_lenses(table: pd.DataFrame, corr: pd.DataFrame):
             ax.scatter(part[lens], part[ROBUSTNESS], s=16, alpha=0.8, color=colours[m], label=METHOD_TITLES[m])
         r = _row(corr, lens)
         pred = {1: "+", -1: "-", 0: "no"}[sign]
-        ax.set_title(f"ch. {chapter}: $\\rho$ = {r.rho:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]\n(predicted: {pred} sign)",
-                     fontsize=9)
+        ax.set_title(f"ch. {chapter}: $\\rho$ = {r.rho:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]\n"
+                     f"within methods {r['within rho']:+.2f} (predicted: {pred} sign)", fontsize=9)
         ax.set_xlabel(label, fontsize=8)
         if lens in LOG_LENSES:
             ax.set_xscale("log")
-    for ax in axes[:, 0]:
-        ax.set_ylabel(f"{ROBUSTNESS_LABEL}\n(pixel units)")
+            _plain_log_ticks(ax.xaxis)
     axes[0, 0].set_yscale("log")
+    _plain_log_ticks(axes[0, 0].yaxis)
+    fig.supylabel(f"{ROBUSTNESS_LABEL} (pixel units, log scale)", fontsize=10)
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=len(METHODS))
     fig.suptitle("Four lenses against robustness: one point per network")
     return fig
