@@ -60,11 +60,11 @@ PARAMS: dict[str, Param] = {
                          help="condition 'init': PyTorch's default initial weights times this factor"),
     "weight_decays": Param((list, float), [0.01], [0.001], check="nonnegative",
                            help="condition 'weight decay': Adam's L2 coefficient"),
-    "n_seeds": Param(int, 3, 5, check=_at_least(2), help="networks (seeds) per configuration"),
+    "n_seeds": Param(int, 3, 3, check=_at_least(2), help="networks (seeds) per configuration"),
     "readout_scale": Param(float, 0.01, 0.01, check="positive",
                            help="local errors: fixed readouts drawn as readout_scale * N(0, 1)"),
     "at_eps": Param(float, 0.5, 1.5, check="positive", help="L2 budget of PGD adversarial training"),
-    "at_steps": Param(int, 3, 10, check="positive", help="PGD steps of adversarial training"),
+    "at_steps": Param(int, 3, 7, check="positive", help="PGD steps of adversarial training"),
     "pgd_budgets": Param((list, float), [0.5, 1.0], [1.0, 2.0], check="positive",
                          help="L2 budgets at which PGD accuracy is reported (robustness)"),
     "pgd_steps": Param(int, 10, 20, check="positive", help="steps of the robustness PGD"),
@@ -234,12 +234,12 @@ def make_probe(cfg: SimpleNamespace, ds: data.Dataset) -> Probe:
 LENSES: dict[str, tuple[int, str, int]] = {
     "alpha": (1, "power-law exponent $\\alpha$ (last hidden layer)", +1),
     "participation_ratio": (1, "participation ratio (last hidden layer)", 0),
-    "tangent_share": (2, "on-manifold share of the boundary normal / random-subspace share", +1),
-    "on_off_ratio": (2, "flip norm on / off the manifold", -1),
+    "tangent_share": (2, "on-manifold share of the boundary normal (relative to a random subspace)", +1),
+    "on_off_ratio": (2, "ratio of the flip norms on / off the manifold", -1),
     "homogeneity_shallow": (3, "SOM code homogeneity, first hidden layer", -1),
     "homogeneity_deep": (3, "SOM code homogeneity, last hidden layer", 0),
-    "perp_share": (4, "share of the boundary normal off the PCA subspace / random", -1),
-    "perp_par_ratio": (4, "flip norm off / within the PCA subspace", +1),
+    "perp_share": (4, "share of the boundary normal off the PCA subspace (relative to random)", -1),
+    "perp_par_ratio": (4, "ratio of the flip norms off / within the PCA subspace", +1),
 }
 ROBUSTNESS = "flip_norm"
 ROBUSTNESS_LABEL = "median smallest flipping L2 norm"
