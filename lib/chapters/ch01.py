@@ -487,14 +487,15 @@ def bound_text(table: pd.DataFrame, bound: float, input_alpha: float) -> str:
     lo, hi = table.alpha.min(), table.alpha.max()
     if below.empty:
         return (f"No layer of any condition lies below the bound: alpha ranges over [{lo:.2f}, {hi:.2f}], all above "
-                f"1 + 2/d = {bound:.3f}, and the inputs themselves decay with alpha = {input_alpha:.2f} over the same "
-                "rank window. Even the earliest snapshots stay above it, so the smoothness claim is untestable on "
-                "this data: the bound cannot separate robust from fragile layers here.")
+                f"1 + 2/d = {bound:.3f}, and the inputs themselves decay with alpha = {input_alpha:.2f} (same window, "
+                "clipped to their rank). Even the earliest snapshots stay above it, so the smoothness claim is "
+                "untestable on this data: the bound cannot separate robust from fragile layers here.")
     conds = ", ".join(sorted(set(below.method + " / " + below.condition)))
-    return (f"{len(below)} of the {len(table)} (network, layer) points lie below 1 + 2/d = {bound:.3f} (alpha ranges "
-            f"over [{lo:.2f}, {hi:.2f}]; the inputs themselves have alpha = {input_alpha:.2f}); they come from: "
-            f"{conds}. The comparison across the bound is therefore between these networks and the rest, and "
-            "differences in training, not only in smoothness, enter it.")
+    return (f"{len(below)} of the {len(table)} (network, layer) points lie below 1 + 2/d = {bound:.3f} (alpha "
+            f"ranges over [{lo:.2f}, {hi:.2f}]; the inputs themselves have alpha = {input_alpha:.2f} over the same "
+            f"window, clipped to their rank); they come from: {conds}. The comparison across the bound is "
+            "therefore between these networks and the rest, and differences in training, not only in smoothness, "
+            "enter it.")
 
 
 def input_alpha(cfg: SimpleNamespace, ds: data.Dataset) -> float:
