@@ -7,11 +7,20 @@ crosses from one layer to the one below; the top classifier is trained on the
 (detached) last hidden layer. The same MLP trained end to end by backpropagation
 is the usual baseline; its layers get linear readouts fitted afterwards on frozen
 features (:func:`fit_linear_readouts`).
+
+Training can end with a low-learning-rate stage (:func:`fit_annealed`): with a
+constant Adam step the last iterate wanders, and a top classifier that learns from
+moving, detached features lags behind its own layer. :class:`Snapshots` keeps
+copies of a network during training (the "shorter training" conditions), and
+:func:`tuned_logistic` is the multinomial logistic regression, its L2 penalty
+chosen on held-out training data, that serves as the linear baseline.
 """
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -144,3 +153,97 @@ def fit_linear_readouts(net: MLP, x: torch.Tensor, y: torch.Tensor, n_classes: i
                   generator=generator, progress=False)
         readouts.append(lin)
     return readouts
+
+
+ANNEAL_FACTOR = 0.1  # learning rate of the final stage, relative to ``lr``
+
+
+def fit_annealed(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, anneal_epochs: int = 0,
+                 lr: float = 1e-3, generator: torch.Generator | None = None, **fit_kwargs) -> pd.DataFrame:
+    """:func:`lib.train.fit` for ``epochs - anneal_epochs`` epochs at ``lr``, then the rest at ``lr * ANNEAL_FACTOR``.
+
+    One generator draws every epoch's batch order, so the first stage is exactly a
+    shorter constant-rate training; ``anneal_epochs = 0`` is the constant rate throughout.
+    """
+    if not 0 <= anneal_epochs < epochs:
+        raise ParameterError(f"parameter 'anneal_epochs' must be in 0..{epochs - 1} (below 'epochs'), got {anneal_epochs}")
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    hist = [train.fit(model, x, y, epochs=epochs - anneal_epochs, lr=lr, generator=generator, **fit_kwargs)]
+    if anneal_epochs:
+        late = train.fit(model, x, y, epochs=anneal_epochs, lr=lr * ANNEAL_FACTOR, generator=generator, **fit_kwargs)
+        hist.append(late.assign(epoch=late.epoch + epochs - anneal_epochs))
+    return pd.concat(hist, ignore_index=True)
+
+
+class Snapshots:
+    """A batch ``transform`` for :func:`lib.train.fit` that keeps copies of the model during training.
+
+    It returns every batch unchanged; before optimizer step ``k`` (0-based, counted
+    over every ``fit`` it is passed to) it stores ``model.state_dict()`` under the
+    label whose step is ``k``, i.e. the model after ``k`` steps.
+    """
+
+    def __init__(self, at_steps: dict[str, int]):
+        self.at_steps = dict(at_steps)
+        self.states: dict[str, dict] = {}
+        self.step = 0
+
+    def __call__(self, model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        for label, k in self.at_steps.items():
+            if k == self.step:
+                self.states[label] = copy.deepcopy(model.state_dict())
+        self.step += 1
+        return xb
+
+    def restore(self, model: nn.Module, label: str) -> nn.Module:
+        """A copy of ``model`` with the weights stored under ``label``."""
+        if label not in self.states:
+            raise KeyError(f"no snapshot {label!r} (step {self.at_steps.get(label)}; training ran {self.step} steps)")
+        out = copy.deepcopy(model)
+        out.load_state_dict(self.states[label])
+        return out.eval()
+
+
+def fit_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, *, l2: float, max_iter: int = 300) -> nn.Linear:
+    """Multinomial logistic regression: mean cross-entropy + ``l2/2 |W|^2`` minimised by full-batch L-BFGS.
+
+    The features are standardised (per column, on ``x``) for the fit and the scaling
+    is folded back into the returned layer, which reads raw features.
+    """
+    x = x.flatten(1).detach()
+    mu, sd = x.mean(0), x.std(0).clamp_min(1e-6)
+    z = (x - mu) / sd
+    lin = nn.Linear(x.shape[1], n_classes).to(x.device, x.dtype)
+    nn.init.zeros_(lin.weight)
+    nn.init.zeros_(lin.bias)
+    opt = torch.optim.LBFGS(lin.parameters(), lr=1.0, max_iter=max_iter, history_size=20,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-7, tolerance_change=1e-10)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(lin(z), y) + 0.5 * l2 * lin.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    with torch.no_grad():
+        lin.weight.div_(sd)
+        lin.bias.sub_(lin.weight @ mu)
+    return lin.requires_grad_(False)
+
+
+def tuned_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, *, l2_grid: Sequence[float],
+                   val_fraction: float = 0.2, generator: torch.Generator | None = None) -> tuple[nn.Linear, float]:
+    """:func:`fit_logistic` with ``l2`` chosen by accuracy on a held-out part of the training data, refitted on all of it.
+
+    Returns the refitted layer and the chosen ``l2`` (the largest among equally good values).
+    """
+    if not 0 < val_fraction < 1:
+        raise ParameterError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    perm = torch.randperm(len(x), generator=generator).to(x.device)
+    n_val = max(1, int(round(val_fraction * len(x))))
+    val, fit = perm[:n_val], perm[n_val:]
+    scores = [train.accuracy(fit_logistic(x[fit], y[fit], n_classes, l2=l2), x[val], y[val]) for l2 in l2_grid]
+    best = max(l2 for l2, s in zip(l2_grid, scores) if s == max(scores))
+    return fit_logistic(x, y, n_classes, l2=best), best

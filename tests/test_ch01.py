@@ -1,9 +1,12 @@
 """Chapter 1's parameter checks and conditions (no training)."""
 import pytest
 
-from lib import config
+import pandas as pd
+
+from lib import claims, config
 from lib.chapters import ch01
 from lib.config import ParameterError
+from lib.monotonicity import Trend
 
 
 def resolve(**kw):
@@ -43,3 +46,60 @@ def test_conditions_cover_every_grid_for_both_methods():
     labels = [c.label for c in conds if c.method == "local"]
     assert len(set(labels)) == per_method
     assert all(len(c.widths) == len(cfg.widths) for c in conds)
+
+
+def test_annealing_and_snapshots_must_fit_in_the_training():
+    with pytest.raises(ParameterError, match="anneal_epochs"):
+        ch01.load_data(resolve(anneal_epochs=20))
+    with pytest.raises(ParameterError, match="epoch_grid"):
+        ch01.load_data(resolve(epoch_grid=[1, 16]))  # 20 epochs, the last 5 annealed
+
+
+def trend_of(shape, rho=0.5, ci=(0.2, 0.8)):
+    nan = float("nan")
+    return Trend(20, rho, ci, nan, (nan, nan), nan, nan, (nan, nan), nan, (nan, nan), shape)
+
+
+@pytest.mark.parametrize("shape, want, verdict", [
+    ("increasing", "increasing", claims.HOLDS),
+    ("decreasing", "increasing", claims.FAILS),          # the paper's direction, not any direction
+    ("interior maximum", "increasing", claims.FAILS),
+    ("undetermined", "increasing", claims.INCONCLUSIVE),
+    ("interior minimum", "non-monotonic", claims.HOLDS),
+    ("decreasing", "non-monotonic", claims.FAILS),
+])
+def test_direction_verdicts(shape, want, verdict):
+    assert ch01.direction_verdict(trend_of(shape), want) == verdict
+
+
+def fake_fidelity(local=0.85, logistic=0.83, backprop=0.855):
+    return ch01.Fidelity(logistic, 1e-2, local, backprop, [0.86, 0.85, 0.855], [0.85] * 3,
+                         (local - logistic, (local - logistic - 0.01, local - logistic + 0.01)),
+                         (backprop - local, (backprop - local - 0.01, backprop - local + 0.01)))
+
+
+def test_claims_have_ids_numbers_and_an_untestable_bound(monkeypatch):
+    monkeypatch.setattr(ch01.claims.results, "record", lambda **kw: kw)
+    cfg = resolve()
+    trs = {p: {m: trend_of("increasing") for m in ch01.MEASURES} for p in ch01.POPULATIONS}
+    nan = float("nan")
+    rows = ch01.claims_table(cfg, trs, fake_fidelity(), 10.0, (nan, (nan, nan), 54, 0), 1.8)
+    assert rows.verdict.iloc[-1] == claims.INCONCLUSIVE
+    assert ch01.UNTESTABLE in rows.value.iloc[-1]
+    assert rows.verdict.iloc[0] == claims.HOLDS  # gap 0.005 [-0.005, 0.015] within 0.02
+    assert rows.verdict.iloc[3] == claims.FAILS  # FGSM "increasing" is not non-monotonic
+    split = (0.1, (0.05, 0.15), 40, 14)
+    rows = ch01.claims_table(cfg, trs, fake_fidelity(), 10.0, split, 1.0)
+    assert rows.verdict.iloc[-1] == claims.HOLDS
+
+
+def test_result_sentences_follow_the_numbers():
+    cfg = resolve()
+    assert "beats the raw-pixel logistic regression" in ch01.fidelity_text(cfg, fake_fidelity())
+    assert "below the raw-pixel" in ch01.fidelity_text(cfg, fake_fidelity(local=0.70))
+    assert "cannot be told apart" in ch01.fidelity_text(cfg, fake_fidelity(local=0.835))
+    checks = ch01.fidelity_table(cfg, fake_fidelity(local=0.70))
+    assert list(checks.passes) == [False, False, True]
+    table = pd.DataFrame({"alpha": [1.5, 2.0, 1.1], "method": ["local"] * 3, "condition": ["base", "base", "0.05 epochs"]})
+    assert ch01.bound_text(table, 1.2, 1.3).startswith("1 of the 3")
+    assert "untestable" in ch01.bound_text(table, 1.05, 1.3)

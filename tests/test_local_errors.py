@@ -101,3 +101,53 @@ def test_fitted_linear_readouts_read_every_layer():
 def test_bad_readout_scale_raises():
     with pytest.raises(ParameterError, match="readout_scale"):
         le.LocalErrorMLP(6, [4], 3, readout_scale=0.0)
+
+
+def test_annealed_fit_is_a_shorter_fit_then_a_lower_rate():
+    x, y = toy()
+    a, b, c = net(scale=0.3), net(scale=0.3), net(scale=0.3)
+    le.fit_annealed(a, x, y, epochs=4, anneal_epochs=0, batch_size=16, loss_fn=le.local_loss,
+                    generator=torch.Generator().manual_seed(3), progress=False)
+    le.train_local(b, x, y, epochs=4, batch_size=16, generator=torch.Generator().manual_seed(3), progress=False)
+    torch.testing.assert_close(a.hidden[1].weight, b.hidden[1].weight)  # no annealing = train.fit
+    hist = le.fit_annealed(c, x, y, epochs=4, anneal_epochs=2, batch_size=16, loss_fn=le.local_loss,
+                           generator=torch.Generator().manual_seed(3), progress=False)
+    assert list(hist.epoch) == [1, 2, 3, 4]
+    assert not torch.allclose(c.hidden[1].weight, b.hidden[1].weight)  # the last two epochs differ
+    with pytest.raises(ParameterError, match="anneal_epochs"):
+        le.fit_annealed(c, x, y, epochs=3, anneal_epochs=3, progress=False)
+
+
+def test_snapshots_equal_shorter_trainings():
+    x, y = toy()
+    per_epoch = 96 // 16
+    snaps = le.Snapshots({"init": 0, "one": per_epoch, "two": 2 * per_epoch})
+    m = net(scale=0.3)
+    init = [p.clone() for p in m.parameters()]
+    le.train_local(m, x, y, epochs=3, batch_size=16, transform=snaps, generator=torch.Generator().manual_seed(3),
+                   progress=False)
+    assert snaps.step == 3 * per_epoch
+    for p0, p1 in zip(init, snaps.restore(m, "init").parameters()):
+        assert torch.equal(p0, p1)
+    for label, epochs in (("one", 1), ("two", 2)):
+        short = net(scale=0.3)
+        le.train_local(short, x, y, epochs=epochs, batch_size=16, generator=torch.Generator().manual_seed(3),
+                       progress=False)
+        torch.testing.assert_close(snaps.restore(m, label).hidden[2].weight, short.hidden[2].weight)
+    with pytest.raises(KeyError, match="nope"):
+        snaps.restore(m, "nope")
+
+
+def test_logistic_regression_fits_and_reads_raw_features():
+    x, y = toy(n=300)
+    x = 50 * x + 7  # badly scaled features: the fit standardises them internally
+    lin = le.fit_logistic(x, y, 3, l2=1e-3)
+    assert train.accuracy(lin, x, y) > 0.95
+    strong = le.fit_logistic(x, y, 3, l2=10.0)
+    assert strong.weight.norm() < lin.weight.norm()  # the penalty shrinks the weights
+    a, l2a = le.tuned_logistic(x, y, 3, l2_grid=[1e-3, 1.0, 100.0], generator=torch.Generator().manual_seed(0))
+    b, l2b = le.tuned_logistic(x, y, 3, l2_grid=[1e-3, 1.0, 100.0], generator=torch.Generator().manual_seed(0))
+    assert l2a == l2b and l2a in (1e-3, 1.0)  # a penalty of 100 underfits on held-out data
+    torch.testing.assert_close(a.weight, b.weight)
+    with pytest.raises(ParameterError, match="val_fraction"):
+        le.tuned_logistic(x, y, 3, l2_grid=[1.0], val_fraction=1.0)
