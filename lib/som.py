@@ -107,7 +107,7 @@ def _orient(pcs: torch.Tensor) -> torch.Tensor:
 
 
 def principal_planes(batches: Batches, *, method: str = "randomized", oversample: int = 8, n_iter: int = 6,
-                     seed: int = 0) -> list[Plane]:
+                     seed: int = 0, progress: bool = False, desc: str = "PCA") -> list[Plane]:
     """Mean and top two principal components of every layer, streamed over ``batches``.
 
     ``"randomized"``: block power (subspace) iteration with ``2 + oversample`` columns and a
@@ -116,6 +116,7 @@ def principal_planes(batches: Batches, *, method: str = "randomized", oversample
     ``S = sum_i x_i (x_i^T Q)`` the pass gives ``C Q = (S - n mu (mu^T Q)) / (n - 1)``.
     ``"exact"`` forms the ``dim x dim`` covariance and calls ``eigh`` (``O(N dim^2 + dim^3)``,
     the reference). Accumulation is in float64; ``seed`` draws the random start.
+    ``progress`` shows a bar over the passes.
     """
     if method not in PCA_METHODS:
         raise ParameterError(f"PCA 'method' is {method!r}; allowed: {', '.join(map(repr, PCA_METHODS))}")
@@ -124,7 +125,7 @@ def principal_planes(batches: Batches, *, method: str = "randomized", oversample
     if method == "exact":
         return _exact_planes(batches)
     q, g = None, torch.Generator().manual_seed(seed)
-    for it in range(n_iter):
+    for it in tqdm(range(n_iter), desc=desc, disable=not progress, leave=False):
         n, sums, prods = 0, None, None
         for chunk in batches():
             if q is None:  # random orthonormal start, one per layer (k never exceeds the dimension)

@@ -177,11 +177,12 @@ def training_summary(table: pd.DataFrame) -> str:
     lines = []
     for model, r in table.iterrows():
         margin = r["test accuracy"] - r["pixel logistic regression (test)"]
-        verdict = {"plateau": f"it has converged (a plateau: less than {CONVERGED_FALL:.0%})",
+        k = fall.split()[-2]
+        verdict = {"plateau": f"it has converged at this schedule (a plateau: less than {CONVERGED_FALL:.0%})",
                    "fitted": f"it has converged (the training set is fitted: loss below {FITTED_LOSS:g})",
                    "no": "it has not converged by the book's test"}[r.converged]
         lines.append(f"{model}: training loss {r['final train loss']:.4f} at the end, {r[fall]:.2%} lower than "
-                     f"{fall.split(', ')[1]} before, so {verdict}; train accuracy {r['train accuracy']:.3f}, test accuracy "
+                     f"{k} epochs before, so {verdict}; train accuracy {r['train accuracy']:.3f}, test accuracy "
                      f"{r['test accuracy']:.3f}, {abs(margin):.3f} {'above' if margin > 0 else 'below'} a logistic "
                      f"regression on the pixels.")
     return "\n".join(lines)
@@ -308,7 +309,7 @@ def analyse_layers(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset,
     """
     rng = np.random.default_rng(cfg.seed)
     src_train = layer_batches(net, ds.x_train, budget_mb=cfg.activation_budget_mb)
-    planes = som.principal_planes(src_train, seed=cfg.seed)
+    planes = som.principal_planes(src_train, seed=cfg.seed, progress=True, desc=f"PCA planes {MODEL_TITLES[name]}")
     maps = fit_maps(cfg, src_train, planes, desc=MODEL_TITLES[name])
     codes_train = [idx[:, 0] for idx, _ in som.assign_layers(maps, src_train, k=1)]
     test = som.assign_layers(maps, layer_batches(net, ds.x_test, budget_mb=cfg.activation_budget_mb), k=2)
@@ -682,11 +683,12 @@ def findings(rows: list[claims.Claim], res: dict, grids: pd.DataFrame, corr: pd.
                 claims.INCONCLUSIVE: "not distinguishable from"}[c.verdict]
         parts.append(f"the {t}'s first hidden layer has codes {side} its last (difference {c.estimate:+.3f} "
                      f"[{c.lo:+.3f}, {c.hi:+.3f}]; interval above 0 for {pos} of {len(g)} map sizes)")
-    lines.append("- **Shallow against deep.** " + "; ".join(parts).capitalize() + ".")
+    text = "; ".join(parts)
+    lines.append("- **Shallow against deep.** " + text[0].upper() + text[1:] + ".")
     eff = pd.concat([r.table for r in res.values()])["effective_codes"]
     spread = (eff.max() - eff.min()) / eff.max()
     lines.append(f"- **Diversity as code usage.** The effective number of codes ranges from {eff.min():.0f} to "
-                 f"{eff.max():.0f} over all layers ({spread:.0%} of the largest): "
+                 f"{eff.max():.0f} over all layers (a spread of {spread:.0%} of the largest): "
                  + ("it hardly depends on depth, since a map spreads its units over whatever data it is given."
                     if spread < 0.25 else "it changes with depth."))
     parts = []
