@@ -16,12 +16,27 @@ epoch on Fashion-MNIST), start from the same PCA weights (MiniSom's
 The default is a modest size that runs in seconds. On a machine with CUDA, the book's
 batch SOM is also timed on the GPU.
 
-    python benchmarks/som_fit.py [--size small|full] [--n N --dim D --grid G --passes P]
+Second part (``--part pca``): the PCA start of a wide layer, as chapter 3 needs it for the
+first conv block of its ``paper`` conv net (32 channels x 14 x 14 = 6,272 dimensions).
+The old way held every layer's activations of the whole training set, formed the
+6,272 x 6,272 covariance in float64 and called ``eigh``, once for the chapter's map and
+once per map size of its sensitivity table (four calls per layer). The new way is
+:func:`lib.som.principal_planes`' randomized block power iteration, computed once per
+layer and streamed over activations recomputed chunk by chunk. Both are timed in this
+process (ratio old / new); each way's peak memory is measured in a fresh child process
+(Linux ``VmHWM`` after resetting it, so the figure is what that way adds); equivalence is
+the angle between the components and the quantization error of a map fitted from each
+start (tolerance: within 1%).
+
+    python benchmarks/som_fit.py [--part fit|pca|all] [--size small|full] [--n N --dim D --grid G --passes P]
+    python benchmarks/som_fit.py --part pca [--pca-n 60000]     # the paper's training-set size
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from minisom import MiniSom  # noqa: E402
 
 from lib import data, models, som, train  # noqa: E402
+from lib.chapters import ch03  # noqa: E402
 
 SIZES = {"small": (2000, 300, 20), "full": (10_000, 1000, 20)}
 
@@ -54,8 +70,93 @@ def timed(fn):
     return out, time.perf_counter() - t
 
 
+def conv_layers(n: int, seed: int, epochs: int = 1):
+    """The chapter's ``paper`` conv net (channels 32, 64; dense 128), trained ``epochs`` on ``n`` Fashion-MNIST images."""
+    torch.manual_seed(seed)
+    ds = data.load("fashion-mnist", n_train=n, n_test=10, seed=seed)
+    net = models.SmallConvNet(ds.image_shape, ds.n_classes, (32, 64), 128)
+    train.fit(net, ds.x_train, ds.y_train, epochs=epochs, batch_size=128,
+              generator=torch.Generator().manual_seed(seed), progress=False)
+    return net, ds.x_train
+
+
+def _status_mb(key: str) -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024
+
+
+def peak_mb(fn) -> tuple[object, float]:
+    """Run ``fn`` and return its result and the peak resident memory it added (MB, Linux ``VmHWM``)."""
+    with open("/proc/self/clear_refs", "w") as f:  # reset the high-water mark to the current RSS
+        f.write("5")
+    before = _status_mb("VmRSS")
+    out = fn()
+    return out, _status_mb("VmHWM") - before
+
+
+def pca_old(net, x, layer: int = 1) -> som.Plane:
+    """The old chapter: every layer's activations held, then the exact covariance + eigh of one layer."""
+    acts = ch03.activations(net, x)
+    return som.principal_planes(som.tensor_batches(acts[layer]), method="exact")[0]
+
+
+def pca_new(net, x, layer: int = 1, budget_mb: float = 0.0) -> som.Plane:
+    """The new chapter: randomized planes over activations recomputed chunk by chunk (budget 0: always)."""
+    return som.principal_planes(ch03.layer_batches(net, x, [layer], budget_mb=budget_mb))[0]
+
+
+def probe(way: str, n: int, seed: int) -> None:
+    """Child process: peak memory added by one way of computing the plane (prints JSON)."""
+    net, x = conv_layers(n, seed)
+    _, mb = peak_mb(lambda: (pca_old if way == "old" else pca_new)(net, x))
+    print(json.dumps({"way": way, "peak_mb": mb}))
+
+
+def pca_part(a) -> None:
+    """Time, memory and equivalence of the old and new PCA start of the 6,272-dimensional conv layer."""
+    n = a.pca_n
+    net, x = conv_layers(n, a.seed)
+    dim = ch03.activations(net, x[:1])[1].shape[1]
+    print(f"\nPCA start of the first conv layer: {n} Fashion-MNIST images x {dim} dimensions "
+          f"(conv net 32-64-128, one epoch), torch threads {torch.get_num_threads()}")
+    old, t_old = timed(lambda: pca_old(net, x))
+    print(f"  old: all activations held, exact covariance + eigh (float64)   {t_old:9.2f} s per call, "
+          f"x4 calls per layer in the old chapter = {4 * t_old:.1f} s")
+    held = ch03.layer_batches(net, x, [1], budget_mb=float("inf"))
+    new_held, t_held = timed(lambda: som.principal_planes(held))
+    new, t_new = timed(lambda: pca_new(net, x))
+    print(f"  new: randomized, activations held                               {t_held:9.2f} s, once per layer")
+    print(f"  new: randomized, activations recomputed chunk by chunk          {t_new:9.2f} s, once per layer")
+    cos = (old.components * new.components).sum(1).abs()
+    print(f"  |cos| between old and new components: {cos[0]:.8f}, {cos[1]:.8f}; variances "
+          f"{old.variances[0]:.5g}, {old.variances[1]:.5g} vs {new.variances[0]:.5g}, {new.variances[1]:.5g}")
+    mem = {}
+    for way in ("old", "new"):
+        out = subprocess.run([sys.executable, __file__, "--probe", way, "--pca-n", str(n), "--seed", str(a.seed)],
+                             capture_output=True, text=True, check=True)
+        mem[way] = json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
+    print(f"  peak memory added (fresh process each): old {mem['old']:.0f} MB, new {mem['new']:.0f} MB")
+    g = a.grid
+    xa = ch03.activations(net, x)[1]
+    fits = {}
+    for name, plane in (("old", old), ("new", new)):
+        m = som.fit(xa, g, g, epochs=a.passes, sigma=a.sigma, learning_rate=1.0, lr_decay="constant", plane=plane)
+        fits[name] = m.quantization_error(xa)
+    rel = fits["new"] / fits["old"] - 1
+    print(f"  QE of a {g}x{g} map, {a.passes} passes, from each start: old {fits['old']:.4f}, new {fits['new']:.4f} "
+          f"({100 * rel:+.3f}%)")
+    print("\nPCA start, old / new:")
+    print(f"  time per call (held activations):              {t_old / t_held:8.1f}x")
+    print(f"  time per chapter (4 old calls vs 1 streamed):  {4 * t_old / t_new:8.1f}x")
+    print(f"  peak memory:                                   {mem['old'] / max(mem['new'], 1):8.1f}x")
+    print(f"equivalence bar (QE within 1%): {'met' if abs(rel) <= 0.01 else 'NOT met'}")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--part", choices=("fit", "pca", "all"), default="all")
+    p.add_argument("--pca-n", type=int, default=5000, help="training images for the PCA part (paper: 60000)")
+    p.add_argument("--probe", choices=("old", "new"), help=argparse.SUPPRESS)
     p.add_argument("--size", choices=SIZES, default="small")
     p.add_argument("--n", type=int, help="number of activation vectors (overrides --size)")
     p.add_argument("--dim", type=int, help="activation dimension (overrides --size)")
@@ -67,8 +168,14 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-offline", action="store_true", help="skip MiniSom's (slow) offline training")
     a = p.parse_args(argv)
+    if a.probe:
+        return probe(a.probe, a.pca_n, a.seed)
     n, dim, g = SIZES[a.size]
     n, dim, g = a.n or n, a.dim or dim, a.grid or g
+    if a.part != "fit":
+        pca_part(argparse.Namespace(**{**vars(a), "grid": g}))
+        if a.part == "pca":
+            return
 
     x = activations(n, dim, a.dataset, a.seed)
     print(f"activations {n} x {dim}, map {g}x{g}, {a.passes} passes, sigma {a.sigma} -> {a.sigma / 3:.2f}, "

@@ -12,11 +12,19 @@ learning rate exactly as MiniSom's ``train_batch_offline`` does. Sigma and learn
 rate follow MiniSom's decay schedules (default ``asymptotic``: ``v / (1 + 2 t / T)``,
 which ends at one third of the start value, not at zero). Everything runs on the
 device of the data.
+
+Wide layers at scale: :func:`fit_layers` fits the maps of several layers in the same
+passes over a :data:`Batches` source that may compute activations chunk by chunk, so no
+layer's activations are held whole; the PCA start comes from :func:`principal_planes`,
+a randomized block power iteration for the two components a map needs (``O(N dim)`` per
+pass instead of the ``O(N dim^2 + dim^3)`` of a full covariance and ``eigh``), computed
+once per layer and shared by maps of every size.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -59,38 +67,152 @@ def neighbourhood(coords: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.exp(-d2 / (2 * sigma * sigma))
 
 
-def pca_init(x: torch.Tensor, rows: int, cols: int, *, scaled: bool = False) -> torch.Tensor:
+Batches = Callable[[], Iterable[Sequence[torch.Tensor]]]
+"""A re-iterable source of activations: calling it starts a pass over the inputs, yielding
+chunks, each a sequence with one ``(rows, dim_l)`` tensor per layer (the same inputs in
+every layer). The maps of several layers are fitted in one pass per epoch, and a pass can
+compute the activations as it goes, so no layer's activations need to be held at once."""
+
+
+def tensor_batches(*xs: torch.Tensor, chunk_size: int | None = None) -> Batches:
+    """A :data:`Batches` source over matrices already in memory (views, no copies)."""
+    n = len(xs[0])
+    if any(len(x) != n for x in xs):
+        raise ValueError(f"all matrices need the same number of rows, got {[len(x) for x in xs]}")
+    step = chunk_size or max(1, (1 << 24) // max(max(x.shape[1] for x in xs), 1))
+
+    def batches():
+        for i in range(0, n, step):
+            yield [x[i:i + step] for x in xs]
+    return batches
+
+
+@dataclass
+class Plane:
+    """A layer's mean and first (up to) two principal components: all a PCA initialisation needs."""
+
+    mean: torch.Tensor        # (dim,), float64
+    components: torch.Tensor  # (2, dim), unit rows (a zero row when the data have one component)
+    variances: torch.Tensor   # (2,)
+    n: int
+
+
+PCA_METHODS = ("randomized", "exact")
+
+
+def _orient(pcs: torch.Tensor) -> torch.Tensor:
+    """Fix each component's sign: its entry of largest magnitude is positive (a deterministic choice)."""
+    j = pcs.abs().argmax(1, keepdim=True)
+    return pcs * torch.where(pcs.gather(1, j) < 0, -1.0, 1.0).to(pcs.dtype)
+
+
+def principal_planes(batches: Batches, *, method: str = "randomized", oversample: int = 8, n_iter: int = 6,
+                     seed: int = 0, progress: bool = False, desc: str = "PCA") -> list[Plane]:
+    """Mean and top two principal components of every layer, streamed over ``batches``.
+
+    ``"randomized"``: block power (subspace) iteration with ``2 + oversample`` columns and a
+    Rayleigh-Ritz step (Halko, Martinsson & Tropp 2011, Alg. 4.4), ``n_iter`` passes over
+    the data in all, each pass ``O(N dim k)``; the covariance ``C`` is never formed: with
+    ``S = sum_i x_i (x_i^T Q)`` the pass gives ``C Q = (S - n mu (mu^T Q)) / (n - 1)``.
+    ``"exact"`` forms the ``dim x dim`` covariance and calls ``eigh`` (``O(N dim^2 + dim^3)``,
+    the reference). Accumulation is in float64; ``seed`` draws the random start.
+    ``progress`` shows a bar over the passes.
+    """
+    if method not in PCA_METHODS:
+        raise ParameterError(f"PCA 'method' is {method!r}; allowed: {', '.join(map(repr, PCA_METHODS))}")
+    if n_iter < 1 or oversample < 0:
+        raise ParameterError(f"PCA needs 'n_iter' >= 1 and 'oversample' >= 0, got {n_iter}, {oversample}")
+    if method == "exact":
+        return _exact_planes(batches)
+    q, g = None, torch.Generator().manual_seed(seed)
+    for it in tqdm(range(n_iter), desc=desc, disable=not progress, leave=False):
+        n, sums, prods = 0, None, None
+        for chunk in batches():
+            if q is None:  # random orthonormal start, one per layer (k never exceeds the dimension)
+                q = [torch.linalg.qr(torch.randn(a.shape[1], min(2 + oversample, a.shape[1]), generator=g,
+                                                 dtype=torch.float64).to(a.device))[0] for a in chunk]
+            if sums is None:
+                sums = [torch.zeros(a.shape[1], dtype=torch.float64, device=a.device) for a in chunk]
+                prods = [torch.zeros_like(ql) for ql in q]
+            n += len(chunk[0])
+            for a, ql, s, p in zip(chunk, q, sums, prods):
+                a = a.double()
+                s += a.sum(0)
+                p += a.T @ (a @ ql)
+        if n < 2:
+            raise ValueError("principal_planes needs at least two inputs")
+        means = [s / n for s in sums]
+        cq = [(p - n * m[:, None] * (m @ ql)[None, :]) / (n - 1) for p, m, ql in zip(prods, means, q)]
+        if it < n_iter - 1:
+            q = [torch.linalg.qr(c)[0] for c in cq]
+    planes = []
+    for m, ql, c in zip(means, q, cq):
+        ritz = ql.T @ c
+        evals, evecs = torch.linalg.eigh((ritz + ritz.T) / 2)
+        order = torch.argsort(evals, descending=True)[:2]
+        planes.append(_plane(m, (ql @ evecs[:, order]).T, evals[order], n))
+    return planes
+
+
+def _exact_planes(batches: Batches) -> list[Plane]:
+    """The reference: full covariance (two passes, float64) and ``torch.linalg.eigh``."""
+    n, sums = 0, None
+    for chunk in batches():
+        sums = sums or [torch.zeros(a.shape[1], dtype=torch.float64, device=a.device) for a in chunk]
+        n += len(chunk[0])
+        for a, s in zip(chunk, sums):
+            s += a.double().sum(0)
+    if n < 2:
+        raise ValueError("principal_planes needs at least two inputs")
+    means = [s / n for s in sums]
+    covs = [torch.zeros(len(m), len(m), dtype=torch.float64, device=m.device) for m in means]
+    for chunk in batches():
+        for a, m, c in zip(chunk, means, covs):
+            xc = a.double() - m
+            c += xc.T @ xc
+    planes = []
+    for m, c in zip(means, covs):
+        evals, evecs = torch.linalg.eigh(c / (n - 1))
+        order = torch.argsort(evals, descending=True)[:2]
+        planes.append(_plane(m, evecs[:, order].T, evals[order], n))
+    return planes
+
+
+def _plane(mean: torch.Tensor, pcs: torch.Tensor, evals: torch.Tensor, n: int) -> Plane:
+    pcs, evals = _orient(pcs), evals.clamp_min(0)
+    if len(pcs) < 2:  # one-dimensional data: the second axis of the map gets no spread
+        pcs = torch.cat([pcs, torch.zeros_like(pcs)])
+        evals = torch.cat([evals, torch.zeros_like(evals)])
+    return Plane(mean, pcs, evals, n)
+
+
+def pca_init(x: torch.Tensor | Plane, rows: int, cols: int, *, scaled: bool = False,
+             method: str = "randomized") -> torch.Tensor:
     """Weights on the plane of the first two principal components, as MiniSom's ``pca_weights_init``.
 
     Unit ``(i, j)`` gets ``mean + a_i pc1 + b_j pc2`` with ``a``, ``b`` evenly spaced in
     [-1, 1] and unit-length components (MiniSom's choice); ``scaled=True`` multiplies each
     component by its standard deviation so the initial map spans the data's spread.
-    Returns ``(rows*cols, dim)``; components' signs are those of ``torch.linalg.eigh``.
+    ``x`` is the data (its plane is computed with :func:`principal_planes` by ``method``)
+    or a :class:`Plane` computed once and reused for maps of any size. Returns
+    ``(rows*cols, dim)`` in the data's dtype (float32 for a plane); each component's sign
+    makes its largest entry positive.
     """
     if rows < 1 or cols < 1:
         raise ParameterError(f"SOM grid must be at least 1x1, got {rows}x{cols}")
-    # in chunks, in double precision: a double copy of 60,000 wide activations would be large
-    starts = range(0, len(x), 2 ** 14)
-    mean = sum(x[i:i + 2 ** 14].double().sum(0) for i in starts) / len(x)
-    cov = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64, device=x.device)
-    for i in starts:
-        xc = x[i:i + 2 ** 14].double() - mean
-        cov += xc.T @ xc
-    cov /= max(len(x) - 1, 1)
-    evals, evecs = torch.linalg.eigh(cov)
-    order = torch.argsort(evals, descending=True)[:2]
-    pcs = evecs[:, order].T
+    plane = x if isinstance(x, Plane) else principal_planes(tensor_batches(x), method=method)[0]
+    pcs = plane.components
     if scaled:
-        pcs = pcs * evals[order].clamp_min(0).sqrt()[:, None]
-    pc2 = pcs[1] if len(pcs) > 1 else torch.zeros_like(pcs[0])
-    a = torch.linspace(-1, 1, rows, dtype=torch.float64, device=x.device)
-    b = torch.linspace(-1, 1, cols, dtype=torch.float64, device=x.device)
-    w = mean + a[:, None, None] * pcs[0] + b[None, :, None] * pc2
-    return w.reshape(rows * cols, -1).to(x.dtype)
+        pcs = pcs * plane.variances.sqrt()[:, None]
+    a = torch.linspace(-1, 1, rows, dtype=torch.float64, device=pcs.device)
+    b = torch.linspace(-1, 1, cols, dtype=torch.float64, device=pcs.device)
+    w = plane.mean + a[:, None, None] * pcs[0] + b[None, :, None] * pcs[1]
+    return w.reshape(rows * cols, -1).to(torch.float32 if isinstance(x, Plane) else x.dtype)
 
 
-def _chunk_size(n_units: int, budget: int = 1 << 24) -> int:
-    return max(1, budget // max(n_units, 1))
+def _chunk_size(n_units: int, dim: int = 1, budget: int = 1 << 24) -> int:
+    """Rows per chunk so that neither the (rows, units) distances nor a (rows, dim) copy exceed ``budget``."""
+    return max(1, budget // max(n_units, dim, 1))
 
 
 def distances2(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -106,7 +228,7 @@ def best_units(x: torch.Tensor, weights: torch.Tensor, k: int = 1,
 
     Returns ``(idx, dist)`` of shape ``(N, k)``, nearest first.
     """
-    chunk_size = chunk_size or _chunk_size(len(weights))
+    chunk_size = chunk_size or _chunk_size(len(weights), x.shape[1])
     idx, dist = [], []
     w = weights.to(x.dtype)
     for i in range(0, len(x), chunk_size):
@@ -147,15 +269,13 @@ class SOM:
 
     def quantization_error(self, x: torch.Tensor) -> float:
         """Mean Euclidean distance from each input to its BMU's weights (MiniSom's definition)."""
-        return best_units(x, self.weights)[1][:, 0].mean().item()
+        return quantization_error(best_units(x, self.weights)[1])
 
     def topographic_error(self, x: torch.Tensor) -> float:
         """Fraction of inputs whose two best units are not grid neighbours (8-neighbourhood, as MiniSom)."""
         if self.n_units < 2:
             return math.nan
-        idx = best_units(x, self.weights, 2)[0]
-        r = grid(self.rows, self.cols, device=x.device)
-        return ((r[idx[:, 0]] - r[idx[:, 1]]).norm(dim=1) > 1.42).double().mean().item()
+        return topographic_error(best_units(x, self.weights, 2)[0], self.rows, self.cols)
 
     def u_matrix(self) -> torch.Tensor:
         """U-matrix ``(rows, cols)``: mean distance of each unit's weights to its (up to 8) grid neighbours."""
@@ -174,9 +294,7 @@ class SOM:
         return total / count.clamp_min(1)
 
 
-def _check_fit_args(x, rows, cols, epochs, sigma, learning_rate, sigma_decay, lr_decay):
-    if x.ndim != 2 or len(x) == 0:
-        raise ParameterError(f"SOM data must be a non-empty (N, dim) matrix, got shape {tuple(x.shape)}")
+def _check_fit_args(rows, cols, epochs, sigma, learning_rate, sigma_decay, lr_decay, schedule_at):
     if rows < 1 or cols < 1:
         raise ParameterError(f"SOM 'rows' and 'cols' must be positive, got {rows}x{cols}")
     if epochs < 1:
@@ -189,13 +307,73 @@ def _check_fit_args(x, rows, cols, epochs, sigma, learning_rate, sigma_decay, lr
         raise ParameterError(f"SOM 'sigma_decay' is {sigma_decay!r}; allowed: {', '.join(SIGMA_DECAYS)}")
     if lr_decay not in LR_DECAYS:
         raise ParameterError(f"SOM 'lr_decay' is {lr_decay!r}; allowed: {', '.join(LR_DECAYS)}")
+    if schedule_at not in ("start", "end"):
+        raise ParameterError(f"SOM 'schedule_at' must be 'start' or 'end', got {schedule_at!r}")
+
+
+def _initial_weights(init, plane: Plane | None, rows: int, cols: int, dim: int, device, dtype) -> torch.Tensor:
+    if isinstance(init, torch.Tensor):
+        if init.shape != (rows * cols, dim):
+            raise ParameterError(f"initial weights must have shape {(rows * cols, dim)}, got {tuple(init.shape)}")
+        return init.to(device=device, dtype=dtype).clone()
+    return pca_init(plane, rows, cols, scaled=init == "pca-scaled").to(device=device, dtype=dtype)
 
 
 @torch.no_grad()
+def fit_layers(batches: Batches, rows: int, cols: int, *, epochs: int = 10, sigma: float | None = None,
+               learning_rate: float = 1.0, sigma_decay: str = "asymptotic", lr_decay: str = "asymptotic",
+               init: str | Sequence[torch.Tensor] = "pca", planes: Sequence[Plane] | None = None,
+               schedule_at: str = "end", progress: bool = False, desc: str = "SOM") -> list[SOM]:
+    """One batch SOM per layer of ``batches`` (see :data:`Batches`), all fitted in the same passes.
+
+    The algorithm is :func:`fit`'s. Each pass streams the chunks once: every layer's BMUs,
+    code counts and per-unit sums accumulate chunk by chunk, so memory holds one chunk of
+    activations, never a whole layer. ``init`` is ``"pca"``, ``"pca-scaled"`` (from
+    ``planes``, computed here by :func:`principal_planes` when not given, so that maps of
+    several sizes can share one PCA) or one ``(rows*cols, dim)`` tensor per layer.
+    """
+    sigma = max(rows, cols) / 2 if sigma is None else sigma
+    _check_fit_args(rows, cols, epochs, sigma, learning_rate, sigma_decay, lr_decay, schedule_at)
+    if isinstance(init, torch.Tensor):
+        init = [init]
+    elif not isinstance(init, str):
+        init = list(init)
+    elif init not in ("pca", "pca-scaled"):
+        raise ParameterError(f"SOM 'init' is {init!r}; allowed: 'pca', 'pca-scaled' or a weight tensor")
+    first = next(iter(batches()), None)
+    if first is None or len(first[0]) == 0 or any(a.ndim != 2 for a in first):
+        raise ParameterError("SOM data must be non-empty (N, dim) matrices")
+    if isinstance(init, str) and planes is None:
+        planes = principal_planes(batches)
+    ws = [_initial_weights(init[li] if isinstance(init, list) else init, None if planes is None else planes[li],
+                           rows, cols, a.shape[1], a.device, a.dtype) for li, a in enumerate(first)]
+    coords = grid(rows, cols, device=first[0].device, dtype=first[0].dtype)
+    k = rows * cols
+    history = []
+    for t in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
+        ts = t + 1 if schedule_at == "end" else t
+        s = decay(sigma, ts, epochs, sigma_decay)
+        lr = decay(learning_rate, ts, epochs, lr_decay)
+        counts = [torch.zeros(k, dtype=w.dtype, device=w.device) for w in ws]
+        sums = [torch.zeros_like(w) for w in ws]
+        for chunk in batches():
+            for a, w, c, su in zip(chunk, ws, counts, sums):
+                codes = winners(a, w)
+                c += torch.bincount(codes, minlength=k).to(w.dtype)
+                su.index_add_(0, codes, a.to(w.dtype))
+        h = neighbourhood(coords, s)
+        for w, c, su in zip(ws, counts, sums):
+            num, den = h @ su, h @ c
+            live = den > 0
+            w[live] = (1 - lr) * w[live] + lr * num[live] / den[live, None]
+        history.append({"epoch": t, "sigma": s, "learning_rate": lr})
+    return [SOM(w, rows, cols, list(history)) for w in ws]
+
+
 def fit(x: torch.Tensor, rows: int, cols: int, *, epochs: int = 10, sigma: float | None = None,
         learning_rate: float = 1.0, sigma_decay: str = "asymptotic", lr_decay: str = "asymptotic",
-        init: str | torch.Tensor = "pca", schedule_at: str = "end", chunk_size: int | None = None,
-        progress: bool = False, desc: str = "SOM") -> SOM:
+        init: str | torch.Tensor = "pca", plane: Plane | None = None, schedule_at: str = "end",
+        chunk_size: int | None = None, progress: bool = False, desc: str = "SOM") -> SOM:
     """Batch SOM on the rows of ``x``: ``epochs`` passes over the data, one weight update per pass.
 
     Each pass ``t``: every input's BMU ``c_i``; ``h_t[j, k]`` the Gaussian neighbourhood at
@@ -203,42 +381,48 @@ def fit(x: torch.Tensor, rows: int, cols: int, *, epochs: int = 10, sigma: float
     ``w_j <- (1 - lr_t) w_j + lr_t m_j`` for units with any weight (MiniSom's
     ``train_batch_offline``; ``learning_rate=1`` with ``lr_decay="constant"`` is the pure
     Kohonen batch map). ``sigma`` defaults to ``max(rows, cols) / 2``. ``init`` is
-    ``"pca"`` (MiniSom's), ``"pca-scaled"`` or a ``(rows*cols, dim)`` tensor.
+    ``"pca"`` (MiniSom's, from ``plane`` if given), ``"pca-scaled"`` or a
+    ``(rows*cols, dim)`` tensor.
 
     ``schedule_at`` says where in pass ``t`` (0-based) the decays are read: ``"end"``
     (default) uses ``t + 1``, so the last pass runs at the final sigma, as the last
     updates of MiniSom's online ``train`` do; ``"start"`` uses ``t``, which reproduces
     ``train_batch_offline`` exactly.
     """
-    sigma = max(rows, cols) / 2 if sigma is None else sigma
-    _check_fit_args(x, rows, cols, epochs, sigma, learning_rate, sigma_decay, lr_decay)
-    if schedule_at not in ("start", "end"):
-        raise ParameterError(f"SOM 'schedule_at' must be 'start' or 'end', got {schedule_at!r}")
-    if isinstance(init, torch.Tensor):
-        if init.shape != (rows * cols, x.shape[1]):
-            raise ParameterError(f"initial weights must have shape {(rows * cols, x.shape[1])}, "
-                                 f"got {tuple(init.shape)}")
-        w = init.to(device=x.device, dtype=x.dtype).clone()
-    elif init in ("pca", "pca-scaled"):
-        w = pca_init(x, rows, cols, scaled=init == "pca-scaled")
-    else:
-        raise ParameterError(f"SOM 'init' is {init!r}; allowed: 'pca', 'pca-scaled' or a weight tensor")
-    coords = grid(rows, cols, device=x.device, dtype=x.dtype)
-    k = rows * cols
-    history = []
-    for t in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
-        ts = t + 1 if schedule_at == "end" else t
-        s = decay(sigma, ts, epochs, sigma_decay)
-        lr = decay(learning_rate, ts, epochs, lr_decay)
-        codes = winners(x, w, chunk_size)
-        counts = torch.bincount(codes, minlength=k).to(x.dtype)
-        sums = torch.zeros_like(w).index_add_(0, codes, x)
-        h = neighbourhood(coords, s)
-        num, den = h @ sums, h @ counts
-        live = den > 0
-        w[live] = (1 - lr) * w[live] + lr * num[live] / den[live, None]
-        history.append({"epoch": t, "sigma": s, "learning_rate": lr})
-    return SOM(w, rows, cols, history)
+    if x.ndim != 2 or len(x) == 0:
+        raise ParameterError(f"SOM data must be a non-empty (N, dim) matrix, got shape {tuple(x.shape)}")
+    chunk_size = chunk_size or _chunk_size(rows * cols, x.shape[1])
+    return fit_layers(tensor_batches(x, chunk_size=chunk_size), rows, cols, epochs=epochs, sigma=sigma,
+                      learning_rate=learning_rate, sigma_decay=sigma_decay, lr_decay=lr_decay,
+                      init=[init] if isinstance(init, torch.Tensor) else init,
+                      planes=None if plane is None else [plane], schedule_at=schedule_at,
+                      progress=progress, desc=desc)[0]
+
+
+@torch.no_grad()
+def assign_layers(maps: Sequence[SOM], batches: Batches, k: int = 2) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The ``k`` best units and their distances for every input at every layer, streamed over ``batches``.
+
+    Returns one ``(idx, dist)`` pair of ``(N, k)`` tensors per map, as :func:`best_units`.
+    """
+    parts = [[] for _ in maps]
+    for chunk in batches():
+        for m, a, part in zip(maps, chunk, parts):
+            part.append(best_units(a, m.weights, k))
+    return [(torch.cat([p[0] for p in part]), torch.cat([p[1] for p in part])) for part in parts]
+
+
+def quantization_error(dist: torch.Tensor) -> float:
+    """Mean distance from each input to its BMU, from the ``dist`` of :func:`best_units` (MiniSom's definition)."""
+    return dist[:, 0].mean().item()
+
+
+def topographic_error(idx: torch.Tensor, rows: int, cols: int) -> float:
+    """Share of inputs whose two best units (``idx`` of :func:`best_units`, k >= 2) are not grid neighbours."""
+    if rows * cols < 2:
+        return math.nan
+    r = grid(rows, cols, device=idx.device)
+    return ((r[idx[:, 0]] - r[idx[:, 1]]).norm(dim=1) > 1.42).double().mean().item()
 
 
 # ---------------------------------------------------------------- code measures

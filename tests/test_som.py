@@ -152,3 +152,67 @@ def test_landing_categories():
     adv = torch.tensor([1, 1, 1, 1])
     # code 0 belongs to the true class, code 1 to the adversarial class, code 2 is unused, code 3 is class 2's
     assert som.landing(codes, true, adv, ref).tolist() == [0, 1, 3, 2]
+
+
+# ---------------------------------------------------------------- PCA start and streamed fitting at scale
+
+@pytest.fixture
+def wide():
+    """Wide data with a decaying spectrum (the regime of a conv layer): dim 300 > the sketch's 10 columns."""
+    g = torch.Generator().manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(300, 300, generator=g, dtype=torch.float64))[0]
+    scales = 3.0 * torch.arange(1, 301, dtype=torch.float64) ** -0.8
+    return (torch.randn(2000, 300, generator=g, dtype=torch.float64) * scales) @ basis.T + 0.5
+
+
+def test_randomized_plane_matches_the_exact_eigendecomposition(wide):
+    fast = som.principal_planes(som.tensor_batches(wide, chunk_size=333))[0]
+    exact = som.principal_planes(som.tensor_batches(wide), method="exact")[0]
+    np.testing.assert_allclose(fast.mean.numpy(), wide.mean(0).numpy(), atol=1e-12)
+    # same sign convention, so the components agree entry by entry
+    np.testing.assert_allclose(fast.components.numpy(), exact.components.numpy(), atol=1e-6)
+    np.testing.assert_allclose(fast.variances.numpy(), exact.variances.numpy(), rtol=1e-8)
+    cov = torch.cov(wide.T)
+    top = torch.linalg.eigvalsh(cov)[-2:].flip(0)
+    np.testing.assert_allclose(exact.variances.numpy(), top.numpy(), rtol=1e-10)
+    assert fast.n == len(wide)
+
+
+def test_plane_is_deterministic_and_pca_init_accepts_it(wide):
+    a = som.principal_planes(som.tensor_batches(wide), seed=3)[0]
+    b = som.principal_planes(som.tensor_batches(wide), seed=3)[0]
+    assert torch.equal(a.components, b.components)
+    from_plane = som.pca_init(a, 6, 5)
+    from_data = som.pca_init(wide.float(), 6, 5)
+    assert from_plane.dtype == torch.float32 and from_plane.shape == (30, 300)
+    np.testing.assert_allclose(from_plane.numpy(), from_data.numpy(), atol=1e-5)
+
+
+def test_principal_planes_rejects_bad_arguments(wide):
+    with pytest.raises(ParameterError, match="method"):
+        som.principal_planes(som.tensor_batches(wide), method="svd")
+    with pytest.raises(ParameterError, match="n_iter"):
+        som.principal_planes(som.tensor_batches(wide), n_iter=0)
+
+
+def test_fit_layers_streams_several_layers_as_separate_fits(blobs, wide):
+    """Fitting two layers in shared, chunked passes gives each layer the weights of its own fit."""
+    x1 = torch.tensor(blobs[:150], dtype=torch.float64)
+    x2 = wide[:150]
+    both = som.fit_layers(som.tensor_batches(x1, x2, chunk_size=37), 4, 5, epochs=6, sigma=2.0)
+    for x, m in zip((x1, x2), both):
+        alone = som.fit(x, 4, 5, epochs=6, sigma=2.0)
+        np.testing.assert_allclose(m.weights.numpy(), alone.weights.numpy(), atol=1e-9)
+    assignment = som.assign_layers(both, som.tensor_batches(x1, x2, chunk_size=50))
+    for x, m, (idx, dist) in zip((x1, x2), both, assignment):
+        assert torch.equal(idx[:, 0], m.codes(x))
+        assert som.quantization_error(dist) == pytest.approx(m.quantization_error(x))
+        assert som.topographic_error(idx, 4, 5) == pytest.approx(m.topographic_error(x))
+
+
+def test_fit_layers_rejects_bad_arguments(blobs):
+    x = torch.tensor(blobs)
+    with pytest.raises(ParameterError, match="init"):
+        som.fit_layers(som.tensor_batches(x), 3, 3, init="random")
+    with pytest.raises(ParameterError, match="non-empty"):
+        som.fit_layers(som.tensor_batches(x[:0]), 3, 3)
