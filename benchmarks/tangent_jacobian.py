@@ -1,5 +1,7 @@
 """Tangent bases of an autoencoder's manifold: batched torch.func against a per-sample loop.
 
+Run for MLP and convolutional decoders (the chapter's default is convolutional).
+
 `lib.manifold.tangent_basis` takes every decoder Jacobian in one `vmap(jacfwd)` call and
 orthonormalises them with one batched QR. The reference computes the same forward-mode
 Jacobian (`jacfwd`) and its QR one sample at a time in a Python loop. Both run here, on
@@ -24,24 +26,32 @@ def per_sample(decoder, z: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
-def rate(fn, *args, repeats: int = 3) -> tuple[float, torch.Tensor]:
-    """Best-of-``repeats`` samples per second of ``fn(*args)`` and its result."""
-    best, out = float("inf"), None
+def rates(fast_fn, slow_fn, *args, repeats: int = 3) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    """Best-of-``repeats`` samples per second of two functions on the same arguments, and their results.
+
+    The two are timed in alternation, so that a change in the machine's load during the run
+    affects both alike.
+    """
+    best, out = [float("inf"), float("inf")], [None, None]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn(*args)
-        best = min(best, time.perf_counter() - t0)
-    return len(args[-1]) / best, out
+        for i, fn in enumerate((fast_fn, slow_fn)):
+            t0 = time.perf_counter()
+            out[i] = fn(*args)
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return len(args[-1]) / best[0], len(args[-1]) / best[1], out[0], out[1]
 
 
 def main() -> None:
     torch.manual_seed(0)
-    for name, n, k, widths, count in (("digits-size", 64, 8, [128], 450), ("MNIST-size", 784, 16, [512, 256], 200)):
-        ae = manifold.AutoEncoder(n, k, widths).eval()
+    cases = (("MLP, digits-size", "mlp", (8, 8), 8, 450), ("MLP, MNIST-size", "mlp", (28, 28), 16, 200),
+             ("conv, digits-size", "conv", (8, 8), 8, 450), ("conv, MNIST-size", "conv", (28, 28), 16, 200))
+    for name, kind, shape, k, count in cases:
+        widths = [128] if shape == (8, 8) else [512, 256]
+        ae = manifold.make_autoencoder(kind, shape, k, widths=widths, channels=(32, 64)).eval()
+        n = shape[0] * shape[1]
         z = torch.randn(count, k)
         with torch.no_grad():
-            fast, b_fast = rate(manifold.tangent_basis, ae.decode, z)
-            slow, b_slow = rate(per_sample, ae.decode, z)
+            fast, slow, b_fast, b_slow = rates(manifold.tangent_basis, per_sample, ae.decode, z)
         p_fast = b_fast @ b_fast.transpose(1, 2)
         p_slow = b_slow @ b_slow.transpose(1, 2)
         err = (p_fast - p_slow).abs().max().item()

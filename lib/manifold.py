@@ -143,9 +143,7 @@ class AutoEncoder(nn.Module):
 
     def __init__(self, in_dim: int, latent_dim: int, widths: Sequence[int] = (128,), activation: str = "gelu"):
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ParameterError(f"parameter 'activation' is {activation!r}; allowed values: "
-                                 + ", ".join(map(repr, ACTIVATIONS)))
+        _check_activation(activation)
         if not 1 <= latent_dim < in_dim:
             raise ParameterError(f"parameter 'latent_dim' must be in [1, {in_dim - 1}], got {latent_dim}")
         widths = _check_widths(widths, "ae_widths")
@@ -172,17 +170,114 @@ class AutoEncoder(nn.Module):
         return self.decode(self.encode(x))
 
 
-def fit_autoencoder(ae: AutoEncoder, x: torch.Tensor, *, epochs: int, batch_size: int = 64, lr: float = 1e-3,
+def _check_activation(activation: str) -> None:
+    if activation not in ACTIVATIONS:
+        raise ParameterError(f"parameter 'activation' is {activation!r}; allowed values: "
+                             + ", ".join(map(repr, ACTIVATIONS)))
+
+
+class ConvAutoEncoder(nn.Module):
+    """Convolutional autoencoder for ``(H, W)`` images given as flat rows (H, W divisible by 4).
+
+    Encoder: two stride-2 3x3 convolutions (``channels``) and a linear map to the
+    ``latent_dim`` code; decoder: a linear map back to the ``(H/4, W/4)`` feature map and
+    two stride-2 4x4 transposed convolutions, with a linear output layer. Smooth (GELU)
+    activations, so that the decoder's Jacobian, whose columns span the tangent space,
+    varies smoothly along the manifold. ``encode``/``decode`` take and give flat rows, as
+    :class:`AutoEncoder`'s do, so :func:`tangent_basis` treats both alike.
+    """
+
+    def __init__(self, image_shape: tuple[int, int], latent_dim: int, channels: Sequence[int] = (32, 64),
+                 activation: str = "gelu"):
+        super().__init__()
+        _check_activation(activation)
+        h, w = (int(v) for v in image_shape)
+        if h < 4 or w < 4 or h % 4 or w % 4:
+            raise ParameterError(f"image_shape must have sides divisible by 4 (two stride-2 stages), got {image_shape}")
+        channels = _check_widths(channels, "ae_channels")
+        if len(channels) != 2:
+            raise ParameterError(f"parameter 'ae_channels' needs exactly two entries, got {channels}")
+        if not 1 <= latent_dim < h * w:
+            raise ParameterError(f"parameter 'latent_dim' must be in [1, {h * w - 1}], got {latent_dim}")
+        c1, c2 = channels
+        act = ACTIVATIONS[activation]
+        self.image_shape, self.latent_dim = (h, w), latent_dim
+        self._grid = (c2, h // 4, w // 4)
+        flat = c2 * (h // 4) * (w // 4)
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, c1, 3, stride=2, padding=1), act(),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1), act(),
+            nn.Flatten(), nn.Linear(flat, latent_dim))
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, flat), act(), nn.Unflatten(1, self._grid),
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), act(),
+            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1), nn.Flatten())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.reshape(-1, 1, *self.image_shape))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x)).reshape(x.shape)
+
+
+AE_KINDS = ("conv", "mlp")
+
+
+def make_autoencoder(kind: str, image_shape: tuple[int, int], latent_dim: int, *, widths: Sequence[int] = (128,),
+                     channels: Sequence[int] = (32, 64), activation: str = "gelu") -> nn.Module:
+    """An autoencoder of ``kind`` (``"conv"``: :class:`ConvAutoEncoder`, ``"mlp"``: :class:`AutoEncoder`)."""
+    if kind not in AE_KINDS:
+        raise ParameterError(f"parameter 'ae_kind' is {kind!r}; allowed values: " + ", ".join(map(repr, AE_KINDS)))
+    if kind == "conv":
+        return ConvAutoEncoder(image_shape, latent_dim, channels, activation)
+    return AutoEncoder(math.prod(image_shape), latent_dim, widths, activation)
+
+
+def pixel_variance(x: torch.Tensor) -> float:
+    """Mean over pixels of each pixel's variance over the rows of ``x`` (the MSE of the mean image)."""
+    return x.flatten(1).var(dim=0, unbiased=False).mean().item()
+
+
+def explained_variance(x: torch.Tensor, recon: torch.Tensor) -> float:
+    """``1 - MSE / pixel variance``: the share of the data's variance a reconstruction explains.
+
+    A reconstruction by the mean image scores 0 and a perfect one 1.
+    """
+    return 1.0 - (recon.flatten(1) - x.flatten(1)).pow(2).mean().item() / pixel_variance(x)
+
+
+def pca_basis(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``(n,)`` and the top-``k`` principal directions ``(n, k)`` of the rows of ``x``: the best linear k-dim manifold."""
+    flat = x.flatten(1)
+    if not 1 <= k <= min(flat.shape):
+        raise ParameterError(f"parameter 'k' must be in [1, {min(flat.shape)}], got {k}")
+    mean = flat.mean(0)
+    _, _, vh = torch.linalg.svd(flat - mean, full_matrices=False)
+    return mean, vh[:k].T.contiguous()
+
+
+def fit_autoencoder(ae: nn.Module, x: torch.Tensor, *, epochs: int, batch_size: int = 64, lr: float = 1e-3,
                     generator: torch.Generator | None = None, x_val: torch.Tensor | None = None,
-                    progress: bool = True) -> pd.DataFrame:
-    """Train ``ae`` in place on mean squared reconstruction error (Adam, seeded mini-batches)."""
+                    progress: bool = True, callback: Callable[[int, nn.Module], None] | None = None) -> pd.DataFrame:
+    """Train ``ae`` in place on mean squared reconstruction error (Adam, seeded mini-batches).
+
+    One row per epoch: ``train_mse`` and, with ``x_val``, ``val_mse`` and ``val_explained``
+    (:func:`explained_variance` on ``x_val``). ``callback(epoch, ae)`` runs after every
+    epoch with ``ae`` in eval mode (epoch 0: before training), e.g. to measure snapshots.
+    """
     if epochs < 1:
         raise ParameterError(f"parameter 'ae_epochs' must be >= 1, got {epochs}")
     opt = make_optimizer(ae.parameters(), "adam", lr)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     rows = []
-    ae.train()
+    if callback is not None:
+        with attacks.eval_mode(ae):
+            callback(0, ae)
     for epoch in tqdm(range(1, epochs + 1), desc="autoencoder", disable=not progress, leave=False):
+        ae.train()
         order = torch.randperm(len(x), generator=generator).to(x.device)
         for i in range(0, len(x), batch_size):
             xb = x[order[i:i + batch_size]]
@@ -190,16 +285,27 @@ def fit_autoencoder(ae: AutoEncoder, x: torch.Tensor, *, epochs: int, batch_size
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        ae.eval()
         with torch.no_grad():
-            row = {"epoch": epoch, "train_mse": (ae(x) - x).pow(2).mean().item()}
+            row = {"epoch": epoch, "train_mse": _mse(ae, x)}
             if x_val is not None:
-                row["val_mse"] = (ae(x_val) - x_val).pow(2).mean().item()
+                row["val_mse"] = _mse(ae, x_val)
+                row["val_explained"] = 1.0 - row["val_mse"] / pixel_variance(x_val)
         rows.append(row)
+        if callback is not None:
+            callback(epoch, ae)
     ae.eval()
     return pd.DataFrame(rows)
 
 
-def autoencoder_bases(ae: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
+def _mse(ae: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> float:
+    """Mean squared reconstruction error of ``ae`` on ``x``, in batches."""
+    total = sum((ae(x[i:i + batch_size]) - x[i:i + batch_size]).pow(2).sum().item()
+                for i in range(0, len(x), batch_size))
+    return total / x.numel()
+
+
+def autoencoder_bases(ae: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Tangent bases ``(N, n, k)`` of the autoencoder's manifold at the encodings of ``x``."""
     with attacks.eval_mode(ae), torch.no_grad():
         z = ae.encode(x)

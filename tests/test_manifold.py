@@ -178,3 +178,87 @@ def test_clinging_criterion_on_hand_made_curves():
     assert bool(ch02.clinging_dimpling(cling, {"m": s}).seen.iloc[0])
     out = ch02.clinging_dimpling(tilt, {"m": s})
     assert not out.clinging.iloc[0] and not out.seen.iloc[0]
+
+
+# ---------------------------------------------------------------- conv autoencoder, explained variance, PCA
+
+@pytest.mark.parametrize("shape, k", [((8, 8), 8), ((28, 28), 16)])
+def test_conv_autoencoder_shapes(shape, k):
+    torch.manual_seed(0)
+    ae = manifold.ConvAutoEncoder(shape, k, (4, 8)).eval()
+    x = torch.rand(3, shape[0] * shape[1], generator=_gen(30))
+    z = ae.encode(x)
+    assert z.shape == (3, k)
+    assert ae.decode(z).shape == (3, shape[0] * shape[1])
+    assert ae(x).shape == x.shape
+    assert ae(x.reshape(3, 1, *shape)).shape == (3, 1, *shape)
+
+
+@pytest.mark.parametrize("kw", [dict(image_shape=(10, 10), latent_dim=4), dict(image_shape=(8, 8), latent_dim=64),
+                                dict(image_shape=(8, 8), latent_dim=4, channels=(4,))])
+def test_conv_autoencoder_rejects_bad_settings(kw):
+    with pytest.raises(ParameterError):
+        manifold.ConvAutoEncoder(**kw)
+
+
+def test_make_autoencoder_kinds():
+    assert isinstance(manifold.make_autoencoder("conv", (8, 8), 4), manifold.ConvAutoEncoder)
+    assert isinstance(manifold.make_autoencoder("mlp", (8, 8), 4, widths=[16]), manifold.AutoEncoder)
+    with pytest.raises(ParameterError, match="ae_kind"):
+        manifold.make_autoencoder("vae", (8, 8), 4)
+
+
+def test_tangent_basis_of_conv_decoder_matches_per_sample_jacobians():
+    torch.manual_seed(0)
+    ae = manifold.ConvAutoEncoder((8, 8), 3, (4, 8)).eval()
+    x = torch.rand(5, 64, generator=_gen(31))
+    bases = manifold.autoencoder_bases(ae, x)
+    assert bases.shape == (5, 64, 3)
+    gram = bases.transpose(1, 2) @ bases
+    assert torch.allclose(gram, torch.eye(3).expand_as(gram), atol=1e-5)
+    with torch.no_grad():
+        z = ae.encode(x)
+    for i in range(len(z)):
+        jac = torch.autograd.functional.jacobian(lambda zi: ae.decode(zi.unsqueeze(0))[0], z[i])  # (64, 3)
+        assert torch.allclose(bases[i] @ bases[i].T, jac @ torch.linalg.pinv(jac), atol=1e-4)
+
+
+def test_explained_variance_known_values():
+    x = torch.randn(200, 6, generator=_gen(32)) * torch.tensor([1.0, 2, 3, 1, 1, 1])
+    assert manifold.explained_variance(x, x) == pytest.approx(1.0)
+    assert manifold.explained_variance(x, x.mean(0).expand_as(x)) == pytest.approx(0.0, abs=1e-6)
+    # keeping only the largest-variance coordinate (variance 9 of 17 in total) explains 9/17
+    keep = x.mean(0).expand_as(x).clone()
+    keep[:, 2] = x[:, 2]
+    assert manifold.explained_variance(x, keep) == pytest.approx(x[:, 2].var(unbiased=False).item()
+                                                                  / x.var(0, unbiased=False).sum().item(), rel=1e-5)
+
+
+def test_pca_basis_recovers_a_planted_subspace():
+    u = manifold.random_bases(1, 20, 3, generator=_gen(33))[0]
+    x = torch.randn(500, 3, generator=_gen(34)) * torch.tensor([3.0, 2.0, 1.5]) @ u.T + 0.5
+    x = x + 1e-3 * torch.randn(500, 20, generator=_gen(35))
+    mean, basis = manifold.pca_basis(x, 3)
+    assert torch.allclose(basis @ basis.T, u @ u.T, atol=1e-3)
+    assert torch.allclose(mean, torch.full((20,), 0.5), atol=0.3)
+    with pytest.raises(ParameterError):
+        manifold.pca_basis(x, 0)
+
+
+def test_conv_autoencoder_explains_a_toy_image_manifold():
+    """Images on a 2-D family (two patterns with random weights): a k = 2 conv AE explains nearly all of it."""
+    a = torch.zeros(8, 8)
+    a[1:4, 1:7] = 1.0
+    b = torch.zeros(8, 8)
+    b[3:7, 2:5] = 1.0
+    c = torch.rand(400, 2, generator=_gen(36))
+    x = (c[:, :1] * a.flatten() + c[:, 1:] * b.flatten())
+    torch.manual_seed(0)
+    ae = manifold.ConvAutoEncoder((8, 8), 2, (8, 16))
+    seen = []
+    hist = manifold.fit_autoencoder(ae, x[:300], epochs=40, batch_size=32, lr=3e-3, generator=_gen(37),
+                                    x_val=x[300:], progress=False, callback=lambda e, m: seen.append((e, m.training)))
+    assert seen == [(e, False) for e in range(41)], "callback after every epoch, from 0, in eval mode"
+    assert hist.val_explained.iloc[-1] > 0.9
+    with torch.no_grad():
+        assert manifold.explained_variance(x[300:], ae(x[300:])) == pytest.approx(hist.val_explained.iloc[-1], abs=1e-5)

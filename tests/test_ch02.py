@@ -1,0 +1,134 @@
+"""Chapter 2's parameter checks, mislabelled-training budgets and verdicts, and flip-norm display."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lib import config, data
+from lib.chapters import ch02
+from lib.claims import FAILS, HOLDS, INCONCLUSIVE
+from lib.config import ParameterError
+
+
+def resolve(**kw):
+    cfg = config.resolve(ch02.PARAMS, {"profile": "quick"}, device="cpu", **kw)
+    ch02.check(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize("dataset, k", [("digits", 8), ("fashion-mnist", 16), ("mnist", 16)])
+def test_latent_dim_zero_takes_the_book_choice_for_the_image_size(dataset, k):
+    assert resolve(dataset=dataset).latent_dim == k
+    assert resolve(dataset=dataset, latent_dim=5).latent_dim == 5
+
+
+@pytest.mark.parametrize("kw, name", [
+    ({"mislabel_rms": [0.2, 0.1]}, "mislabel_rms"),
+    ({"mislabel_fractions": [0.5, 1.0]}, "mislabel_fractions"),
+    ({"latent_dim": 64}, "latent_dim"),
+    ({"ae_channels": [8, 16, 32]}, "ae_channels"),
+    ({"attack_eps": 9.0}, "flip_eps_max"),
+])
+def test_bad_parameter_combinations_fail_before_compute(kw, name):
+    with pytest.raises(ParameterError, match=name):
+        resolve(**kw)
+
+
+@pytest.mark.parametrize("kw, name", [({"ae_kind": "vae"}, "ae_kind"), ({"n_test": -1}, "n_test"),
+                                      ({"mislabel_rms": [-0.1]}, "mislabel_rms")])
+def test_bad_values_are_rejected_by_resolve(kw, name):
+    with pytest.raises(ParameterError, match=name):
+        config.resolve(ch02.PARAMS, {"profile": "quick"}, device="cpu", **kw)
+
+
+def test_mislabel_budget_scales_with_sqrt_of_pixels():
+    assert ch02.mislabel_budget(0.1, 64) == pytest.approx(0.8)
+    assert ch02.mislabel_budget(0.1, 784) == pytest.approx(2.8)
+    assert ch02.mislabel_budget(0.3, 784) / ch02.mislabel_budget(0.3, 64) == pytest.approx(math.sqrt(784 / 64))
+
+
+def test_mislabelled_verdict_needs_the_attacks_to_succeed():
+    assert ch02.mislabelled_verdict(0.99, 0.6, 0.7) == HOLDS
+    assert ch02.mislabelled_verdict(0.99, 0.2, 0.3) == FAILS
+    assert ch02.mislabelled_verdict(0.99, 0.45, 0.55) == INCONCLUSIVE
+    assert ch02.mislabelled_verdict(0.90, 0.6, 0.7) == INCONCLUSIVE  # a tenth of the set is not adversarial
+    assert ch02.mislabelled_verdict(0.90, 0.2, 0.3) == INCONCLUSIVE
+
+
+def test_manifold_gate_makes_poor_manifold_models_inconclusive():
+    assert ch02.manifold_gate(HOLDS, 0.8) == HOLDS
+    assert ch02.manifold_gate(FAILS, 0.5) == FAILS
+    assert ch02.manifold_gate(HOLDS, 0.4) == INCONCLUSIVE
+    assert ch02.manifold_gate(FAILS, -0.2) == INCONCLUSIVE
+
+
+def test_flip_text_never_shows_a_bare_inf():
+    assert ch02.flip_text([0.5, 1.0, 2.0], 8.0) == "1"
+    assert ch02.flip_text([0.5, 1.0, 2.0, math.inf], 8.0) == "1.5 (25% not flipped within L2 <= 8)"
+    text = ch02.flip_text([0.5, math.inf, math.inf], 8.0)
+    assert text == "no flip within L2 <= 8 (67% of points)"
+    assert ch02.flip_text(np.full(4, np.inf), 2.5) == "no flip within L2 <= 2.5 (100% of points)"
+    for t in (text, ch02.flip_text([math.inf, 1.0], 8.0)):
+        assert "inf" not in t
+
+
+def test_summary_shows_no_flip_text():
+    cfg = resolve()
+    geo = {kind: pd.DataFrame({"normal_tangent": [0.3, 0.4], "normal_random": [0.3, 0.3], "pgd_tangent": [0.5, 0.5],
+                               "pgd_random": [0.35, 0.35], **{n: [1.0, 2.0] for n in ch02.RESTRICTIONS}})
+           for kind in ("standard", "adversarial")}
+    geo["adversarial"]["on-manifold"] = [math.inf, math.inf]
+    table = ch02.summary(cfg, geo, 64)
+    assert table.loc["median flip: on-manifold", "adversarial"] == "no flip within L2 <= 8 (100% of points)"
+    assert table.loc["median flip: on-manifold", "standard"] == "1.5"
+    assert not table.apply(lambda col: col.str.contains("inf")).any().any()
+
+
+def test_size_slope_is_gain_per_doubling():
+    sizes = pd.DataFrame({"images": [100, 200, 400], "clean_accuracy": [0.2, 0.25, 0.3]})
+    assert ch02.size_slope(sizes) == pytest.approx(0.05)
+
+
+def _mis(success, acc, lo, hi):
+    return pd.DataFrame({"rms": [0.1], "l2_budget": [0.8], "attack_success": [success], "clean_accuracy": [acc],
+                         "clean_lo": [lo], "clean_hi": [hi], "verdict here": [ch02.mislabelled_verdict(success, lo, hi)],
+                         "judged": [True]})
+
+
+def test_mislabelled_reading_follows_the_numbers():
+    grow = pd.DataFrame({"images": [250, 500, 1000], "clean_accuracy": [0.2, 0.3, 0.4]})
+    flat = pd.DataFrame({"images": [250, 500, 1000], "clean_accuracy": [0.4, 0.4, 0.4]})
+    text = ch02.mislabelled_reading(_mis(0.99, 0.4, 0.37, 0.43), grow, 0.1)
+    assert "above chance" in text and "larger datasets" in text and "2 times" in text
+    text = ch02.mislabelled_reading(_mis(0.99, 0.4, 0.37, 0.43), flat, 0.1)
+    assert "would not close the gap" in text
+    text = ch02.mislabelled_reading(_mis(0.90, 0.7, 0.67, 0.73), flat, 0.1)
+    assert "short of the 0.95 needed" in text
+    assert "as the claim says" in ch02.mislabelled_reading(_mis(0.99, 0.7, 0.67, 0.73), flat, 0.1)
+
+
+def test_mislabelled_sweep_uses_scaled_budgets_and_reports_success():
+    cfg = resolve(n_train=300, epochs=2, mislabel_steps=5, mislabel_rms=[0.02, 0.5], mislabel_fractions=[0.5])
+    ds = data.load("digits", n_train=300, seed=0)
+    net, _ = ch02.train_classifier(cfg, ds, ds.x_train, ds.y_train)
+    mis, sizes = ch02.mislabelled_sweep(cfg, ds, net)
+    assert mis.l2_budget.tolist() == pytest.approx([0.02 * 8, 0.5 * 8])
+    assert (mis.mean_norm <= mis.l2_budget + 1e-4).all()
+    assert mis.attack_success.between(0, 1).all() and mis.attack_success.iloc[1] > mis.attack_success.iloc[0]
+    assert mis.judged.sum() == 1
+    assert list(sizes.images) == [150, 300]
+    for _, r in mis.iterrows():
+        assert r["verdict here"] == ch02.mislabelled_verdict(r.attack_success, r.clean_lo, r.clean_hi)
+
+
+def test_quality_reading_follows_the_snapshots():
+    def table(shares):
+        return pd.DataFrame({"manifold": "conv autoencoder", "epoch": [0, 1, 3, 10], "explained variance": [-1, 0.3, 0.6, 0.8],
+                             "RMS share: pgd": shares})
+    pca = pd.Series({"explained variance": 0.7, "RMS share: pgd": 0.5})
+    assert "rises with the explained variance" in ch02.quality_reading(table([0.3, 0.4, 0.5, 0.6]), pca, "RMS share: pgd")
+    assert "falls as" in ch02.quality_reading(table([0.6, 0.5, 0.4, 0.3]), pca, "RMS share: pgd")
+    text = ch02.quality_reading(table([0.3, 0.6, 0.5, 0.31]), pca, "RMS share: pgd")
+    assert "not follow" in text and "highest 0.60, at epoch 1" in text
