@@ -20,6 +20,8 @@ import pandas as pd
 import torch
 import yaml
 
+from .provenance import RUN_INFO_ENV
+
 PROFILES = ("quick", "paper")
 DATASETS = ("digits", "mnist", "fashion-mnist")
 # (train, test) points of each image dataset as lib.data.load splits it, and its classes:
@@ -27,8 +29,6 @@ DATASETS = ("digits", "mnist", "fashion-mnist")
 DATASET_SIZES = {"digits": (1347, 450), "mnist": (60000, 10000), "fashion-mnist": (60000, 10000)}
 N_CLASSES = 10
 SEED_MAX = 2**32 - 1  # numpy's seed range; torch accepts more, but every seed must seed all three
-# Set by lib.sweep for each point: the file where resolve writes what the point ran on.
-RUN_INFO_ENV = "BOOK_RUN_INFO"
 
 
 class ParameterError(ValueError):
