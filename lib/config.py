@@ -136,7 +136,8 @@ def _validate(name: str, spec: Param, value: Any) -> Any:
     if spec.max is not None:
         for v in items:
             if v > spec.max:
-                raise ParameterError(f"parameter {name!r} must be <= {spec.max:g}, got {v!r}")
+                bound = int(spec.max) if float(spec.max).is_integer() else spec.max
+                raise ParameterError(f"parameter {name!r} must be <= {bound}, got {v!r}")
     return value
 
 
@@ -238,7 +239,7 @@ def check_sizes(cfg: Any, checks: Checks) -> None:
         if n < need:
             name = f"n_{split}" if hasattr(cfg, f"n_{split}") else "dataset"
             raise ParameterError(
-                f"parameter {name!r} gives {n} {split} points; this chapter needs at least {need} "
+                f"parameter {name!r} gives a {split} set of {n} points; this chapter needs at least {need} "
                 f"({checks.min_per_class} per class of {N_CLASSES})")
     for name, split in checks.within.items():
         value = getattr(cfg, name)

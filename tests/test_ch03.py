@@ -11,9 +11,8 @@ from lib.config import ParameterError
 @pytest.mark.parametrize("bad", [{"channels": [8, 16, 32]}, {"models": ["mlp", "mlp"]}, {"som_grid": 1},
                                  {"epsilons": [0.1, 0.9]}])
 def test_bad_parameter_combinations_fail_naming_the_parameter(bad):
-    cfg = config.resolve(ch03.PARAMS, {"profile": "quick", **bad})
     with pytest.raises(ParameterError, match=next(iter(bad)) if "epsilons" not in bad else "flip_eps_max"):
-        ch03.check(cfg)
+        ch03.check(config.resolve(ch03.PARAMS, {"profile": "quick", **bad}))  # resolve runs the check
 
 
 @pytest.mark.parametrize("bad", [{"models": ["resnet"]}, {"som_lr": 0.0}, {"som_sigma": -1.0},

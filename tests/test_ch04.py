@@ -10,12 +10,10 @@ from lib.config import ParameterError
 
 
 def test_chapter_parameters_fail_before_compute():
-    cfg = config.resolve(ch04.PARAMS, {"profile": "quick"}, k=64, d=64)
-    with pytest.raises(ParameterError, match="'k'"):
-        ch04.validate(cfg)
-    cfg = config.resolve(ch04.PARAMS, {"profile": "quick"}, sweep_k=[2, 200])
+    with pytest.raises(ParameterError, match="'k'"):  # resolve runs ch04.validate
+        config.resolve(ch04.PARAMS, {"profile": "quick"}, k=64, d=64)
     with pytest.raises(ParameterError, match="sweep_k"):
-        ch04.validate(cfg)
+        config.resolve(ch04.PARAMS, {"profile": "quick"}, sweep_k=[2, 200])
     with pytest.raises(ParameterError, match="margin"):
         config.resolve(ch04.PARAMS, {"profile": "quick"}, margin=-1.0)
 

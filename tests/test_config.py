@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lib import config
-from lib.chapters import toolkit
+from lib.chapters import ch01, ch03, ch04, toolkit
 from lib.config import Param, ParameterError, resolve
 
 SPEC = {
@@ -121,7 +121,7 @@ def test_registered_checks_run_in_resolve():
     assert resolve(spec).hi == 2
     with pytest.raises(ParameterError, match=r"'hi' must exceed lo"):
         resolve(spec, hi=0)
-    with pytest.raises(ParameterError, match=r"'n_train' gives 3 train points; .* at least 50"):
+    with pytest.raises(ParameterError, match=r"'n_train' gives a train set of 3 points; .* at least 50"):
         resolve(spec, n_train=3)
     assert resolve(spec, n_train=50).n_train == 50
     with pytest.raises(ParameterError, match=r"'n_attack' is 100000 but the test set of digits has 450"):
@@ -133,3 +133,19 @@ def test_resolve_writes_the_device_for_a_sweep(monkeypatch, tmp_path):
     monkeypatch.setenv(config.RUN_INFO_ENV, str(tmp_path / "info.json"))
     resolve(SPEC, device="cpu")
     assert json.loads((tmp_path / "info.json").read_text()) == {"device": "cpu"}
+
+
+def test_chapter_bounds_and_checks_stop_bad_values_in_resolve():
+    for module, kw, match in (
+            (toolkit, {"pgd_steps": 100_000_000}, r"'pgd_steps' must be <= 10000"),
+            (toolkit, {"lr": 1e6}, r"'lr' must be <= 1, got"),
+            (ch03, {"n_attack": 100_000}, r"'n_attack' is 100000 but the test set of digits has 450 points"),
+            (ch04, {"lr": 1000}, r"'lr' must be <= 10"),
+            (ch04, {"lr": 5.0, "sweep_weight_decay": [0.0, 0.3]}, r"parameter 'lr' \(5.0\) times the largest"),
+            (ch04, {"k": 64}, r"'k' must be < d"),
+            (ch01, {"n_train": 3}, r"'n_train' gives a train set of 3 points"),
+            (ch01, {"n_train": 1}, r"'n_train' gives a train set of 1 points"),
+            (ch01, {"alpha_window": [11, 500], "widths": [512] * 3, "width_grid": [512]},
+             r"'alpha_window' ends at rank 500 but the test set has only 450 points")):
+        with pytest.raises(ParameterError, match=match):
+            resolve(module.PARAMS, profile="quick", device="cpu", **kw)

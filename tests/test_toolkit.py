@@ -2,8 +2,9 @@
 import math
 
 import pytest
+import torch
 
-from lib import config, data, train
+from lib import config, data, models, train
 from lib.chapters import toolkit
 
 
@@ -27,3 +28,12 @@ def test_clean_accuracy_does_not_depend_on_the_grid(tour):
     for key, value in with_zero.items():
         other = without_zero[key]
         assert (math.isnan(value) and math.isnan(other)) or value == pytest.approx(other), key
+
+
+def test_diverging_training_warns():
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    with pytest.warns(RuntimeWarning, match=r"training diverges, lower 'lr'"):
+        train.fit(models.MLP(8, [16], 3), x, y, epochs=5, lr=1e6, progress=False)
+    assert train.divergence([1.0, 0.5, 6.0]) and train.divergence([1.0, float("nan")])
+    assert train.divergence([1.0, 0.5, 0.7]) is None

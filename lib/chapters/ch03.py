@@ -20,7 +20,7 @@ import seaborn as sns
 import torch
 from tqdm.auto import tqdm
 
-from .. import attacks, claims, data, flip, models, plots, som, train
+from .. import attacks, claims, config, data, flip, models, plots, som, train
 from ..config import DATASETS, Param, ParameterError
 from ..stats import bootstrap_ci, row_pearson
 
@@ -37,7 +37,7 @@ PARAMS: dict[str, Param] = {
     "conv_hidden": Param(int, 64, 128, check="positive", help="conv net: width of its dense hidden layer"),
     "epochs": Param(int, 20, 15, check="positive", help="training epochs"),
     "batch_size": Param(int, 64, 128, check="positive", help="mini-batch size"),
-    "lr": Param(float, 1e-3, 1e-3, check="positive", help="Adam learning rate"),
+    "lr": Param(float, 1e-3, 1e-3, check="positive", max=1.0, help="Adam learning rate"),
     "som_grid": Param(int, 10, 20, check="positive", help="map side: a som_grid x som_grid map per layer"),
     "som_sigma": Param(float, 3.0, 6.0, check="positive",
                        help="initial neighbourhood radius (grid units); decays to 1/3 of it"),
@@ -46,7 +46,7 @@ PARAMS: dict[str, Param] = {
     "som_epochs": Param(int, 20, 20, check="positive", help="SOM iterations (passes over the activations)"),
     "epsilons": Param((list, float), [0.02, 0.05, 0.1, 0.2], [0.02, 0.05, 0.1, 0.2], check="positive",
                       help="L-inf budgets of FGSM and PGD (pixels in [0, 1])"),
-    "pgd_steps": Param(int, 10, 40, check="positive", help="PGD iterations"),
+    "pgd_steps": Param(int, 10, 40, check="positive", max=10_000, help="PGD iterations"),
     "n_attack": Param(int, 450, 2000, check="positive", help="test inputs attacked (at most the test set)"),
     "flip_attack": Param(str, "pgd", "pgd", choices=("fgsm", "pgd"), help="attack whose smallest flipping "
                          "budget is searched"),
@@ -72,6 +72,9 @@ def check(cfg: SimpleNamespace) -> SimpleNamespace:
         raise ParameterError(f"parameter 'flip_eps_max' ({cfg.flip_eps_max}) must be >= the largest of "
                              f"'epsilons' ({max(cfg.epsilons)})")
     return cfg
+
+
+config.register(PARAMS, check, min_per_class=10, within={"n_attack": "test"})  # run by resolve and lib.sweep
 
 
 # ---------------------------------------------------------------- networks and activations

@@ -12,14 +12,14 @@ from ..config import DATASETS, Param
 PARAMS: dict[str, Param] = {
     "dataset": Param(str, "digits", "mnist", choices=DATASETS, help="image dataset"),
     "widths": Param((list, int), [128, 128], [1000, 1000], check="positive", help="hidden layer widths"),
-    "epochs": Param(int, 15, 20, check="positive", help="training epochs"),
+    "epochs": Param(int, 15, 20, check="positive", max=10_000, help="training epochs"),
     "batch_size": Param(int, 64, 64, check="positive", help="mini-batch size"),
-    "lr": Param(float, 1e-3, 1e-3, check="positive", help="Adam learning rate"),
+    "lr": Param(float, 1e-3, 1e-3, check="positive", max=1.0, help="Adam learning rate"),
     "epsilons": Param((list, float), [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3], check="nonnegative",
                       help="L-inf budgets for FGSM and PGD (inputs in [0, 1])"),
     "noise_stds": Param((list, float), [0.0, 0.1, 0.2, 0.3, 0.5, 0.8], check="nonnegative",
                         help="standard deviations of the Gaussian noise"),
-    "pgd_steps": Param(int, 10, 40, check="positive", help="PGD iterations"),
+    "pgd_steps": Param(int, 10, 40, check="positive", max=10_000, help="PGD iterations"),
 }
 
 
