@@ -146,3 +146,13 @@ def die_with_parent(parent: int | None = None) -> None:
         return
     if parent is not None and os.getppid() != parent:
         os._exit(1)
+
+
+def worker_start(parent: int, queue: Any) -> None:
+    """Start of a local sweep worker: die with the sweep ``parent``, then take this worker's environment.
+
+    A pool initializer in this light module, so a worker is tied to its sweep before it
+    imports anything heavy; the environment (its GPU, its CPU threads) comes from ``queue``.
+    """
+    die_with_parent(parent)
+    os.environ.update(queue.get())

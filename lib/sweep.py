@@ -406,12 +406,9 @@ def _write_json(path: Path, obj: Any) -> None:
     _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str)))
 
 
-_WORKER_ENV: dict[str, str] = {}  # set once per local worker process (its GPU, its CPU threads)
-
-
 def kernel_env(root: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The kernel's environment: this process's, with ``root`` first on PYTHONPATH so ``import lib`` works."""
-    env = {**os.environ, **_WORKER_ENV, **(extra or {})}
+    env = {**os.environ, **(extra or {})}
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
     env["PYTHONPATH"] = os.pathsep.join([root, *paths])
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
@@ -523,6 +520,9 @@ def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
                 task["notebook"], str(partial_nb), parameters=task["parameters"], kernel_name=task["kernel"],
                 progress_bar=False, log_output=False, execution_timeout=task.get("timeout"),
                 kernel_manager_class=_kernel_manager(env, log_file, started),
+                # Stop the kernel at once after the last cell: the shorter the time between the
+                # end of the computation and its record, the rarer a kill in between (which reruns it).
+                shutdown_kernel="immediate",
                 # The kernel starts in the notebook's folder, as in the book build (no chdir here).
                 resources={"metadata": {"path": str(Path(task["notebook"]).parent)}})
             values = results.from_notebook(nb)
@@ -679,11 +679,6 @@ def worker_envs(workers: int) -> list[dict[str, str]]:
     return envs
 
 
-def _init_worker(queue: Any, parent: int) -> None:
-    locks.die_with_parent(parent)  # a killed sweep takes its workers (and so their kernels) with it
-    _WORKER_ENV.update(queue.get())
-
-
 def _sequential(tasks: list[dict]) -> Iterator[dict]:
     for task in tasks:
         yield run_point(task)
@@ -697,7 +692,7 @@ def _local_pool(tasks: list[dict], workers: int) -> Iterator[dict]:
     queue = ctx.Queue()
     for env in worker_envs(workers):
         queue.put(env)
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(queue, os.getpid()))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=locks.worker_start, initargs=(os.getpid(), queue))
     try:
         futures = {pool.submit(run_point, t): t for t in tasks}
         for fut in as_completed(futures):

@@ -129,7 +129,8 @@ def main() -> int:
     try:
         for k in range(args.kills):
             sweep = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(2.0, args.max_wait))
+            waited = rng.uniform(2.0, args.max_wait)
+            time.sleep(waited)
             if sweep.poll() is not None:
                 print(f"kill {k + 1}: the sweep had already finished", flush=True)
                 continue
@@ -141,7 +142,7 @@ def main() -> int:
                 alive += [p for p in tagged(ctag.split("=")[1]) if "ipykernel" in p[1]]
             leftovers.append(len(alive))
             kernels_left += alive
-            print(f"kill {k + 1}: processes left {len(alive)}", flush=True)
+            print(f"kill {k + 1} after {waited:.1f} s: processes left 3 s later {len(alive)}", flush=True)
         final = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
         print(final.stdout.strip())
     finally:
