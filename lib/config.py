@@ -7,17 +7,28 @@ compute, failing with a message that names the bad parameter and what is allowed
 """
 from __future__ import annotations
 
+import ast
+import json
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
 import numpy as np
+import pandas as pd
 import torch
+import yaml
+
+from .provenance import RUN_INFO_ENV
 
 PROFILES = ("quick", "paper")
 DATASETS = ("digits", "mnist", "fashion-mnist")
+# (train, test) points of each image dataset as lib.data.load splits it, and its classes:
+# what the size checks of resolve use, without loading anything.
+DATASET_SIZES = {"digits": (1347, 450), "mnist": (60000, 10000), "fashion-mnist": (60000, 10000)}
+N_CLASSES = 10
+SEED_MAX = 2**32 - 1  # numpy's seed range; torch accepts more, but every seed must seed all three
 
 
 class ParameterError(ValueError):
@@ -30,6 +41,7 @@ class Param:
 
     ``check`` is one of: ``None``, ``"positive"``, ``"nonnegative"``, ``"unit"``
     (0..1 inclusive) or a callable returning an error string (or ``None``).
+    ``max`` is an upper bound (inclusive) on the value, or on every item of a list.
     ``kind`` is ``int``, ``float``, ``str``, ``bool``, ``list[int]`` style tuples
     ``(list, int)`` / ``(list, float)``, or ``(tuple, int)`` for pairs.
     """
@@ -40,6 +52,7 @@ class Param:
     choices: tuple | None = None
     check: str | Callable[[Any], str | None] | None = None
     help: str = ""
+    max: float | None = None
 
     def default(self, profile: str) -> Any:
         """The profile's value (``paper`` falls back to ``quick`` when not given)."""
@@ -68,8 +81,6 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
     )
     if isinstance(kind, tuple):
         if isinstance(value, str):  # `papermill -p widths "[64, 64]"` passes the text
-            import yaml
-
             try:
                 value = yaml.safe_load(value)
             except yaml.YAMLError:
@@ -122,6 +133,11 @@ def _validate(name: str, spec: Param, value: Any) -> Any:
                 ok, text = _CHECKS[spec.check]
                 if not ok(v):
                     raise ParameterError(f"parameter {name!r} must be {text}, got {v!r}")
+    if spec.max is not None:
+        for v in items:
+            if v > spec.max:
+                bound = int(spec.max) if float(spec.max).is_integer() else spec.max
+                raise ParameterError(f"parameter {name!r} must be <= {bound}, got {v!r}")
     return value
 
 
@@ -147,7 +163,7 @@ def check_device(value: str) -> str | None:
 
 # Parameters every chapter has; chapters add their own on top.
 COMMON: dict[str, Param] = {
-    "seed": Param(int, 0, check="nonnegative", help="seeds torch, numpy and python"),
+    "seed": Param(int, 0, check="nonnegative", max=SEED_MAX, help="seeds torch, numpy and python"),
     "device": Param(str, "auto", check=check_device, help="'auto' picks cuda when available"),
 }
 
@@ -178,19 +194,95 @@ def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def resolve(spec: Mapping[str, Param], namespace: Mapping[str, Any] | None = None, /,
-            **values: Any) -> SimpleNamespace:
-    """Fill a chapter's parameters from its profile, validate them, seed and pick the device.
+@dataclass
+class Checks:
+    """What a chapter checks beyond single values (see :func:`register`)."""
 
-    ``namespace`` (typically the notebook's ``globals()``) supplies ``profile`` and any
-    parameter named in ``spec``; keyword arguments override it. ``None`` means "the
-    profile's value". Raises :class:`ParameterError` naming the first bad parameter.
+    hooks: list[Callable[[SimpleNamespace], Any]] = field(default_factory=list)
+    min_per_class: int = 0
+    within: dict[str, str] = field(default_factory=dict)
+
+
+_CHECKS_OF: dict[int, tuple[Mapping[str, Param], Checks]] = {}  # id(spec) -> (spec, its checks)
+
+
+def register(spec: Mapping[str, Param], check: Callable[[SimpleNamespace], Any] | None = None, *,
+             min_per_class: int = 0, within: Mapping[str, str] | None = None) -> None:
+    """Attach a chapter's cross-parameter checks to its spec; :func:`resolve` and ``lib.sweep`` run them.
+
+    ``check(cfg)`` raises :class:`ParameterError`; ``min_per_class`` is the fewest training
+    and test points per class the chapter's statistics need (``n_train``/``n_test`` and
+    ``dataset`` are checked against it); ``within`` maps parameters that count points to
+    the split they are drawn from (``"train"`` or ``"test"``), which they may not exceed.
+    """
+    checks = _CHECKS_OF.setdefault(id(spec), (spec, Checks()))[1]
+    if check is not None and check not in checks.hooks:
+        checks.hooks.append(check)
+    checks.min_per_class = max(checks.min_per_class, min_per_class)
+    checks.within.update(within or {})
+
+
+def dataset_sizes(cfg: Any) -> tuple[int, int]:
+    """(train, test) points the chapter gets from ``cfg.dataset``, ``cfg.n_train``, ``cfg.n_test`` (0/None: all)."""
+    full = DATASET_SIZES[cfg.dataset]
+    asked = (getattr(cfg, "n_train", None), getattr(cfg, "n_test", None))
+    return tuple(n if n and n < f else f for n, f in zip(asked, full))
+
+
+def check_sizes(cfg: Any, checks: Checks) -> None:
+    """Enough points per class in each split, and point counts within their split."""
+    if getattr(cfg, "dataset", None) not in DATASET_SIZES:
+        return
+    sizes = dict(zip(("train", "test"), dataset_sizes(cfg)))
+    need = checks.min_per_class * N_CLASSES
+    for split, n in sizes.items():
+        if n < need:
+            name = f"n_{split}" if hasattr(cfg, f"n_{split}") else "dataset"
+            raise ParameterError(
+                f"parameter {name!r} gives a {split} set of {n} points; this chapter needs at least {need} "
+                f"({checks.min_per_class} per class of {N_CLASSES})")
+    for name, split in checks.within.items():
+        value = getattr(cfg, name)
+        if value > sizes[split]:
+            raise ParameterError(f"parameter {name!r} is {value} but the {split} set of {cfg.dataset} "
+                                 f"has {sizes[split]} points; use at most {sizes[split]}")
+
+
+def run_checks(spec: Mapping[str, Param], cfg: SimpleNamespace) -> None:
+    """Run the dataset-size checks and cross-parameter hooks registered for ``spec``."""
+    entry = _CHECKS_OF.get(id(spec))
+    if entry is None:
+        return
+    checks = entry[1]
+    check_sizes(cfg, checks)
+    for hook in checks.hooks:
+        hook(cfg)
+
+
+def injected_names(namespace: Mapping[str, Any]) -> set[str]:
+    """Names papermill injected into this kernel (its ``# Parameters`` cell, read from the input history)."""
+    names: set[str] = set()
+    for source in namespace.get("_ih") or []:
+        if not (isinstance(source, str) and source.lstrip().startswith("# Parameters")):
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Assign):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def resolve_values(spec: Mapping[str, Param], given: Mapping[str, Any], *,
+                   check_device: bool = True) -> SimpleNamespace:
+    """The parameters of ``given`` filled from the profile and validated, all chapter checks run.
+
+    No device is picked and nothing is seeded: this is what ``lib.sweep`` checks a point
+    with. ``check_device=False`` leaves ``device`` unchecked (a cluster may have GPUs).
     """
     full = {**COMMON, **spec}
-    given: dict[str, Any] = {}
-    if namespace is not None:
-        given.update({k: namespace[k] for k in (*full, "profile") if k in namespace})
-    given.update(values)
     unknown = sorted(set(given) - set(full) - {"profile"})
     if unknown:
         raise ParameterError(
@@ -204,19 +296,56 @@ def resolve(spec: Mapping[str, Param], namespace: Mapping[str, Any] | None = Non
     out: dict[str, Any] = {"profile": profile}
     for name, p in full.items():
         value = given.get(name)
-        if value is None and name == "device":
-            value = os.environ.get("BOOK_DEVICE")
+        if name == "device":
+            value = value or os.environ.get("BOOK_DEVICE") or p.default(profile)
+            if check_device:
+                value = _validate(name, p, value)
+            out[name] = value
+            continue
         out[name] = _validate(name, p, p.default(profile) if value is None else value)
     cfg = SimpleNamespace(**out)
-    cfg.device = pick_device(cfg.device)
-    cfg.generator = seed_everything(cfg.seed)
+    run_checks(spec, cfg)
     return cfg
 
 
-def describe(spec: Mapping[str, Param], cfg: SimpleNamespace) -> "Any":
-    """A table of the resolved parameters: value, quick and paper defaults, meaning."""
-    import pandas as pd
+def device_name(device: torch.device) -> str:
+    """What a device is, for provenance: ``cpu``, ``mps`` or the CUDA device's name."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return device.type
 
+
+def resolve(spec: Mapping[str, Param], namespace: Mapping[str, Any] | None = None, /,
+            **values: Any) -> SimpleNamespace:
+    """Fill a chapter's parameters from its profile, validate them, seed and pick the device.
+
+    ``namespace`` (typically the notebook's ``globals()``) supplies ``profile`` and any
+    parameter named in ``spec``; keyword arguments override it. ``None`` means "the
+    profile's value". Names papermill injected that the chapter does not know are
+    refused, and so are values that fail the chapter's registered checks
+    (:func:`register`). Raises :class:`ParameterError` naming the first bad parameter.
+    """
+    full = {**COMMON, **spec}
+    given: dict[str, Any] = {}
+    if namespace is not None:
+        unknown = sorted(injected_names(namespace) - set(full) - {"profile"})
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter(s) {', '.join(map(repr, unknown))} (given to papermill); "
+                f"known: {', '.join(sorted(full))}")
+        given.update({k: namespace[k] for k in (*full, "profile") if k in namespace})
+    given.update(values)
+    cfg = resolve_values(spec, given)
+    cfg.device = pick_device(cfg.device)
+    cfg.generator = seed_everything(cfg.seed)
+    if os.environ.get(RUN_INFO_ENV):
+        with open(os.environ[RUN_INFO_ENV], "w") as f:
+            json.dump({"device": device_name(cfg.device)}, f)
+    return cfg
+
+
+def describe(spec: Mapping[str, Param], cfg: SimpleNamespace) -> pd.DataFrame:
+    """A table of the resolved parameters: value, quick and paper defaults, meaning."""
     full = {**COMMON, **spec}
     rows = [
         {"parameter": k, "value": getattr(cfg, k), "quick": p.quick,

@@ -4,8 +4,11 @@ Image data come back flattened to ``(N, H*W)`` (``image_shape`` says how to
 reshape) and scaled to ``value_range`` (``(0, 1)`` by default, ``(-1, 1)`` on
 request). The IDX files are looked for in ``$BOOK_DATA_DIR``, then ``data/`` at
 the project root, then Debian's ``/usr/share/datasets/<name>/``; when missing they
-are downloaded into the first writable of those, verified by SHA-256 and written
-atomically, so a crash never leaves a half-written file under the final name.
+are downloaded into the first of those, verified by SHA-256 and written atomically,
+so a crash never leaves a half-written file under the final name. Every file found
+is verified too: a gzip file by its own SHA-256 or that of its decompressed payload,
+an uncompressed one by its payload's (``data/SHA256SUMS``); a file that is another
+known dataset's is named and skipped, never reported as damaged.
 """
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import locks
 from .config import DATASETS, ParameterError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +50,26 @@ IDX_FILES: dict[str, dict[str, tuple[str, ...]]] = {
                                       "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"),
     },
 }
+SUMS_FILE = PROJECT_ROOT / "data" / "SHA256SUMS"
+
+
+def read_sums(path: str | os.PathLike = SUMS_FILE) -> dict[str, dict[str, str]]:
+    """SHA-256 of each uncompressed IDX payload, per dataset and file name, from a ``sha256sum`` listing."""
+    sums: dict[str, dict[str, str]] = {}
+    path = Path(path)
+    if not path.is_file():
+        return sums
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        digest, name = line.split(maxsplit=1)
+        dataset, _, filename = name.lstrip("*").partition("/")
+        sums.setdefault(dataset, {})[filename] = digest
+    return sums
+
+
+# Payload checksums: what a decompressed (or never compressed) IDX file must hash to.
+PAYLOAD_SHA256: dict[str, dict[str, str]] = read_sums()
 MIRRORS: dict[str, tuple[str, ...]] = {
     "mnist": (
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -150,12 +173,44 @@ def search_dirs(name: str) -> list[Path]:
     return dirs
 
 
-def download(url: str, dest: Path, accepted_sha256: tuple[str, ...], timeout: float = 60) -> Path:
-    """Download ``url`` to ``dest`` atomically, keeping it only if its SHA-256 is accepted."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+def payload_sha256(path: str | os.PathLike) -> str | None:
+    """Hex SHA-256 of a file's IDX payload (decompressed if ``.gz``); None if it cannot be read."""
+    path = Path(path)
+    if path.suffix != ".gz":
+        return sha256(path)
+    h = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        with gzip.open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except (OSError, EOFError):
+        return None
+    return h.hexdigest()
+
+
+def identify(*digests: str | None) -> str | None:
+    """Which known file (``dataset/file``) has one of these SHA-256 (of the file or its payload), or None."""
+    for dataset, files in IDX_FILES.items():
+        for filename, accepted in files.items():
+            if any(d in accepted for d in digests):
+                return f"{dataset}/{filename}"
+    for dataset, files in PAYLOAD_SHA256.items():
+        for filename, digest in files.items():
+            if digest in digests:
+                return f"{dataset}/{filename}"
+    return None
+
+
+def download(url: str, dest: Path, accepted_sha256: tuple[str, ...], timeout: float = 60) -> Path:
+    """Download ``url`` to ``dest`` atomically, keeping it only if its SHA-256 is accepted.
+
+    The partial file is named after this process; partial files of dead processes are removed first.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    locks.remove_stale_temps(dest.parent)
+    tmp = locks.temp_name(dest, "part")
+    try:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             for chunk in iter(lambda: resp.read(1 << 20), b""):
                 out.write(chunk)
         got = sha256(tmp)
@@ -168,30 +223,57 @@ def download(url: str, dest: Path, accepted_sha256: tuple[str, ...], timeout: fl
     return dest
 
 
+def _verify(name: str, filename: str, path: Path) -> str | None:
+    """None if ``path`` is ``name``'s ``filename``; a note if it is another known file; else DataError."""
+    raw = filename.removesuffix(".gz")
+    payload_expected = PAYLOAD_SHA256.get(name, {}).get(raw)
+    digest = sha256(path)
+    if path.suffix == ".gz" and digest in IDX_FILES[name][filename]:
+        return None
+    payload = payload_sha256(path) if path.suffix == ".gz" else digest
+    if payload_expected is not None and payload == payload_expected:
+        return None  # the same data (a repacked gzip, or the uncompressed file)
+    other = identify(digest, payload)
+    if other is not None and other.split("/")[0] != name:
+        dataset, _, file = other.partition("/")
+        return (f"{path} is {dataset}'s {file} (not {name}): skipped, kept; "
+                f"its place is {search_dirs(dataset)[0]}/")
+    if path.suffix != ".gz" and payload_expected is None:
+        raise DataError(f"{path}: an uncompressed {name} file cannot be verified (no checksum of its payload is "
+                        f"in data/SHA256SUMS); use the published {filename} instead")
+    raise DataError(f"{path}: SHA-256 does not match {name}'s {path.name} nor any other known file "
+                    f"(got {digest}); it is damaged or not {name}: delete it and retry")
+
+
 def locate(name: str, filename: str, *, allow_download: bool = True) -> Path:
-    """Find (or download and verify) one IDX file of ``name``; clear error when impossible."""
+    """Find (or download) one IDX file of ``name``, verified; a clear error when impossible.
+
+    Files of another known dataset are skipped with a note (shown if nothing else is
+    found); a file matching no known checksum stops with a DataError naming it.
+    """
     expected = IDX_FILES[name][filename]
-    stems = (filename, filename.removesuffix(".gz"))
+    notes = []
     for d in search_dirs(name):
-        for stem in stems:
+        for stem in (filename, filename.removesuffix(".gz")):
             p = d / stem
             if p.is_file():
-                if stem.endswith(".gz") and sha256(p) not in expected:
-                    raise DataError(
-                        f"{p}: SHA-256 does not match the published file "
-                        f"(expected {expected[0]}); delete it and retry"
-                    )
-                return p
+                note = _verify(name, filename, p)
+                if note is None:
+                    return p
+                notes.append(note)
+    found = "".join(f"\n  {n}" for n in notes)
     if not allow_download:
-        raise DataError(_missing_message(name, filename))
+        raise DataError(_missing_message(name, filename) + found)
     target = search_dirs(name)[0] / filename
+    if target.exists():
+        raise DataError(_missing_message(name, filename) + found + f"\nNot downloading over {target}.")
     errors = []
     for mirror in MIRRORS[name]:
         try:
             return download(mirror + filename, target, expected)
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             errors.append(f"{mirror}: {exc}")
-    raise DataError(_missing_message(name, filename) + "\nDownload failed:\n  " + "\n  ".join(errors))
+    raise DataError(_missing_message(name, filename) + found + "\nDownload failed:\n  " + "\n  ".join(errors))
 
 
 def _missing_message(name: str, filename: str) -> str:
@@ -207,6 +289,13 @@ def load_idx_dataset(name: str, *, allow_download: bool = True) -> tuple[np.ndar
     xtr, ytr, xte, yte = arrays
     if len(xtr) != len(ytr) or len(xte) != len(yte):
         raise DataError(f"{name}: image and label counts differ ({len(xtr)}/{len(ytr)}, {len(xte)}/{len(yte)})")
+    classes = len(CLASS_NAMES[name])
+    for split, x, y in (("train", xtr, ytr), ("test", xte, yte)):
+        if x.ndim != 3 or y.ndim != 1:
+            raise DataError(f"{name}: {split} images must be (N, H, W) and labels (N,), got {x.shape} and {y.shape}")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= classes):
+            raise DataError(f"{name}: {split} labels must be classes 0..{classes - 1}, found "
+                            f"{int(y.min())}..{int(y.max())}")
     return xtr, ytr, xte, yte
 
 

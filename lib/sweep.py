@@ -14,15 +14,25 @@ Every parameter set is checked before anything runs: names against the notebook'
 ``parameters`` cell (``papermill.inspect_notebook``), values against the chapter's
 ``PARAMS`` spec (the ``lib.chapters`` module whose ``PARAMS`` the notebook passes to
 ``config.resolve``) or, for a notebook without one, against the type of the literal
-default in its parameters cell. A point's id is a hash of the notebook's name and its
-parameters; its executed notebook and a JSON record (status, error, the scalars the
-chapter stored with :func:`lib.results.record`) land in ``OUTPUT/points/``, each
-written to a temporary name and moved into place, so a killed sweep leaves no
-half-written file and a re-run skips exactly the points that finished. The records of
-the spec's points form one tidy table, ``OUTPUT/results.csv`` and
-``OUTPUT/results.parquet``, one row per point.
+default in its parameters cell; the chapter's registered cross-parameter and
+dataset-size checks (``config.register``) run too. A point's id is a hash of the
+notebook's name and its *resolved* parameters (every parameter, ``None`` and omitted
+ones replaced by the profile's value), so one computation has one id; duplicates are
+merged and reported. Its executed notebook and a JSON record (status, error, the
+scalars the chapter stored with :func:`lib.results.record`, and its ``provenance``:
+git commit, hash of ``lib/``, hash of the notebook, torch, device, host, wall time,
+date) land in ``OUTPUT/points/``, each written to a temporary name and moved into
+place, so a killed sweep leaves no half-written file and a re-run skips exactly the
+points that finished. A finished point recorded with another notebook or ``lib`` is
+reported as stale, and redone with ``--rerun-stale``. The records of the spec's points
+form one tidy table, ``OUTPUT/results.csv`` and ``OUTPUT/results.parquet``.
 
-Run as ``python -m lib.sweep SPEC.yaml [--workers N] [--scheduler ADDRESS]``.
+A point is claimed with a lock file (``lib.locks``) that its process holds while it
+runs and that dies with it, so no point runs twice at the same time; workers and
+kernels die with the sweep that started them, and a Dask task whose sweep is gone
+stops its kernel and records nothing.
+
+Run as ``python -m lib.sweep SPEC.yaml [--workers N] [--scheduler ADDRESS] [--rerun-stale]``.
 
 Heavy imports (torch, papermill, Dask, matplotlib) stay inside the functions that need
 them, the one place in ``lib`` that does so: ``--dry-run`` and ``--help`` answer in a
@@ -37,21 +47,32 @@ import importlib
 import itertools
 import json
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import pandas as pd
 
+from . import locks, provenance
+
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_KEYS = ("notebook", "output", "parameters", "grid", "points", "seeds", "kernel", "timeout", "name")
 TABLE = "results"
+POLL_S = 0.5  # how often a running point checks that its sweep is alive, and a waiting one its lock
+CONNECT_TIMEOUT = "10s"  # to reach a Dask scheduler
 
 
-class SpecError(ValueError):
+class SweepError(RuntimeError):
+    """A sweep that cannot run or whose points failed; the message says why."""
+
+
+class SpecError(SweepError, ValueError):
     """A sweep spec that cannot run; the message names the culprit."""
 
 
@@ -170,10 +191,23 @@ def load_spec(path: str | Path) -> Spec:
 
 @dataclass(frozen=True)
 class Point:
-    """One run of the notebook: its id (hash of notebook name and parameters) and its parameters."""
+    """One run of the notebook: its id (hash of notebook name and resolved parameters) and its parameters.
+
+    ``parameters`` are the values the spec gives (what papermill injects); ``resolved``
+    every parameter as the run will use it, which the id hashes.
+    """
 
     id: str
     parameters: dict[str, Any]
+    resolved: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """The checked points of a spec and the parameter sets merged into them as duplicates."""
+
+    points: list[Point]
+    duplicates: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (parameters, id merged into)
 
 
 def point_id(notebook: str | Path, parameters: Mapping[str, Any]) -> str:
@@ -184,11 +218,19 @@ def point_id(notebook: str | Path, parameters: Mapping[str, Any]) -> str:
 
 
 def chapter_params(notebook: str | Path) -> dict[str, Any] | None:
-    """The ``lib.config.Param`` spec the notebook validates with, or None if it has none.
+    """The ``lib.config.Param`` spec the notebook validates with (``seed`` and ``device`` included), or None."""
+    from . import config
+
+    spec = chapter_spec(notebook)
+    return None if spec is None else {**config.COMMON, **spec}
+
+
+def chapter_spec(notebook: str | Path) -> Mapping[str, Any] | None:
+    """The chapter's own ``PARAMS`` object the notebook validates with, or None if it has none.
 
     Found by reading (not running) the notebook's code: the first argument of its
     ``config.resolve(X.PARAMS, ...)`` call, with ``X`` resolved through its imports.
-    The common parameters (``seed``, ``device``) are included.
+    It is the object itself, so the checks registered for it (``config.register``) apply.
     """
     import nbformat
 
@@ -234,7 +276,7 @@ def chapter_params(notebook: str | Path) -> dict[str, Any] | None:
         except (KeyError, ImportError, AttributeError):
             continue
         if isinstance(spec, Mapping) and all(isinstance(p, config.Param) for p in spec.values()):
-            return {**config.COMMON, **spec}
+            return spec
     return None
 
 
@@ -261,12 +303,28 @@ def _check_by_default(name: str, default: str, value: Any) -> Any:
     return value
 
 
+def _literal(default: str) -> Any:
+    """The value of a parameters-cell default when it is a literal, else its text."""
+    try:
+        return ast.literal_eval(default)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return f"<expression: {default}>"
+
+
 def validate(spec: Spec, *, check_device: bool = True) -> list[Point]:
     """Check every parameter set of ``spec`` before any compute; return the points (duplicates merged).
 
-    Raises :class:`SpecError` naming the notebook, parameter or value at fault.
-    ``check_device=False`` leaves ``device`` values to the workers (a cluster may
-    have GPUs the submitting machine lacks).
+    See :func:`plan`, which also says which parameter sets were merged.
+    """
+    return plan(spec, check_device=check_device).points
+
+
+def plan(spec: Spec, *, check_device: bool = True) -> Plan:
+    """Check every parameter set of ``spec`` before any compute; return its points and merged duplicates.
+
+    Raises :class:`SpecError` naming the notebook, parameter or value at fault, including
+    the chapter's cross-parameter and dataset-size checks. ``check_device=False`` leaves
+    ``device`` values to the workers (a cluster may have GPUs the submitting machine lacks).
     """
     import papermill
 
@@ -287,15 +345,17 @@ def validate(spec: Spec, *, check_device: bool = True) -> list[Point]:
             if n not in declared:
                 raise SpecError(f"parameter {n!r} (in {where}) is not a parameter of {str(spec.notebook)!r}; "
                                 f"its parameters are: {', '.join(declared)}")
-    params = chapter_params(nb_path)
+    chapter = chapter_spec(nb_path)
+    params = None if chapter is None else {**config.COMMON, **chapter}
     points: dict[str, Point] = {}
+    duplicates: list[tuple[dict[str, Any], str]] = []
     for combo in combos:
         if "profile" in declared and "profile" not in combo:
             # Pin the profile so the point's id (and its results) do not depend on the environment.
             combo = {"profile": os.environ.get("BOOK_PROFILE", "quick"), **combo}
         clean = {}
-        for n, v in combo.items():
-            try:
+        try:
+            for n, v in combo.items():
                 if v is None:
                     clean[n] = None
                 elif n == "profile" and params is not None:
@@ -307,11 +367,19 @@ def validate(spec: Spec, *, check_device: bool = True) -> list[Point]:
                     clean[n] = config._validate(n, params[n], v)
                 else:
                     clean[n] = _check_by_default(n, declared[n]["default"], v)
-            except (config.ParameterError, SpecError) as err:
-                raise SpecError(f"{err} (point {_short(combo)})") from None
-        pid = point_id(nb_path, clean)
-        points.setdefault(pid, Point(pid, clean))
-    return list(points.values())
+            resolved = {n: clean.get(n, _literal(d["default"])) for n, d in declared.items()}
+            if chapter is not None:
+                cfg = config.resolve_values(chapter, {n: v for n, v in clean.items() if n in params or n == "profile"},
+                                            check_device=check_device)
+                resolved.update({n: getattr(cfg, n) for n in (*params, "profile")})
+        except (config.ParameterError, SpecError) as err:
+            raise SpecError(f"{err} (point {_short(combo)})") from None
+        pid = point_id(nb_path, resolved)
+        if pid in points:
+            duplicates.append((clean, pid))
+        else:
+            points[pid] = Point(pid, clean, resolved)
+    return Plan(list(points.values()), duplicates)
 
 
 def _short(params: Mapping[str, Any]) -> str:
@@ -322,8 +390,8 @@ def _short(params: Mapping[str, Any]) -> str:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then move it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write through a temporary file in the same folder (named after this process), then move it into place."""
+    tmp = locks.temp_name(path)
     try:
         write(tmp)
         with open(tmp, "rb") as f:
@@ -338,24 +406,22 @@ def _write_json(path: Path, obj: Any) -> None:
     _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str)))
 
 
-_WORKER_ENV: dict[str, str] = {}  # set once per local worker process (its GPU, its CPU threads)
-
-
 def kernel_env(root: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The kernel's environment: this process's, with ``root`` first on PYTHONPATH so ``import lib`` works."""
-    env = {**os.environ, **_WORKER_ENV, **(extra or {})}
+    env = {**os.environ, **(extra or {})}
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
     env["PYTHONPATH"] = os.pathsep.join([root, *paths])
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     return env
 
 
-def _kernel_manager(env: Mapping[str, str], log: Any) -> type:
+def _kernel_manager(env: Mapping[str, str], log: Any, started: dict[str, int]) -> type:
     """A kernel manager starting the kernel with ``env``, its own output going to ``log``.
 
     ``log`` is an open binary file. Passing the environment per kernel (not through
     ``os.environ``) keeps points that run in threads of one process (a threaded Dask
-    worker) from seeing each other's.
+    worker) from seeing each other's. The kernel dies with the process that starts it
+    (PDEATHSIG), and its pid goes into ``started`` so a watchdog can stop it.
     """
     from jupyter_client import AsyncKernelManager
 
@@ -364,30 +430,99 @@ def _kernel_manager(env: Mapping[str, str], log: Any) -> type:
             kw.setdefault("env", dict(env))
             kw.setdefault("stdout", log)
             kw.setdefault("stderr", log)
+            kw.setdefault("preexec_fn", partial(locks.die_with_parent, os.getpid()))
             await super().start_kernel(**kw)
+            started["pid"] = self.provisioner.pid
 
     return SweepKernelManager
 
 
+def _owner_alive(task: Mapping[str, Any]) -> bool:
+    """Whether the sweep that queued ``task`` still runs (it holds its owner lock while it does)."""
+    return not task.get("owner") or locks.held(task["owner"])
+
+
+def _watch(task: Mapping[str, Any], started: dict[str, int], stop: threading.Event,
+           abandoned: threading.Event) -> None:
+    """Until ``stop``: when the point's sweep is gone, mark the point abandoned and kill its kernel."""
+    while not stop.wait(POLL_S):
+        if not abandoned.is_set() and not _owner_alive(task):
+            abandoned.set()
+        if abandoned.is_set() and started.get("pid"):
+            try:
+                os.kill(started["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return
+
+
+def _abandoned(task: Mapping[str, Any]) -> dict[str, Any]:
+    """What a point returns when its sweep is gone: nothing is recorded on disk."""
+    return {"point": task["id"], "notebook": task["notebook_name"], "parameters": task["parameters"],
+            "status": "abandoned", "error": "the sweep that queued this point is gone", "results": {}}
+
+
+def _claim_point(task: Mapping[str, Any]) -> locks.Held | None:
+    """Wait for the point's lock (a live holder is running it); None if the sweep is gone meanwhile."""
+    path = Path(task["output"]) / "points" / f"{task['id']}.lock"
+    while True:
+        if not _owner_alive(task):
+            return None
+        held = locks.claim(path, {"point": task["id"]})
+        if held is not None:
+            return held
+        time.sleep(POLL_S)
+
+
 def run_point(task: Mapping[str, Any]) -> dict[str, Any]:
-    """Execute one point's notebook and save its record; never raises for a failing notebook."""
+    """Execute one point's notebook and save its record; never raises for a failing notebook.
+
+    The point is claimed first (its lock), so it never runs twice at the same time; if
+    another process finished it meanwhile with the same code, its record is returned
+    with ``reused`` set. If the sweep that queued it dies, the kernel is stopped and
+    nothing is recorded (status ``abandoned``).
+    """
+    if not _owner_alive(task):
+        return _abandoned(task)
+    held = _claim_point(task)
+    if held is None:
+        return _abandoned(task)
+    with held:
+        return _run_claimed(task)
+
+
+def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
     import papermill
 
     from . import results
 
     out = Path(task["output"]) / "points"
     pid = task["id"]
-    final, partial, log = out / f"{pid}.ipynb", out / f".{pid}.partial.ipynb", out / f"{pid}.log"
-    env = kernel_env(task["root"], task.get("env"))
+    final, partial_nb, log = out / f"{pid}.ipynb", out / f".{pid}.partial.ipynb", out / f"{pid}.log"
+    info = out / f".{pid}.run.json"
+    before = _read_record(out / f"{pid}.json")
+    if (before and before.get("status") == "done" and task.get("lib_sha256")
+            and not provenance.stale(before, lib=task["lib_sha256"], notebook=task["notebook_sha256"])):
+        return {**before, "reused": True}  # another process finished it while this one waited
+    partial_nb.unlink(missing_ok=True)  # a leftover of a killed run of this point
+    info.unlink(missing_ok=True)
+    env = kernel_env(task["root"], {**(task.get("env") or {}), provenance.RUN_INFO_ENV: str(info)})
     start = time.time()
     status, error, values = "done", None, {}
+    started: dict[str, int] = {}
+    stop, abandoned = threading.Event(), threading.Event()
+    watchdog = threading.Thread(target=_watch, args=(task, started, stop, abandoned), daemon=True)
+    watchdog.start()
     # The kernel's own output (not the cells') goes to the point's log, for post-mortems.
     with open(log, "wb") as log_file:
         try:
             nb = papermill.execute_notebook(
-                task["notebook"], str(partial), parameters=task["parameters"], kernel_name=task["kernel"],
+                task["notebook"], str(partial_nb), parameters=task["parameters"], kernel_name=task["kernel"],
                 progress_bar=False, log_output=False, execution_timeout=task.get("timeout"),
-                kernel_manager_class=_kernel_manager(env, log_file),
+                kernel_manager_class=_kernel_manager(env, log_file, started),
+                # Stop the kernel at once after the last cell: the shorter the time between the
+                # end of the computation and its record, the rarer a kill in between (which reruns it).
+                shutdown_kernel="immediate",
                 # The kernel starts in the notebook's folder, as in the book build (no chdir here).
                 resources={"metadata": {"path": str(Path(task["notebook"]).parent)}})
             values = results.from_notebook(nb)
@@ -395,13 +530,23 @@ def run_point(task: Mapping[str, Any]) -> dict[str, Any]:
             status, error = "failed", f"{err.ename}: {err.evalue}"
         except Exception as err:  # kernel died, timeout, unknown kernel...: record it, go on
             status, error = "failed", f"{type(err).__name__}: {err}"
-    if partial.exists():
-        os.replace(partial, final)  # the executed notebook, also kept when it failed
+        finally:
+            stop.set()
+            watchdog.join()
+    ran_on = (_read_record(info) or {}).get("device")
+    info.unlink(missing_ok=True)
+    if abandoned.is_set():
+        partial_nb.unlink(missing_ok=True)
+        return _abandoned(task)
+    if partial_nb.exists():
+        os.replace(partial_nb, final)  # the executed notebook, also kept when it failed
+    wall = time.time() - start
     record = {
         "point": pid, "notebook": task["notebook_name"], "parameters": task["parameters"],
-        "status": status, "error": error, "results": values,
-        "seconds": round(time.time() - start, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "resolved": task.get("resolved"), "status": status, "error": error, "results": values,
+        "seconds": round(wall, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "host": socket.gethostname(), "gpu": env.get("CUDA_VISIBLE_DEVICES"),
+        "provenance": provenance.collect(task["notebook"], device=ran_on, wall_s=wall, root=task["root"]),
     }
     _write_json(out / f"{pid}.json", record)
     return record
@@ -455,7 +600,12 @@ def _read_record(path: Path) -> dict[str, Any] | None:
 
 @dataclass
 class Summary:
-    """What a sweep did: counts, wall time, the results table and where it lives."""
+    """What a sweep did: counts, wall time, the results table and where it lives.
+
+    ``stale`` lists the finished points recorded with another notebook or ``lib`` (each
+    with what differs); they were redone when ``rerun_stale``, else kept and counted as
+    skipped. ``duplicates`` lists the parameter sets merged into another point.
+    """
 
     name: str
     output: Path
@@ -466,13 +616,38 @@ class Summary:
     wall_s: float
     table: pd.DataFrame
     failures: list[dict[str, Any]] = field(default_factory=list)
+    stale: list[tuple[str, list[str]]] = field(default_factory=list)
+    rerun_stale: bool = False
+    duplicates: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"sweep {self.name!r}: {self.points} points: {self.done} done, {self.skipped} skipped "
                  f"(finished before), {self.failed} failed; wall time {self.wall_s:.1f} s",
                  f"  table: {self.output / TABLE}.csv and .parquet"]
+        lines += _duplicate_lines(self.duplicates)
+        if self.stale:
+            what = sorted({w for _, ws in self.stale for w in ws})
+            verb = "redone" if self.rerun_stale else "kept; run with --rerun-stale to redo them"
+            lines.append(f"  {len(self.stale)} finished point(s) were recorded with another "
+                         f"{' and '.join(what)} than the current one: {verb}")
+            lines += [f"    stale {pid} ({', '.join(ws)} changed)" for pid, ws in self.stale]
         lines += [f"  failed {r['point']} ({_short(r['parameters'])}): {r['error']}" for r in self.failures]
         return "\n".join(lines)
+
+    def check(self) -> "Summary":
+        """Raise :class:`SweepError` listing the failed points and their errors, if any; else return self."""
+        if self.failed:
+            failed = "\n".join(f"  {r['point']} ({_short(r['parameters'])}): {r['error']}" for r in self.failures)
+            raise SweepError(f"{self.failed} of {self.points} points of sweep {self.name!r} failed "
+                             f"(their executed notebooks and logs are in {self.output / 'points'}):\n{failed}")
+        return self
+
+
+def _duplicate_lines(duplicates: list[tuple[dict[str, Any], str]]) -> list[str]:
+    if not duplicates:
+        return []
+    return ([f"  {len(duplicates)} parameter set(s) resolve to a point already in the sweep and were merged:"]
+            + [f"    {_short(params)} -> {pid}" for params, pid in duplicates])
 
 
 def visible_gpus() -> list[str]:
@@ -504,10 +679,6 @@ def worker_envs(workers: int) -> list[dict[str, str]]:
     return envs
 
 
-def _init_worker(queue: Any) -> None:
-    _WORKER_ENV.update(queue.get())
-
-
 def _sequential(tasks: list[dict]) -> Iterator[dict]:
     for task in tasks:
         yield run_point(task)
@@ -521,7 +692,7 @@ def _local_pool(tasks: list[dict], workers: int) -> Iterator[dict]:
     queue = ctx.Queue()
     for env in worker_envs(workers):
         queue.put(env)
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(queue,))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=locks.worker_start, initargs=(os.getpid(), queue))
     try:
         futures = {pool.submit(run_point, t): t for t in tasks}
         for fut in as_completed(futures):
@@ -530,12 +701,9 @@ def _local_pool(tasks: list[dict], workers: int) -> Iterator[dict]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _dask(tasks: list[dict], scheduler: str | None, client: Any) -> Iterator[dict]:
-    from distributed import Client, as_completed
+def _dask(tasks: list[dict], client: Any) -> Iterator[dict]:
+    from distributed import as_completed
 
-    own = client is None
-    if own:
-        client = Client(scheduler)
     futures = {}
     try:
         for t in tasks:
@@ -544,8 +712,16 @@ def _dask(tasks: list[dict], scheduler: str | None, client: Any) -> Iterator[dic
             yield _result_or_failure(fut, futures[fut])
     finally:
         client.cancel(list(futures))
-        if own:
-            client.close()
+
+
+def _connect(scheduler: str) -> Any:
+    """A client of the Dask scheduler at ``scheduler``, or a SweepError saying why there is none."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
+        raise SweepError(f"cannot reach the Dask scheduler {scheduler!r}: {type(err).__name__}: {err}") from None
 
 
 def _result_or_failure(fut: Any, task: Mapping[str, Any]) -> dict:
@@ -556,17 +732,44 @@ def _result_or_failure(fut: Any, task: Mapping[str, Any]) -> dict:
         record = {"point": task["id"], "notebook": task["notebook_name"], "parameters": task["parameters"],
                   "status": "failed", "error": f"worker lost: {type(err).__name__}: {err}", "results": {},
                   "seconds": None, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": None, "gpu": None}
-        _write_json(Path(task["output"]) / "points" / f"{task['id']}.json", record)
+        points = Path(task["output"]) / "points"
+        held = locks.claim(points / f"{task['id']}.lock")
+        if held is not None:  # else another process runs the point now: its record will say
+            with held:
+                _write_json(points / f"{task['id']}.json", record)
         return record
 
 
+def _prepare_output(out: Path, spec: Spec, points: list[Point]) -> None:
+    """Create the output folder, remove what dead runs left there, write ``sweep.json``; SweepError if impossible."""
+    try:
+        (out / "points").mkdir(parents=True, exist_ok=True)
+        for folder in (out, out / "points"):
+            locks.remove_stale_temps(folder)
+            for lock in folder.glob("*.lock"):
+                if not locks.held(lock):
+                    lock.unlink(missing_ok=True)
+        for partial_nb in (out / "points").glob(".*.partial.ipynb"):
+            if not locks.held(out / "points" / f"{partial_nb.name[1:].split('.')[0]}.lock"):
+                partial_nb.unlink(missing_ok=True)
+        _write_json(out / "sweep.json", {"name": spec.name, "notebook": str(spec.notebook),
+                                        "points": {p.id: p.parameters for p in points}})
+    except OSError as err:
+        raise SweepError(f"the output folder {str(spec.output)!r} cannot be used: "
+                         f"{err.strerror or err}{f' ({err.filename})' if err.filename else ''}") from None
+
+
 def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, scheduler: str | None = None,
-        client: Any = None, progress: bool = True, on_point: Callable[[dict], None] | None = None) -> Summary:
+        client: Any = None, progress: bool = True, on_point: Callable[[dict], None] | None = None,
+        rerun_stale: bool = False) -> Summary:
     """Run every point of ``spec`` not finished before; return the summary with the results table.
 
     ``workers`` > 1 runs points in that many local processes; ``scheduler`` (an address)
     or ``client`` (a ``distributed.Client``) runs them on a Dask cluster instead.
-    ``on_point(record)`` is called after each point's record is saved.
+    ``on_point(record)`` is called after each point's record is saved. A finished point
+    recorded with another notebook or ``lib`` is reported (``Summary.stale``) and kept,
+    or redone when ``rerun_stale``. Raises :class:`SweepError` (or :class:`SpecError`)
+    when the sweep cannot run at all.
     """
     from tqdm.auto import tqdm
 
@@ -577,60 +780,79 @@ def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, schedu
     if workers < 1:
         raise SpecError(f"workers must be >= 1, got {workers}")
     remote = scheduler is not None or client is not None
-    points = validate(spec, check_device=not remote)
+    planned = plan(spec, check_device=not remote)
+    points = planned.points
     start = time.time()
     out = Path(spec.output).resolve()
-    (out / "points").mkdir(parents=True, exist_ok=True)
-    _write_json(out / "sweep.json", {"name": spec.name, "notebook": str(spec.notebook),
-                                    "points": {p.id: p.parameters for p in points}})
+    _prepare_output(out, spec, points)
+    nb = Path(spec.notebook).resolve()
+    lib_hash, nb_hash = provenance.lib_sha256(ROOT), provenance.notebook_sha256(nb)
     records: dict[str, dict] = {}
+    stale: list[tuple[str, list[str]]] = []
     for p in points:
         rec = _read_record(out / "points" / f"{p.id}.json")
         if rec and rec.get("status") == "done":
+            changed = provenance.stale(rec, lib=lib_hash, notebook=nb_hash)
+            if changed:
+                stale.append((p.id, changed))
+                if rerun_stale:
+                    continue
             records[p.id] = rec
     skipped = len(records)
-    nb = Path(spec.notebook).resolve()
-    tasks = [{"id": p.id, "parameters": p.parameters, "notebook": str(nb), "notebook_name": nb.name,
-              "output": str(out), "kernel": spec.kernel, "timeout": spec.timeout, "root": str(ROOT)}
+    # Held while the sweep runs: its points stop (and record nothing) when it is gone.
+    owner = locks.claim(out / f".sweep.{locks.HOST.split('.')[0]}-{os.getpid()}.lock", {"sweep": spec.name})
+    tasks = [{"id": p.id, "parameters": p.parameters, "resolved": p.resolved, "notebook": str(nb),
+              "notebook_name": nb.name, "output": str(out), "kernel": spec.kernel, "timeout": spec.timeout,
+              "root": str(ROOT), "owner": str(owner.path), "lib_sha256": lib_hash, "notebook_sha256": nb_hash}
              for p in points if p.id not in records]
-    for t in tasks:  # leftovers of a killed run of these points
-        (out / "points" / f".{t['id']}.partial.ipynb").unlink(missing_ok=True)
     order = {p.id: i for i, p in enumerate(points)}
 
     def table() -> pd.DataFrame:
         return make_table(sorted(records.values(), key=lambda r: order[r["point"]]))
 
-    if remote:
-        stream = _dask(tasks, scheduler, client)
-    elif workers > 1 and len(tasks) > 1:
-        stream = _local_pool(tasks, min(workers, len(tasks)))
-    else:
-        stream = _sequential(tasks)
-    done = failed = 0
-    failures: list[dict] = []
-    last_write = 0.0
-    bar = tqdm(total=len(points), initial=skipped, desc=spec.name, unit="point", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True)
+    own_client = None
     try:
-        for rec in stream:
-            records[rec["point"]] = rec
-            if rec["status"] == "done":
-                done += 1
-            else:
-                failed += 1
-                failures.append(rec)
-            bar.update(1)
-            bar.set_postfix(failed=failed, refresh=False)
-            if time.time() - last_write > 2.0:  # keep the table current without rewriting it per point
-                write_table(table(), out)
-                last_write = time.time()
-            if on_point is not None:
-                on_point(rec)
+        if remote:
+            if client is None:
+                client = own_client = _connect(scheduler)
+            stream = _dask(tasks, client)
+        elif workers > 1 and len(tasks) > 1:
+            stream = _local_pool(tasks, min(workers, len(tasks)))
+        else:
+            stream = _sequential(tasks)
+        done = failed = 0
+        failures: list[dict] = []
+        last_write = 0.0
+        bar = tqdm(total=len(points), initial=skipped, desc=spec.name, unit="point", disable=not progress,
+                   file=sys.stderr, dynamic_ncols=True)
+        try:
+            for rec in stream:
+                if rec.get("reused"):
+                    rec = {k: v for k, v in rec.items() if k != "reused"}
+                    skipped += 1
+                elif rec["status"] == "done":
+                    done += 1
+                else:
+                    failed += 1
+                    failures.append(rec)
+                records[rec["point"]] = rec
+                bar.update(1)
+                bar.set_postfix(failed=failed, refresh=False)
+                if time.time() - last_write > 2.0:  # keep the table current without rewriting it per point
+                    write_table(table(), out)
+                    last_write = time.time()
+                if on_point is not None:
+                    on_point(rec)
+        finally:
+            bar.close()
+            stream.close()
+            write_table(table(), out)
     finally:
-        bar.close()
-        stream.close()
-        write_table(table(), out)
-    return Summary(spec.name, out, len(points), done, skipped, failed, time.time() - start, table(), failures)
+        if own_client is not None:
+            own_client.close()
+        owner.release()
+    return Summary(spec.name, out, len(points), done, skipped, failed, time.time() - start, table(), failures,
+                   stale, rerun_stale, planned.duplicates)
 
 
 # ------------------------------------------------------------------------- plotting
@@ -683,17 +905,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run the points on this Dask distributed scheduler (e.g. tcp://host:8786)")
     parser.add_argument("--dry-run", action="store_true", help="check the spec and list its points; run nothing")
+    parser.add_argument("--rerun-stale", action="store_true",
+                        help="redo finished points recorded with another notebook or lib/ than the current one")
     args = parser.parse_args(argv)
     try:
         spec = load_spec(args.spec)
         if args.dry_run:
-            points = validate(spec, check_device=args.scheduler is None)
-            for p in points:
+            planned = plan(spec, check_device=args.scheduler is None)
+            for p in planned.points:
                 print(p.id, _short(p.parameters))
-            print(f"{len(points)} points, output {spec.output}")
+            print("\n".join([f"{len(planned.points)} points, output {spec.output}",
+                             *_duplicate_lines(planned.duplicates)]))
             return 0
-        summary = run(spec, workers=args.workers, scheduler=args.scheduler)
-    except SpecError as err:
+        summary = run(spec, workers=args.workers, scheduler=args.scheduler, rerun_stale=args.rerun_stale)
+    except SweepError as err:
         print(f"sweep: error: {err}", file=sys.stderr)
         return 2
     print(summary)

@@ -1,6 +1,8 @@
 """Mini-batch training over device-resident tensors (no DataLoader), seeded, with a progress bar."""
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Callable
 
 import pandas as pd
@@ -35,6 +37,16 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> float:
     """Fraction of ``x`` classified as ``y`` (argmax of the logits)."""
     return (predict(model, x, batch_size).argmax(1) == y).float().mean().item()
+
+
+def divergence(losses: list[float]) -> str | None:
+    """Why a loss curve diverges (a loss not finite, or ten times its lowest value so far), else None."""
+    last = losses[-1]
+    if not math.isfinite(last):
+        return f"the training loss is {last}"
+    if last > 10 * min(losses) > 0:
+        return f"the training loss rose from {min(losses):.3g} to {last:.3g}"
+    return None
 
 
 def make_optimizer(params, name: str, lr: float, weight_decay: float = 0.0,
@@ -81,6 +93,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
         generator = torch.Generator().manual_seed(0)
     n = len(x)
     rows = []
+    warned = False
     model.train()
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
@@ -103,5 +116,10 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
             row["val_acc"] = accuracy(model, x_val, y_val)
         rows.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['train_acc']:.3f}")
+        why = None if warned else divergence([r["loss"] for r in rows])
+        if why:
+            warned = True
+            warnings.warn(f"{desc}: {why} by epoch {epoch}; training diverges, lower 'lr' (now {lr:g})",
+                          RuntimeWarning, stacklevel=2)
     model.eval()
     return pd.DataFrame(rows)

@@ -13,9 +13,8 @@ from lib.config import ParameterError
 @pytest.mark.parametrize("bad", [{"channels": [8, 16, 32]}, {"models": ["mlp", "mlp"]}, {"som_grid": 1},
                                  {"epsilons": [0.1, 0.9]}])
 def test_bad_parameter_combinations_fail_naming_the_parameter(bad):
-    cfg = config.resolve(ch03.PARAMS, {"profile": "quick", **bad})
     with pytest.raises(ParameterError, match=next(iter(bad)) if "epsilons" not in bad else "flip_eps_max"):
-        ch03.check(cfg)
+        ch03.check(config.resolve(ch03.PARAMS, {"profile": "quick", **bad}))  # resolve runs the check
 
 
 @pytest.mark.parametrize("bad", [{"models": ["resnet"]}, {"som_lr": 0.0}, {"som_sigma": -1.0},
@@ -47,7 +46,7 @@ def test_n_boot_has_a_floor_of_100_named_in_the_error():
 
 
 def test_subsets_are_seeded_and_sized():
-    cfg = config.resolve(ch03.PARAMS, {"profile": "quick", "n_train": 300, "n_test": 100, "seed": 2})
+    cfg = config.resolve(ch03.PARAMS, {"profile": "quick", "n_train": 300, "n_test": 100, "n_attack": 100, "seed": 2})
     a, b = ch03.load_data(cfg), ch03.load_data(cfg)
     assert a.x_train.shape[0] == 300 and a.x_test.shape[0] == 100
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
@@ -75,12 +74,12 @@ def test_convergence_tells_a_plateau_a_fitted_set_and_a_falling_loss_apart():
 
 
 def test_training_follows_the_schedule_and_is_deterministic():
-    cfg = config.resolve(ch03.PARAMS, {"profile": "quick", "n_train": 200, "n_test": 50, "epochs": 4,
+    cfg = config.resolve(ch03.PARAMS, {"profile": "quick", "n_train": 200, "n_test": 100, "n_attack": 100, "epochs": 4,
                                        "widths": [16], "device": "cpu"})
     ds = ch03.load_data(cfg)
     runs = []
     for _ in range(2):
-        cfg = config.resolve(ch03.PARAMS, {"profile": "quick", "n_train": 200, "n_test": 50, "epochs": 4,
+        cfg = config.resolve(ch03.PARAMS, {"profile": "quick", "n_train": 200, "n_test": 100, "n_attack": 100, "epochs": 4,
                                            "widths": [16], "device": "cpu"})
         net = ch03.build("mlp", cfg, ds)
         runs.append(ch03.train_model(cfg, net, ds, "test"))
@@ -90,7 +89,7 @@ def test_training_follows_the_schedule_and_is_deterministic():
 
 
 def test_streamed_layers_equal_held_layers():
-    cfg = config.resolve(ch03.PARAMS, {"profile": "quick", "n_train": 300, "n_test": 50, "device": "cpu"})
+    cfg = config.resolve(ch03.PARAMS, {"profile": "quick", "n_train": 300, "n_test": 100, "n_attack": 100, "device": "cpu"})
     ds = ch03.load_data(cfg)
     net = ch03.build("conv", cfg, ds)
     held = ch03.layer_batches(net, ds.x_train, budget_mb=1e6)

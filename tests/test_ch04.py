@@ -10,12 +10,10 @@ from lib.config import ParameterError
 
 
 def test_chapter_parameters_fail_before_compute():
-    cfg = config.resolve(ch04.PARAMS, {"profile": "quick"}, k=64, d=64)
-    with pytest.raises(ParameterError, match="'k'"):
-        ch04.validate(cfg)
-    cfg = config.resolve(ch04.PARAMS, {"profile": "quick"}, sweep_k=[2, 200])
+    with pytest.raises(ParameterError, match="'k'"):  # resolve runs ch04.validate
+        config.resolve(ch04.PARAMS, {"profile": "quick"}, k=64, d=64)
     with pytest.raises(ParameterError, match="sweep_k"):
-        ch04.validate(cfg)
+        config.resolve(ch04.PARAMS, {"profile": "quick"}, sweep_k=[2, 200])
     with pytest.raises(ParameterError, match="margin"):
         config.resolve(ch04.PARAMS, {"profile": "quick"}, margin=-1.0)
 
@@ -85,9 +83,8 @@ def test_figure_parameters_are_per_figure_and_checked():
     assert ch04.CHESSBOARD["margin"] == 0.01 and ch04.DIAGONAL["margin"] == 0.3
     with pytest.raises(ParameterError, match="chessboard_init"):
         config.resolve(ch04.PARAMS, {"profile": "quick"}, chessboard_init="xavier")
-    cfg = config.resolve(ch04.PARAMS, {"profile": "quick"}, diagonal_weight_decay=60.0)
-    with pytest.raises(ParameterError, match="diagonal_weight_decay"):
-        ch04.validate(cfg)
+    with pytest.raises(ParameterError, match="diagonal_weight_decay"):  # resolve runs ch04.validate
+        config.resolve(ch04.PARAMS, {"profile": "quick"}, diagonal_weight_decay=60.0)
 
 
 def test_small_figures_train_count_reached_runs_and_claim_gains():

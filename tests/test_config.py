@@ -1,8 +1,10 @@
+import json
+
 import pytest
 import torch
 
 from lib import config
-from lib.chapters import toolkit
+from lib.chapters import ch01, ch03, ch04, toolkit
 from lib.config import Param, ParameterError, resolve
 
 SPEC = {
@@ -75,3 +77,75 @@ def test_toolkit_spec_resolves_for_both_profiles():
         assert cfg.profile == profile and cfg.epochs > 0
     assert list(config.describe(toolkit.PARAMS, cfg).index[:2]) == ["seed", "device"]
 
+
+
+def test_upper_bounds_name_the_parameter():
+    spec = {"steps": Param(int, 10, check="positive", max=1000),
+            "rates": Param((list, float), [0.1], check="positive", max=1.0)}
+    assert resolve(spec, steps=1000).steps == 1000
+    with pytest.raises(ParameterError, match=r"'steps' must be <= 1000, got 100000000"):
+        resolve(spec, steps=100_000_000)
+    with pytest.raises(ParameterError, match=r"'rates' must be <= 1, got 5.0"):
+        resolve(spec, rates=[0.1, 5.0])
+
+
+def test_huge_seed_is_refused_naming_seed():
+    assert resolve(SPEC, seed=config.SEED_MAX).seed == config.SEED_MAX
+    with pytest.raises(ParameterError, match=r"'seed' must be <= "):
+        resolve(SPEC, seed=99999999999999999999999)
+
+
+def test_unknown_name_injected_by_papermill_is_refused():
+    # papermill injects `-p epoch 1` as a cell "# Parameters\nepoch = 1\n"; the kernel's
+    # input history (_ih) holds it even though `epoch` is no parameter of the chapter.
+    namespace = {"profile": "quick", "epochs": None, "epoch": 1,
+                 "_ih": ["", "import os\nepochs = None", '# Parameters\nepoch = 1\nseed = 3\n']}
+    with pytest.raises(ParameterError, match=r"unknown parameter\(s\) 'epoch' \(given to papermill\); known: "):
+        resolve(SPEC, namespace)
+    namespace["_ih"][2] = "# Parameters\nepochs = 4\nseed = 3\n"
+    namespace["epochs"], namespace["seed"] = 4, 3
+    assert resolve(SPEC, namespace).epochs == 4
+
+
+def test_registered_checks_run_in_resolve():
+    spec = {"dataset": Param(str, "digits", choices=config.DATASETS),
+            "n_train": Param(int, 0, check="nonnegative"),
+            "n_attack": Param(int, 100, check="positive"),
+            "lo": Param(int, 1), "hi": Param(int, 2)}
+
+    def check(cfg):
+        if cfg.hi <= cfg.lo:
+            raise ParameterError(f"parameter 'hi' must exceed lo ({cfg.lo}), got {cfg.hi}")
+
+    config.register(spec, check, min_per_class=5, within={"n_attack": "test"})
+    assert resolve(spec).hi == 2
+    with pytest.raises(ParameterError, match=r"'hi' must exceed lo"):
+        resolve(spec, hi=0)
+    with pytest.raises(ParameterError, match=r"'n_train' gives a train set of 3 points; .* at least 50"):
+        resolve(spec, n_train=3)
+    assert resolve(spec, n_train=50).n_train == 50
+    with pytest.raises(ParameterError, match=r"'n_attack' is 100000 but the test set of digits has 450"):
+        resolve(spec, n_attack=100000)
+    assert config.dataset_sizes(resolve(spec, n_train=50)) == (50, 450)
+
+
+def test_resolve_writes_the_device_for_a_sweep(monkeypatch, tmp_path):
+    monkeypatch.setenv(config.RUN_INFO_ENV, str(tmp_path / "info.json"))
+    resolve(SPEC, device="cpu")
+    assert json.loads((tmp_path / "info.json").read_text()) == {"device": "cpu"}
+
+
+def test_chapter_bounds_and_checks_stop_bad_values_in_resolve():
+    for module, kw, match in (
+            (toolkit, {"pgd_steps": 100_000_000}, r"'pgd_steps' must be <= 10000"),
+            (toolkit, {"lr": 1e6}, r"'lr' must be <= 1, got"),
+            (ch03, {"n_attack": 100_000}, r"'n_attack' is 100000 but the test set of digits has 450 points"),
+            (ch04, {"lr": 1000}, r"'lr' must be <= 10"),
+            (ch04, {"lr": 5.0, "sweep_weight_decay": [0.0, 0.3]}, r"parameter 'lr' \(5.0\) times the largest"),
+            (ch04, {"k": 64}, r"'k' must be < d"),
+            (ch01, {"n_train": 3}, r"'n_train' gives a train set of 3 points"),
+            (ch01, {"n_train": 1}, r"'n_train' gives a train set of 1 points"),
+            (ch01, {"alpha_window": [11, 500], "widths": [512] * 3, "width_grid": [512]},
+             r"'alpha_window' ends at rank 500 but the test set has only 450 points")):
+        with pytest.raises(ParameterError, match=match):
+            resolve(module.PARAMS, profile="quick", device="cpu", **kw)

@@ -1,12 +1,15 @@
 import gzip
+import hashlib
 import os
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from lib import data
+from lib import data, locks
 from lib.config import ParameterError
 
 
@@ -130,3 +133,106 @@ def test_subspace_points_lie_in_the_subspace():
         data.subspace_points(5, d=3, k=4)
     with pytest.raises(ParameterError, match="'rule'"):
         data.subspace_points(5, d=3, k=2, rule="nosuch")
+
+
+def payloads(arrays):
+    """The uncompressed IDX bytes of the fake files."""
+    out = {}
+    for name, a in arrays.items():
+        a = np.asarray(a, dtype=np.uint8)
+        out[name.removesuffix(".gz")] = (struct.pack(">BBBB", 0, 0, 0x08, a.ndim)
+                                         + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes())
+    return out
+
+
+def test_uncompressed_files_are_verified_by_their_payload(fake_dataset, monkeypatch):
+    arrays, cache = fake_dataset
+    raw = payloads(arrays)
+    monkeypatch.setitem(data.PAYLOAD_SHA256, "mnist",
+                        {k: hashlib.sha256(v).hexdigest() for k, v in raw.items()})
+    (cache / "mnist").mkdir(parents=True)
+    for k, v in raw.items():
+        (cache / "mnist" / k).write_bytes(v)
+    assert data.load("mnist").x_train.shape == (6, 784)  # nothing downloaded: the raw files verify
+    assert sorted(p.name for p in (cache / "mnist").iterdir()) == sorted(raw)
+    images, labels = cache / "mnist" / "train-images-idx3-ubyte", cache / "mnist" / "train-labels-idx1-ubyte"
+    damaged = {
+        "flipped pixel": (images, raw["train-images-idx3-ubyte"][:-1] + bytes([255 - raw["train-images-idx3-ubyte"][-1]])),
+        "zeroed images": (images, raw["train-images-idx3-ubyte"][:16] + bytes(6 * 784)),
+        "shuffled labels": (labels, raw["train-labels-idx1-ubyte"][:8] + raw["train-labels-idx1-ubyte"][8:][::-1]),
+    }
+    for what, (path, content) in damaged.items():
+        path.write_bytes(content)
+        with pytest.raises(data.DataError, match="SHA-256 does not match mnist's"):
+            data.load("mnist")
+        path.write_bytes(raw[path.name])
+    # Without a payload checksum an uncompressed file cannot be verified: refused, not trusted.
+    monkeypatch.setitem(data.PAYLOAD_SHA256, "mnist", {})
+    with pytest.raises(data.DataError, match="cannot be verified"):
+        data.load("mnist")
+
+
+def test_labels_outside_the_classes_are_refused(tmp_path, monkeypatch):
+    arrays = {"train-images-idx3-ubyte.gz": np.zeros((3, 28, 28)), "train-labels-idx1-ubyte.gz": [1, 200, 2],
+              "t10k-images-idx3-ubyte.gz": np.zeros((2, 28, 28)), "t10k-labels-idx1-ubyte.gz": [0, 1]}
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name, a in arrays.items():
+        write_idx(folder / name, a)
+    monkeypatch.setitem(data.IDX_FILES, "mnist", {n: (data.sha256(folder / n),) for n in arrays})
+    monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path))
+    with pytest.raises(data.DataError, match=r"train labels must be classes 0..9, found 1..200"):
+        data.load("mnist", allow_download=False)
+
+
+def fake_fashion(folder, monkeypatch):
+    """Files that the book knows as 'fashion-mnist' (by their checksums), written into ``folder``."""
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True, exist_ok=True)
+    sums = {}
+    for name, shape in (("train-images-idx3-ubyte.gz", (5, 28, 28)), ("train-labels-idx1-ubyte.gz", (5,)),
+                        ("t10k-images-idx3-ubyte.gz", (3, 28, 28)), ("t10k-labels-idx1-ubyte.gz", (3,))):
+        write_idx(folder / name, rng.integers(0, 10, shape))
+        sums[name] = (data.sha256(folder / name),)
+    monkeypatch.setitem(data.IDX_FILES, "fashion-mnist", sums)
+
+
+def test_another_datasets_file_is_named_and_never_called_damaged(fake_dataset, monkeypatch, tmp_path):
+    arrays, cache = fake_dataset
+    fake_fashion(cache, monkeypatch)  # at the top of BOOK_DATA_DIR, under the names mnist uses too
+    monkeypatch.setitem(data.MIRRORS, "mnist", ((tmp_path / "nowhere").as_uri() + "/",))
+    with pytest.raises(data.DataError) as err:
+        data.load("mnist")
+    message = str(err.value)
+    assert "is fashion-mnist's train-images-idx3-ubyte.gz (not mnist): skipped, kept" in message
+    assert "delete" not in message and (cache / "train-images-idx3-ubyte.gz").exists()
+    # With the real mnist files reachable they are downloaded next to it; the other set stays.
+    monkeypatch.setitem(data.MIRRORS, "mnist", (fake_dataset_mirror(tmp_path),))
+    assert data.load("mnist").x_train.shape == (6, 784)
+    assert data.load("fashion-mnist", allow_download=False).x_train.shape == (5, 784)
+
+
+def fake_dataset_mirror(tmp_path):
+    return (tmp_path / "mirror").as_uri() + "/"
+
+
+def test_real_fashion_mnist_under_the_mnist_name_is_refused(monkeypatch, tmp_path):
+    real = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+    if not os.path.exists(real):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    (tmp_path / "mnist").mkdir()
+    os.symlink(real, tmp_path / "mnist" / "train-images-idx3-ubyte.gz")
+    monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path))
+    with pytest.raises(data.DataError, match=r"is fashion-mnist's train-images-idx3-ubyte.gz \(not mnist\)"):
+        data.locate("mnist", "train-images-idx3-ubyte.gz", allow_download=False)
+
+
+def test_partial_downloads_of_dead_processes_are_removed(fake_dataset):
+    arrays, cache = fake_dataset
+    (cache / "mnist").mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = locks.HOST.split(".")[0]
+    stale = cache / "mnist" / f".train-images-idx3-ubyte.gz.{host}-{int(dead.stdout)}.part"
+    stale.write_bytes(b"half")
+    data.load("mnist")
+    assert not stale.exists()

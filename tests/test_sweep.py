@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
+import yaml
 
-from lib import sweep
+from lib import config, locks, provenance, sweep
+from lib.chapters import sweeps
 
 PARAMETERS = 'a = 1\nb = 0.5\nlog = ""\n'
 BODY = """\
@@ -188,3 +196,165 @@ def test_plot_draws_finished_points():
     assert ax.get_xlabel() == "x (units)" and ax.get_ylabel() == "y"
     line = ax.get_lines()[0]
     assert list(line.get_xdata()) == [1, 2] and list(line.get_ydata()) == pytest.approx([0.6, 0.9])
+
+
+# ------------------------------------------------------------------ reliability
+
+
+def test_records_carry_provenance_and_a_changed_notebook_is_stale(notebook):
+    first = sweep.run(spec(notebook, grid={"a": [1, 2]}), progress=False)
+    record = json.loads((notebook.parent / "out" / "points" / f"{first.table.point[0]}.json").read_text())
+    prov = record["provenance"]
+    assert set(prov) == {"git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "python", "host",
+                         "wall_s", "date"}
+    assert prov["lib_sha256"] == provenance.lib_sha256() and prov["notebook_sha256"] == provenance.notebook_sha256(notebook)
+    # The same name, other code: the old results are reported as stale, kept, then redone on request.
+    nb = nbformat.read(str(notebook), as_version=4)
+    nb.cells[1].source = nb.cells[1].source.replace("total=a + b", "total=a + b + 100")
+    nbformat.write(nb, str(notebook))
+    kept = sweep.run(spec(notebook, grid={"a": [1, 2]}), progress=False)
+    assert (kept.done, kept.skipped) == (0, 2) and len(kept.stale) == 2 and kept.stale[0][1] == ["notebook"]
+    assert "--rerun-stale" in str(kept) and list(kept.table.total) == [1.5, 2.5]
+    redone = sweep.run(spec(notebook, grid={"a": [1, 2]}), progress=False, rerun_stale=True)
+    assert (redone.done, redone.skipped) == (2, 0) and list(redone.table.total) == [101.5, 102.5]
+    assert sweep.run(spec(notebook, grid={"a": [1, 2]}), progress=False).stale == []
+
+
+def test_stale_lib_is_detected(notebook, tmp_path):
+    record = {"provenance": {"lib_sha256": "0" * 64, "notebook_sha256": provenance.notebook_sha256(notebook)}}
+    assert provenance.stale(record, lib=provenance.lib_sha256(),
+                            notebook=provenance.notebook_sha256(notebook)) == ["lib"]
+    # Clearing outputs or metadata does not change a notebook's hash; its code does.
+    nb = nbformat.read(str(notebook), as_version=4)
+    nb.metadata["foo"] = 1
+    nbformat.write(nb, str(tmp_path / "copy.ipynb"))
+    assert provenance.notebook_sha256(tmp_path / "copy.ipynb") == provenance.notebook_sha256(notebook)
+
+
+def test_default_null_and_omitted_values_are_one_point(notebook):
+    book = Path(sweep.ROOT) / "book" / "00_toolkit.ipynb"
+    planned = sweep.plan(sweep.Spec.from_dict({"notebook": str(book), "output": "unused",
+                                               "points": [{"epochs": 15}, {"epochs": None}, {"lr": 0.001}]}))
+    assert len(planned.points) == 1 and len(planned.duplicates) == 2
+    assert planned.points[0].resolved["epochs"] == 15
+    assert {pid for _, pid in planned.duplicates} == {planned.points[0].id}
+    # A notebook without a chapter spec: the literal default stands for an omitted value.
+    tiny = sweep.plan(sweep.Spec.from_dict({**spec(notebook), "grid": {"a": [1, 2]}, "points": [{"b": 0.5}]}))
+    assert len(tiny.points) == 2 and len(tiny.duplicates) == 1
+
+
+def test_dry_run_reports_merged_duplicates(notebook, capsys):
+    path = notebook.parent / "spec.yaml"
+    path.write_text(yaml.safe_dump({**spec(notebook), "grid": {"a": [1, 1, 2]}}))
+    assert sweep.main([str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 points" in out and "1 parameter set(s) resolve to a point already in the sweep" in out
+
+
+@pytest.mark.parametrize("notebook_name, grid, culprit", [
+    ("04_two_layer_subspace.ipynb", {"k": [64]}, "'k' must be < d"),      # ch04.validate
+    ("01_local_errors.ipynb", {"n_train": [3]}, "'n_train' gives a train set of 3 points"),  # minimum size
+    ("03_som_codes.ipynb", {"n_attack": [100000]}, "'n_attack' is 100000 but the test set"),
+])
+def test_dry_run_runs_the_chapters_cross_parameter_and_size_checks(tmp_path, capsys, notebook_name, grid, culprit):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"notebook": str(Path(sweep.ROOT) / "book" / notebook_name),
+                                    "output": str(tmp_path / "out"), "grid": grid}))
+    assert sweep.main([str(path), "--dry-run"]) == 2
+    assert culprit in capsys.readouterr().err
+
+
+def test_point_lock_is_held_by_a_live_process_and_freed_by_its_death(tmp_path):
+    lock = tmp_path / "p.lock"
+    code = ("import sys, time; from lib import locks; h = locks.claim(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(lock)], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(sweep.ROOT)})
+    try:
+        assert child.stdout.readline().strip() == "held"
+        assert locks.held(lock) and locks.claim(lock) is None
+        assert locks.holder(lock)["pid"] == child.pid
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert not locks.held(lock)
+    mine = locks.claim(lock)  # taken over from the dead owner
+    assert mine is not None and locks.holder(lock)["pid"] == os.getpid()
+    assert locks.claim(lock) is None  # one holder at a time, also within a process
+    mine.release()
+    assert not lock.exists()
+
+
+def test_point_waits_for_a_live_holder_and_reuses_its_result(notebook):
+    """A sweep reaching a point that another process is running waits for it instead of running it too."""
+    s = sweep.Spec.from_dict(spec(notebook, grid={"a": [7]}))
+    point = sweep.validate(s)[0]
+    points = notebook.parent / "out" / "points"
+    points.mkdir(parents=True)
+    other = locks.claim(points / f"{point.id}.lock")  # the other process's claim
+    done = {}
+    runner = threading.Thread(target=lambda: done.update(summary=sweep.run(s, progress=False)))
+    runner.start()
+    time.sleep(4 * sweep.POLL_S)
+    assert runner.is_alive() and runs(notebook) == []  # waiting, not running
+    # The other process finishes the point with the current code, then lets go.
+    prov = {"lib_sha256": provenance.lib_sha256(), "notebook_sha256": provenance.notebook_sha256(notebook)}
+    (points / f"{point.id}.json").write_text(json.dumps(
+        {"point": point.id, "parameters": point.parameters, "status": "done", "error": None,
+         "results": {"total": 7.5}, "seconds": 1.0, "provenance": prov}))
+    other.release()
+    runner.join(60)
+    summary = done["summary"]
+    assert (summary.done, summary.skipped, summary.failed) == (0, 1, 0) and runs(notebook) == []
+    assert list(summary.table.total) == [7.5]
+
+
+def test_owner_gone_means_the_point_is_not_run(notebook, tmp_path):
+    task = {"id": "x" * 16, "parameters": {"a": 1}, "notebook": str(notebook), "notebook_name": notebook.name,
+            "output": str(tmp_path), "kernel": "python3", "root": str(sweep.ROOT), "owner": str(tmp_path / "gone.lock")}
+    (tmp_path / "points").mkdir()
+    assert sweep.run_point(task)["status"] == "abandoned"
+    assert runs(notebook) == [] and not (tmp_path / "points" / f"{task['id']}.json").exists()
+
+
+def test_stale_temporary_files_of_dead_processes_are_removed(notebook):
+    out = notebook.parent / "out"
+    (out / "points").mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    host = locks.HOST.split(".")[0]
+    leftovers = [out / f".results.csv.{dead_pid}.tmp", out / f".results.parquet.{host}-{dead_pid}.tmp",
+                 out / "points" / f".abc.json.{host}-{dead_pid}.tmp"]
+    live = out / f".results.csv.{host}-{os.getppid()}.tmp"  # its writer (pytest's parent) is alive
+    for p in (*leftovers, live):
+        p.write_text("half")
+    sweep.run(spec(notebook, grid={"a": [1]}), progress=False)
+    assert not any(p.exists() for p in leftovers) and live.exists()
+
+
+def test_unusable_output_and_unreachable_scheduler_give_one_error_line(notebook, capsys, monkeypatch):
+    blocker = notebook.parent / "a-file"
+    blocker.write_text("")
+    path = notebook.parent / "spec.yaml"
+    path.write_text(yaml.safe_dump({**spec(notebook), "output": str(blocker)}))
+    assert sweep.main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sweep: error: the output folder") and "Traceback" not in err
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(sweep, "CONNECT_TIMEOUT", "1s")
+    path.write_text(yaml.safe_dump(spec(notebook)))
+    assert sweep.main([str(path), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sweep: error: cannot reach the Dask scheduler 'tcp://127.0.0.1:9'") and "Traceback" not in err
+
+
+def test_summary_check_names_failed_points(notebook):
+    summary = sweep.run(spec(notebook, grid={"a": [-1, 3]}), progress=False)
+    with pytest.raises(sweep.SweepError, match=r"(?s)1 of 2 points .* failed.*a must be >= 0, got -1"):
+        summary.check()
+    assert sweep.run(spec(notebook, grid={"a": [3]}), progress=False).check().done == 0
+
+
+def test_sweeps_page_passes_its_device_to_the_points():
+    cfg = config.resolve(sweeps.PARAMS, device="cpu")
+    assert sweeps.example_spec(cfg, "out")["parameters"]["device"] == "cpu"

@@ -42,7 +42,7 @@ PARAMS: dict[str, Param] = {
     "weight_decays": Param((list, float), [1e-3, 1e-2], [1e-4, 1e-3], check="nonnegative",
                            help="condition 'regularisation': Adam L2 weight decay"),
     "batch_size": Param(int, 64, 64, check="positive", help="mini-batch size"),
-    "lr": Param(float, 1e-3, 1e-3, check="positive", help="Adam learning rate"),
+    "lr": Param(float, 1e-3, 1e-3, check="positive", max=1.0, help="Adam learning rate"),
     "readout_scale": Param(float, 0.3, 0.3, check="positive",
                            help="fixed local readouts drawn as readout_scale * N(0, 1) (the group's code: 0.01)"),
     "anneal_epochs": Param(int, 5, 8, check="nonnegative",
@@ -65,8 +65,8 @@ PARAMS: dict[str, Param] = {
 }
 
 
-def check(cfg: SimpleNamespace, ds: data.Dataset) -> None:
-    """Cross-parameter checks that need the data; fail before any training."""
+def check(cfg: SimpleNamespace, ds: data.Dataset | None = None) -> None:
+    """Cross-parameter checks (with the data's sizes, loaded or not); fail before any training."""
     w = cfg.alpha_window
     if len(w) != 2 or w[1] - w[0] < 2:
         raise ParameterError(f"parameter 'alpha_window' must be two ranks [first, last] with last >= first + 2, got {w}")
@@ -82,9 +82,13 @@ def check(cfg: SimpleNamespace, ds: data.Dataset) -> None:
     if last > narrowest:
         raise ParameterError(f"parameter 'alpha_window' ends at rank {last}, beyond the narrowest "
                              f"layer ({narrowest} units); lower it or widen the layers")
-    if last >= len(ds.x_test):
+    n_test = config.dataset_sizes(cfg)[1] if ds is None else len(ds.x_test)
+    if last >= n_test:
         raise ParameterError(f"parameter 'alpha_window' ends at rank {last} but the test set has only "
-                             f"{len(ds.x_test)} points (rank <= {len(ds.x_test) - 1})")
+                             f"{n_test} points (rank <= {n_test - 1})")
+
+
+config.register(PARAMS, check, min_per_class=10)  # resolve and lib.sweep run it before any compute
 
 
 def load_data(cfg: SimpleNamespace) -> data.Dataset:

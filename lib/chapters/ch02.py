@@ -22,7 +22,7 @@ import seaborn as sns
 import torch
 from tqdm.auto import tqdm
 
-from .. import attacks, data, flip, manifold, models, plots, train
+from .. import attacks, config, data, flip, manifold, models, plots, train
 from ..claims import INCONCLUSIVE, Claim, by_interval, by_test, fmt
 from ..stats import bootstrap_ci, wilson
 from ..config import DATASETS, Param, ParameterError
@@ -36,7 +36,7 @@ PARAMS: dict[str, Param] = {
     "widths": Param((list, int), [128, 128], [512, 512], check="positive", help="classifier MLP hidden widths"),
     "epochs": Param(int, 30, 30, check="positive", help="classifier training epochs"),
     "batch_size": Param(int, 64, 128, check="positive", help="mini-batch size (images)"),
-    "lr": Param(float, 1e-3, 1e-3, check="positive", help="Adam learning rate (images)"),
+    "lr": Param(float, 1e-3, 1e-3, check="positive", max=1.0, help="Adam learning rate (images)"),
     "latent_dim": Param(int, 0, 0, check="nonnegative",
                         help="autoencoder latent (manifold) dimension k; 0 = 8 for 8x8 images, 16 for 28x28"),
     "ae_kind": Param(str, "conv", "conv", choices=manifold.AE_KINDS, help="autoencoder: convolutional or MLP"),
@@ -70,7 +70,7 @@ PARAMS: dict[str, Param] = {
     "synth_widths": Param((list, int), [128, 128], [512, 512], check="positive", help="synthetic classifier widths"),
     "synth_epochs": Param(int, 50, 200, check="positive", help="synthetic training epochs"),
     "synth_batch_size": Param(int, 64, 64, check="positive", help="synthetic mini-batch size"),
-    "synth_lr": Param(float, 1e-3, 1e-3, check="positive", help="synthetic learning rate"),
+    "synth_lr": Param(float, 1e-3, 1e-3, check="positive", max=1.0, help="synthetic learning rate"),
     "synth_optimizer": Param(str, "adam", "adam", choices=OPTIMIZERS, help="synthetic optimizer"),
     "synth_checkpoints": Param(int, 10, 20, check=lambda v: None if v >= 3 else "must be >= 3", help="log-spaced measurement points"),
     "synth_at_eps": Param(float, 0.1, 0.1, check="positive", help="L2 budget of adversarial training (synthetic)"),
@@ -107,6 +107,9 @@ def check(cfg: SimpleNamespace) -> None:
         raise ParameterError(f"parameter 'mislabel_fractions' must lie strictly between 0 and 1, got {cfg.mislabel_fractions}")
     if cfg.attack_eps > cfg.flip_eps_max:
         raise ParameterError(f"parameter 'flip_eps_max' must be >= attack_eps ({cfg.attack_eps}), got {cfg.flip_eps_max}")
+
+
+config.register(PARAMS, check, min_per_class=10, within={"n_attacked": "test"})  # run by resolve and lib.sweep
 
 
 # ---------------------------------------------------------------- synthetic manifolds

@@ -20,7 +20,7 @@ import seaborn as sns
 from sklearn.linear_model import LogisticRegression
 import torch
 
-from .. import attacks, claims, data, flip, models, plots, som, train
+from .. import attacks, claims, config, data, flip, models, plots, som, train
 from ..config import DATASETS, Param, ParameterError
 from ..stats import bootstrap_ci, row_pearson
 
@@ -39,7 +39,7 @@ PARAMS: dict[str, Param] = {
     "conv_hidden": Param(int, 64, 128, check="positive", help="conv net: width of its dense hidden layer"),
     "epochs": Param(int, 20, 30, check="positive", help="training epochs (all stages of the schedule)"),
     "batch_size": Param(int, 64, 128, check="positive", help="mini-batch size"),
-    "lr": Param(float, 3e-3, 3e-3, check="positive", help="Adam learning rate (first stage)"),
+    "lr": Param(float, 3e-3, 3e-3, check="positive", max=1.0, help="Adam learning rate (first stage)"),
     "lr_schedule": Param(str, "step", "step", choices=("step", "constant"),
                          help="'step': the rate is divided by 10 after each fraction in lr_drops"),
     "lr_drops": Param((list, float), [0.5, 0.75], [0.5, 0.75],
@@ -53,7 +53,7 @@ PARAMS: dict[str, Param] = {
     "som_epochs": Param(int, 20, 20, check="positive", help="SOM iterations (passes over the activations)"),
     "epsilons": Param((list, float), [0.02, 0.05, 0.1, 0.2], [0.02, 0.05, 0.1, 0.2], check="positive",
                       help="L-inf budgets of FGSM and PGD (pixels in [0, 1])"),
-    "pgd_steps": Param(int, 10, 40, check="positive", help="PGD iterations"),
+    "pgd_steps": Param(int, 10, 40, check="positive", max=10_000, help="PGD iterations"),
     "n_attack": Param(int, 450, 2000, check="positive", help="test inputs attacked (at most the test set)"),
     "flip_attack": Param(str, "pgd", "pgd", choices=("fgsm", "pgd"), help="attack whose smallest flipping "
                          "budget is searched"),
@@ -87,6 +87,9 @@ def check(cfg: SimpleNamespace) -> SimpleNamespace:
         raise ParameterError(f"parameter 'flip_eps_max' ({cfg.flip_eps_max}) must be >= the largest of "
                              f"'epsilons' ({max(cfg.epsilons)})")
     return cfg
+
+
+config.register(PARAMS, check, min_per_class=10, within={"n_attack": "test"})  # run by resolve and lib.sweep
 
 
 # ---------------------------------------------------------------- networks and activations

@@ -36,7 +36,7 @@ from scipy import stats
 import seaborn as sns
 import torch
 
-from .. import data, ensemble, flip, subspace
+from .. import config, data, ensemble, flip, subspace
 from ..claims import INCONCLUSIVE, Claim, by_interval, by_test, fmt
 from ..config import Param, ParameterError
 
@@ -57,7 +57,7 @@ PARAMS: dict[str, Param] = {
     "init_scale": Param(float, 1.0, 1.0, check="positive",
                         help="s: w, b ~ N(0, s^2/d), v ~ N(0, s^2/width)"),
     "weight_decay": Param(float, 0.0, 0.0, check="nonnegative", help="L2 coefficient of the main runs"),
-    "lr": Param(float, 0.02, 0.00125, check="positive", help="gradient-descent step size"),
+    "lr": Param(float, 0.02, 0.00125, check="positive", max=10.0, help="gradient-descent step size"),
     "steps": Param(int, 3000, 40000, check="positive", help="step budget per network"),
     "margin": Param(float, 0.3, 0.3, check="positive", help="stop once min_i y_i f(x_i) reaches this"),
     "n_seeds": Param(int, 6, 16, check=lambda v: None if v >= 2 else "needs >= 2 for a confidence interval",
@@ -126,12 +126,16 @@ def validate(cfg: SimpleNamespace) -> None:
     if max(cfg.sweep_k) >= cfg.d or min(cfg.sweep_k) < min_k:
         raise ParameterError(f"parameter 'sweep_k' values must lie in [{min_k}, d-1={cfg.d - 1}], got {cfg.sweep_k}")
     if max(cfg.sweep_weight_decay) * cfg.lr >= 1:
-        raise ParameterError("parameter 'sweep_weight_decay' times lr must stay below 1")
+        raise ParameterError(f"parameter 'lr' ({cfg.lr}) times the largest 'sweep_weight_decay' "
+                             f"({max(cfg.sweep_weight_decay)}) must stay below 1")
     for fig in ("diagonal", "chessboard"):
         if getattr(cfg, f"{fig}_weight_decay") * (DIAGONAL if fig == "diagonal" else CHESSBOARD)["lr"] >= 1:
             raise ParameterError(f"parameter '{fig}_weight_decay' times the figure's step must stay below 1")
     if cfg.weight_decay * cfg.lr >= 1:
-        raise ParameterError("parameter 'weight_decay' times lr must stay below 1")
+        raise ParameterError(f"parameter 'lr' ({cfg.lr}) times 'weight_decay' ({cfg.weight_decay}) must stay below 1")
+
+
+config.register(PARAMS, validate)  # resolve and lib.sweep run it before any compute
 
 
 # ---------------------------------------------------------------- cost of each stage

@@ -30,7 +30,7 @@ from ..claims import FAILS, HOLDS, INCONCLUSIVE, Claim, by_interval, fmt
 from ..config import DATASETS, Param, ParameterError
 from ..monotonicity import trend
 from ..stats import row_pearson
-from .ch01 import shape_verdict, small_model_threads
+from .ch01 import direction_verdict, small_model_threads
 from .ch03 import _spearman_rows
 
 METHODS = ("backprop", "local", "adversarial")
@@ -470,7 +470,7 @@ def claims(cfg: SimpleNamespace, table: pd.DataFrame, corr: pd.DataFrame, shift:
     t = trend(table.alpha, table[ROBUSTNESS], n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed + 3))
     out.append(Claim("[book] Robustness is a non-monotonic function of alpha (as chapter 1's paper finds for FGSM)",
                      "shape of the flip norm vs alpha: Spearman + two-lines test (chapter 1's test)",
-                     f"{t.shape}; rho {fmt(t.spearman, t.spearman_ci, 2)}", shape_verdict(t, False),
+                     f"{t.shape}; rho {fmt(t.spearman, t.spearman_ci, 2)}", direction_verdict(t, "non-monotonic"),
                      id="ch05.alpha_nonmonotonic", estimate=t.spearman, lo=t.spearman_ci[0], hi=t.spearman_ci[1]))
     for lens in ("tangent_share", "perp_share"):
         d, ci = abs_rho_difference(cfg, table, lens)

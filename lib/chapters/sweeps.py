@@ -22,9 +22,9 @@ MEASURES = {"noise_halving_l2": "Gaussian noise", "fgsm_halving_l2": "FGSM", "pg
 
 
 def example_spec(cfg: SimpleNamespace, output: str | Path) -> dict:
-    """The example sweep: the toolkit tour at this profile, one-hidden-layer widths x seeds."""
+    """The example sweep: the toolkit tour at this page's profile and device, one-hidden-layer widths x seeds."""
     return {"notebook": os.path.relpath(ROOT / "book" / "00_toolkit.ipynb"), "output": str(output), "name": "toolkit-width",
-            "parameters": {"profile": cfg.profile}, "grid": {"widths": [[w] for w in cfg.widths]},
+            "parameters": {"profile": cfg.profile, "device": str(cfg.device)}, "grid": {"widths": [[w] for w in cfg.widths]},
             "seeds": list(range(cfg.seed, cfg.seed + cfg.n_seeds))}
 
 

@@ -12,14 +12,14 @@ from ..config import DATASETS, Param
 PARAMS: dict[str, Param] = {
     "dataset": Param(str, "digits", "mnist", choices=DATASETS, help="image dataset"),
     "widths": Param((list, int), [128, 128], [1000, 1000], check="positive", help="hidden layer widths"),
-    "epochs": Param(int, 15, 20, check="positive", help="training epochs"),
+    "epochs": Param(int, 15, 20, check="positive", max=10_000, help="training epochs"),
     "batch_size": Param(int, 64, 64, check="positive", help="mini-batch size"),
-    "lr": Param(float, 1e-3, 1e-3, check="positive", help="Adam learning rate"),
+    "lr": Param(float, 1e-3, 1e-3, check="positive", max=1.0, help="Adam learning rate"),
     "epsilons": Param((list, float), [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3], check="nonnegative",
                       help="L-inf budgets for FGSM and PGD (inputs in [0, 1])"),
     "noise_stds": Param((list, float), [0.0, 0.1, 0.2, 0.3, 0.5, 0.8], check="nonnegative",
                         help="standard deviations of the Gaussian noise"),
-    "pgd_steps": Param(int, 10, 40, check="positive", help="PGD iterations"),
+    "pgd_steps": Param(int, 10, 40, check="positive", max=10_000, help="PGD iterations"),
 }
 
 
@@ -46,32 +46,37 @@ def robustness(cfg: SimpleNamespace, net: models.MLP, ds: data.Dataset) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def _halving_strength(part: pd.DataFrame) -> float:
-    """Smallest strength at which accuracy falls to half its clean value (interpolated); nan if never."""
-    part = part.sort_values("strength")
-    s, a = part.strength.to_numpy(), part.accuracy.to_numpy()
-    target = a[0] / 2
+def _halving_strength(part: pd.DataFrame, clean: float) -> float:
+    """Smallest strength at which accuracy falls to half of ``clean`` (interpolated from 0); nan if never.
+
+    The curve starts at strength 0 with the clean accuracy, whether or not the grid has 0.
+    """
+    part = part[part.strength > 0].sort_values("strength")
+    s = np.concatenate([[0.0], part.strength.to_numpy()])
+    a = np.concatenate([[clean], part.accuracy.to_numpy()])
+    target = clean / 2
     below = np.nonzero(a <= target)[0]
     if len(below) == 0:
         return float("nan")
     i = below[0]
     if i == 0:
-        return float(s[0])
+        return 0.0
     return float(s[i - 1] + (a[i - 1] - target) * (s[i] - s[i - 1]) / (a[i - 1] - a[i]))
 
 
-def summarise(cfg: SimpleNamespace, curves: pd.DataFrame, n_features: int) -> dict:
-    """Scalars of the tour: clean accuracy, L2 size of the halving perturbation per method."""
+def summarise(cfg: SimpleNamespace, curves: pd.DataFrame, net: models.MLP, ds: data.Dataset) -> dict:
+    """Scalars of the tour: clean accuracy (on the clean test set), L2 size of the halving perturbation."""
     pgd_name = f"PGD-{cfg.pgd_steps}"
     by = {name: part for name, part in curves.groupby("attack")}
     joined = by["FGSM"].merge(by[pgd_name], on="strength", suffixes=("_fgsm", "_pgd"))
-    root_d = float(np.sqrt(n_features))
+    clean = train.accuracy(net, ds.x_test, ds.y_test)
+    root_d = float(np.sqrt(ds.n_features))
     # L2 size: sigma*sqrt(d) for noise (its expected norm), eps*sqrt(d) for a full sign step
     return {
-        "clean_accuracy": float(by["FGSM"].sort_values("strength").accuracy.iloc[0]),
-        "noise_halving_l2": _halving_strength(by["Gaussian noise"]) * root_d,
-        "fgsm_halving_l2": _halving_strength(by["FGSM"]) * root_d,
-        "pgd_halving_l2": _halving_strength(by[pgd_name]) * root_d,
+        "clean_accuracy": clean,
+        "noise_halving_l2": _halving_strength(by["Gaussian noise"], clean) * root_d,
+        "fgsm_halving_l2": _halving_strength(by["FGSM"], clean) * root_d,
+        "pgd_halving_l2": _halving_strength(by[pgd_name], clean) * root_d,
         "pgd_never_weaker": bool((joined.accuracy_pgd <= joined.accuracy_fgsm + 0.02).all()),
     }
 
