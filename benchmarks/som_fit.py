@@ -18,8 +18,9 @@ batch SOM is also timed on the GPU.
 
 Second part (``--part pca``): the PCA start of a wide layer, as chapter 3 needs it for the
 first conv block of its ``paper`` conv net (32 channels x 14 x 14 = 6,272 dimensions).
-The old way held every layer's activations of the whole training set, formed the
-6,272 x 6,272 covariance in float64 and called ``eigh``, once for the chapter's map and
+The default is a narrower first block (8 channels, 1,568 dimensions) so that the
+run takes seconds; ``--pca-channels 32`` is the paper's. The old way held every layer's
+activations of the whole training set, formed the dim x dim covariance in float64 and called ``eigh``, once for the chapter's map and
 once per map size of its sensitivity table (four calls per layer). The new way is
 :func:`lib.som.principal_planes`' randomized block power iteration, computed once per
 layer and streamed over activations recomputed chunk by chunk. Both are timed in this
@@ -29,7 +30,7 @@ the angle between the components and the quantization error of a map fitted from
 start (tolerance: within 1%).
 
     python benchmarks/som_fit.py [--part fit|pca|all] [--size small|full] [--n N --dim D --grid G --passes P]
-    python benchmarks/som_fit.py --part pca [--pca-n 60000]     # the paper's training-set size
+    python benchmarks/som_fit.py --part pca --pca-channels 32 [--pca-n 60000]   # the paper's layer and data
 """
 from __future__ import annotations
 
@@ -70,11 +71,11 @@ def timed(fn):
     return out, time.perf_counter() - t
 
 
-def conv_layers(n: int, seed: int, epochs: int = 1):
-    """The chapter's ``paper`` conv net (channels 32, 64; dense 128), trained ``epochs`` on ``n`` Fashion-MNIST images."""
+def conv_layers(n: int, seed: int, channels: int = 32, epochs: int = 1):
+    """The chapter's conv net (``channels``, twice that, dense 128; the ``paper`` net has 32), trained on ``n`` images."""
     torch.manual_seed(seed)
     ds = data.load("fashion-mnist", n_train=n, n_test=10, seed=seed)
-    net = models.SmallConvNet(ds.image_shape, ds.n_classes, (32, 64), 128)
+    net = models.SmallConvNet(ds.image_shape, ds.n_classes, (channels, 2 * channels), 128)
     train.fit(net, ds.x_train, ds.y_train, epochs=epochs, batch_size=128,
               generator=torch.Generator().manual_seed(seed), progress=False)
     return net, ds.x_train
@@ -105,9 +106,9 @@ def pca_new(net, x, layer: int = 1, budget_mb: float = 0.0) -> som.Plane:
     return som.principal_planes(ch03.layer_batches(net, x, [layer], budget_mb=budget_mb))[0]
 
 
-def probe(way: str, n: int, seed: int) -> None:
+def probe(way: str, n: int, seed: int, channels: int) -> None:
     """Child process: peak memory added by one way of computing the plane (prints JSON)."""
-    net, x = conv_layers(n, seed)
+    net, x = conv_layers(n, seed, channels)
     _, mb = peak_mb(lambda: (pca_old if way == "old" else pca_new)(net, x))
     print(json.dumps({"way": way, "peak_mb": mb}))
 
@@ -115,10 +116,10 @@ def probe(way: str, n: int, seed: int) -> None:
 def pca_part(a) -> None:
     """Time, memory and equivalence of the old and new PCA start of the 6,272-dimensional conv layer."""
     n = a.pca_n
-    net, x = conv_layers(n, a.seed)
+    net, x = conv_layers(n, a.seed, a.pca_channels)
     dim = ch03.activations(net, x[:1])[1].shape[1]
     print(f"\nPCA start of the first conv layer: {n} Fashion-MNIST images x {dim} dimensions "
-          f"(conv net 32-64-128, one epoch), torch threads {torch.get_num_threads()}")
+          f"(conv net {a.pca_channels}-{2 * a.pca_channels}-128, one epoch), torch threads {torch.get_num_threads()}")
     old, t_old = timed(lambda: pca_old(net, x))
     print(f"  old: all activations held, exact covariance + eigh (float64)   {t_old:9.2f} s per call, "
           f"x4 calls per layer in the old chapter = {4 * t_old:.1f} s")
@@ -132,7 +133,8 @@ def pca_part(a) -> None:
           f"{old.variances[0]:.5g}, {old.variances[1]:.5g} vs {new.variances[0]:.5g}, {new.variances[1]:.5g}")
     mem = {}
     for way in ("old", "new"):
-        out = subprocess.run([sys.executable, __file__, "--probe", way, "--pca-n", str(n), "--seed", str(a.seed)],
+        out = subprocess.run([sys.executable, __file__, "--probe", way, "--pca-n", str(n), "--seed", str(a.seed),
+                              "--pca-channels", str(a.pca_channels)],
                              capture_output=True, text=True, check=True)
         mem[way] = json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
     print(f"  peak memory added (fresh process each): old {mem['old']:.0f} MB, new {mem['new']:.0f} MB")
@@ -155,7 +157,10 @@ def pca_part(a) -> None:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--part", choices=("fit", "pca", "all"), default="all")
-    p.add_argument("--pca-n", type=int, default=5000, help="training images for the PCA part (paper: 60000)")
+    p.add_argument("--pca-n", type=int, default=2000, help="training images for the PCA part (paper: 60000)")
+    p.add_argument("--pca-channels", type=int, default=8,
+                   help="first conv block's channels: 8 gives 1,568 dimensions (seconds); the paper's 32 gives "
+                        "6,272 (the old exact way then takes minutes per call on two cores)")
     p.add_argument("--probe", choices=("old", "new"), help=argparse.SUPPRESS)
     p.add_argument("--size", choices=SIZES, default="small")
     p.add_argument("--n", type=int, help="number of activation vectors (overrides --size)")
@@ -169,7 +174,7 @@ def main(argv=None) -> None:
     p.add_argument("--skip-offline", action="store_true", help="skip MiniSom's (slow) offline training")
     a = p.parse_args(argv)
     if a.probe:
-        return probe(a.probe, a.pca_n, a.seed)
+        return probe(a.probe, a.pca_n, a.seed, a.pca_channels)
     n, dim, g = SIZES[a.size]
     n, dim, g = a.n or n, a.dim or dim, a.grid or g
     if a.part != "fit":

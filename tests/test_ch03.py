@@ -64,9 +64,10 @@ def test_step_schedule_stages():
 
 
 def test_convergence_tells_a_plateau_a_fitted_set_and_a_falling_loss_apart():
-    plateau = pd.DataFrame({"loss": np.r_[np.linspace(1, 0.2, 18), 0.2001, 0.2]})
-    fitted = pd.DataFrame({"loss": np.geomspace(1, 0.004, 20)})
-    falling = pd.DataFrame({"loss": np.linspace(1, 0.2, 20)})
+    acc = np.linspace(0.5, 0.9, 20)
+    plateau = pd.DataFrame({"loss": np.r_[np.linspace(1, 0.2, 18), 0.2001, 0.2], "train_acc": acc})
+    fitted = pd.DataFrame({"loss": np.geomspace(1, 0.004, 20), "train_acc": np.r_[acc[:-1], 0.995]})
+    falling = pd.DataFrame({"loss": np.linspace(1, 0.2, 20), "train_acc": acc})
     assert ch03.convergence(plateau)["converged"] == "plateau"
     assert ch03.convergence(fitted)["converged"] == "fitted"
     out = ch03.convergence(falling)

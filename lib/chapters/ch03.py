@@ -69,9 +69,10 @@ PARAMS: dict[str, Param] = {
 # The book's threshold for "the codes reveal the network's decisions" (claim 1).
 DECISION_AGREEMENT = 0.9
 # The book's test of convergence: over the last tenth of the epochs the training loss fell by less than
-# this share of its value (a plateau), or it ends below FITTED_LOSS nats (the training set is fitted).
+# this share of its value (a plateau), or the network classifies at least FITTED_ACCURACY of its
+# training set correctly (the training set is fitted: nothing is left to learn from it).
 CONVERGED_FALL = 0.01
-FITTED_LOSS = 0.01
+FITTED_ACCURACY = 0.99
 
 
 def check(cfg: SimpleNamespace) -> SimpleNamespace:
@@ -142,12 +143,13 @@ def convergence(history: pd.DataFrame) -> dict:
     """Final training loss, its relative fall over the last tenth of the epochs (at least one) and the verdict.
 
     Converged means a plateau (fall below :data:`CONVERGED_FALL`) or a fitted training set
-    (final loss below :data:`FITTED_LOSS`); ``converged`` says which, or ``"no"``.
+    (final train accuracy at least :data:`FITTED_ACCURACY`); ``converged`` says which, or ``"no"``.
     """
     k = max(1, len(history) // 10)
     loss = history["loss"].to_numpy()
     fall = (loss[-1 - k] - loss[-1]) / loss[-1] if len(loss) > k else float("nan")
-    how = "plateau" if fall < CONVERGED_FALL else "fitted" if loss[-1] < FITTED_LOSS else "no"
+    fitted = history["train_acc"].iloc[-1] >= FITTED_ACCURACY
+    how = "plateau" if fall < CONVERGED_FALL else "fitted" if fitted else "no"
     return {"final train loss": float(loss[-1]), f"loss fall, last {k} epochs": float(fall), "converged": how}
 
 
@@ -182,7 +184,8 @@ def training_summary(table: pd.DataFrame) -> str:
         margin = r["test accuracy"] - r["pixel logistic regression (test)"]
         k = fall.split()[-2]
         verdict = {"plateau": f"it has converged at this schedule (a plateau: less than {CONVERGED_FALL:.0%})",
-                   "fitted": f"it has converged (the training set is fitted: loss below {FITTED_LOSS:g})",
+                   "fitted": f"it has converged (the training set is fitted: at least {FITTED_ACCURACY:.0%} "
+                             "of it classified correctly)",
                    "no": "it has not converged by the book's test"}[r.converged]
         lines.append(f"{model}: training loss {r['final train loss']:.4f} at the end, {r[fall]:.2%} lower than "
                      f"{k} epochs before, so {verdict}; train accuracy {r['train accuracy']:.3f}, test accuracy "
