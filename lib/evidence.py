@@ -24,7 +24,6 @@ Run as ``python -m lib.evidence build SPEC.yaml [SPEC.yaml ...] [--out evidence]
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -38,6 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from . import claims, sweep
+from .provenance import lib_sha256, notebook_sha256  # noqa: F401  (part of this module's interface)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "sweeps" / "evidence"
@@ -72,30 +72,6 @@ class EvidenceError(ValueError):
 
 
 # ------------------------------------------------------------------- hashes
-
-
-def lib_sha256(root: str | Path = ROOT) -> str:
-    """SHA-256 over every ``lib/**/*.py`` file under ``root``: relative path and bytes, in path order.
-
-    The definition of ``lib.provenance.lib_sha256``, which the sweep records carry; kept
-    here, identical, until that module is in place, so staleness checks compare like with like.
-    """
-    h = hashlib.sha256()
-    lib = Path(root) / "lib"
-    for path in sorted(p for p in lib.rglob("*.py") if "__pycache__" not in p.parts):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def notebook_sha256(path: str | Path) -> str:
-    """SHA-256 of a notebook's cells (type and source): clearing outputs or metadata changes nothing.
-
-    The definition of ``lib.provenance.notebook_sha256``, kept here until that module is in place.
-    """
-    nb = json.loads(Path(path).read_text())
-    cells = [[c.get("cell_type"), "".join(c.get("source", ""))] for c in nb.get("cells", [])]
-    return hashlib.sha256(json.dumps(cells, ensure_ascii=True).encode()).hexdigest()
 
 
 # ----------------------------------------------------------- records -> ledger
