@@ -91,8 +91,9 @@ def test_size_slope_is_gain_per_doubling():
     assert ch02.size_slope(sizes) == pytest.approx(0.05)
 
 
-def _mis(success, acc, lo, hi):
+def _mis(success, acc, lo, hi, shifted=0.05):
     return pd.DataFrame({"rms": [0.1], "l2_budget": [0.8], "attack_success": [success], "clean_accuracy": [acc],
+                         "shifted_accuracy": [shifted],
                          "clean_lo": [lo], "clean_hi": [hi], "verdict here": [ch02.mislabelled_verdict(success, lo, hi)],
                          "judged": [True]})
 
@@ -103,7 +104,11 @@ def test_mislabelled_reading_follows_the_numbers():
     text = ch02.mislabelled_reading(_mis(0.99, 0.4, 0.37, 0.43), grow, 0.1)
     assert "above chance" in text and "larger datasets" in text and "2 times" in text
     text = ch02.mislabelled_reading(_mis(0.99, 0.4, 0.37, 0.43), flat, 0.1)
-    assert "would not close the gap" in text
+    assert "hardly raise it" in text and "would not close the gap" in text
+    slow = pd.DataFrame({"images": [2000, 4000, 8000], "clean_accuracy": [0.06, 0.11, 0.09]})
+    text = ch02.mislabelled_reading(_mis(0.97, 0.09, 0.078, 0.103, shifted=0.55), slow, 0.1)
+    assert "not above chance" in text and "more often than the true class" in text
+    assert "more data alone would not close the gap" in text and "consistent with" not in text
     text = ch02.mislabelled_reading(_mis(0.90, 0.7, 0.67, 0.73), flat, 0.1)
     assert "short of the 0.95 needed" in text
     assert "as the claim says" in ch02.mislabelled_reading(_mis(0.99, 0.7, 0.67, 0.73), flat, 0.1)
@@ -125,10 +130,10 @@ def test_mislabelled_sweep_uses_scaled_budgets_and_reports_success():
 
 def test_quality_reading_follows_the_snapshots():
     def table(shares):
-        return pd.DataFrame({"manifold": "conv autoencoder", "epoch": [0, 1, 3, 10], "explained variance": [-1, 0.3, 0.6, 0.8],
-                             "RMS share: pgd": shares})
+        return pd.DataFrame({"manifold": "conv autoencoder", "epoch": [0, 1, 3, 10],
+                             "explained variance": [-1, 0.3, 0.6, 0.8], "RMS share: pgd": shares})
     pca = pd.Series({"explained variance": 0.7, "RMS share: pgd": 0.5})
-    assert "rises with the explained variance" in ch02.quality_reading(table([0.3, 0.4, 0.5, 0.6]), pca, "RMS share: pgd")
-    assert "falls as" in ch02.quality_reading(table([0.6, 0.5, 0.4, 0.3]), pca, "RMS share: pgd")
-    text = ch02.quality_reading(table([0.3, 0.6, 0.5, 0.31]), pca, "RMS share: pgd")
-    assert "not follow" in text and "highest 0.60, at epoch 1" in text
+    text = ch02.quality_reading(table([0.1, 0.4, 0.5, 0.6]), pca, "RMS share: pgd")
+    assert "rises with the explained variance" in text and "untrained decoder (epoch 0) gives a PGD share of 0.10" in text
+    assert "falls as" in ch02.quality_reading(table([0.1, 0.6, 0.5, 0.4]), pca, "RMS share: pgd")
+    assert "not follow" in ch02.quality_reading(table([0.1, 0.5, 0.6, 0.5]), pca, "RMS share: pgd")

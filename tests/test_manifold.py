@@ -256,9 +256,9 @@ def test_conv_autoencoder_explains_a_toy_image_manifold():
     torch.manual_seed(0)
     ae = manifold.ConvAutoEncoder((8, 8), 2, (8, 16))
     seen = []
-    hist = manifold.fit_autoencoder(ae, x[:300], epochs=40, batch_size=32, lr=3e-3, generator=_gen(37),
+    hist = manifold.fit_autoencoder(ae, x[:160], epochs=25, batch_size=20, lr=3e-3, generator=_gen(37),
                                     x_val=x[300:], progress=False, callback=lambda e, m: seen.append((e, m.training)))
-    assert seen == [(e, False) for e in range(41)], "callback after every epoch, from 0, in eval mode"
+    assert seen == [(e, False) for e in range(26)], "callback after every epoch, from 0, in eval mode"
     assert hist.val_explained.iloc[-1] > 0.9
     with torch.no_grad():
         assert manifold.explained_variance(x[300:], ae(x[300:])) == pytest.approx(hist.val_explained.iloc[-1], abs=1e-5)
