@@ -34,9 +34,10 @@ stops its kernel and records nothing.
 
 Run as ``python -m lib.sweep SPEC.yaml [--workers N] [--scheduler ADDRESS] [--rerun-stale]``.
 
-Heavy imports (torch, papermill, Dask, matplotlib) stay inside the functions that need
-them, the one place in ``lib`` that does so: ``--dry-run`` and ``--help`` answer in a
-fraction of a second, and the process that only dispatches points never loads torch.
+Heavy imports (torch, pandas, papermill, Dask, matplotlib) stay inside the functions that
+need them, the one place in ``lib`` that does so: ``--help`` answers in a fraction of a
+second, the process that only dispatches points never loads torch, and a worker process
+(which imports this module first) ties itself to the sweep within a fraction of a second.
 """
 from __future__ import annotations
 
@@ -55,11 +56,12 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from . import locks, provenance
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_KEYS = ("notebook", "output", "parameters", "grid", "points", "seeds", "kernel", "timeout", "name")
@@ -562,6 +564,8 @@ def _cell(v: Any) -> Any:
 
 def make_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per point: id, status, parameters, recorded results, error, seconds."""
+    import pandas as pd
+
     rows = []
     for r in records:
         row = {"point": r["point"], "status": r["status"]}
@@ -585,6 +589,8 @@ def write_table(table: pd.DataFrame, output: str | Path) -> None:
 
 def load(output: str | Path) -> pd.DataFrame:
     """The results table of a sweep's output folder."""
+    import pandas as pd
+
     return pd.read_parquet(Path(output) / f"{TABLE}.parquet")
 
 
@@ -867,6 +873,7 @@ def plot(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, ax: Any
     plot in the table's order; error bars are one standard deviation over the seeds.
     """
     import matplotlib.pyplot as plt
+    import pandas as pd
     import seaborn as sns
 
     data = table[table["status"] == "done"] if "status" in table else table
