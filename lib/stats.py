@@ -5,6 +5,7 @@ import math
 from typing import Callable
 
 import numpy as np
+from scipy import stats
 
 
 def bootstrap_ci(values, stat: Callable = np.mean, *, n_boot: int = 2000,
@@ -38,3 +39,15 @@ def row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     den = np.sqrt((a ** 2).sum(-1) * (b ** 2).sum(-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (a * b).sum(-1) / np.where(den > 0, den, 1), np.nan)
+
+
+def row_spearman(a: np.ndarray, b: np.ndarray, c: np.ndarray | None) -> np.ndarray:
+    """Spearman's rho (partial on ``c`` if given) of matching rows: ranks within each row."""
+    ra, rb = stats.rankdata(a, axis=-1), stats.rankdata(b, axis=-1)
+    r_ab = row_pearson(ra, rb)
+    if c is None:
+        return r_ab
+    rc = stats.rankdata(c, axis=-1)
+    r_ac, r_bc = row_pearson(ra, rc), row_pearson(rb, rc)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (r_ab - r_ac * r_bc) / np.sqrt((1 - r_ac ** 2) * (1 - r_bc ** 2))

@@ -46,3 +46,13 @@ def random_perp_directions(basis: torch.Tensor, n: int, *, generator: torch.Gene
     z = torch.randn(n, d, generator=generator, dtype=basis.dtype).to(basis.device)
     z = project_perp(z, basis)
     return z / z.norm(dim=-1, keepdim=True)
+
+
+def principal_subspace(x: torch.Tensor, share: float) -> tuple[torch.Tensor, int, float]:
+    """Orthonormal basis ``(n, k)`` of the top-k principal directions of ``x`` keeping ``share`` of its variance."""
+    xc = (x - x.mean(0)).double()
+    evals, evecs = torch.linalg.eigh(xc.T @ xc / (len(x) - 1))
+    evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
+    cum = evals.cumsum(0) / evals.sum()
+    k = int((cum < share).sum()) + 1
+    return evecs[:, :k].to(x.dtype), k, float(cum[k - 1])

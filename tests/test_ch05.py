@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import claims, config
+from lib import claims, config, subspace
 from lib.chapters import ch05
 from lib.config import ParameterError
 
@@ -70,10 +70,10 @@ def test_principal_subspace_recovers_a_planted_subspace():
     basis, _ = torch.linalg.qr(torch.randn(30, 3, generator=g, dtype=torch.float64))
     x = (torch.randn(2000, 3, generator=g, dtype=torch.float64) * torch.tensor([3.0, 2.0, 1.0])) @ basis.T
     x = (x + 0.01 * torch.randn(2000, 30, generator=g, dtype=torch.float64) + 5.0).float()
-    b, k, share = ch05.principal_subspace(x, 0.99)
+    b, k, share = subspace.principal_subspace(x, 0.99)
     assert k == 3 and share >= 0.99
     assert torch.allclose(b.double() @ b.double().T, basis @ basis.T, atol=1e-2)
-    assert ch05.principal_subspace(x, 0.5)[1] == 1
+    assert subspace.principal_subspace(x, 0.5)[1] == 1
 
 
 def test_cluster_resamples_draw_whole_configurations():

@@ -22,7 +22,7 @@ import torch
 
 from .. import attacks, claims, config, data, flip, models, plots, som, train
 from ..config import DATASETS, Param, ParameterError
-from ..stats import bootstrap_ci, row_pearson
+from ..stats import bootstrap_ci, row_pearson, row_spearman
 
 MODELS = ("mlp", "conv")
 MODEL_TITLES = {"mlp": "MLP", "conv": "conv net"}
@@ -261,18 +261,6 @@ def fit_maps(cfg: SimpleNamespace, batches: som.Batches, planes: list[som.Plane]
                           desc=f"SOMs {desc} {g}x{g}")
 
 
-def _spearman_rows(a: np.ndarray, b: np.ndarray, c: np.ndarray | None) -> np.ndarray:
-    """Spearman's rho (partial on ``c`` if given) of matching rows: ranks within each row."""
-    ra, rb = stats.rankdata(a, axis=-1), stats.rankdata(b, axis=-1)
-    r_ab = row_pearson(ra, rb)
-    if c is None:
-        return r_ab
-    rc = stats.rankdata(c, axis=-1)
-    r_ac, r_bc = row_pearson(ra, rc), row_pearson(rb, rc)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (r_ab - r_ac * r_bc) / np.sqrt((1 - r_ac ** 2) * (1 - r_bc ** 2))
-
-
 def bootstrap_spearman(a, b, n_boot: int, rng: np.random.Generator,
                        control=None) -> tuple[float, float, float]:
     """Spearman's rank correlation of ``a`` and ``b`` (partial on ``control`` if given) and its 95% bootstrap CI.
@@ -288,9 +276,9 @@ def bootstrap_spearman(a, b, n_boot: int, rng: np.random.Generator,
     a, b = a[keep], b[keep]
     if len(a) < 3:
         return (np.nan, np.nan, np.nan)
-    full = float(_spearman_rows(a, b, c))
+    full = float(row_spearman(a, b, c))
     idx = rng.integers(0, len(a), size=(n_boot, len(a)))
-    boots = _spearman_rows(a[idx], b[idx], None if c is None else c[idx])
+    boots = row_spearman(a[idx], b[idx], None if c is None else c[idx])
     lo, hi = np.nanpercentile(boots, [2.5, 97.5])
     return full, float(lo), float(hi)
 

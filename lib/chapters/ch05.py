@@ -29,9 +29,8 @@ from .. import local_errors as le
 from ..claims import FAILS, HOLDS, INCONCLUSIVE, Claim, by_interval, fmt
 from ..config import DATASETS, Param, ParameterError
 from ..monotonicity import trend
-from ..stats import row_pearson
+from ..stats import row_pearson, row_spearman
 from .ch01 import direction_verdict, small_model_threads
-from .ch03 import _spearman_rows
 
 METHODS = ("backprop", "local", "adversarial")
 METHOD_TITLES = {"backprop": "backprop", "local": "local errors", "adversarial": "PGD adversarial training"}
@@ -189,16 +188,6 @@ def train_network(cfg: SimpleNamespace, ds: data.Dataset, spec: Network) -> mode
 
 # ---------------------------------------------------------------- what every network is measured against
 
-def principal_subspace(x: torch.Tensor, share: float) -> tuple[torch.Tensor, int, float]:
-    """Orthonormal basis ``(n, k)`` of the top-k principal directions of ``x`` keeping ``share`` of its variance."""
-    xc = (x - x.mean(0)).double()
-    evals, evecs = torch.linalg.eigh(xc.T @ xc / (len(x) - 1))
-    evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
-    cum = evals.cumsum(0) / evals.sum()
-    k = int((cum < share).sum()) + 1
-    return evecs[:, :k].to(x.dtype), k, float(cum[k - 1])
-
-
 @dataclass
 class Probe:
     """The measurement set and the subspaces every network is measured against (shared by all)."""
@@ -221,7 +210,7 @@ def make_probe(cfg: SimpleNamespace, ds: data.Dataset) -> Probe:
     idx = torch.randperm(len(ds.x_test), generator=config.generator(cfg.seed + 8))[:cfg.n_eval]
     x = ds.x_test[idx.sort().values.to(ds.x_test.device)]
     mse = float(hist.val_mse.iloc[-1])
-    basis, k, share = principal_subspace(ds.x_train, cfg.pca_variance)
+    basis, k, share = subspace.principal_subspace(ds.x_train, cfg.pca_variance)
     rand = manifold.random_bases(len(x), ds.n_features, cfg.latent_dim, generator=config.generator(cfg.seed + 9),
                                  device=cfg.device)
     return Probe(x, manifold.autoencoder_bases(ae, x), rand, basis, k, share,
@@ -340,8 +329,8 @@ def spearman_with_ci(a, b, idx: np.ndarray, control=None) -> tuple[float, float,
     """Spearman's rho of ``a`` and ``b`` (partial on ``control``) and its 95% interval over resamples ``idx``."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     c = None if control is None else np.asarray(control, float)
-    full = float(_spearman_rows(a, b, c))
-    boots = _spearman_rows(a[idx], b[idx], None if c is None else c[idx])
+    full = float(row_spearman(a, b, c))
+    boots = row_spearman(a[idx], b[idx], None if c is None else c[idx])
     lo, hi = np.nanpercentile(boots, [2.5, 97.5])
     return full, float(lo), float(hi)
 
@@ -406,8 +395,8 @@ def abs_rho_difference(cfg: SimpleNamespace, table: pd.DataFrame, lens: str, oth
     idx = cluster_resamples(table.configuration, cfg.n_boot, np.random.default_rng(cfg.seed + 1))
     y = table[ROBUSTNESS].to_numpy(float)
     a, b = (table[c].to_numpy(float) for c in (lens, other))
-    full = abs(float(_spearman_rows(a, y, None))) - abs(float(_spearman_rows(b, y, None)))
-    boots = np.abs(_spearman_rows(a[idx], y[idx], None)) - np.abs(_spearman_rows(b[idx], y[idx], None))
+    full = abs(float(row_spearman(a, y, None))) - abs(float(row_spearman(b, y, None)))
+    boots = np.abs(row_spearman(a[idx], y[idx], None)) - np.abs(row_spearman(b[idx], y[idx], None))
     lo, hi = np.nanpercentile(boots, [2.5, 97.5])
     return full, (float(lo), float(hi))
 
