@@ -15,7 +15,6 @@ from matplotlib.ticker import MaxNLocator
 from minisom import MiniSom
 import numpy as np
 import pandas as pd
-from scipy import stats
 import seaborn as sns
 from sklearn.linear_model import LogisticRegression
 import torch
