@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextvars
 import hashlib
 import importlib
 import itertools
@@ -518,7 +519,11 @@ def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
     # The kernel's own output (not the cells') goes to the point's log, for post-mortems.
     with open(log, "wb") as log_file:
         try:
-            nb = papermill.execute_notebook(
+            # In a fresh context: jupyter_core keeps its event loop in a context variable, which
+            # threads (Dask's, when it runs tasks in threads) inherit; two points sharing one
+            # loop fail with "This event loop is already running".
+            nb = contextvars.Context().run(
+                papermill.execute_notebook,
                 task["notebook"], str(partial_nb), parameters=task["parameters"], kernel_name=task["kernel"],
                 progress_bar=False, log_output=False, execution_timeout=task.get("timeout"),
                 kernel_manager_class=_kernel_manager(env, log_file, started),

@@ -79,6 +79,10 @@ def test_grid_with_two_local_workers(notebook):
 
 def test_grid_on_a_dask_local_cluster(notebook):
     distributed = pytest.importorskip("distributed")
+    # A point run first in this thread leaves jupyter_core's event loop in its context, which
+    # the cluster's threads inherit: points must still not share that loop.
+    first = sweep.run(spec(notebook, output=str(notebook.parent / "first"), grid={"a": [1], "b": [0.5]}), progress=False)
+    assert first.done == 1
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         summary = sweep.run(spec(notebook), client=client, progress=False)
