@@ -887,7 +887,7 @@ def findings(cfg: SimpleNamespace, scalars: dict, crit: pd.DataFrame, quality: p
     col = "RMS share: pgd"
     on_r, std = scalars["on_random_flip_ratio"], geo["standard"]
     lines = [
-        f"- **Data and manifold.** {cfg.dataset}, {n} pixels, k = {cfg.latent_dim} ($\\sqrt{{k/n}}$ = {b:.2f}). "
+        f"- **Data and manifold.** {cfg.dataset}, {n} pixels, k = {cfg.latent_dim} (√(k/n) = {b:.2f}). "
         f"The {cfg.ae_kind} autoencoder explains {ev:.2f} of the test images' pixel variance "
         f"({'most of it' if ev >= MIN_EXPLAINED else 'less than half: the on/off-manifold verdicts are inconclusive'}; "
         f"PCA with the same k explains {pca['explained variance']:.2f}).",

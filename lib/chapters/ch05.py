@@ -221,7 +221,7 @@ def make_probe(cfg: SimpleNamespace, ds: data.Dataset) -> Probe:
 
 # name: (chapter, label, sign of the correlation with robustness the paper's explanation predicts; 0 = none)
 LENSES: dict[str, tuple[int, str, int]] = {
-    "alpha": (1, "power-law exponent $\\alpha$ (last hidden layer)", +1),
+    "alpha": (1, "power-law exponent α (last hidden layer)", +1),
     "participation_ratio": (1, "participation ratio (last hidden layer)", 0),
     "tangent_share": (2, "on-manifold share of the boundary normal (relative to a random subspace)", +1),
     "on_off_ratio": (2, "ratio of the flip norms on / off the manifold", -1),
