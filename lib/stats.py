@@ -51,3 +51,13 @@ def row_spearman(a: np.ndarray, b: np.ndarray, c: np.ndarray | None) -> np.ndarr
     r_ac, r_bc = row_pearson(ra, rc), row_pearson(rb, rc)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (r_ab - r_ac * r_bc) / np.sqrt((1 - r_ac ** 2) * (1 - r_bc ** 2))
+
+
+def spearman_with_ci(a, b, idx: np.ndarray, control=None) -> tuple[float, float, float]:
+    """Spearman's rho of ``a`` and ``b`` (partial on ``control``) and its 95% interval over resamples ``idx``."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    c = None if control is None else np.asarray(control, float)
+    full = float(row_spearman(a, b, c))
+    boots = row_spearman(a[idx], b[idx], None if c is None else c[idx])
+    lo, hi = np.nanpercentile(boots, [2.5, 97.5])
+    return full, float(lo), float(hi)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import claims, config, subspace
+from lib import claims, config, stats, subspace
 from lib.chapters import ch05
 from lib.config import ParameterError
 
@@ -92,11 +92,11 @@ def test_spearman_and_its_partial_on_a_common_cause():
     c = rng.normal(size=60)
     a, b = c + 0.1 * rng.normal(size=60), c + 0.1 * rng.normal(size=60)  # related only through c
     idx = ch05.cluster_resamples(np.repeat(np.arange(20), 3), 300, rng)
-    r, lo, hi = ch05.spearman_with_ci(a, b, idx)
+    r, lo, hi = stats.spearman_with_ci(a, b, idx)
     assert r > 0.9 and lo > 0.8
-    p, plo, phi = ch05.spearman_with_ci(a, b, idx, control=c)
+    p, plo, phi = stats.spearman_with_ci(a, b, idx, control=c)
     assert abs(p) < 0.35 and plo < 0 < phi
-    assert ch05.spearman_with_ci(np.arange(60), -np.arange(60) ** 3, idx)[0] == pytest.approx(-1.0)
+    assert stats.spearman_with_ci(np.arange(60), -np.arange(60) ** 3, idx)[0] == pytest.approx(-1.0)
 
 
 def synthetic_table(direction: int, seed: int = 0) -> pd.DataFrame:
@@ -171,7 +171,7 @@ def test_within_method_rho_ignores_a_lens_that_only_separates_methods():
     robust = rng.normal(size=180) + 5.0 * (methods == "c")
     lens = rng.normal(size=180) + 5.0 * (methods == "c")  # tracks the method, not robustness inside it
     idx = ch05.cluster_resamples(clusters, 300, rng)
-    assert ch05.spearman_with_ci(lens, robust, idx)[0] > 0.4
+    assert stats.spearman_with_ci(lens, robust, idx)[0] > 0.4
     r, lo, hi = ch05.within_spearman_with_ci(lens, robust, methods, clusters, 300, rng)
     assert abs(r) < 0.3 and lo < 0 < hi
     tracks = robust + 0.1 * rng.normal(size=180)

@@ -21,7 +21,7 @@ import torch
 
 from .. import attacks, claims, config, data, flip, models, plots, som, train
 from ..config import DATASETS, Param, ParameterError
-from ..stats import bootstrap_ci, row_pearson, row_spearman
+from ..stats import bootstrap_ci, row_pearson, spearman_with_ci
 
 MODELS = ("mlp", "conv")
 MODEL_TITLES = {"mlp": "MLP", "conv": "conv net"}
@@ -275,11 +275,7 @@ def bootstrap_spearman(a, b, n_boot: int, rng: np.random.Generator,
     a, b = a[keep], b[keep]
     if len(a) < 3:
         return (np.nan, np.nan, np.nan)
-    full = float(row_spearman(a, b, c))
-    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
-    boots = row_spearman(a[idx], b[idx], None if c is None else c[idx])
-    lo, hi = np.nanpercentile(boots, [2.5, 97.5])
-    return full, float(lo), float(hi)
+    return spearman_with_ci(a, b, rng.integers(0, len(a), size=(n_boot, len(a))), c)
 
 
 def _homogeneity(codes_train: torch.Tensor, codes_test: torch.Tensor, ds: data.Dataset, n_units: int) -> np.ndarray:

@@ -29,7 +29,7 @@ from .. import local_errors as le
 from ..claims import FAILS, HOLDS, INCONCLUSIVE, Claim, by_interval, fmt
 from ..config import DATASETS, Param, ParameterError
 from ..monotonicity import trend
-from ..stats import row_pearson, row_spearman
+from ..stats import row_pearson, row_spearman, spearman_with_ci
 from .ch01 import direction_verdict, small_model_threads
 
 METHODS = ("backprop", "local", "adversarial")
@@ -323,16 +323,6 @@ def cluster_resamples(clusters, n_boot: int, rng: np.random.Generator) -> np.nda
     members = np.stack(groups)  # (G, m)
     pick = rng.integers(0, len(members), size=(n_boot, len(members)))
     return members[pick].reshape(n_boot, -1)
-
-
-def spearman_with_ci(a, b, idx: np.ndarray, control=None) -> tuple[float, float, float]:
-    """Spearman's rho of ``a`` and ``b`` (partial on ``control``) and its 95% interval over resamples ``idx``."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    c = None if control is None else np.asarray(control, float)
-    full = float(row_spearman(a, b, c))
-    boots = row_spearman(a[idx], b[idx], None if c is None else c[idx])
-    lo, hi = np.nanpercentile(boots, [2.5, 97.5])
-    return full, float(lo), float(hi)
 
 
 def _centred_ranks(v: np.ndarray) -> np.ndarray:
