@@ -106,21 +106,42 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.T
     bounds = _step_bounds(x0, e, norm, clamp)
     xa = _clamp(x0 + delta, clamp)
     # Each iteration: one forward, one backward to the input, and as few passes over the
-    # batch as the update needs (3 for L-inf, 6 for L2), all on fresh tensors so the
-    # inputs are never written to.
+    # batch as the update needs (3 for L-inf, 6 for L2). The updates write in place into
+    # the gradient and the iterate, which belong to this call alone (the iterate is a
+    # fresh tensor from the start on and the graph of its gradient is already freed), so
+    # no step allocates a batch-sized tensor and the inputs are never written to. A
+    # scalar step size is a plain float: a 0-dim tensor operand costs a broadcast pass.
+    step = float(alpha) if alpha.ndim == 0 else alpha
     with eval_mode(model):
         for _ in range(steps):
             g = _input_grad(model, xa, y, loss_fn)
             if project is not None:
                 g = project(g)
+            if not g.is_contiguous():  # e.g. an expanded gradient: in-place writes need their own memory
+                g = g.contiguous()
             if norm == "linf":
-                xa = _clamp_(torch.addcmul(xa, alpha, g.sign()), bounds)
+                g.sign_()
+                xa = _clamp_(xa.add_(g, alpha=step) if isinstance(step, float) else xa.addcmul_(step, g), bounds)
             else:
-                scale = alpha / _norms(g).clamp_min(1e-12)
-                delta = torch.addcmul(xa, scale, g).sub_(x0)
+                delta = xa.addcmul_(g, step / _norms(g).clamp_min(1e-12)).sub_(x0)
                 shrink = torch.clamp(e / _norms(delta).clamp_min(1e-12), max=1.0)
-                xa = _clamp_(torch.addcmul(x0, shrink, delta), bounds)
+                xa = _clamp_(torch.addcmul(x0, delta, shrink, out=g), bounds)  # g is spent: reuse its memory
     return xa.detach()
+
+
+def pgd_training(eps: float, *, norm: str = "l2", steps: int, generator: torch.Generator | None = None,
+                 clamp: tuple[float, float] | None = (0.0, 1.0)) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """PGD adversarial training (Madry et al. 2018) as a batch ``transform`` for :func:`lib.train.fit`.
+
+    Every batch is replaced by its :func:`pgd` examples at budget ``eps`` against the model
+    being trained; the random starts draw from ``generator``, one draw per batch.
+    """
+    if norm not in NORMS:
+        raise ParameterError(f"parameter 'norm' is {norm!r}; allowed values: {', '.join(map(repr, NORMS))}")
+
+    def transform(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return pgd(model, xb, yb, eps, norm=norm, steps=steps, generator=generator, clamp=clamp)
+    return transform
 
 
 def _norms(v: torch.Tensor) -> torch.Tensor:

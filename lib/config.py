@@ -27,6 +27,7 @@ DATASETS = ("digits", "mnist", "fashion-mnist")
 # (train, test) points of each image dataset as lib.data.load splits it, and its classes:
 # what the size checks of resolve use, without loading anything.
 DATASET_SIZES = {"digits": (1347, 450), "mnist": (60000, 10000), "fashion-mnist": (60000, 10000)}
+IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28), "fashion-mnist": (28, 28)}  # (height, width)
 N_CLASSES = 10
 SEED_MAX = 2**32 - 1  # numpy's seed range; torch accepts more, but every seed must seed all three
 

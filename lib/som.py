@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -508,6 +509,13 @@ def homogeneity(codes: torch.Tensor, labels: torch.Tensor, reference: torch.Tens
     classes in equal shares.
     """
     return float(torch.nanmean(other_class_fraction(codes, labels, reference)))
+
+
+def test_homogeneity(codes_train: torch.Tensor, y_train: torch.Tensor, codes_test: torch.Tensor,
+                     y_test: torch.Tensor, n_units: int, n_classes: int) -> np.ndarray:
+    """Each test input's :func:`other_class_fraction` against the training inputs' codes (NaN: unused code)."""
+    ref = contingency(codes_train, y_train, n_units, n_classes)
+    return other_class_fraction(codes_test, y_test, ref).cpu().numpy()
 
 
 LANDING = ("true class's code", "adversarial class's code", "another class's code", "unused code")

@@ -179,3 +179,15 @@ def test_pgd_matches_textbook_loop(trained, case):
     old = _pgd_textbook(net, x, y, generator=torch.Generator().manual_seed(3), **case)
     assert (new - x).abs().max() > 1e-3  # the attack moved the points
     assert torch.allclose(new, old, rtol=0, atol=1e-5), (new - old).abs().max()
+
+
+def test_pgd_training_transform_is_pgd_with_its_generator(trained):
+    """The adversarial-training batch transform returns the same examples as pgd, one draw per batch."""
+    net, x, y = trained
+    make = attacks.pgd_training(0.8, norm="l2", steps=3, generator=torch.Generator().manual_seed(5), clamp=None)
+    g = torch.Generator().manual_seed(5)
+    for _ in range(2):  # the second batch draws from the advanced generator
+        want = attacks.pgd(net, x, y, 0.8, norm="l2", steps=3, generator=g, clamp=None)
+        assert torch.equal(make(net, x, y), want)
+    with pytest.raises(ParameterError, match="norm"):
+        attacks.pgd_training(0.8, norm="l1", steps=3)

@@ -83,7 +83,6 @@ PARAMS: dict[str, Param] = {
 }
 
 
-IMAGE_PIXELS = {"digits": (8, 8), "mnist": (28, 28), "fashion-mnist": (28, 28)}
 DEFAULT_LATENT = {64: 8, 784: 16}  # the book's k for 8x8 images; k = 16 as the reproductions used for 28x28
 
 
@@ -92,7 +91,7 @@ def check(cfg: SimpleNamespace) -> None:
     if cfg.synth_manifold_dim >= cfg.synth_dim:
         raise ParameterError(f"parameter 'synth_manifold_dim' must be < synth_dim ({cfg.synth_dim}), "
                              f"got {cfg.synth_manifold_dim}")
-    n_pixels = math.prod(IMAGE_PIXELS[cfg.dataset])
+    n_pixels = math.prod(config.IMAGE_SHAPES[cfg.dataset])
     if cfg.latent_dim == 0:
         cfg.latent_dim = DEFAULT_LATENT[n_pixels]
     if cfg.latent_dim >= n_pixels:
@@ -344,11 +343,8 @@ def train_classifier(cfg: SimpleNamespace, ds: data.Dataset, x: torch.Tensor, y:
                      adversarial: bool = False, desc: str = "classifier") -> tuple[models.MLP, pd.DataFrame]:
     """A fresh MLP trained with Adam on (x, y); with ``adversarial``, on L2 PGD examples (Madry et al.)."""
     net = models.MLP(ds.n_features, cfg.widths, ds.n_classes).to(cfg.device)
-    transform = None
-    if adversarial:
-        def transform(model, xb, yb):
-            return attacks.pgd(model, xb, yb, cfg.at_eps, norm="l2", steps=cfg.at_steps,
-                               generator=cfg.generator, clamp=ds.value_range)
+    transform = (attacks.pgd_training(cfg.at_eps, norm="l2", steps=cfg.at_steps, generator=cfg.generator,
+                                      clamp=ds.value_range) if adversarial else None)
     hist = train.fit(net, x, y, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, generator=cfg.generator,
                      transform=transform, x_val=ds.x_test, y_val=ds.y_test, desc=desc)
     return net, hist

@@ -279,9 +279,8 @@ def bootstrap_spearman(a, b, n_boot: int, rng: np.random.Generator,
 
 
 def _homogeneity(codes_train: torch.Tensor, codes_test: torch.Tensor, ds: data.Dataset, n_units: int) -> np.ndarray:
-    """Each test input's :func:`lib.som.other_class_fraction` against the training inputs' codes."""
-    ref = som.contingency(codes_train, ds.y_train, n_units, ds.n_classes)
-    return som.other_class_fraction(codes_test, ds.y_test, ref).cpu().numpy()
+    """Each test input's :func:`lib.som.test_homogeneity` against the training inputs' codes."""
+    return som.test_homogeneity(codes_train, ds.y_train, codes_test, ds.y_test, n_units, ds.n_classes)
 
 
 def analyse_layers(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset, name: str) -> SimpleNamespace:

@@ -60,8 +60,12 @@ PARAMS: dict[str, Param] = {
     "weight_decays": Param((list, float), [0.01], [0.001], check="nonnegative",
                            help="condition 'weight decay': Adam's L2 coefficient"),
     "n_seeds": Param(int, 3, 3, check=_at_least(2), help="networks (seeds) per configuration"),
-    "readout_scale": Param(float, 0.01, 0.01, check="positive",
-                           help="local errors: fixed readouts drawn as readout_scale * N(0, 1)"),
+    "readout_scale": Param(float, 0.3, 0.3, check="positive",
+                           help="local errors: fixed readouts drawn as readout_scale * N(0, 1) (chapter 1's "
+                                "default; the group's code: 0.01)"),
+    "anneal_share": Param(float, 0.25, 0.25, check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)",
+                          help="every network's last share of epochs at lr/10, all methods (chapter 1's "
+                               "annealing; 0 = constant rate)"),
     "at_eps": Param(float, 0.5, 1.5, check="positive", help="L2 budget of PGD adversarial training"),
     "at_steps": Param(int, 3, 7, check="positive", help="PGD steps of adversarial training"),
     "pgd_budgets": Param((list, float), [0.5, 1.0], [1.0, 2.0], check="positive",
@@ -86,8 +90,8 @@ PARAMS: dict[str, Param] = {
 }
 
 
-def check(cfg: SimpleNamespace, ds: data.Dataset) -> None:
-    """Constraints between parameters and the data, checked before any training."""
+def check(cfg: SimpleNamespace) -> None:
+    """Constraints between parameters and the data's size, checked before any data are loaded."""
     lo, hi = cfg.alpha_window if len(cfg.alpha_window) == 2 else (0, 0)
     if len(cfg.alpha_window) != 2 or hi - lo < 2:
         raise ParameterError(f"parameter 'alpha_window' must be [first, last] with last >= first + 2, "
@@ -96,13 +100,14 @@ def check(cfg: SimpleNamespace, ds: data.Dataset) -> None:
     if hi > narrowest:
         raise ParameterError(f"parameter 'alpha_window' ends at rank {hi}, beyond the narrowest layer "
                              f"({narrowest} units)")
-    if hi >= len(ds.x_test):
+    n_test = config.dataset_sizes(cfg)[1]
+    if hi >= n_test:
         raise ParameterError(f"parameter 'alpha_window' ends at rank {hi} but there are only "
-                             f"{len(ds.x_test)} test images")
-    if cfg.n_eval > len(ds.x_test):
-        raise ParameterError(f"parameter 'n_eval' ({cfg.n_eval}) exceeds the {len(ds.x_test)} test images")
-    if cfg.latent_dim >= ds.n_features:
-        raise ParameterError(f"parameter 'latent_dim' must be < {ds.n_features} (pixels), got {cfg.latent_dim}")
+                             f"{n_test} test images")
+    n_pixels = math.prod(config.IMAGE_SHAPES[cfg.dataset])
+    if cfg.latent_dim >= n_pixels:
+        raise ParameterError(f"parameter 'latent_dim' must be < {n_pixels} (pixels of {cfg.dataset}), "
+                             f"got {cfg.latent_dim}")
     if max(cfg.epoch_grid) >= cfg.epochs:
         raise ParameterError(f"parameter 'epoch_grid' must stay below 'epochs' ({cfg.epochs}), got {cfg.epoch_grid}")
     if max(cfg.pgd_budgets) > cfg.flip_eps_max:
@@ -112,12 +117,13 @@ def check(cfg: SimpleNamespace, ds: data.Dataset) -> None:
         raise ParameterError("parameter 'init_scales' lists 1.0, which is the base networks' scale")
 
 
+config.register(PARAMS, check, min_per_class=10, within={"n_eval": "test"})  # resolve and lib.sweep run it first
+
+
 def load_data(cfg: SimpleNamespace) -> data.Dataset:
-    """The chapter's dataset (pixels in [0, 1]), checked against the parameters."""
-    ds = data.load(cfg.dataset, device=cfg.device, seed=cfg.seed, n_train=cfg.n_train or None,
-                   n_test=cfg.n_test or None)
-    check(cfg, ds)
-    return ds
+    """The chapter's dataset (pixels in [0, 1])."""
+    return data.load(cfg.dataset, device=cfg.device, seed=cfg.seed, n_train=cfg.n_train or None,
+                     n_test=cfg.n_test or None)
 
 
 # ---------------------------------------------------------------- the population
@@ -168,22 +174,23 @@ def build(cfg: SimpleNamespace, ds: data.Dataset, spec: Network) -> models.MLP:
 
 
 def train_network(cfg: SimpleNamespace, ds: data.Dataset, spec: Network) -> models.MLP:
-    """Train one network with Adam: end to end, by local errors, or on L2 PGD examples (Madry et al.)."""
+    """Train one network with Adam: end to end, by local errors, or on L2 PGD examples (Madry et al.);
+    the last ``anneal_share`` of its epochs at lr/10, as chapter 1 trains."""
     net = build(cfg, ds, spec)
-    kw = dict(epochs=spec.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=spec.weight_decay,
-              generator=config.generator(spec.seed + 2), progress=False)
+    kw = dict(epochs=spec.epochs, anneal_epochs=anneal_epochs(cfg, spec.epochs), batch_size=cfg.batch_size,
+              lr=cfg.lr, weight_decay=spec.weight_decay, generator=config.generator(spec.seed + 2), progress=False)
     if spec.method == "local":
-        le.train_local(net, ds.x_train, ds.y_train, **kw)
-        return net
-    transform = None
-    if spec.method == "adversarial":
-        g = config.generator(spec.seed + 3)
-
-        def transform(model, xb, yb):
-            return attacks.pgd(model, xb, yb, cfg.at_eps, norm="l2", steps=cfg.at_steps, generator=g,
-                               clamp=ds.value_range)
-    train.fit(net, ds.x_train, ds.y_train, transform=transform, **kw)
+        kw["loss_fn"] = le.local_loss
+    elif spec.method == "adversarial":
+        kw["transform"] = attacks.pgd_training(cfg.at_eps, norm="l2", steps=cfg.at_steps,
+                                               generator=config.generator(spec.seed + 3), clamp=ds.value_range)
+    le.fit_annealed(net, ds.x_train, ds.y_train, **kw)
     return net
+
+
+def anneal_epochs(cfg: SimpleNamespace, epochs: int) -> int:
+    """The last epochs of an ``epochs``-long training run at lr/10: ``anneal_share`` of them, rounded."""
+    return min(round(cfg.anneal_share * epochs), epochs - 1)
 
 
 # ---------------------------------------------------------------- what every network is measured against
@@ -253,8 +260,8 @@ def homogeneity(cfg: SimpleNamespace, h_train: torch.Tensor, h_test: torch.Tenso
     """Lens 3: mean homogeneity of the test codes of one layer's SOM (chapter 3's map and measure)."""
     m = som.fit(h_train, cfg.som_grid, cfg.som_grid, epochs=cfg.som_epochs, sigma=cfg.som_sigma,
                 learning_rate=1.0, lr_decay="constant", init="pca")
-    ref = som.contingency(m.codes(h_train), ds.y_train, m.n_units, ds.n_classes)
-    return float(np.nanmean(som.other_class_fraction(m.codes(h_test), ds.y_test, ref).cpu().numpy()))
+    return float(np.nanmean(som.test_homogeneity(m.codes(h_train), ds.y_train, m.codes(h_test), ds.y_test,
+                                                 m.n_units, ds.n_classes)))
 
 
 def median_norm(norms: torch.Tensor, cap: float) -> float:
