@@ -52,7 +52,7 @@ sweep: $(STAMP)
 ## make evidence [WORKERS=2]: replicate every claim (sweeps/evidence/*.yaml, resumable), then the ledger in evidence/
 EVIDENCE_SPECS := $(sort $(wildcard sweeps/evidence/*.yaml))
 # It also writes evidence/recording.json: how this invocation ran its points (workers, CPU threads
-# per point: CPU results depend on the thread count, so an exact re-run uses the same) and its wall time.
+# per point) and its wall time. Each run's own thread count is in its provenance (ledger column threads).
 evidence: $(STAMP)
 	rc=0; start=$$(date +%s); workers=$${WORKERS:-1}; \
 	threads=$$($(BIN)/python -c "from lib.sweep import worker_envs; print(worker_envs($$workers)[0]['OMP_NUM_THREADS'])"); \

@@ -8,6 +8,7 @@ draw from an explicit ``torch.Generator`` so a seeded run repeats exactly.
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Callable
 
@@ -32,13 +33,21 @@ def eval_mode(model: nn.Module):
         model.train(was_training)
 
 
-def _per_sample(eps: float | torch.Tensor, x: torch.Tensor, name: str = "eps") -> torch.Tensor:
-    """``eps`` as a tensor broadcastable against ``x`` (shape (N, 1, 1, ...)), checked >= 0."""
+def _per_sample(eps: float | torch.Tensor, x: torch.Tensor, name: str = "eps") -> float | torch.Tensor:
+    """``eps`` checked finite and >= 0: a float, or a per-sample tensor shaped ``(N, 1, 1, ...)`` against ``x``.
+
+    A scalar stays a Python float: as an operand it costs nothing, where a 0-dim tensor
+    costs a broadcast pass over the batch in every operation it enters.
+    """
+    if isinstance(eps, (int, float)) and not isinstance(eps, bool):
+        if not (math.isfinite(eps) and eps >= 0):
+            raise ParameterError(f"parameter {name!r} must be finite and >= 0, got {eps!r}")
+        return float(eps)
     e = torch.as_tensor(eps, dtype=x.dtype, device=x.device)
     if torch.any(e < 0) or not torch.all(torch.isfinite(e)):
         raise ParameterError(f"parameter {name!r} must be finite and >= 0, got {eps!r}")
     if e.ndim == 0:
-        return e
+        return float(e)
     if e.shape != (len(x),):
         raise ParameterError(f"parameter {name!r} as a tensor must have shape ({len(x)},), got {tuple(e.shape)}")
     return e.view(-1, *([1] * (x.ndim - 1)))
@@ -58,11 +67,6 @@ def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Los
 
 def _ce_sum(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, y, reduction="sum")
-
-
-def _l2_normalize(g: torch.Tensor) -> torch.Tensor:
-    norms = g.flatten(1).norm(dim=1).clamp_min(1e-12)
-    return g / norms.view(-1, *([1] * (g.ndim - 1)))
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.Tensor, *,
@@ -96,22 +100,22 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.T
     if steps < 1:
         raise ParameterError(f"parameter 'steps' must be >= 1, got {steps}")
     e = _per_sample(eps, x)
-    alpha = 2.5 * e / steps if step_size is None else _per_sample(step_size, x, "step_size")
+    step = 2.5 * e / steps if step_size is None else _per_sample(step_size, x, "step_size")
     # A targeted step descends: fold the sign into the step size (the projection is linear).
-    alpha = -alpha if targeted else alpha
+    step = -step if targeted else step
     x0 = x.detach()
     delta = _random_start(x0, e, norm, generator) if random_start else torch.zeros_like(x0)
     if project is not None:
         delta = project(delta)
     bounds = _step_bounds(x0, e, norm, clamp)
-    xa = _clamp(x0 + delta, clamp)
+    # The iterate starts in the start's memory when that belongs to this call.
+    xa = _clamp_(delta.add_(x0) if project is None else x0 + delta, clamp)
     # Each iteration: one forward, one backward to the input, and as few passes over the
     # batch as the update needs (3 for L-inf, 6 for L2). The updates write in place into
     # the gradient and the iterate, which belong to this call alone (the iterate is a
     # fresh tensor from the start on and the graph of its gradient is already freed), so
-    # no step allocates a batch-sized tensor and the inputs are never written to. A
-    # scalar step size is a plain float: a 0-dim tensor operand costs a broadcast pass.
-    step = float(alpha) if alpha.ndim == 0 else alpha
+    # no step allocates a batch-sized tensor and the inputs are never written to.
+    linf, scalar = norm == "linf", isinstance(step, float)
     with eval_mode(model):
         for _ in range(steps):
             g = _input_grad(model, xa, y, loss_fn)
@@ -119,9 +123,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.T
                 g = project(g)
             if not g.is_contiguous():  # e.g. an expanded gradient: in-place writes need their own memory
                 g = g.contiguous()
-            if norm == "linf":
+            if linf:
                 g.sign_()
-                xa = _clamp_(xa.add_(g, alpha=step) if isinstance(step, float) else xa.addcmul_(step, g), bounds)
+                xa = _clamp_(xa.add_(g, alpha=step) if scalar else xa.addcmul_(step, g), bounds)
             else:
                 delta = xa.addcmul_(g, step / _norms(g).clamp_min(1e-12)).sub_(x0)
                 shrink = torch.clamp(e / _norms(delta).clamp_min(1e-12), max=1.0)
@@ -149,17 +153,23 @@ def _norms(v: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(v.flatten(1), dim=1).view(-1, *([1] * (v.ndim - 1)))
 
 
-def _random_start(x0: torch.Tensor, e: torch.Tensor, norm: str, generator: torch.Generator | None) -> torch.Tensor:
-    """A start uniform in the L-inf ball, or uniform in the L2 ball, of radius ``e``, from ``generator``."""
+def _random_start(x0: torch.Tensor, e: float | torch.Tensor, norm: str,
+                  generator: torch.Generator | None) -> torch.Tensor:
+    """A start uniform in the L-inf ball, or uniform in the L2 ball, of radius ``e``, from ``generator``.
+
+    A fresh tensor, written in place: one draw and at most one more pass over the batch.
+    """
     gdev = generator.device if generator is not None else x0.device
     if norm == "linf":
-        r = torch.rand(x0.shape, generator=generator, device=gdev, dtype=x0.dtype).to(x0.device) * 2 - 1
-        return r * e
+        r = torch.empty(x0.shape, device=gdev, dtype=x0.dtype)
+        if isinstance(e, float):
+            return r.uniform_(-e, e, generator=generator).to(x0.device)
+        return r.uniform_(-1.0, 1.0, generator=generator).to(x0.device).mul_(e)
     r = torch.randn(x0.shape, generator=generator, device=gdev, dtype=x0.dtype).to(x0.device)
     n = x0[0].numel()
     u = torch.rand(len(x0), generator=generator, device=gdev, dtype=x0.dtype).to(x0.device)
     radius = u.pow(1.0 / n).view(-1, *([1] * (x0.ndim - 1)))
-    return _l2_normalize(r) * radius * e
+    return r.mul_(radius * e / _norms(r).clamp_min(1e-12))  # per-sample factors: (N, 1, ...)
 
 
 def _step_bounds(x0: torch.Tensor, e: torch.Tensor, norm: str,

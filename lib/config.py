@@ -341,7 +341,9 @@ def resolve(spec: Mapping[str, Param], namespace: Mapping[str, Any] | None = Non
     cfg.generator = seed_everything(cfg.seed)
     if os.environ.get(RUN_INFO_ENV):
         with open(os.environ[RUN_INFO_ENV], "w") as f:
-            json.dump({"device": device_name(cfg.device)}, f)
+            # CPU results depend on the thread count (reductions split across threads round
+            # differently), so an exact re-run needs it as much as the device.
+            json.dump({"device": device_name(cfg.device), "threads": torch.get_num_threads()}, f)
     return cfg
 
 

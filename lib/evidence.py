@@ -44,7 +44,8 @@ SPECS = ROOT / "sweeps" / "evidence"
 LEDGER, CONDITIONS, VERDICTS = "ledger.csv", "conditions.csv", "verdicts.csv"  # in claims.EVIDENCE_DIR
 
 # The provenance every sweep point records (lib.sweep's ``provenance`` dict).
-PROVENANCE = ("git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "python", "host", "wall_s", "date")
+PROVENANCE = ("git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "threads", "python", "host",
+              "wall_s", "date")
 LEDGER_COLUMNS = ("claim_id", "chapter", "claim", "condition", "dataset", "scale", "seed",
                   "estimate", "lo", "hi", "verdict", "point", "notebook", "parameters", *PROVENANCE)
 # Parameters that never define a condition: replications differ by seed; the device is provenance.
@@ -348,6 +349,9 @@ def check_ledger(ledger: pd.DataFrame) -> list[str]:
         wrong = sorted({str(v) for v in ledger[col].dropna() if not _HEX.match(str(v))})
         if wrong:
             problems.append(f"provenance {col!r} is not a hex digest: {wrong[:3]}")
+    threads = pd.to_numeric(ledger.threads, errors="coerce")
+    if (threads.isna() | (threads < 1) | (threads != threads.round())).any():
+        problems.append("provenance 'threads' must be a positive whole number of CPU threads")
     wall = pd.to_numeric(ledger.wall_s, errors="coerce")
     if (wall.isna() | (wall <= 0)).any():
         problems.append("provenance 'wall_s' must be a positive number of seconds")
@@ -367,7 +371,7 @@ def provenance_summary(ledger: pd.DataFrame) -> dict[str, Any]:
     return {"runs": len(runs), "rows": len(ledger), "claims": ledger.claim_id.nunique(),
             "conditions": ledger.condition.nunique(), "git_commits": values("git_commit"),
             "lib_sha256": values("lib_sha256"), "devices": values("device"), "torch": values("torch"),
-            "hosts": values("host"),
+            "threads": values("threads"), "hosts": values("host"),
             "first": dates.min().isoformat() if len(dates) else "", "last": dates.max().isoformat() if len(dates) else "",
             "wall_s": float(pd.to_numeric(runs.wall_s, errors="coerce").sum())}
 
@@ -479,7 +483,8 @@ def rerun(ledger: pd.DataFrame, point: str, output: str | Path, notebook_dir: st
     """Re-execute one recorded run and compare its claim records with the ledger's, exactly.
 
     Returns the differences (an empty list when every estimate, interval and verdict
-    is reproduced bit for bit).
+    is reproduced bit for bit). The run gets the recorded CPU thread count: reductions
+    split across threads round differently, and training amplifies the difference.
     """
     rows = ledger[ledger.point == point]
     if rows.empty:
@@ -488,6 +493,9 @@ def rerun(ledger: pd.DataFrame, point: str, output: str | Path, notebook_dir: st
     task = {"id": point, "parameters": json.loads(rows.parameters.iloc[0]), "notebook": str(notebook),
             "notebook_name": notebook.name, "output": str(output), "kernel": "python3", "timeout": timeout,
             "root": str(ROOT)}
+    threads = pd.to_numeric(rows.get("threads", pd.Series([None])), errors="coerce").iloc[0]
+    if pd.notna(threads):  # a ledger recorded before threads were provenance lacks them
+        task["env"] = {"OMP_NUM_THREADS": str(int(threads))}
     (Path(output) / "points").mkdir(parents=True, exist_ok=True)
     return compare(rows, sweep.run_point(task))
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import attacks
+from . import attacks, subspace
 from .config import ParameterError
 from .models import ACTIVATIONS, _check_widths
 from .train import make_optimizer
@@ -254,9 +254,8 @@ def pca_basis(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     flat = x.flatten(1)
     if not 1 <= k <= min(flat.shape):
         raise ParameterError(f"parameter 'k' must be in [1, {min(flat.shape)}], got {k}")
-    mean = flat.mean(0)
-    _, _, vh = torch.linalg.svd(flat - mean, full_matrices=False)
-    return mean, vh[:k].T.contiguous()
+    mean, directions, _ = subspace.pca(flat)
+    return mean, directions[:, :k].contiguous()
 
 
 def fit_autoencoder(ae: nn.Module, x: torch.Tensor, *, epochs: int, batch_size: int = 64, lr: float = 1e-3,

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# Set by lib.sweep in each point's kernel: the file where config.resolve writes the device it picked.
+# Set by lib.sweep in each point's kernel: the file where config.resolve writes the device it
+# picked and torch's CPU thread count.
 RUN_INFO_ENV = "BOOK_RUN_INFO"
 
 
@@ -57,10 +58,12 @@ def torch_version() -> str | None:
         return None
 
 
-def collect(notebook: str | Path, *, device: str | None, wall_s: float, root: str | Path = ROOT) -> dict[str, Any]:
-    """The provenance of one run of ``notebook`` that took ``wall_s`` seconds on ``device``."""
+def collect(notebook: str | Path, *, device: str | None, wall_s: float, threads: int | None = None,
+            root: str | Path = ROOT) -> dict[str, Any]:
+    """The provenance of one run of ``notebook`` that took ``wall_s`` seconds on ``device`` with ``threads`` CPU threads."""
     return {"git_commit": git_commit(root), "lib_sha256": lib_sha256(root),
             "notebook_sha256": notebook_sha256(notebook), "torch": torch_version(), "device": device,
+            "threads": threads,
             "python": platform.python_version(), "host": socket.gethostname(), "wall_s": round(wall_s, 3),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 

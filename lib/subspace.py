@@ -48,11 +48,26 @@ def random_perp_directions(basis: torch.Tensor, n: int, *, generator: torch.Gene
     return z / z.norm(dim=-1, keepdim=True)
 
 
+def pca(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Principal components of the rows of ``x`` ``(N, d)``: mean ``(d,)``, directions ``(d, d)``, variances ``(d,)``.
+
+    Directions are columns in order of decreasing variance (the sample covariance's
+    eigen-decomposition, computed in float64); mean and directions come back in ``x``'s
+    dtype, variances in float64. The one PCA of the book: its subspaces keep a share of
+    the variance (:func:`principal_subspace`) or a number of directions
+    (:func:`lib.manifold.pca_basis`).
+    """
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"pca needs a (N, d) matrix with N >= 2 rows, got shape {tuple(x.shape)}")
+    mean = x.double().mean(0)
+    xc = x.double() - mean
+    evals, evecs = torch.linalg.eigh(xc.T @ xc / (len(x) - 1))
+    return mean.to(x.dtype), evecs.flip(1).to(x.dtype), evals.flip(0).clamp_min(0)
+
+
 def principal_subspace(x: torch.Tensor, share: float) -> tuple[torch.Tensor, int, float]:
     """Orthonormal basis ``(n, k)`` of the top-k principal directions of ``x`` keeping ``share`` of its variance."""
-    xc = (x - x.mean(0)).double()
-    evals, evecs = torch.linalg.eigh(xc.T @ xc / (len(x) - 1))
-    evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
-    cum = evals.cumsum(0) / evals.sum()
+    _, directions, variances = pca(x)
+    cum = variances.cumsum(0) / variances.sum()
     k = int((cum < share).sum()) + 1
-    return evecs[:, :k].to(x.dtype), k, float(cum[k - 1])
+    return directions[:, :k], k, float(cum[k - 1])

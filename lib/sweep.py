@@ -540,7 +540,8 @@ def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
         finally:
             stop.set()
             watchdog.join()
-    ran_on = (_read_record(info) or {}).get("device")
+    run_info = _read_record(info) or {}
+    ran_on = run_info.get("device")
     info.unlink(missing_ok=True)
     if abandoned.is_set():
         partial_nb.unlink(missing_ok=True)
@@ -553,7 +554,8 @@ def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
         "resolved": task.get("resolved"), "status": status, "error": error, "results": values,
         "seconds": round(wall, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "host": socket.gethostname(), "gpu": env.get("CUDA_VISIBLE_DEVICES"),
-        "provenance": provenance.collect(task["notebook"], device=ran_on, wall_s=wall, root=task["root"]),
+        "provenance": provenance.collect(task["notebook"], device=ran_on, threads=run_info.get("threads"),
+                                         wall_s=wall, root=task["root"]),
     }
     _write_json(out / f"{pid}.json", record)
     return record

@@ -145,7 +145,7 @@ def test_training_shift_pairs_the_same_condition_and_seed():
 
 def tiny_cfg(**kw):
     return resolve(widths=[32, 32], width_grid=[40], epochs=2, epoch_grid=[1], n_seeds=2, alpha_window=[3, 8],
-                   n_eval=12, ae_epochs=1, ae_widths=[16], som_grid=3, som_sigma=1.0, som_epochs=2,
+                   n_eval=12, ae_epochs=1, ae_channels=[4, 8], som_grid=3, som_sigma=1.0, som_epochs=2,
                    pgd_steps=2, flip_steps=2, bisection_steps=1, at_steps=1, n_train=200, **kw)
 
 

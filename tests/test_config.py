@@ -129,10 +129,15 @@ def test_registered_checks_run_in_resolve():
     assert config.dataset_sizes(resolve(spec, n_train=50)) == (50, 450)
 
 
-def test_resolve_writes_the_device_for_a_sweep(monkeypatch, tmp_path):
+def test_resolve_writes_the_device_and_thread_count_for_a_sweep(monkeypatch, tmp_path):
     monkeypatch.setenv(config.RUN_INFO_ENV, str(tmp_path / "info.json"))
-    resolve(SPEC, device="cpu")
-    assert json.loads((tmp_path / "info.json").read_text()) == {"device": "cpu"}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        resolve(SPEC, device="cpu")
+        assert json.loads((tmp_path / "info.json").read_text()) == {"device": "cpu", "threads": 1}
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_chapter_bounds_and_checks_stop_bad_values_in_resolve():

@@ -73,7 +73,7 @@ def test_conditions_are_what_varies_within_a_dataset():
 
 def provenance(**over) -> dict:
     return {"git_commit": "0123456789abcdef0123456789abcdef01234567", "lib_sha256": HEX, "notebook_sha256": HEX,
-            "torch": "2.13.0", "device": "cpu", "python": "3.11.2", "host": "box", "wall_s": 12.5,
+            "torch": "2.13.0", "device": "cpu", "threads": 1, "python": "3.11.2", "host": "box", "wall_s": 12.5,
             "date": "2025-01-02T03:04:05", **over}
 
 
@@ -380,21 +380,9 @@ def cheapest_cpu_point(ledger: pd.DataFrame) -> tuple[str | None, str]:
     return runs.sort_values("wall_s").point.iloc[0], ""
 
 
-def recorded_threads() -> int | None:
-    """CPU threads per point of the recorded evidence run (evidence/recording.json, written by `make evidence`)."""
-    path = claims.EVIDENCE_DIR / "recording.json"
-    return int(json.loads(path.read_text())["omp_num_threads"]) if path.exists() else None
-
-
 @pytest.mark.skipif(RECORDED is None, reason=NO_LEDGER)
-def test_recorded_replication_reruns_exactly(tmp_path, monkeypatch):
+def test_recorded_replication_reruns_exactly(tmp_path):
     point, why = cheapest_cpu_point(RECORDED)
     if point is None:
         pytest.skip(why)
-    threads = recorded_threads()
-    if threads is None:
-        pytest.skip("evidence/recording.json does not say how many CPU threads the recorded runs used; "
-                    "CPU results depend on it, so no exact re-run is possible (`make evidence` writes it)")
-    # Reductions split across threads round differently: the re-run uses the recording's thread count.
-    monkeypatch.setenv("OMP_NUM_THREADS", str(threads))
     assert evidence.rerun(RECORDED, point, tmp_path, timeout=600) == []

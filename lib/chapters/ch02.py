@@ -86,11 +86,12 @@ PARAMS: dict[str, Param] = {
 DEFAULT_LATENT = {64: 8, 784: 16}  # the book's k for 8x8 images; k = 16 as the reproductions used for 28x28
 
 
-def check(cfg: SimpleNamespace) -> None:
-    """Constraints between parameters, checked before any compute; fills ``latent_dim`` 0 by the image size."""
-    if cfg.synth_manifold_dim >= cfg.synth_dim:
-        raise ParameterError(f"parameter 'synth_manifold_dim' must be < synth_dim ({cfg.synth_dim}), "
-                             f"got {cfg.synth_manifold_dim}")
+# The learned manifold's parameters; chapter 5's lens 2 is this manifold, with these parameters.
+MANIFOLD_PARAMS = ("latent_dim", "ae_kind", "ae_channels", "ae_widths", "ae_epochs", "ae_lr")
+
+
+def check_manifold(cfg: SimpleNamespace) -> None:
+    """Checks of the manifold's parameters against the image size; fills ``latent_dim`` 0 by it."""
     n_pixels = math.prod(config.IMAGE_SHAPES[cfg.dataset])
     if cfg.latent_dim == 0:
         cfg.latent_dim = DEFAULT_LATENT[n_pixels]
@@ -98,6 +99,20 @@ def check(cfg: SimpleNamespace) -> None:
         raise ParameterError(f"parameter 'latent_dim' must be < {n_pixels} (pixels of {cfg.dataset}), got {cfg.latent_dim}")
     if len(cfg.ae_channels) != 2:
         raise ParameterError(f"parameter 'ae_channels' needs exactly two entries, got {cfg.ae_channels}")
+
+
+def make_autoencoder(cfg: SimpleNamespace, image_shape: tuple[int, int]) -> torch.nn.Module:
+    """The untrained autoencoder of ``cfg``'s manifold parameters for images of ``image_shape``, on ``cfg.device``."""
+    return manifold.make_autoencoder(cfg.ae_kind, image_shape, cfg.latent_dim, widths=cfg.ae_widths,
+                                     channels=cfg.ae_channels).to(cfg.device)
+
+
+def check(cfg: SimpleNamespace) -> None:
+    """Constraints between parameters, checked before any compute; fills ``latent_dim`` 0 by the image size."""
+    if cfg.synth_manifold_dim >= cfg.synth_dim:
+        raise ParameterError(f"parameter 'synth_manifold_dim' must be < synth_dim ({cfg.synth_dim}), "
+                             f"got {cfg.synth_manifold_dim}")
+    check_manifold(cfg)
     for name in ("mislabel_rms", "mislabel_fractions"):
         values = getattr(cfg, name)
         if sorted(set(values)) != values:
@@ -371,9 +386,7 @@ def train_autoencoder(cfg: SimpleNamespace, ds: data.Dataset, x: torch.Tensor, d
     same k (the best linear manifold: one shared tangent space). Returns the trained
     autoencoder, its per-epoch history and the quality table.
     """
-    h, w = ds.image_shape
-    ae = manifold.make_autoencoder(cfg.ae_kind, (h, w), cfg.latent_dim, widths=cfg.ae_widths,
-                                   channels=cfg.ae_channels).to(cfg.device)
+    ae = make_autoencoder(cfg, ds.image_shape)
     marks = set(log_checkpoints(cfg.ae_epochs, cfg.ae_snapshots))
     rows = []
 

@@ -13,7 +13,7 @@ and the correlations of the lenses with each other.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 from matplotlib.ticker import FormatStrFormatter, NullFormatter
@@ -30,6 +30,7 @@ from ..claims import FAILS, HOLDS, INCONCLUSIVE, Claim, by_interval, fmt
 from ..config import DATASETS, Param, ParameterError
 from ..monotonicity import trend
 from ..stats import row_pearson, row_spearman, spearman_with_ci
+from . import ch02
 from .ch01 import direction_verdict, small_model_threads
 
 METHODS = ("backprop", "local", "adversarial")
@@ -78,9 +79,8 @@ PARAMS: dict[str, Param] = {
     "bisection_steps": Param(int, 6, 6, check="nonnegative", help="geometric bisection rounds of the flip-norm search"),
     "alpha_window": Param((list, int), [11, 60], [11, 200], check="positive",
                           help="lens 1: rank window [first, last] of the power-law fit"),
-    "latent_dim": Param(int, 8, 16, check="positive", help="lens 2: autoencoder latent (manifold) dimension"),
-    "ae_widths": Param((list, int), [128], [512, 256], check="positive", help="lens 2: autoencoder hidden widths"),
-    "ae_epochs": Param(int, 60, 40, check="positive", help="lens 2: autoencoder training epochs"),
+    # lens 2 is chapter 2's learned manifold, with chapter 2's parameters and defaults
+    **{name: replace(ch02.PARAMS[name], help="lens 2: " + ch02.PARAMS[name].help) for name in ch02.MANIFOLD_PARAMS},
     "som_grid": Param(int, 10, 20, check=_at_least(2), help="lens 3: a som_grid x som_grid map per layer"),
     "som_sigma": Param(float, 3.0, 6.0, check="positive", help="lens 3: initial neighbourhood radius (grid units)"),
     "som_epochs": Param(int, 20, 20, check="positive", help="lens 3: batch-SOM passes over the activations"),
@@ -104,10 +104,7 @@ def check(cfg: SimpleNamespace) -> None:
     if hi >= n_test:
         raise ParameterError(f"parameter 'alpha_window' ends at rank {hi} but there are only "
                              f"{n_test} test images")
-    n_pixels = math.prod(config.IMAGE_SHAPES[cfg.dataset])
-    if cfg.latent_dim >= n_pixels:
-        raise ParameterError(f"parameter 'latent_dim' must be < {n_pixels} (pixels of {cfg.dataset}), "
-                             f"got {cfg.latent_dim}")
+    ch02.check_manifold(cfg)
     if max(cfg.epoch_grid) >= cfg.epochs:
         raise ParameterError(f"parameter 'epoch_grid' must stay below 'epochs' ({cfg.epochs}), got {cfg.epoch_grid}")
     if max(cfg.pgd_budgets) > cfg.flip_eps_max:
@@ -211,17 +208,16 @@ class Probe:
 
 def make_probe(cfg: SimpleNamespace, ds: data.Dataset) -> Probe:
     """Train the autoencoder (chapter 2's manifold), take its tangent spaces and the PCA subspace (chapter 4)."""
-    ae = manifold.AutoEncoder(ds.n_features, cfg.latent_dim, cfg.ae_widths).to(cfg.device)
-    hist = manifold.fit_autoencoder(ae, ds.x_train, epochs=cfg.ae_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+    ae = ch02.make_autoencoder(cfg, ds.image_shape)
+    hist = manifold.fit_autoencoder(ae, ds.x_train, epochs=cfg.ae_epochs, batch_size=cfg.batch_size, lr=cfg.ae_lr,
                                     generator=config.generator(cfg.seed + 7), x_val=ds.x_test, progress=False)
     idx = torch.randperm(len(ds.x_test), generator=config.generator(cfg.seed + 8))[:cfg.n_eval]
     x = ds.x_test[idx.sort().values.to(ds.x_test.device)]
-    mse = float(hist.val_mse.iloc[-1])
     basis, k, share = subspace.principal_subspace(ds.x_train, cfg.pca_variance)
     rand = manifold.random_bases(len(x), ds.n_features, cfg.latent_dim, generator=config.generator(cfg.seed + 9),
                                  device=cfg.device)
     return Probe(x, manifold.autoencoder_bases(ae, x), rand, basis, k, share,
-                 1 - mse / ds.x_test.var(0).mean().item(), mse)
+                 float(hist.val_explained.iloc[-1]), float(hist.val_mse.iloc[-1]))
 
 
 # ---------------------------------------------------------------- the four lenses and robustness
