@@ -5,7 +5,8 @@ elementwise operations; anything more is overhead. The reference is the least wo
 that yields the gradient: ``autograd.grad`` of the summed cross-entropy with respect
 to the input, in eval mode, repeated ``--steps`` times. The attack is a whole
 ``lib.attacks.pgd`` call with ``--steps`` iterations (set-up and random start
-included) divided by ``--steps``. Reference and attacks run interleaved in one
+included) divided by ``--steps``; the "zero start" lines repeat it without the random
+start, to show what the iterations alone cost. Reference and attacks run interleaved in one
 process (``--repeats`` rounds); a ratio is the median of the ratios within a round,
 of wall-clock and of process CPU time.
 Target: <= 1.1x.
