@@ -19,6 +19,21 @@ _failed: set[Path] = set()
 _nbs: dict[Path, object] = {}
 
 
+# Under pytest-xdist (make test), each notebook runs whole in one process, in collection
+# order: the longest chapter goes first, so it does not start when the other process is
+# almost done, then the other notebooks, then the unit tests.
+LONGEST_FIRST = ("05_four_lenses.ipynb",)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item) -> tuple[int, int]:
+        path = Path(str(item.fspath))
+        if path.name in LONGEST_FIRST:
+            return 0, LONGEST_FIRST.index(path.name)
+        return (1, 0) if path.suffix == ".ipynb" else (2, 0)
+    items.sort(key=rank)  # stable: cells keep their order
+
+
 def pytest_runtest_makereport(item, call):
     if call.when != "call" or not hasattr(item, "test_outputs") or not hasattr(item, "cell_num"):
         return
