@@ -59,17 +59,16 @@ sweep: $(STAMP)
 
 ## make evidence [WORKERS=2]: replicate every claim (sweeps/evidence/*.yaml, resumable), then the ledger in evidence/
 EVIDENCE_SPECS := $(sort $(wildcard sweeps/evidence/*.yaml))
-# It also writes evidence/recording.json: how this invocation ran its points (workers, CPU threads
-# per point) and its wall time. Each run's own thread count is in its provenance (ledger column threads).
+# It also writes evidence/recording.json: the command, its workers and its wall time. Each run's
+# own CPU thread count is in its provenance (ledger column threads).
 evidence: $(STAMP)
 	rc=0; start=$$(date +%s); workers=$${WORKERS:-1}; \
-	threads=$$($(BIN)/python -c "from lib.sweep import worker_envs; print(worker_envs($$workers)[0]['OMP_NUM_THREADS'])"); \
 	for spec in $(EVIDENCE_SPECS); do \
 		$(BIN)/python -m lib.sweep $$spec --workers $$workers || rc=$$?; \
 	done; \
 	$(BIN)/python -m lib.evidence build $(EVIDENCE_SPECS) || rc=$$?; \
-	printf '{"command": "make evidence WORKERS=%s", "workers": %s, "omp_num_threads": %s, "cpu_count": %s, "wall_s": %s, "finished": "%s"}\n' \
-		"$$workers" "$$workers" "$$threads" "$$(nproc)" "$$(( $$(date +%s) - start ))" "$$(date -u +%FT%TZ)" > evidence/recording.json; \
+	printf '{"command": "make evidence WORKERS=%s", "workers": %s, "cpu_count": %s, "wall_s": %s, "finished": "%s"}\n' \
+		"$$workers" "$$workers" "$$(nproc)" "$$(( $$(date +%s) - start ))" "$$(date -u +%FT%TZ)" > evidence/recording.json; \
 	exit $$rc
 
 ## make bench: every benchmark, printing speed ratios

@@ -23,6 +23,7 @@ PyTorch's default ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, and there is an output
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -376,8 +377,22 @@ def fit(ens: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, *, lr: Scalars,
     final_margin = z.min(-1).values
     reached = final_margin >= margin if margin is not None else torch.zeros(E, dtype=torch.bool, device=dev)
     history = {k: np.asarray(v) for k, v in hist.items()} if log_every else {}
-    return FitResult(n_steps.cpu(), reached.cpu(), final_margin.cpu(), F.softplus(-z).mean(-1).cpu(),
-                     (1 - lr_t * wd_t).cpu(), history)
+    loss = F.softplus(-z).mean(-1).cpu()
+    _warn_diverged(loss, lr_t.cpu(), updates, desc)
+    return FitResult(n_steps.cpu(), reached.cpu(), final_margin.cpu(), loss, (1 - lr_t * wd_t).cpu(), history)
+
+
+def _warn_diverged(loss: torch.Tensor, lr: torch.Tensor, steps: int, desc: str) -> None:
+    """A ``RuntimeWarning`` naming the members whose final training loss is not finite (they diverged)."""
+    bad = (~torch.isfinite(loss)).nonzero().squeeze(1).tolist()
+    if not bad:
+        return
+    shown = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+    rates = sorted({float(lr[i]) for i in bad})
+    warnings.warn(f"{desc}: the training loss of {len(bad)} of {len(loss)} members is not finite after "
+                  f"{steps} steps (members {shown}); training diverges, lower 'lr' "
+                  f"(theirs: {', '.join(f'{r:g}' for r in rates[:5])}{' ...' if len(rates) > 5 else ''})",
+                  RuntimeWarning, stacklevel=3)
 
 
 class _Running:

@@ -493,7 +493,7 @@ def rerun(ledger: pd.DataFrame, point: str, output: str | Path, notebook_dir: st
     task = {"id": point, "parameters": json.loads(rows.parameters.iloc[0]), "notebook": str(notebook),
             "notebook_name": notebook.name, "output": str(output), "kernel": "python3", "timeout": timeout,
             "root": str(ROOT)}
-    threads = pd.to_numeric(rows.get("threads", pd.Series([None])), errors="coerce").iloc[0]
+    threads = pd.to_numeric(rows["threads"], errors="coerce").iloc[0] if "threads" in rows else None
     if pd.notna(threads):  # a ledger recorded before threads were provenance lacks them
         task["env"] = {"OMP_NUM_THREADS": str(int(threads))}
     (Path(output) / "points").mkdir(parents=True, exist_ok=True)

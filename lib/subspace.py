@@ -59,8 +59,9 @@ def pca(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """
     if x.ndim != 2 or len(x) < 2:
         raise ValueError(f"pca needs a (N, d) matrix with N >= 2 rows, got shape {tuple(x.shape)}")
-    mean = x.double().mean(0)
-    xc = x.double() - mean
+    xc = x.double()  # a copy for any other dtype, centred in place below; float64 input: centred copy
+    mean = xc.mean(0)
+    xc = xc.sub_(mean) if xc is not x else xc - mean
     evals, evecs = torch.linalg.eigh(xc.T @ xc / (len(x) - 1))
     return mean.to(x.dtype), evecs.flip(1).to(x.dtype), evals.flip(0).clamp_min(0)
 

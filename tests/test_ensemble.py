@@ -1,5 +1,6 @@
 """Batched two-layer ensembles: equal to networks trained one by one, and the subspace mechanism."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -226,3 +227,16 @@ def test_authors_init_divides_weights_by_the_factor_and_leaves_biases_alone(sche
     assert book.c is None and abs(book.b.std().item() * 3 * math.sqrt(50) - 1) < 0.1  # the book divides biases too
     with pytest.raises(ParameterError, match="scheme"):
         ensemble.init(1, 3, 4, scheme="xavier")
+
+
+def test_diverged_members_are_named_in_a_warning_and_a_stable_fit_warns_nothing():
+    x = torch.randn(50, 10, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    ens = ensemble.init(4, 10, 20, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(RuntimeWarning, match=r"2 of 4 members is not finite after 200 steps \(members 1, 2\)"):
+        fit = ensemble.fit(ens, x, y, lr=[0.1, 1e6, 1e8, 0.1], steps=200, progress=False)
+    assert torch.isfinite(fit.loss[[0, 3]]).all() and not torch.isfinite(fit.loss[[1, 2]]).any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ensemble.fit(ensemble.init(4, 10, 20, generator=torch.Generator().manual_seed(0)), x, y,
+                     lr=0.1, steps=200, progress=False)

@@ -136,6 +136,28 @@ def test_min_flip_norm_finds_known_distance_of_linear_boundary():
             assert wrong.norm(dim=1).max() < 1e-4
 
 
+def test_joint_searches_under_several_restrictions_equal_the_searches_one_by_one():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 4))
+    x = torch.randn(30, 12, generator=_gen(22))
+    pred = net(x).argmax(1)
+    per_sample = manifold.random_bases(30, 12, 3, generator=_gen(23))
+    shared = manifold.random_bases(1, 12, 5, generator=_gen(24))[0]
+    restrictions = {"full": (None, "on"), "on": (per_sample, "on"), "off": (per_sample, "off"),
+                    "par": (shared, "on"), "perp": (shared, "off")}
+    kw = dict(eps_max=20.0, steps=8, bisection_steps=5)
+    joint = flip.min_flip_norms(net, x, pred, restrictions, **kw)
+    assert list(joint) == list(restrictions)
+    for name, (b, part) in restrictions.items():
+        alone = flip.min_flip_norm(net, x, pred, bases=b, part=part, **kw)
+        assert torch.equal(torch.isfinite(joint[name].norm), torch.isfinite(alone.norm)), name
+        assert torch.allclose(joint[name].norm, alone.norm, rtol=1e-5), name
+        assert torch.allclose(joint[name].delta, alone.delta, atol=1e-5), name
+    assert len({float(joint[k].norm.median()) for k in restrictions}) == len(restrictions)  # they do differ
+    with pytest.raises(ParameterError, match="restriction 'odd'.*'part' is 'sideways'"):
+        flip.min_flip_norms(net, x, pred, {"odd": (shared, "sideways")}, **kw)
+
+
 def test_min_flip_norm_reports_inf_beyond_budget():
     net = _linear_binary(torch.tensor([1.0, 0.0]), -5.0)  # boundary at x1 = 5
     x = torch.zeros(3, 2)

@@ -200,7 +200,9 @@ def geometry(cfg: SimpleNamespace, model: torch.nn.Module, s: Setting, restricte
                 bisection_steps=cfg.bisection_steps, generator=gen)  # eps_max: twice the data's box diagonal
     pred = train.predict(model, s.x_eval).argmax(1)
     normal = manifold.boundary_normal(model, s.x_eval)
-    full = flip.min_flip_norm(model, s.x_eval, pred, **search)
+    restrictions = {"full": (None, "on"), **({part: (s.bases, part) for part in manifold.PARTS} if restricted else {})}
+    searches = flip.min_flip_norms(model, s.x_eval, pred, restrictions, **search)
+    full = searches["full"]
     found = torch.isfinite(full.norm)
     angle = angle_to_manifold(manifold.boundary_normal(model, s.x_eval + full.delta)[found], s.bases[found])
     out = {"accuracy": (pred == s.y_eval).float().mean().item(),
@@ -210,8 +212,7 @@ def geometry(cfg: SimpleNamespace, model: torch.nn.Module, s: Setting, restricte
            "angle": angle.median().item() if found.any() else math.nan}
     if restricted:
         for part in manifold.PARTS:
-            out[f"dist_{part}"] = flip.min_flip_norm(model, s.x_eval, pred, bases=s.bases, part=part,
-                                                        **search).norm.median().item()
+            out[f"dist_{part}"] = searches[part].norm.median().item()
     return out
 
 
@@ -440,10 +441,11 @@ def image_geometry(cfg: SimpleNamespace, model: torch.nn.Module, x: torch.Tensor
         "pgd_flipped": probe["pgd_flipped"].cpu(),
     })
     deltas = {"pgd": probe["pgd"]}
-    for name, (which, part) in RESTRICTIONS.items():
-        b = {"tangent": bases, "random": random_bases}.get(which)
-        res = flip.min_flip_norm(model, x, pred, eps_max=cfg.flip_eps_max, bases=b, part=part,
-                                 steps=cfg.flip_steps, bisection_steps=cfg.bisection_steps, generator=gen)
+    restrictions = {name: ({"tangent": bases, "random": random_bases}.get(which), part)
+                    for name, (which, part) in RESTRICTIONS.items()}
+    found = flip.min_flip_norms(model, x, pred, restrictions, eps_max=cfg.flip_eps_max, steps=cfg.flip_steps,
+                                bisection_steps=cfg.bisection_steps, generator=gen)
+    for name, res in found.items():
         df[name] = res.norm.cpu()
         deltas[name] = res.delta
     return df, deltas

@@ -276,10 +276,9 @@ def measure(cfg: SimpleNamespace, ds: data.Dataset, probe: Probe, net: models.ML
     x, cap = probe.x, cfg.flip_eps_max
     pred = train.predict(net, x).argmax(1)
     search = dict(eps_max=cap, steps=cfg.flip_steps, bisection_steps=cfg.bisection_steps)
-    norm = {"full": flip.min_flip_norm(net, x, pred, **search).norm}
-    for name, bases, part in (("on", probe.tangent, "on"), ("off", probe.tangent, "off"),
-                              ("par", probe.pca, "on"), ("perp", probe.pca, "off")):
-        norm[name] = flip.min_flip_norm(net, x, pred, bases=bases, part=part, **search).norm
+    restrictions = {"full": (None, "on"), "on": (probe.tangent, "on"), "off": (probe.tangent, "off"),
+                    "par": (probe.pca, "on"), "perp": (probe.pca, "off")}
+    norm = {k: r.norm for k, r in flip.min_flip_norms(net, x, pred, restrictions, **search).items()}
     med = {k: median_norm(v, cap) for k, v in norm.items()}
     normal = manifold.boundary_normal(net, x)
     par, perp = subspace.norms(normal.flatten(1), probe.pca)
