@@ -42,17 +42,15 @@ def dispatch_after_backward(model, x, y, rounds: int = 200) -> tuple[float, floa
     """
     a = torch.ones(len(x), 1, device=x.device)
     first, again = [], []
-    with attacks.eval_mode(model):
-        for _ in range(rounds):
-            xr = x.detach().requires_grad_(True)
-            torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)
-            t0 = time.perf_counter()
-            a.clamp_min_(0.5)
-            t1 = time.perf_counter()
-            a.clamp_min_(0.5)
-            t2 = time.perf_counter()
-            first.append(t1 - t0)
-            again.append(t2 - t1)
+    for _ in range(rounds):
+        bare_steps(model, x, y, 1)
+        t0 = time.perf_counter()
+        a.clamp_min_(0.5)
+        t1 = time.perf_counter()
+        a.clamp_min_(0.5)
+        t2 = time.perf_counter()
+        first.append(t1 - t0)
+        again.append(t2 - t1)
     return statistics.median(first), statistics.median(again)
 
 
