@@ -37,8 +37,9 @@ book: $(STAMP)
 ## make test: unit tests + nbval of every chapter + strict book build + browser render check
 # Tests and chapters run in TEST_WORKERS processes (pytest-xdist; a notebook's cells all in one of
 # them, --dist loadfile), each with its share of the cores as CPU threads: on these small models
-# two one-thread processes finish sooner than one two-thread process. Chapters come first, so the
-# longest (chapter 5) does not start last. TEST_WORKERS=0 runs everything in one process.
+# two one-thread processes finish sooner than one two-thread process. The longest files come first
+# (tests/nbval_capture.py; --no-loadscope-reorder keeps that order), so none starts when the other
+# process is almost done. TEST_WORKERS=0 runs everything in one process.
 CORES := $(shell nproc 2>/dev/null || echo 2)
 TEST_WORKERS ?= $(shell n=$(CORES); echo $$(( n < 4 ? n : 4 )))
 TEST_THREADS = $(shell w=$(TEST_WORKERS); echo $$(( w > 0 ? ($(CORES) / w > 0 ? $(CORES) / w : 1) : $(OMP_NUM_THREADS) )))
@@ -46,7 +47,7 @@ test: $(STAMP)
 	rm -rf _build/.jupyter_cache _build/nbval
 	$(BIN)/python -m lib.bookcache check
 	NBVAL_CAPTURE_DIR=_build/nbval OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/python -m pytest -m "not render" \
-		-p tests.nbval_capture -n $(TEST_WORKERS) --dist loadfile \
+		-p tests.nbval_capture -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
 		book tests --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
 	$(BIN)/python -m lib.bookcache import _build/nbval
 	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going

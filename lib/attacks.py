@@ -118,11 +118,11 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.T
     # call alone (the iterate is a fresh tensor from the start on and the graph of its
     # gradient is already freed), so no step allocates a batch-sized tensor and the
     # inputs are never written to.
-    linf, scalar = norm == "linf", isinstance(step, float)
-    dims = tuple(range(1, x0.ndim))
-    # L2 projection: delta * min(1, e / |delta|) = delta * e / max(|delta|, e); the floor
-    # keeps e = 0 (and a zero delta) away from 0 / 0.
-    e_floor = max(e, 1e-12) if isinstance(e, float) else e.clamp_min(1e-12)
+    linf, scalar, scalar_e = norm == "linf", isinstance(step, float), isinstance(e, float)
+    if not linf:
+        # L2 projection: delta * min(1, e / |delta|) = delta * e / max(|delta|, e); the floor
+        # keeps e = 0 (and a zero delta) away from 0 / 0.
+        e_floor = max(e, 1e-12) if scalar_e else e.clamp_min(1e-12)
     with eval_mode(model):
         for _ in range(steps):
             g = _input_grad(model, xa, y, loss_fn)
@@ -134,11 +134,11 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.T
                 g.sign_()
                 xa = _clamp_(xa.add_(g, alpha=step) if scalar else xa.addcmul_(step, g), bounds)
             else:
-                gn = torch.linalg.vector_norm(g, dim=dims, keepdim=True).clamp_min_(1e-12)
+                gn = _norms(g).clamp_min_(1e-12)
                 delta = (xa.addcdiv_(g, gn, value=step) if scalar else xa.addcmul_(g, step / gn)).sub_(x0)
-                dn = torch.linalg.vector_norm(delta, dim=dims, keepdim=True).clamp_min_(e_floor)
+                dn = _norms(delta).clamp_min_(e_floor)
                 # g is spent: the new iterate reuses its memory
-                xa = _clamp_(torch.addcdiv(x0, delta, dn, value=e, out=g) if isinstance(e, float)
+                xa = _clamp_(torch.addcdiv(x0, delta, dn, value=e, out=g) if scalar_e
                              else torch.addcdiv(x0, delta, dn.div_(e), out=g), bounds)
     return xa.detach()
 
@@ -159,8 +159,8 @@ def pgd_training(eps: float, *, norm: str = "l2", steps: int, generator: torch.G
 
 
 def _norms(v: torch.Tensor) -> torch.Tensor:
-    """Per-sample L2 norms of ``v``, shaped to broadcast against it."""
-    return torch.linalg.vector_norm(v.flatten(1), dim=1).view(-1, *([1] * (v.ndim - 1)))
+    """Per-sample L2 norms of ``v``, shaped ``(N, 1, ...)`` to broadcast against it (one operation)."""
+    return torch.linalg.vector_norm(v, dim=tuple(range(1, v.ndim)), keepdim=True)
 
 
 def _random_start(x0: torch.Tensor, e: float | torch.Tensor, norm: str,

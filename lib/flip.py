@@ -27,7 +27,6 @@ from . import attacks
 from .config import ParameterError
 from .ensemble import TwoLayerEnsemble
 from . import manifold
-from .manifold import margin_loss, projector
 from .train import predict
 
 Score = Callable[[torch.Tensor], torch.Tensor]
@@ -149,8 +148,8 @@ def min_flip_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                                  + ", ".join(map(repr, manifold.PARTS)))
     x = x.detach()
     n, r = len(x), len(restrictions)
-    xs = x.repeat(r, *([1] * (x.ndim - 1)))
-    ys = y.repeat(r)
+    xs = x if r == 1 else x.repeat(r, *([1] * (x.ndim - 1)))
+    ys = y if r == 1 else y.repeat(r)
     best = torch.zeros_like(xs)
     kinds = list(restrictions.values())
 
@@ -158,7 +157,7 @@ def min_flip_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         if torch.is_tensor(eps):
             eps = eps.to(x.dtype)
         adv = attacks.pgd(model, xs[idx], ys[idx], eps, norm="l2", steps=steps, project=_projector(kinds, idx, n),
-                          clamp=clamp, random_start=random_start, generator=generator, loss_fn=margin_loss)
+                          clamp=clamp, random_start=random_start, generator=generator, loss_fn=manifold.margin_loss)
         ok = predict(model, adv).argmax(1) != ys[idx]
         best[idx[ok]] = (adv - xs[idx])[ok]
         return ok
@@ -181,7 +180,8 @@ def _projector(kinds: list[tuple[torch.Tensor | None, str]], idx: torch.Tensor,
     pieces, start = [], 0
     for (bases, part), end in zip(kinds, ends):
         if end > start:
-            proj = None if bases is None else projector(bases if bases.ndim == 2 else bases[sample[start:end]], part)
+            own = None if bases is None else bases if bases.ndim == 2 else bases[sample[start:end]]
+            proj = None if own is None else manifold.projector(own, part)
             pieces.append((start, end, proj))
         start = end
     if all(p is None for _, _, p in pieces):

@@ -137,3 +137,21 @@ def test_quality_reading_follows_the_snapshots():
     assert "rises with the explained variance" in text and "untrained decoder (epoch 0) gives a PGD share of 0.10" in text
     assert "falls as" in ch02.quality_reading(table([0.1, 0.6, 0.5, 0.4]), pca, "RMS share: pgd")
     assert "not follow" in ch02.quality_reading(table([0.1, 0.5, 0.6, 0.5]), pca, "RMS share: pgd")
+
+
+def test_censored_flip_pairs_are_read_both_ways_and_decide_nothing_alone():
+    on = np.array([2.0, 2.2, 1.8, 2.1, math.inf, 1.9])
+    off = np.array([1.0, 1.0, 1.0, 1.0, 1.0, math.inf])
+    c = ch02.censored_log_growth([on, off], 8.0, np.subtract)
+    assert (c.n_censored, c.n) == (2, 6)
+    np.testing.assert_allclose(c.dropped, np.log(on[:4] / off[:4]))
+    np.testing.assert_allclose(c.capped, np.log(np.array([2.0, 2.2, 1.8, 2.1, 8.0, 1.9]) / [1, 1, 1, 1, 1, 8.0]))
+    assert "2 of 6 pairs had a search that did not flip within L2 <= 8" in c.note(lambda v: math.exp(v.mean()))
+
+    def positive_mean(v):
+        return HOLDS if v.mean() > 0 else FAILS
+    assert c.verdict(positive_mean) == HOLDS  # both readings agree
+    assert c.verdict(lambda v: HOLDS if len(v) == 4 else FAILS) == INCONCLUSIVE  # the readings disagree
+    clean = ch02.censored_log_growth([on[:4], off[:4]], 8.0, np.subtract)
+    assert clean.n_censored == 0 and clean.note(np.mean) == ""
+    assert clean.verdict(lambda v: FAILS) == FAILS  # nothing censored: the one reading decides

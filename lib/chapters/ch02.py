@@ -566,11 +566,43 @@ def rms_stat(v: np.ndarray, axis=None) -> np.ndarray:
     return np.sqrt(np.mean(np.square(v), axis=axis))
 
 
-def log_ratio(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Per-sample ``log(a / b)`` where both are finite and positive."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
-    return np.log(a[ok] / b[ok])
+@dataclass
+class Censored:
+    """A flip-norm statistic two ways, when some searches found no flip within the cap.
+
+    A missed search only says its norm exceeds ``cap``. Dropping its pair and counting it
+    at the cap bias a ratio in opposite directions depending on which side missed, so
+    neither is a bound; a verdict stands only when both readings give it.
+    """
+
+    dropped: np.ndarray  # per-pair statistic over the pairs where every search flipped
+    capped: np.ndarray  # the same over every pair, missed searches counted at the cap
+    n_censored: int  # pairs with at least one missed search
+    n: int
+    cap: float
+
+    def note(self, estimate) -> str:
+        """``""``, or the share of censored pairs and the statistic with them counted at the cap."""
+        if not self.n_censored:
+            return ""
+        return (f"; {self.n_censored} of {self.n} pairs had a search that did not flip within L2 <= {self.cap:g} "
+                f"(dropped; counted at the cap: {estimate(self.capped):.3g})")
+
+    def verdict(self, decide) -> str:
+        """``decide(values)`` on the dropped pairs, or inconclusive when the capped pairs decide otherwise."""
+        v = decide(self.dropped)
+        return v if not self.n_censored or decide(self.capped) == v else INCONCLUSIVE
+
+
+def censored_log_growth(cols: list, cap: float, combine) -> Censored:
+    """``combine(*log(columns))`` per pair (e.g. a log ratio), over the pairs whose columns are all
+    finite and positive, and over every pair with the infinite (missed) entries set to ``cap``."""
+    cols = [np.asarray(c, float) for c in cols]
+    positive = np.logical_and.reduce([~(c <= 0) for c in cols])  # nan and inf pass; zero norms are dropped
+    finite = np.logical_and.reduce([np.isfinite(c) for c in cols])
+    dropped = combine(*[np.log(c[finite & positive]) for c in cols])
+    capped = combine(*[np.log(np.where(np.isfinite(c), c, cap)[positive]) for c in cols])
+    return Censored(dropped, capped, int((positive & ~finite).sum()), int(positive.sum()), cap)
 
 
 def summary(cfg: SimpleNamespace, geo: dict[str, pd.DataFrame], n: int) -> pd.DataFrame:
@@ -629,20 +661,31 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
                      "median flip norm / (nearest other-class distance / 2)", fmt(r_med, r_ci),
                      by_interval(*r_ci, 1.0, above=False), id="ch02.tiny_perturbations",
                      estimate=r_med, lo=r_ci[0], hi=r_ci[1]))
-    lr_on_off = log_ratio(std["on-manifold"], std["off-manifold"])
+    cap = cfg.flip_eps_max
+
+    def geo_mean(v):
+        return math.exp(v.mean())
+
+    def above_one(v):
+        return by_interval(*bootstrap_ci(v, rng=cfg.seed), 0.0, above=True)
+
+    on_off_c = censored_log_growth([std["on-manifold"], std["off-manifold"]], cap, np.subtract)
+    lr_on_off = on_off_c.dropped
     ci = bootstrap_ci(lr_on_off, rng=cfg.seed)
     on_off = math.exp(lr_on_off.mean())
     out.append(Claim("On-manifold perturbations need larger norms than off-manifold ones",
-                     "geometric mean of on/off flip-norm ratios" + ev, fmt(on_off, tuple(map(math.exp, ci))),
-                     manifold_gate(by_interval(*ci, 0.0, above=True), explained), id="ch02.on_larger_than_off",
+                     "geometric mean of on/off flip-norm ratios" + ev,
+                     fmt(on_off, tuple(map(math.exp, ci))) + on_off_c.note(geo_mean),
+                     manifold_gate(on_off_c.verdict(above_one), explained), id="ch02.on_larger_than_off",
                      estimate=on_off, lo=math.exp(ci[0]), hi=math.exp(ci[1])))
-    lr_on_rand = log_ratio(std["on-manifold"], std["random k-dim"])
+    on_rand_c = censored_log_growth([std["on-manifold"], std["random k-dim"]], cap, np.subtract)
+    lr_on_rand = on_rand_c.dropped
     ci2 = bootstrap_ci(lr_on_rand, rng=cfg.seed)
     on_rand = math.exp(lr_on_rand.mean())
     out.append(Claim("... more than in a random subspace of the same dimension (the manifold is special)",
                      "geometric mean of on-manifold / random k-dim flip-norm ratios" + ev,
-                     fmt(on_rand, tuple(map(math.exp, ci2))),
-                     manifold_gate(by_interval(*ci2, 0.0, above=True), explained), id="ch02.on_larger_than_random",
+                     fmt(on_rand, tuple(map(math.exp, ci2))) + on_rand_c.note(geo_mean),
+                     manifold_gate(on_rand_c.verdict(above_one), explained), id="ch02.on_larger_than_random",
                      estimate=on_rand, lo=math.exp(ci2[0]), hi=math.exp(ci2[1])))
     judged = mis[mis.judged].iloc[0]
     out.append(Claim("A network trained only on mislabelled adversarial examples classifies most clean test images correctly",
@@ -651,15 +694,26 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
                      fmt(judged.clean_accuracy, (judged.clean_lo, judged.clean_hi)), judged["verdict here"],
                      id="ch02.mislabelled_accuracy", estimate=judged.clean_accuracy, lo=judged.clean_lo,
                      hi=judged.clean_hi))
-    cols = [np.asarray(d[c], float) for d in (adv, std) for c in ("off-manifold", "on-manifold")]
-    ok = np.logical_and.reduce([np.isfinite(c) & (c > 0) for c in cols])
-    grow_off, grow_on = np.log(cols[0][ok] / cols[2][ok]), np.log(cols[1][ok] / cols[3][ok])
-    g_ci, d_ci = bootstrap_ci(grow_off, rng=cfg.seed), bootstrap_ci(grow_off - grow_on, rng=cfg.seed)
+    cols = [d[c] for d in (adv, std) for c in ("off-manifold", "on-manifold")]
+
+    def growths(adv_off, adv_on, std_off, std_on):  # per pair: off-manifold growth, on-manifold growth
+        return np.stack([adv_off - std_off, adv_on - std_on])
+
+    grow_c = censored_log_growth(cols, cap, growths)
+    grow_off, grow_on = grow_c.dropped
+
+    def deepens(g):
+        g_lo, g_hi = bootstrap_ci(g[0], rng=cfg.seed)
+        d_lo, d_hi = bootstrap_ci(g[0] - g[1], rng=cfg.seed)
+        return by_test(g_lo > 0 and d_lo > 0, g_hi < 0 or d_hi < 0)
+
+    d_ci = bootstrap_ci(grow_off - grow_on, rng=cfg.seed)
     out.append(Claim("Adversarial training mainly deepens the dimples (off-manifold distance grows more than on-manifold)",
                      "off- / on-manifold flip-norm growth (geometric means) and their ratio" + ev,
                      f"{math.exp(grow_off.mean()):.3g} / {math.exp(grow_on.mean()):.3g} = "
-                     + fmt(math.exp((grow_off - grow_on).mean()), tuple(map(math.exp, d_ci))),
-                     manifold_gate(by_test(g_ci[0] > 0 and d_ci[0] > 0, g_ci[1] < 0 or d_ci[1] < 0), explained),
+                     + fmt(math.exp((grow_off - grow_on).mean()), tuple(map(math.exp, d_ci)))
+                     + grow_c.note(lambda g: math.exp((g[0] - g[1]).mean())),
+                     manifold_gate(grow_c.verdict(deepens), explained),
                      id="ch02.at_deepens_dimples", estimate=math.exp((grow_off - grow_on).mean()),
                      lo=math.exp(d_ci[0]), hi=math.exp(d_ci[1])))
     scalars = {"pgd_on_fraction_rms": f_val, "pgd_on_fraction_random_rms": rms_stat(std.pgd_random.to_numpy()),
@@ -671,6 +725,7 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
                "mislabelled_attack_success": float(judged.attack_success),
                "mislabelled_clean_accuracy": float(judged.clean_accuracy), "chance": chance,
                "at_off_growth": math.exp(grow_off.mean()), "at_on_growth": math.exp(grow_on.mean()),
+               "on_off_censored_pairs": on_off_c.n_censored, "at_growth_censored_pairs": grow_c.n_censored,
                "clinging_dimpling_settings": seen}
     return out, scalars
 
