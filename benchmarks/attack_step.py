@@ -11,7 +11,10 @@ process (``--repeats`` rounds); a ratio is the median of the ratios within a rou
 of wall-clock and of process CPU time.
 Target: <= 1.1x.
 
-Usage: python benchmarks/attack_step.py [--batch 128] [--steps 10] [--repeats 20]
+On CPU it runs at torch's thread count and then at one thread, the count chapters 1
+and 5 train and attack with (``small_model_threads``).
+
+Usage: python benchmarks/attack_step.py [--batch 128] [--steps 10] [--repeats 20] [--threads N ...]
 """
 from __future__ import annotations
 
@@ -93,19 +96,23 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    ap.add_argument("--threads", type=int, nargs="+", default=None,
+                    help="CPU thread counts to run at, one after another (default: torch's choice, then 1, the "
+                         "count chapters 1 and 5 attack with)")
     ap.add_argument("--models", nargs="+", choices=("mlp", "conv"), default=["mlp", "conv"])
     a = ap.parse_args()
-    if a.threads is not None:
-        torch.set_num_threads(a.threads)
+    default = torch.get_num_threads()
+    threads = a.threads or ([default, 1] if a.device == "cpu" and default > 1 else [default])
     g = torch.Generator().manual_seed(0)
     x = torch.rand(a.batch, 784, generator=g).to(a.device)
     y = torch.randint(0, 10, (a.batch,), generator=g).to(a.device)
-    torch.manual_seed(0)
-    if "mlp" in a.models:
-        bench("MLP 784-256-256-10", models.MLP(784, [256, 256], 10), x, y, a)
-    if "conv" in a.models:
-        bench("SmallConvNet 28x28 (16, 32 channels)", models.SmallConvNet((28, 28), 10), x, y, a)
+    for n in threads:
+        torch.set_num_threads(n)
+        torch.manual_seed(0)
+        if "mlp" in a.models:
+            bench("MLP 784-256-256-10", models.MLP(784, [256, 256], 10), x, y, a)
+        if "conv" in a.models:
+            bench("SmallConvNet 28x28 (16, 32 channels)", models.SmallConvNet((28, 28), 10), x, y, a)
     print(f"target: PGD iteration <= 1.1x forward+backward (median of {a.repeats} interleaved rounds; "
           "the CPU-time ratio is the steadier one when other processes share the cores)")
 
