@@ -40,6 +40,8 @@ book: $(STAMP)
 # two one-thread processes finish sooner than one two-thread process. The longest files come first
 # (tests/nbval_capture.py; --no-loadscope-reorder keeps that order), so none starts when the other
 # process is almost done. TEST_WORKERS=0 runs everything in one process.
+# Then every chapter nbval executed at its defaults is compared, exactly, with its recorded run in
+# the evidence ledger when it can be (same lib/, notebook, torch, device and thread count).
 CORES := $(shell nproc 2>/dev/null || echo 2)
 TEST_WORKERS ?= $(shell n=$(CORES); echo $$(( n < 4 ? n : 4 )))
 TEST_THREADS = $(shell w=$(TEST_WORKERS); echo $$(( w > 0 ? ($(CORES) / w > 0 ? $(CORES) / w : 1) : $(OMP_NUM_THREADS) )))
@@ -49,6 +51,7 @@ test: $(STAMP)
 	NBVAL_CAPTURE_DIR=_build/nbval OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/python -m pytest -m "not render" \
 		-p tests.nbval_capture -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
 		book tests --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
+	$(BIN)/python -m lib.evidence recheck _build/nbval/book --threads $(TEST_THREADS)
 	$(BIN)/python -m lib.bookcache import _build/nbval
 	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
 	$(BIN)/python -m pytest -m render tests/test_render.py

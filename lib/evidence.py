@@ -478,6 +478,97 @@ def details(out: str | Path | None = None) -> pd.DataFrame | None:
 # ---------------------------------------------------------- re-running a point
 
 
+def default_point(notebook: str | Path) -> sweep.Point:
+    """The point of a plain run of ``notebook``: every parameter at its default, the profile
+    ``$BOOK_PROFILE`` (what ``make book`` and nbval execute)."""
+    return sweep.validate(sweep.Spec(notebook=Path(notebook), output=Path("."), points=[{}]))[0]
+
+
+def not_comparable(rows: pd.DataFrame, *, device: str, threads: int | None = None,
+                   notebook_dir: str | Path = ROOT / "book") -> str:
+    """Why a run on ``device`` with ``threads`` CPU threads (None: any) cannot reproduce the ledger
+    ``rows`` of one point exactly (another lib/, notebook, torch, device or thread count), or ``""``."""
+    r = rows.iloc[0]
+    current = lib_sha256()
+    if r.lib_sha256 != current:
+        return f"the ledger is stale (recorded with another lib/ than {current[:12]}): exact checks need `make evidence`"
+    if notebook_sha256(Path(notebook_dir) / r.notebook) != r.notebook_sha256:
+        return f"{r.notebook} changed since it was recorded"
+    if r.torch != _torch_version():
+        return f"recorded with torch {r.torch}, this is torch {_torch_version()}"
+    if r.device != device:
+        return f"recorded on {r.device}, this run is on {device}"
+    recorded = _int_or(r.threads, None)
+    if threads is not None and recorded != threads:
+        return f"recorded with {recorded} CPU thread(s), this run had {threads}"
+    return ""
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def recheck_captured(ledger: pd.DataFrame, captured: str | Path, *, threads: int,
+                     notebook_dir: str | Path = ROOT / "book") -> list[dict[str, Any]]:
+    """Compare chapters already executed (e.g. by nbval in ``make test``) with the ledger, exactly.
+
+    A chapter executed at its defaults is the ledger's run of :func:`default_point` when
+    that point is recorded, with this lib/, notebook and torch, on this device, with
+    ``threads`` CPU threads: then every recorded estimate, interval and verdict must come
+    out identical. ``captured`` holds the executed notebooks under their own names. One
+    entry per chapter in the ledger: ``notebook, point, status`` (``reproduced``,
+    ``differs``, ``not comparable`` or ``not executed``) and ``details`` (the
+    differences, or why it could not be compared).
+    """
+    from . import config, results
+
+    out = []
+    for name in sorted(set(ledger.notebook)):
+        default = default_point(Path(notebook_dir) / name)
+        point = default.id
+        rows = ledger[ledger.point == point]
+        entry = {"notebook": name, "point": point, "status": "not comparable", "details": []}
+        out.append(entry)
+        if rows.empty:
+            entry["details"] = ["the ledger has no run at the chapter's defaults"]
+            continue
+        device = config.device_name(config.pick_device(default.resolved.get("device")))
+        why = not_comparable(rows, device=device, threads=threads, notebook_dir=notebook_dir)
+        if why:
+            entry["details"] = [why]
+            continue
+        executed = Path(captured) / name
+        if not executed.is_file():
+            entry.update(status="not executed", details=[f"no executed copy in {captured} (a cell failed or was skipped)"])
+            continue
+        record = {"status": "done", "point": point, "notebook": name, "results": results.from_notebook(executed),
+                  "parameters": json.loads(rows.parameters.iloc[0])}
+        diffs = compare(rows, record)
+        entry.update(status="differs" if diffs else "reproduced", details=diffs)
+    return out
+
+
+def cheapest_cpu_point(ledger: pd.DataFrame, notebook_dir: str | Path = ROOT / "book") -> tuple[str | None, str]:
+    """The quickest recorded quick-profile CPU run on digits or synthetic data that this lib/, notebook
+    and torch can repeat exactly (:func:`rerun` gives it its own thread count), or None and why not."""
+    runs = ledger.drop_duplicates("point")
+    runs = runs[(runs.scale == "quick") & runs.dataset.isin(["digits", "synthetic"]) & (runs.device == "cpu")]
+    if runs.empty:
+        return None, "the ledger has no quick CPU run on digits or synthetic data"
+    why = {p: not_comparable(runs[runs.point == p], device="cpu", notebook_dir=notebook_dir) for p in runs.point}
+    ok = runs[[not why[p] for p in runs.point]]
+    if ok.empty:
+        return None, next(iter(why.values()))
+    return ok.sort_values("wall_s").point.iloc[0], ""
+
+
+def _int_or(v: Any, default: int | None) -> int | None:
+    v = pd.to_numeric(pd.Series([v]), errors="coerce").iloc[0]
+    return default if pd.isna(v) else int(v)
+
+
 def rerun(ledger: pd.DataFrame, point: str, output: str | Path, notebook_dir: str | Path = ROOT / "book",
           timeout: float | None = None) -> list[str]:
     """Re-execute one recorded run and compare its claim records with the ledger's, exactly.
@@ -544,7 +635,15 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"replications a condition needs before a verdict (default {MIN_REPLICATIONS})")
     c = sub.add_parser("check", help="check a ledger's schema and provenance")
     c.add_argument("--out", default=str(claims.EVIDENCE_DIR), help="ledger folder (default: evidence/)")
+    r = sub.add_parser("recheck", help="compare chapters already executed at their defaults with their recorded "
+                       "runs, exactly; when none can be compared, re-run the cheapest recorded run")
+    r.add_argument("executed", help="folder of the executed chapter notebooks (make test: _build/nbval/book)")
+    r.add_argument("--threads", type=int, required=True, help="the CPU thread count they were executed with")
+    r.add_argument("--out", default=str(claims.EVIDENCE_DIR), help="ledger folder (default: evidence/)")
+    r.add_argument("--notebooks", default=str(ROOT / "book"), help="folder of the chapter notebooks (default: book/)")
     args = parser.parse_args(argv)
+    if args.command == "recheck":
+        return _recheck(args)
     if args.command == "check":
         ledger = read(LEDGER, args.out)
         if ledger is None:
@@ -568,6 +667,37 @@ def main(argv: list[str] | None = None) -> int:
     for p in problems:
         print(f"  ledger problem: {p}")
     return 1 if missing or problems else 0
+
+
+def _recheck(args: argparse.Namespace) -> int:
+    import tempfile
+
+    ledger = read(LEDGER, args.out)
+    if ledger is None:
+        print(f"evidence: no ledger in {args.out}: nothing to check exactly")
+        return 0
+    entries = recheck_captured(ledger, args.executed, threads=args.threads, notebook_dir=args.notebooks)
+    for e in entries:
+        n = int((ledger.point == e["point"]).sum())
+        head = f"{e['notebook']} (run {e['point']}): {e['status']}"
+        if e["status"] == "reproduced":
+            print(f"{head}: all {n} recorded claims identical (estimates, intervals, verdicts)")
+        else:
+            print(f"{head}: " + "; ".join(e["details"][:10])
+                  + (f" (and {len(e['details']) - 10} more)" if len(e["details"]) > 10 else ""))
+    if any(e["status"] in ("differs", "not executed") for e in entries):
+        return 1
+    if any(e["status"] == "reproduced" for e in entries):
+        return 0
+    point, why = cheapest_cpu_point(ledger, args.notebooks)
+    if point is None:
+        print(f"no exact check: {why}")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        diffs = rerun(ledger, point, tmp, notebook_dir=args.notebooks, timeout=600)
+    print(f"no chapter could be compared; re-ran the cheapest recorded run {point}: "
+          + ("; ".join(diffs) if diffs else "every recorded claim identical"))
+    return 1 if diffs else 0
 
 
 if __name__ == "__main__":

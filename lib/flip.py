@@ -180,8 +180,10 @@ def _projector(kinds: list[tuple[torch.Tensor | None, str]], idx: torch.Tensor,
     pieces, start = [], 0
     for (bases, part), end in zip(kinds, ends):
         if end > start:
-            own = None if bases is None else bases if bases.ndim == 2 else bases[sample[start:end]]
-            proj = None if own is None else manifold.projector(own, part)
+            if bases is None:
+                proj = None
+            else:
+                proj = manifold.projector(bases if bases.ndim == 2 else bases[sample[start:end]], part)
             pieces.append((start, end, proj))
         start = end
     if all(p is None for _, _, p in pieces):

@@ -165,8 +165,7 @@ def fit_annealed(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: 
     One generator draws every epoch's batch order, so the first stage is exactly a
     shorter constant-rate training; ``anneal_epochs = 0`` is the constant rate throughout.
     """
-    if not 0 <= anneal_epochs < epochs:
-        raise ParameterError(f"parameter 'anneal_epochs' must be in 0..{epochs - 1} (below 'epochs'), got {anneal_epochs}")
+    train.check_schedule(epochs=epochs, anneal_epochs=anneal_epochs, lr=lr)  # batch_size: train.fit checks it
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     hist = [train.fit(model, x, y, epochs=epochs - anneal_epochs, lr=lr, generator=generator, **fit_kwargs)]
     if anneal_epochs:

@@ -54,16 +54,18 @@ class StackedMLP(nn.Module):
             raise ParameterError("parameter 'nets' must hold at least one network")
         first = nets[0]
         kind = type(first)
-        shapes = [tuple(p.shape for p in first.parameters())]
+        shapes = tuple(p.shape for p in first.parameters())
         for net in nets[1:]:
-            if type(net) is not kind or tuple(p.shape for p in net.parameters()) != shapes[0] \
+            if type(net) is not kind or tuple(p.shape for p in net.parameters()) != shapes \
                     or type(net.act) is not type(first.act):
                 raise ParameterError("parameter 'nets': every network of a stack must have the same class, "
                                      "layer sizes and activation")
         self.n_members = len(nets)
         self.local = isinstance(first, LocalErrorMLP)
         self.act = copy.deepcopy(first.act)
-        self._template = copy.deepcopy(first).cpu()
+        # The template of :meth:`unstack` is kept outside the module tree: registered as a
+        # submodule, its parameters would enter ``parameters()``, the optimizer and the state dict.
+        self._template = (copy.deepcopy(first),)
         layers = [*range(len(first.hidden)), "head"]
 
         def stacked(get):
@@ -115,7 +117,7 @@ class StackedMLP(nn.Module):
         out = []
         device = self.weights[0].device
         for s in range(self.n_members):
-            net = copy.deepcopy(self._template).to(device)
+            net = copy.deepcopy(self._template[0]).to(device)
             for i, layer in enumerate([*net.hidden, net.head]):
                 layer.weight.copy_(self.weights[i][s].T)
                 layer.bias.copy_(self.biases[i][s, 0])
@@ -156,15 +158,7 @@ def fit_annealed(stack: StackedMLP, x: torch.Tensor, y: torch.Tensor, *, epochs:
         raise ParameterError(f"parameter 'loss' is {loss!r}; allowed values: {', '.join(map(repr, LOSSES))}")
     if loss == "local" and not stack.local:
         raise ParameterError("parameter 'loss' is 'local' but the stack holds no LocalErrorMLP networks")
-    if epochs < 1:
-        raise ParameterError(f"parameter 'epochs' must be >= 1, got {epochs}")
-    if not 0 <= anneal_epochs < epochs:
-        raise ParameterError(f"parameter 'anneal_epochs' must be in 0..{epochs - 1} (below 'epochs'), "
-                             f"got {anneal_epochs}")
-    if batch_size < 1:
-        raise ParameterError(f"parameter 'batch_size' must be >= 1, got {batch_size}")
-    if not lr > 0:
-        raise ParameterError(f"parameter 'lr' must be > 0, got {lr}")
+    train.check_schedule(epochs=epochs, anneal_epochs=anneal_epochs, batch_size=batch_size, lr=lr)
     generators = list(generators)
     if len(generators) != stack.n_members:
         raise ParameterError(f"parameter 'generators' needs one generator per member ({stack.n_members}), "
@@ -172,7 +166,7 @@ def fit_annealed(stack: StackedMLP, x: torch.Tensor, y: torch.Tensor, *, epochs:
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
     n, s = len(x), stack.n_members
-    losses = []
+    losses, warned = [], set()
     stack.train()
     stages = [(epochs - anneal_epochs, lr)] + ([(anneal_epochs, lr * ANNEAL_FACTOR)] if anneal_epochs else [])
     for stage_epochs, stage_lr in stages:
@@ -192,13 +186,11 @@ def fit_annealed(stack: StackedMLP, x: torch.Tensor, y: torch.Tensor, *, epochs:
                 opt.step()
                 total.add_(per.detach(), alpha=idx.shape[1])
             losses.append((total / n).tolist())
+            for m in set(range(s)) - warned:  # as lib.train.fit: checked every epoch, warned once
+                if why := train.divergence([row[m] for row in losses]):
+                    warned.add(m)
+                    warnings.warn(f"{desc}: member {m}: {why} by epoch {len(losses)}; training diverges, "
+                                  f"lower 'lr' (now {lr:g})", RuntimeWarning, stacklevel=2)
     stack.eval()
-    hist = pd.DataFrame([{"member": m, "epoch": e + 1, "loss": row[m]}
+    return pd.DataFrame([{"member": m, "epoch": e + 1, "loss": row[m]}
                          for e, row in enumerate(losses) for m in range(s)])
-    for m in range(s):
-        curve = [row[m] for row in losses]
-        why = next(((k, w) for k in range(1, len(curve) + 1) if (w := train.divergence(curve[:k]))), None)
-        if why:
-            warnings.warn(f"{desc}: member {m}: {why[1]} by epoch {why[0]}; training diverges, lower 'lr' "
-                          f"(now {lr:g})", RuntimeWarning, stacklevel=2)
-    return hist

@@ -49,6 +49,21 @@ def divergence(losses: list[float]) -> str | None:
     return None
 
 
+def check_schedule(*, epochs: int, batch_size: int | None = None, lr: float | None = None,
+                   anneal_epochs: int | None = None) -> None:
+    """Raise :class:`ParameterError` unless the training schedule's given parameters are valid:
+    ``epochs >= 1``, ``0 <= anneal_epochs < epochs``, ``batch_size >= 1``, ``lr > 0``."""
+    if epochs < 1:
+        raise ParameterError(f"parameter 'epochs' must be >= 1, got {epochs}")
+    if anneal_epochs is not None and not 0 <= anneal_epochs < epochs:
+        raise ParameterError(f"parameter 'anneal_epochs' must be in 0..{epochs - 1} (below 'epochs'), "
+                             f"got {anneal_epochs}")
+    if batch_size is not None and batch_size < 1:
+        raise ParameterError(f"parameter 'batch_size' must be >= 1, got {batch_size}")
+    if lr is not None and not lr > 0:
+        raise ParameterError(f"parameter 'lr' must be > 0, got {lr}")
+
+
 def make_optimizer(params, name: str, lr: float, weight_decay: float = 0.0,
                    momentum: float = 0.0) -> torch.optim.Optimizer:
     """An optimizer by name (see OPTIMIZERS), in PyTorch's fused implementation where it has one.
@@ -80,12 +95,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
     Returns one row per epoch: ``epoch, loss`` (mean over batches), ``train_acc`` and,
     when validation data are given, ``val_acc``.
     """
-    if epochs < 1:
-        raise ParameterError(f"parameter 'epochs' must be >= 1, got {epochs}")
-    if batch_size < 1:
-        raise ParameterError(f"parameter 'batch_size' must be >= 1, got {batch_size}")
-    if not lr > 0:
-        raise ParameterError(f"parameter 'lr' must be > 0, got {lr}")
+    check_schedule(epochs=epochs, batch_size=batch_size, lr=lr)
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], optimizer, lr, weight_decay)

@@ -150,8 +150,11 @@ def test_censored_flip_pairs_are_read_both_ways_and_decide_nothing_alone():
 
     def positive_mean(v):
         return HOLDS if v.mean() > 0 else FAILS
-    assert c.verdict(positive_mean) == HOLDS  # both readings agree
-    assert c.verdict(lambda v: HOLDS if len(v) == 4 else FAILS) == INCONCLUSIVE  # the readings disagree
+    assert c.verdict(positive_mean(c.dropped), positive_mean) == HOLDS  # both readings agree
+    assert c.verdict(HOLDS, lambda v: FAILS) == INCONCLUSIVE  # the readings disagree
     clean = ch02.censored_log_growth([on[:4], off[:4]], 8.0, np.subtract)
     assert clean.n_censored == 0 and clean.note(np.mean) == ""
-    assert clean.verdict(lambda v: FAILS) == FAILS  # nothing censored: the one reading decides
+
+    def never(v):
+        raise AssertionError("the capped reading is read only when a pair is censored")
+    assert clean.verdict(FAILS, never) == FAILS  # nothing censored: the dropped reading decides

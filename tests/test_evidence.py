@@ -336,6 +336,60 @@ def test_rerun_reproduces_a_recorded_point_exactly(tiny_sweep, tmp_path):
         evidence.rerun(ledger, "nope", tmp_path, notebook_dir=book)
 
 
+def _executed_copy(tiny_sweep, ledger, folder: Path) -> tuple[str, int]:
+    """The sweep's executed notebook of the tiny chapter's default run, as nbval would leave it."""
+    book = tiny_sweep["root"] / "book"
+    point = evidence.default_point(book / "09_tiny.ipynb").id
+    assert point in set(ledger.point)  # dataset "a", seed 0: the defaults are one of the swept runs
+    folder.mkdir(parents=True, exist_ok=True)
+    executed = tiny_sweep["root"] / "out" / "points" / f"{point}.ipynb"
+    (folder / "09_tiny.ipynb").write_bytes(executed.read_bytes())
+    return point, int(ledger[ledger.point == point].threads.iloc[0])
+
+
+def test_recheck_compares_an_executed_chapter_with_its_recorded_run(tiny_sweep, tmp_path, monkeypatch, capsys):
+    out = tiny_sweep["root"] / "ledger-recheck"
+    evidence.build([tiny_sweep["spec"]], out, min_replications=1)
+    ledger = evidence.read(evidence.LEDGER, out)
+    book = tiny_sweep["root"] / "book"
+    point, threads = _executed_copy(tiny_sweep, ledger, tmp_path / "executed")
+
+    def check(led=ledger, folder=tmp_path / "executed", t=threads):
+        return evidence.recheck_captured(led, folder, threads=t, notebook_dir=book)
+    [entry] = check()
+    assert (entry["notebook"], entry["point"], entry["status"], entry["details"]) == \
+        ("09_tiny.ipynb", point, "reproduced", [])
+    assert evidence.main(["recheck", str(tmp_path / "executed"), "--threads", str(threads), "--out", str(out),
+                          "--notebooks", str(book)]) == 0
+
+    [entry] = check(t=threads + 1)  # another thread count rounds differently: not comparable, not a failure
+    assert entry["status"] == "not comparable" and "CPU thread(s)" in entry["details"][0]
+    stale = ledger.assign(lib_sha256="0" * 64)
+    [entry] = check(led=stale)
+    assert entry["status"] == "not comparable" and "stale" in entry["details"][0]
+    assert evidence.cheapest_cpu_point(stale, book)[0] is None
+    cli = ["recheck", str(tmp_path / "executed"), "--threads", str(threads + 1), "--out", str(out),
+           "--notebooks", str(book)]
+    assert evidence.main(cli) == 0 and "no exact check: the ledger has no quick CPU run" in capsys.readouterr().out
+    monkeypatch.setattr(evidence, "cheapest_cpu_point", lambda led, nbs: (point, ""))
+    assert evidence.main(cli) == 0  # nothing compared: the cheapest recorded run is re-run instead
+    assert f"re-ran the cheapest recorded run {point}: every recorded claim identical" in capsys.readouterr().out
+    [entry] = check(folder=tmp_path / "nothing")
+    assert entry["status"] == "not executed"
+
+    nb = nbformat.read(str(tmp_path / "executed" / "09_tiny.ipynb"), as_version=4)
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            payload = o.get("data", {}).get(results.MIME_TYPE)
+            if payload and "claim:ch09.positive_mean:estimate" in payload:
+                payload["claim:ch09.positive_mean:estimate"] += 1e-12
+    nbformat.write(nb, str(tmp_path / "executed" / "09_tiny.ipynb"))
+    [entry] = check()
+    assert entry["status"] == "differs" and entry["details"][0].startswith("ch09.positive_mean.estimate: recorded")
+    assert evidence.main(["recheck", str(tmp_path / "executed"), "--threads", str(threads), "--out", str(out),
+                          "--notebooks", str(book)]) == 1
+
+
 # ----------------------------------------------------- CI: the recorded ledger
 
 RECORDED = evidence.read(evidence.LEDGER)
@@ -361,28 +415,3 @@ def test_recorded_ledger_has_exactly_the_specs_runs():
     assert not recorded - set(expected), "the ledger holds runs that are not in sweeps/evidence/"
     missing = [p for p in expected if p not in recorded]
     assert not missing, f"{len(missing)} runs of sweeps/evidence/ are not in the ledger, e.g. {expected[missing[0]]}"
-
-
-def cheapest_cpu_point(ledger: pd.DataFrame) -> tuple[str | None, str]:
-    """The quickest recorded quick-profile run on digits or synthetic data made with this lib, notebook and torch."""
-    runs = ledger.drop_duplicates("point")
-    runs = runs[(runs.scale == "quick") & runs.dataset.isin(["digits", "synthetic"]) & (runs.device == "cpu")]
-    if runs.empty:
-        return None, "the ledger has no quick CPU run on digits or synthetic data"
-    current = evidence.lib_sha256()
-    runs = runs[runs.lib_sha256 == current]
-    if runs.empty:
-        return None, f"the ledger is stale (recorded with another lib/ than {current[:12]}): exact re-runs need `make evidence`"
-    runs = runs[runs.torch == torch.__version__]
-    runs = runs[[evidence.notebook_sha256(evidence.ROOT / "book" / n) == h for n, h in zip(runs.notebook, runs.notebook_sha256)]]
-    if runs.empty:
-        return None, "no recorded run matches this torch version and the current chapter notebooks"
-    return runs.sort_values("wall_s").point.iloc[0], ""
-
-
-@pytest.mark.skipif(RECORDED is None, reason=NO_LEDGER)
-def test_recorded_replication_reruns_exactly(tmp_path):
-    point, why = cheapest_cpu_point(RECORDED)
-    if point is None:
-        pytest.skip(why)
-    assert evidence.rerun(RECORDED, point, tmp_path, timeout=600) == []

@@ -49,6 +49,10 @@ def test_forward_is_every_members_forward_and_unstack_gives_the_members_back():
             torch.testing.assert_close(a[12 * s:12 * (s + 1)], b, rtol=0, atol=1e-12)
     back = st.unstack()
     assert [type(n) for n in back] == [le.LocalErrorMLP] * 3 and max_difference(back, nets) == 0.0
+    # The stack's parameters (what its optimizer gets) and state are the stacked tensors alone.
+    stacked = [f"{kind}.{i}" for kind in ("weights", "biases") for i in range(3)]
+    assert [n for n, _ in st.named_parameters()] == stacked
+    assert sorted(st.state_dict()) == sorted([*stacked, "readout_0", "readout_1"])
 
 
 @pytest.mark.parametrize("method", ["backprop", "local", "adversarial"])

@@ -588,10 +588,10 @@ class Censored:
         return (f"; {self.n_censored} of {self.n} pairs had a search that did not flip within L2 <= {self.cap:g} "
                 f"(dropped; counted at the cap: {estimate(self.capped):.3g})")
 
-    def verdict(self, decide) -> str:
-        """``decide(values)`` on the dropped pairs, or inconclusive when the capped pairs decide otherwise."""
-        v = decide(self.dropped)
-        return v if not self.n_censored or decide(self.capped) == v else INCONCLUSIVE
+    def verdict(self, dropped: str, decide) -> str:
+        """``dropped`` (the verdict of the dropped pairs, already computed), or inconclusive when
+        ``decide(values)`` on the capped pairs gives another; ``decide`` runs only when a pair is censored."""
+        return dropped if not self.n_censored or decide(self.capped) == dropped else INCONCLUSIVE
 
 
 def censored_log_growth(cols: list, cap: float, combine) -> Censored:
@@ -666,8 +666,8 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
     def geo_mean(v):
         return math.exp(v.mean())
 
-    def above_one(v):
-        return by_interval(*bootstrap_ci(v, rng=cfg.seed), 0.0, above=True)
+    def above_one(ci):  # a log ratio's interval above 0
+        return by_interval(*ci, 0.0, above=True)
 
     on_off_c = censored_log_growth([std["on-manifold"], std["off-manifold"]], cap, np.subtract)
     lr_on_off = on_off_c.dropped
@@ -676,7 +676,8 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
     out.append(Claim("On-manifold perturbations need larger norms than off-manifold ones",
                      "geometric mean of on/off flip-norm ratios" + ev,
                      fmt(on_off, tuple(map(math.exp, ci))) + on_off_c.note(geo_mean),
-                     manifold_gate(on_off_c.verdict(above_one), explained), id="ch02.on_larger_than_off",
+                     manifold_gate(on_off_c.verdict(above_one(ci), lambda v: above_one(bootstrap_ci(v, rng=cfg.seed))),
+                                   explained), id="ch02.on_larger_than_off",
                      estimate=on_off, lo=math.exp(ci[0]), hi=math.exp(ci[1])))
     on_rand_c = censored_log_growth([std["on-manifold"], std["random k-dim"]], cap, np.subtract)
     lr_on_rand = on_rand_c.dropped
@@ -685,7 +686,8 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
     out.append(Claim("... more than in a random subspace of the same dimension (the manifold is special)",
                      "geometric mean of on-manifold / random k-dim flip-norm ratios" + ev,
                      fmt(on_rand, tuple(map(math.exp, ci2))) + on_rand_c.note(geo_mean),
-                     manifold_gate(on_rand_c.verdict(above_one), explained), id="ch02.on_larger_than_random",
+                     manifold_gate(on_rand_c.verdict(above_one(ci2), lambda v: above_one(bootstrap_ci(v, rng=cfg.seed))),
+                                   explained), id="ch02.on_larger_than_random",
                      estimate=on_rand, lo=math.exp(ci2[0]), hi=math.exp(ci2[1])))
     judged = mis[mis.judged].iloc[0]
     out.append(Claim("A network trained only on mislabelled adversarial examples classifies most clean test images correctly",
@@ -702,18 +704,20 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
     grow_c = censored_log_growth(cols, cap, growths)
     grow_off, grow_on = grow_c.dropped
 
-    def deepens(g):
-        g_lo, g_hi = bootstrap_ci(g[0], rng=cfg.seed)
-        d_lo, d_hi = bootstrap_ci(g[0] - g[1], rng=cfg.seed)
-        return by_test(g_lo > 0 and d_lo > 0, g_hi < 0 or d_hi < 0)
+    def deepens(g_ci, d_ci):  # off-manifold growth above 1 and above the on-manifold growth
+        return by_test(g_ci[0] > 0 and d_ci[0] > 0, g_ci[1] < 0 or d_ci[1] < 0)
+
+    def deepens_capped(g):
+        return deepens(bootstrap_ci(g[0], rng=cfg.seed), bootstrap_ci(g[0] - g[1], rng=cfg.seed))
 
     d_ci = bootstrap_ci(grow_off - grow_on, rng=cfg.seed)
+    dropped_deepens = deepens(bootstrap_ci(grow_off, rng=cfg.seed), d_ci)
     out.append(Claim("Adversarial training mainly deepens the dimples (off-manifold distance grows more than on-manifold)",
                      "off- / on-manifold flip-norm growth (geometric means) and their ratio" + ev,
                      f"{math.exp(grow_off.mean()):.3g} / {math.exp(grow_on.mean()):.3g} = "
                      + fmt(math.exp((grow_off - grow_on).mean()), tuple(map(math.exp, d_ci)))
                      + grow_c.note(lambda g: math.exp((g[0] - g[1]).mean())),
-                     manifold_gate(grow_c.verdict(deepens), explained),
+                     manifold_gate(grow_c.verdict(dropped_deepens, deepens_capped), explained),
                      id="ch02.at_deepens_dimples", estimate=math.exp((grow_off - grow_on).mean()),
                      lo=math.exp(d_ci[0]), hi=math.exp(d_ci[1])))
     scalars = {"pgd_on_fraction_rms": f_val, "pgd_on_fraction_random_rms": rms_stat(std.pgd_random.to_numpy()),
