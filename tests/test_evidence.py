@@ -9,7 +9,6 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from scipy import stats
 
 from lib import claims, evidence, results, sweep
