@@ -34,10 +34,9 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import claims, sweep
-from .provenance import lib_sha256, notebook_sha256  # noqa: F401  (part of this module's interface)
+from .provenance import lib_sha256, notebook_sha256, torch_version  # noqa: F401  (part of this module's interface)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "sweeps" / "evidence"
@@ -200,6 +199,8 @@ def mean_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, 
     m = float(x.mean())
     if len(x) < 2:
         return m, math.nan, math.nan
+    from scipy import stats  # imported here: lib.claims loads this module in every kernel and scipy.stats takes 1.5 s
+
     half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
     return m, m - half, m + half
 
@@ -485,29 +486,27 @@ def default_point(notebook: str | Path) -> sweep.Point:
 
 
 def not_comparable(rows: pd.DataFrame, *, device: str, threads: int | None = None,
-                   notebook_dir: str | Path = ROOT / "book") -> str:
+                   notebook_dir: str | Path = ROOT / "book", current: str | None = None) -> str:
     """Why a run on ``device`` with ``threads`` CPU threads (None: any) cannot reproduce the ledger
-    ``rows`` of one point exactly (another lib/, notebook, torch, device or thread count), or ``""``."""
+    ``rows`` of one point exactly (another lib/, notebook, torch, device or thread count), or ``""``.
+
+    ``current`` is this lib/'s hash (:func:`lib_sha256`); a caller checking many points
+    computes it once and passes it.
+    """
     r = rows.iloc[0]
-    current = lib_sha256()
-    if r.lib_sha256 != current:
+    current = current or lib_sha256()
+    if is_stale(r.lib_sha256, current):
         return f"the ledger is stale (recorded with another lib/ than {current[:12]}): exact checks need `make evidence`"
     if notebook_sha256(Path(notebook_dir) / r.notebook) != r.notebook_sha256:
         return f"{r.notebook} changed since it was recorded"
-    if r.torch != _torch_version():
-        return f"recorded with torch {r.torch}, this is torch {_torch_version()}"
+    if r.torch != torch_version():
+        return f"recorded with torch {r.torch}, this is torch {torch_version()}"
     if r.device != device:
         return f"recorded on {r.device}, this run is on {device}"
     recorded = _int_or(r.threads, None)
     if threads is not None and recorded != threads:
         return f"recorded with {recorded} CPU thread(s), this run had {threads}"
     return ""
-
-
-def _torch_version() -> str:
-    import torch
-
-    return torch.__version__
 
 
 def recheck_captured(ledger: pd.DataFrame, captured: str | Path, *, threads: int,
@@ -520,22 +519,23 @@ def recheck_captured(ledger: pd.DataFrame, captured: str | Path, *, threads: int
     out identical. ``captured`` holds the executed notebooks under their own names. One
     entry per chapter in the ledger: ``notebook, point, status`` (``reproduced``,
     ``differs``, ``not comparable`` or ``not executed``) and ``details`` (the
-    differences, or why it could not be compared).
+    differences, or why it could not be compared) and ``claims`` (how many rows the ledger
+    records for that run).
     """
     from . import config, results
 
-    out = []
+    out, current = [], lib_sha256()
     for name in sorted(set(ledger.notebook)):
         default = default_point(Path(notebook_dir) / name)
         point = default.id
         rows = ledger[ledger.point == point]
-        entry = {"notebook": name, "point": point, "status": "not comparable", "details": []}
+        entry = {"notebook": name, "point": point, "status": "not comparable", "details": [], "claims": len(rows)}
         out.append(entry)
         if rows.empty:
             entry["details"] = ["the ledger has no run at the chapter's defaults"]
             continue
         device = config.device_name(config.pick_device(default.resolved.get("device")))
-        why = not_comparable(rows, device=device, threads=threads, notebook_dir=notebook_dir)
+        why = not_comparable(rows, device=device, threads=threads, notebook_dir=notebook_dir, current=current)
         if why:
             entry["details"] = [why]
             continue
@@ -557,7 +557,9 @@ def cheapest_cpu_point(ledger: pd.DataFrame, notebook_dir: str | Path = ROOT / "
     runs = runs[(runs.scale == "quick") & runs.dataset.isin(["digits", "synthetic"]) & (runs.device == "cpu")]
     if runs.empty:
         return None, "the ledger has no quick CPU run on digits or synthetic data"
-    why = {p: not_comparable(runs[runs.point == p], device="cpu", notebook_dir=notebook_dir) for p in runs.point}
+    current = lib_sha256()
+    why = {p: not_comparable(runs[runs.point == p], device="cpu", notebook_dir=notebook_dir, current=current)
+           for p in runs.point}
     ok = runs[[not why[p] for p in runs.point]]
     if ok.empty:
         return None, next(iter(why.values()))
@@ -584,9 +586,9 @@ def rerun(ledger: pd.DataFrame, point: str, output: str | Path, notebook_dir: st
     task = {"id": point, "parameters": json.loads(rows.parameters.iloc[0]), "notebook": str(notebook),
             "notebook_name": notebook.name, "output": str(output), "kernel": "python3", "timeout": timeout,
             "root": str(ROOT)}
-    threads = pd.to_numeric(rows["threads"], errors="coerce").iloc[0] if "threads" in rows else None
-    if pd.notna(threads):  # a ledger recorded before threads were provenance lacks them
-        task["env"] = {"OMP_NUM_THREADS": str(int(threads))}
+    threads = _int_or(rows["threads"].iloc[0], None) if "threads" in rows else None
+    if threads is not None:  # a ledger recorded before threads were provenance lacks them
+        task["env"] = {"OMP_NUM_THREADS": str(threads)}
     (Path(output) / "points").mkdir(parents=True, exist_ok=True)
     return compare(rows, sweep.run_point(task))
 
@@ -678,10 +680,9 @@ def _recheck(args: argparse.Namespace) -> int:
         return 0
     entries = recheck_captured(ledger, args.executed, threads=args.threads, notebook_dir=args.notebooks)
     for e in entries:
-        n = int((ledger.point == e["point"]).sum())
         head = f"{e['notebook']} (run {e['point']}): {e['status']}"
         if e["status"] == "reproduced":
-            print(f"{head}: all {n} recorded claims identical (estimates, intervals, verdicts)")
+            print(f"{head}: all {e['claims']} recorded claims identical (estimates, intervals, verdicts)")
         else:
             print(f"{head}: " + "; ".join(e["details"][:10])
                   + (f" (and {len(e['details']) - 10} more)" if len(e["details"]) > 10 else ""))

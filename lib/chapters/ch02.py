@@ -669,6 +669,9 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
     def above_one(ci):  # a log ratio's interval above 0
         return by_interval(*ci, 0.0, above=True)
 
+    def above_one_capped(v):  # the same verdict for a reading with capped norms
+        return above_one(bootstrap_ci(v, rng=cfg.seed))
+
     on_off_c = censored_log_growth([std["on-manifold"], std["off-manifold"]], cap, np.subtract)
     lr_on_off = on_off_c.dropped
     ci = bootstrap_ci(lr_on_off, rng=cfg.seed)
@@ -676,7 +679,7 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
     out.append(Claim("On-manifold perturbations need larger norms than off-manifold ones",
                      "geometric mean of on/off flip-norm ratios" + ev,
                      fmt(on_off, tuple(map(math.exp, ci))) + on_off_c.note(geo_mean),
-                     manifold_gate(on_off_c.verdict(above_one(ci), lambda v: above_one(bootstrap_ci(v, rng=cfg.seed))),
+                     manifold_gate(on_off_c.verdict(above_one(ci), above_one_capped),
                                    explained), id="ch02.on_larger_than_off",
                      estimate=on_off, lo=math.exp(ci[0]), hi=math.exp(ci[1])))
     on_rand_c = censored_log_growth([std["on-manifold"], std["random k-dim"]], cap, np.subtract)
@@ -686,7 +689,7 @@ def claims(cfg: SimpleNamespace, crit: pd.DataFrame, geo: dict[str, pd.DataFrame
     out.append(Claim("... more than in a random subspace of the same dimension (the manifold is special)",
                      "geometric mean of on-manifold / random k-dim flip-norm ratios" + ev,
                      fmt(on_rand, tuple(map(math.exp, ci2))) + on_rand_c.note(geo_mean),
-                     manifold_gate(on_rand_c.verdict(above_one(ci2), lambda v: above_one(bootstrap_ci(v, rng=cfg.seed))),
+                     manifold_gate(on_rand_c.verdict(above_one(ci2), above_one_capped),
                                    explained), id="ch02.on_larger_than_random",
                      estimate=on_rand, lo=math.exp(ci2[0]), hi=math.exp(ci2[1])))
     judged = mis[mis.judged].iloc[0]
