@@ -41,7 +41,9 @@ book: $(STAMP)
 # (tests/nbval_capture.py; --no-loadscope-reorder keeps that order), so none starts when the other
 # process is almost done. TEST_WORKERS=0 runs everything in one process.
 # Then every chapter nbval executed at its defaults is compared, exactly, with its recorded run in
-# the evidence ledger when it can be (same lib/, notebook, torch, device and thread count).
+# the evidence ledger when it can be (same lib/, notebook, torch, device and thread count). That
+# comparison (one CPU-bound process) runs beside the book build and the render check, which mostly
+# wait on Chromium; its report comes after theirs, and either failing fails the target.
 CORES := $(shell nproc 2>/dev/null || echo 2)
 TEST_WORKERS ?= $(shell n=$(CORES); echo $$(( n < 4 ? n : 4 )))
 TEST_THREADS = $(shell w=$(TEST_WORKERS); echo $$(( w > 0 ? ($(CORES) / w > 0 ? $(CORES) / w : 1) : $(OMP_NUM_THREADS) )))
@@ -51,10 +53,14 @@ test: $(STAMP)
 	NBVAL_CAPTURE_DIR=_build/nbval OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/python -m pytest -m "not render" \
 		-p tests.nbval_capture -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
 		book tests --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
-	$(BIN)/python -m lib.evidence recheck _build/nbval/book --threads $(TEST_THREADS)
-	$(BIN)/python -m lib.bookcache import _build/nbval
-	$(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going
-	$(BIN)/python -m pytest -m render tests/test_render.py
+	@$(BIN)/python -m lib.evidence recheck _build/nbval/book --threads $(TEST_THREADS) > _build/recheck.log 2>&1 & \
+		recheck=$$!; rc=0; set -x; \
+		{ $(BIN)/python -m lib.bookcache import _build/nbval && \
+		  $(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going && \
+		  $(BIN)/python -m pytest -m render tests/test_render.py; } || rc=$$?; \
+		{ set +x; } 2>/dev/null; rrc=0; wait $$recheck || rrc=$$?; \
+		echo "== python -m lib.evidence recheck _build/nbval/book --threads $(TEST_THREADS)"; cat _build/recheck.log; \
+		exit $$(( rc ? rc : rrc ))
 
 ## make sweep SPEC=sweeps/x.yaml [WORKERS=2]
 sweep: $(STAMP)
