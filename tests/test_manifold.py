@@ -39,7 +39,7 @@ def test_complement_is_orthogonal_and_parts_sum_to_vector(ae_bases):
     assert torch.allclose(manifold.project(off, ae_bases), torch.zeros_like(v), atol=1e-6)
     gram = ae_bases.transpose(1, 2) @ ae_bases
     assert torch.allclose(gram, torch.eye(3).expand_as(gram), atol=1e-5)
-    # the batched products give einsum's numbers exactly (the ledger's runs used einsum)
+    # the batched products give exactly the numbers of the einsum formula they replaced
     assert torch.equal(on, torch.einsum("bnk,bk->bn", ae_bases, torch.einsum("bnk,bn->bk", ae_bases, v)))
 
 
