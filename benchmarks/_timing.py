@@ -2,10 +2,15 @@
 
 Variants run interleaved, one round after another, so a change of load on a shared
 machine hits all of them alike; a ratio is the median over rounds of the ratio within
-a round, which is steadier under load than a ratio of best times.
+a round, which is steadier under load than a ratio of best times. A ratio is printed with a
+95% interval for that median (order statistics of the rounds' ratios, distribution-free), and
+a target is judged by the whole interval: met, missed, or undecided when the interval straddles
+it (the machine's speed drifts by several percent between runs, so a median alone can land on
+either side of a target it is close to).
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from typing import Callable
@@ -45,6 +50,37 @@ def best(times: list[tuple[float, float]], which: int = WALL) -> float:
     return min(t[which] for t in times)
 
 
-def ratio(num: list[tuple[float, float]], den: list[tuple[float, float]], which: int = WALL) -> float:
-    """Median over rounds of ``num / den`` (``WALL`` or ``CPU`` seconds)."""
-    return statistics.median(n[which] / d[which] for n, d in zip(num, den))
+def median_interval(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Distribution-free interval for the median and its coverage: the order statistics ``x_(j)``, ``x_(n+1-j)``.
+
+    ``j`` is the largest whose binomial coverage is >= ``level``; with too few values for that
+    (fewer than 6 at 95%), the range of the values, whose coverage is then below ``level``.
+    """
+    x, n = sorted(values), len(values)
+    tail = [math.comb(n, i) / 2**n for i in range(n // 2 + 1)]  # P(Binomial(n, 1/2) = i)
+    j = 1
+    while j < n // 2 and 1 - 2 * sum(tail[:j + 1]) >= level:
+        j += 1
+    return x[j - 1], x[n - j], 1 - 2 * sum(tail[:j])
+
+
+def ratios(num: list[tuple[float, float]], den: list[tuple[float, float]], which: int = WALL) -> list[float]:
+    """``num / den`` within each round (``WALL`` or ``CPU`` seconds)."""
+    return [n[which] / d[which] for n, d in zip(num, den)]
+
+
+def judged(num: list[tuple[float, float]], den: list[tuple[float, float]], which: int = WALL, *,
+           at_most: float | None = None, at_least: float | None = None) -> str:
+    """The median ratio with its 95% interval, and the verdict on the target (``at_most`` or ``at_least``) if one is given."""
+    r = ratios(num, den, which)
+    lo, hi, coverage = median_interval(r)
+    text = f"{statistics.median(r):.3f}x [{lo:.3f}, {hi:.3f}]" + ("" if coverage >= 0.95 else f" ({coverage:.0%} interval)")
+    if at_most is not None:
+        text += f" {_verdict(hi <= at_most, lo > at_most)} <= {at_most:g}"
+    if at_least is not None:
+        text += f" {_verdict(lo >= at_least, hi < at_least)} >= {at_least:g}"
+    return text
+
+
+def _verdict(met: bool, missed: bool) -> str:
+    return "meets" if met else "misses" if missed else "undecided at"

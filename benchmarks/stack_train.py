@@ -18,7 +18,7 @@ import argparse
 
 import torch
 
-from _timing import best, interleaved, ratio
+from _timing import best, interleaved, judged
 from lib import attacks, config, train
 from lib import local_errors as le
 from lib.chapters import ch05
@@ -62,7 +62,7 @@ def main() -> None:
                              "stacked": lambda: run(ch05.train_configuration, "stacked")}, a.repeats)
         acc = {k: [round(train.accuracy(n, ds.x_test, ds.y_test), 3) for n in v] for k, v in out.items()}
         print(f"  {ch05.METHOD_TITLES[method]:25s} one by one {best(times['one by one']):6.2f} s, stacked "
-              f"{best(times['stacked']):6.2f} s: ratio {ratio(times['one by one'], times['stacked']):.2f}x; "
+              f"{best(times['stacked']):6.2f} s: ratio {judged(times['one by one'], times['stacked'])}; "
               f"test accuracy {acc['one by one']} vs {acc['stacked']}")
 
 

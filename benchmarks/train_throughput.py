@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from _timing import CPU, WALL, best, interleaved, ratio
+from _timing import CPU, WALL, best, interleaved, judged
 from lib import models, train
 
 
@@ -74,11 +74,11 @@ def main() -> None:
               f"{best(ts):.2f} s wall, {best(ts, CPU):.2f} s CPU)")
     canonical, same_opt, lib = (times[k] for k in variants)
     for label, which in (("wall", WALL), ("CPU time", CPU)):
-        print(f"ratio lib / DataLoader ({label}): {ratio(canonical, lib, which):.2f}x; "
-              f"with fit's optimizer: {ratio(same_opt, lib, which):.2f}x")
+        print(f"ratio lib / DataLoader ({label}): {judged(canonical, lib, which, at_least=1.0)}; "
+              f"with fit's optimizer: {judged(same_opt, lib, which, at_least=1.0)}")
     print(f"(device {a.device}, batch {a.batch_size}, MLP {a.dim}-{'-'.join(map(str, a.widths))}-10, "
           f"{a.n} samples x {a.epochs} epochs, train accuracy every epoch in both; median of "
-          f"{a.repeats} interleaved rounds; the CPU-time ratio is the steadier one when other "
+          f"{a.repeats} interleaved rounds with its 95% interval; the CPU-time ratio is the steadier one when other "
           "processes share the cores)")
 
 
