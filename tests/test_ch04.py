@@ -100,6 +100,10 @@ def test_small_figures_train_count_reached_runs_and_claim_gains():
     gains = ch04.robustness_gains(ch04.diagonal_measures(diag))
     assert list(gains.columns) == ["small init", "weight decay"] and len(gains) == 2
     assert {"diagonal figure", "chessboard figure"} <= set(ch04.STAGE_SECONDS)
+    # An exact flip distance is infinite when the label never changes off the data: titles say so in words.
+    meas = ch04.chessboard_measures(cb).assign(delta_off=[np.inf] + [0.25] * 9)
+    assert ch04._variant_title(cb, 0, meas, "z=0").endswith("median off-data flip: no label change")
+    assert ch04._variant_title(cb, 1, meas, "z=0").endswith("median off-data flip 0.25")
 
 
 def test_ratio_ci_and_claim_records():

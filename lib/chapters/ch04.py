@@ -29,14 +29,13 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Sequence
 
-from matplotlib.ticker import FormatStrFormatter, NullFormatter
 import numpy as np
 import pandas as pd
 from scipy import stats
 import seaborn as sns
 import torch
 
-from .. import config, data, ensemble, flip, subspace
+from .. import config, data, ensemble, flip, plots, subspace
 from ..claims import INCONCLUSIVE, Claim, by_interval, by_test, fmt
 from ..config import Param, ParameterError
 
@@ -817,19 +816,6 @@ GPERP = "$\\|\\Pi_\\perp\\nabla_x f(x)\\|$"
 GPAR = "$\\|\\Pi_P\\nabla_x f(x)\\|$"
 
 
-def _log_ticks(axis, values=None) -> None:
-    """Readable log axes: plain-number labels (at ``values`` when given), no crowded minor labels."""
-
-    if values is not None:
-        ticks: list[float] = []
-        for v in sorted(set(float(v) for v in values)):
-            if not ticks or v / ticks[-1] > 1.3:  # skip a tick too close to the previous one
-                ticks.append(v)
-        axis.set_ticks(ticks)
-    axis.set_major_formatter(FormatStrFormatter("%.3g"))
-    axis.set_minor_formatter(NullFormatter())
-
-
 LABEL_STYLE = {1.0: dict(marker="o", color="C3", label="label +1"), -1.0: dict(marker="s", color="C0",
                                                                                 label="label -1")}
 
@@ -925,7 +911,7 @@ def plot_sweeps(meds: list[pd.DataFrame], exps: list[dict], axes, column: str = 
             title = f"{e['sweep']}: slope {e['delta_measured']:.2f}"
         xlabel = "decay factor $c_T = (1-\\eta\\lambda)^T$" if xcol == "decay" else e["sweep"]
         ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
-        _log_ticks(ax.xaxis, mean.x)
+        plots.log_ticks(ax.xaxis, mean.x)
     axes[0].legend(fontsize="x-small")
 
 
@@ -939,7 +925,7 @@ def plot_radius_ratio(med: pd.DataFrame, ax) -> None:
     ax.axhline(1.0, color="k", ls="--", lw=1, label="equal distances")
     ax.set(xscale="log", yscale="log", xlabel="data radius",
            ylabel="median flip distance: orthogonal / within $P$", title="which direction is cheaper?")
-    _log_ticks(ax.xaxis, mean.index)
+    plots.log_ticks(ax.xaxis, mean.index)
     ax.legend(fontsize="x-small")
 
 
@@ -957,8 +943,10 @@ def _variant_title(fig: Figure, i: int, meas: pd.DataFrame, plane: str | None = 
     what = {"vanilla": "vanilla", "small init": f"small init (weights / {r.factor:g})",
             "weight decay": f"weight decay {r.weight_decay:g}"}[r.variant]
     decay = f", $c_T$ = {float(fig.fit.decay[i]):.2f}" if r.variant == "weight decay" else ""
+    d = float(meas.delta_off.iloc[i])
+    flip_text = f"median off-data flip {d:.2f}" if math.isfinite(d) else "median off-data flip: no label change"
     return (f"{what}{', plane ' + plane if plane else ''}\n{int(r.steps)} steps{decay}, min margin "
-            f"{r.min_margin:.2f}\nmedian off-data flip {meas.delta_off.iloc[i]:.2f}")
+            f"{r.min_margin:.2f}\n{flip_text}")
 
 
 def plot_diagonal(fig: Figure, meas: pd.DataFrame, axes) -> None:
@@ -1003,7 +991,11 @@ def plot_chessboard(cb: Figure, meas: pd.DataFrame, axes) -> None:
     axes[5].set(xticks=range(len(gain.columns)), xticklabels=[f"plane {c}" for c in gain.columns],
                 xlim=(-0.5, len(gain.columns) - 0.5),
                 ylabel="off-plane flip distance:\nsmall init / vanilla")
-    axes[5].set_title("gain of small init\n(one line per seed)", fontsize="small")
+    # An exact flip distance is infinite when the label never changes off the data; such a gain
+    # cannot be drawn, so the title counts it.
+    undrawn = int((~np.isfinite(gain.to_numpy())).sum())
+    axes[5].set_title("gain of small init\n(one line per seed)"
+                      + (f"\n{undrawn} not drawn: no label change off the plane" if undrawn else ""), fontsize="small")
 
 
 def key_results(flips: dict, law: tuple, drift: float, exps: list[dict], gain: pd.DataFrame,

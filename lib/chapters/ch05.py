@@ -13,10 +13,10 @@ and the correlations of the lenses with each other.
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
-from matplotlib.ticker import FormatStrFormatter, NullFormatter
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -568,11 +568,6 @@ def scalars(table: pd.DataFrame, probe: Probe, corr: pd.DataFrame) -> dict:
 LOG_LENSES = ("on_off_ratio", "perp_par_ratio")
 
 
-def _plain_log_ticks(axis) -> None:
-    axis.set_major_formatter(FormatStrFormatter("%g"))
-    axis.set_minor_formatter(NullFormatter())
-
-
 def plot_lenses(table: pd.DataFrame, corr: pd.DataFrame):
     """One panel per lens: the lens against robustness, one point per network, coloured by training method."""
     fig, axes = plots.subplots(2, 4, width=3.3, height=3.0, sharey=True)
@@ -585,12 +580,12 @@ def plot_lenses(table: pd.DataFrame, corr: pd.DataFrame):
         pred = {1: "+", -1: "-", 0: "no"}[sign]
         ax.set_title(f"ch. {chapter}: $\\rho$ = {r.rho:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]\n"
                      f"within methods {r['within rho']:+.2f} (predicted: {pred} sign)", fontsize=9)
-        ax.set_xlabel(label, fontsize=8)
+        ax.set_xlabel(textwrap.fill(label, 40), fontsize=8)  # two short lines, not one that runs into the next panel
         if lens in LOG_LENSES:
             ax.set_xscale("log")
-            _plain_log_ticks(ax.xaxis)
+            plots.log_ticks(ax.xaxis)
     axes[0, 0].set_yscale("log")
-    _plain_log_ticks(axes[0, 0].yaxis)
+    plots.log_ticks(axes[0, 0].yaxis)
     fig.supylabel(f"{ROBUSTNESS_LABEL} (pixel units, log scale)", fontsize=10)
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=len(METHODS))
     fig.suptitle("Four lenses against robustness: one point per network")
