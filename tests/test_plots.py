@@ -10,7 +10,8 @@ from lib import plots  # noqa: E402
 def labelled_ticks(axis, lo: float, hi: float) -> list[str]:
     """The non-empty major tick labels within ``[lo, hi]`` once the figure is drawn."""
     axis.figure.canvas.draw()
-    return [t.get_text() for t in axis.get_ticklabels() if t.get_text() and lo <= t.get_position()[0 if axis.axis_name == "x" else 1] <= hi]
+    at = 0 if axis.axis_name == "x" else 1
+    return [t.get_text() for t in axis.get_ticklabels() if t.get_text() and lo <= t.get_position()[at] <= hi]
 
 
 def test_a_log_axis_within_one_decade_gets_plain_labels():
