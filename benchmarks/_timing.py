@@ -33,15 +33,19 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
 
 def interleaved(variants: dict[str, Callable[[], Callable[[], object]]],
                 rounds: int) -> dict[str, list[tuple[float, float]]]:
-    """``rounds`` rounds of timing every variant once, in order.
+    """``rounds`` rounds of timing every variant once, each round starting one variant later.
 
     Each variant is a set-up function, called untimed before every run, that returns
-    the function to time (e.g. one that trains a freshly initialised network).
+    the function to time (e.g. one that trains a freshly initialised network). The
+    rotation gives every variant every place in the order equally often, so what one
+    run leaves behind for the next (memory to map again, caches to refill) does not
+    always fall on the same variant.
     """
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, setup in variants.items():
-            times[name].append(timed(setup()))
+    names = list(variants)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            times[name].append(timed(variants[name]()))
     return times
 
 
