@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,37 +69,32 @@ class Seen:
     crash: Exception | None = None
 
 
+@contextmanager
+def _crash_into(seen: Seen):
+    """An error in the block becomes ``seen.crash``: reported by this page's test, not by every test."""
+    try:
+        yield
+    except Exception as exc:
+        seen.crash = exc
+
+
 def _open(ctx, page: Path) -> tuple:
     """A new tab navigating to ``page``, with its errors and failed file requests collected into a :class:`Seen`."""
     seen, tab = Seen(), ctx.new_page()
     tab.on("pageerror", lambda exc: seen.errors.append(str(exc)))
     tab.on("console", lambda msg: seen.errors.append(msg.text) if msg.type == "error" else None)
     tab.on("requestfailed", lambda req: seen.failed.append(req.url) if req.url.startswith("file:") else None)
-    try:
+    with _crash_into(seen):
         tab.goto(page.as_uri(), wait_until="commit")  # returns at once: the pages load side by side
-    except Exception as exc:  # reported by this page's test, not by every test
-        seen.crash = exc
     return tab, seen
-
-
-def _read(tab, seen: Seen) -> None:
-    """Fill ``seen`` from a tab once its page has loaded and MathJax, if the page uses it, has typeset it."""
-    try:
-        tab.wait_for_load_state("load")
-        tab.wait_for_function(MATHJAX_DONE, timeout=30_000)
-        seen.text = tab.evaluate(VISIBLE_TEXT)
-        seen.broken = tab.evaluate(BROKEN_IMAGES)
-        seen.math_nodes = tuple(tab.evaluate(MATH_NODES))
-    except Exception as exc:  # reported by this page's test, not by every test
-        seen.crash = exc
 
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[Path, Seen]:
     """Every page opened at once, each in its own tab of one headless Chromium, and read once typeset.
 
-    The pages load side by side: the 12 pages took 17.4 s one after another and 12.4 s
-    so (the whole render check, measured on the 2-core machine).
+    The pages load side by side: the whole render check of 12 pages took 17.4 s one page
+    after another and 11-12 s so (measured on the 2-core machine).
     """
     from playwright.sync_api import sync_playwright
 
@@ -106,11 +102,19 @@ def rendered() -> dict[Path, Seen]:
         ctx = pw.chromium.launch_persistent_context(profile, executable_path=chromium_path(), headless=True,
                                                     args=CHROMIUM_ARGS)
         tabs = {page: _open(ctx, page) for page in pages()}
+        for tab, seen in tabs.values():  # loaded, and typeset when the page uses MathJax
+            if seen.crash is None:
+                with _crash_into(seen):
+                    tab.wait_for_load_state("load")
+                    tab.wait_for_function(MATHJAX_DONE, timeout=30_000)
+        if tabs:  # a moment for late script errors and images, as each page had before it was read
+            next(iter(tabs.values()))[0].wait_for_timeout(200)
         for tab, seen in tabs.values():
             if seen.crash is None:
-                _read(tab, seen)
-        if tabs:  # a moment for script errors raised after typesetting (the listeners collect until close)
-            next(iter(tabs.values()))[0].wait_for_timeout(200)
+                with _crash_into(seen):
+                    seen.text = tab.evaluate(VISIBLE_TEXT)
+                    seen.broken = tab.evaluate(BROKEN_IMAGES)
+                    seen.math_nodes = tuple(tab.evaluate(MATH_NODES))
         ctx.close()
     return {page: seen for page, (_, seen) in tabs.items()}
 
