@@ -19,12 +19,22 @@ from torch import nn
 from .config import ParameterError
 
 NORMS = ("linf", "l2")
+# Largest batch (in numbers) whose PGD update runs on one CPU thread; see pgd.
+SERIAL_UPDATE_MAX = 1 << 19
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @contextmanager
 def eval_mode(model: nn.Module):
-    """Put ``model`` in eval mode and restore its previous mode afterwards."""
+    """Put ``model`` in eval mode and restore its previous mode afterwards.
+
+    A model already wholly in eval mode is left alone: ``eval()`` and ``train()`` walk
+    every module, about 35 us for a small MLP, which an attack of a few milliseconds
+    would pay on every call.
+    """
+    if not any(m.training for m in model.modules()):
+        yield model
+        return
     was_training = model.training
     model.eval()
     try:
@@ -104,42 +114,63 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.T
     # A targeted step descends: fold the sign into the step size (the projection is linear).
     step = -step if targeted else step
     x0 = x.detach()
-    delta = _random_start(x0, e, norm, generator) if random_start else torch.zeros_like(x0)
-    if project is not None:
-        delta = project(delta)
-    bounds = _step_bounds(x0, e, norm, clamp)
-    # The iterate starts in the start's memory when that belongs to this call.
-    xa = _clamp_(delta.add_(x0) if project is None else x0 + delta, clamp)
-    # Each iteration: one forward, one backward to the input, and as few operations as the
-    # update needs (3 for L-inf; 8 for L2, two of them per-sample norms): after a forward
-    # and backward pass each further operation costs its dispatch from cold caches
-    # (15-25 us on CPU, whatever its size), so the count matters as much as the passes.
-    # The updates write in place into the gradient and the iterate, which belong to this
-    # call alone (the iterate is a fresh tensor from the start on and the graph of its
-    # gradient is already freed), so no step allocates a batch-sized tensor and the
-    # inputs are never written to.
-    linf, scalar, scalar_e = norm == "linf", isinstance(step, float), isinstance(e, float)
-    if not linf:
-        # L2 projection: delta * min(1, e / |delta|) = delta * e / max(|delta|, e); the floor
-        # keeps e = 0 (and a zero delta) away from 0 / 0.
-        e_floor = max(e, 1e-12) if scalar_e else e.clamp_min(1e-12)
-    with eval_mode(model):
-        for _ in range(steps):
-            g = _input_grad(model, xa, y, loss_fn)
+    # On CPU, the few elementwise operations of an update run on one thread when the batch
+    # is small: each parallel region wakes the sleeping OpenMP threads (OMP_WAIT_POLICY=
+    # PASSIVE), which cost more than the work. On the 2-core machine a 3-operation L-inf
+    # update of 100,000 floats took 367 us at 2 threads and 101 us at 1; the two are even
+    # near 500,000 floats. Forward and backward passes keep every thread.
+    threads = torch.get_num_threads()
+    serial = x0.device.type == "cpu" and threads > 1 and x0.numel() <= SERIAL_UPDATE_MAX
+    try:
+        if serial:
+            torch.set_num_threads(1)
+        if random_start:
+            delta = _random_start(x0, e, norm, generator)
             if project is not None:
-                g = project(g)
-            if not g.is_contiguous():  # e.g. an expanded gradient: in-place writes need their own memory
-                g = g.contiguous()
-            if linf:
-                g.sign_()
-                xa = _clamp_(xa.add_(g, alpha=step) if scalar else xa.addcmul_(step, g), bounds)
-            else:
-                gn = _norms(g).clamp_min_(1e-12)
-                delta = (xa.addcdiv_(g, gn, value=step) if scalar else xa.addcmul_(g, step / gn)).sub_(x0)
-                dn = _norms(delta).clamp_min_(e_floor)
-                # g is spent: the new iterate reuses its memory
-                xa = _clamp_(torch.addcdiv(x0, delta, dn, value=e, out=g) if scalar_e
-                             else torch.addcdiv(x0, delta, dn.div_(e), out=g), bounds)
+                delta = project(delta)
+            # The iterate starts in the start's memory when that belongs to this call.
+            xa = delta.add_(x0) if project is None else x0 + delta
+            xa = _clamp_(xa, clamp)
+        else:
+            xa = x0.clone() if clamp is None else x0.clamp(*clamp)  # a fresh tensor in one operation
+        bounds = _step_bounds(x0, e, norm, clamp)
+        # Each iteration: one forward, one backward to the input, and as few operations as the
+        # update needs (3 for L-inf; 8 for L2, two of them per-sample norms): after a forward
+        # and backward pass each further operation costs its dispatch from cold caches
+        # (15-25 us on CPU, whatever its size), so the count matters as much as the passes.
+        # The updates write in place into the gradient and the iterate, which belong to this
+        # call alone (the iterate is a fresh tensor from the start on and the graph of its
+        # gradient is already freed), so no step allocates a batch-sized tensor and the
+        # inputs are never written to.
+        linf, scalar, scalar_e = norm == "linf", isinstance(step, float), isinstance(e, float)
+        if not linf:
+            # L2 projection: delta * min(1, e / |delta|) = delta * e / max(|delta|, e); the floor
+            # keeps e = 0 (and a zero delta) away from 0 / 0.
+            e_floor = max(e, 1e-12) if scalar_e else e.clamp_min(1e-12)
+        with eval_mode(model):
+            for _ in range(steps):
+                if serial:
+                    torch.set_num_threads(threads)
+                g = _input_grad(model, xa, y, loss_fn)
+                if project is not None:
+                    g = project(g)
+                if serial:
+                    torch.set_num_threads(1)
+                if not g.is_contiguous():  # e.g. an expanded gradient: in-place writes need their own memory
+                    g = g.contiguous()
+                if linf:
+                    g.sign_()
+                    xa = _clamp_(xa.add_(g, alpha=step) if scalar else xa.addcmul_(step, g), bounds)
+                else:
+                    gn = _norms(g).clamp_min_(1e-12)
+                    delta = (xa.addcdiv_(g, gn, value=step) if scalar else xa.addcmul_(g, step / gn)).sub_(x0)
+                    dn = _norms(delta).clamp_min_(e_floor)
+                    # g is spent: the new iterate reuses its memory
+                    xa = _clamp_(torch.addcdiv(x0, delta, dn, value=e, out=g) if scalar_e
+                                 else torch.addcdiv(x0, delta, dn.div_(e), out=g), bounds)
+    finally:
+        if serial:
+            torch.set_num_threads(threads)
     return xa.detach()
 
 

@@ -191,3 +191,60 @@ def test_pgd_training_transform_is_pgd_with_its_generator(trained):
         assert torch.equal(make(net, x, y), want)
     with pytest.raises(ParameterError, match="norm"):
         attacks.pgd_training(0.8, norm="l1", steps=3)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_pgd_serial_update_same_iterates_and_threads_restored(trained, norm, monkeypatch):
+    """At 2 threads the update runs on one thread for a small batch: same iterates, thread count restored."""
+    net, x, y = trained
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        kw = dict(norm=norm, steps=5, random_start=True)
+        seen = []
+        hook = net.register_forward_pre_hook(lambda m, a: seen.append(torch.get_num_threads()))
+        serial = attacks.pgd(net, x, y, 0.3, generator=torch.Generator().manual_seed(1), **kw)
+        hook.remove()
+        assert seen == [2] * 5  # forward (and backward) passes keep every thread
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(attacks, "SERIAL_UPDATE_MAX", 0)  # every operation at 2 threads
+        parallel = attacks.pgd(net, x, y, 0.3, generator=torch.Generator().manual_seed(1), **kw)
+        assert torch.equal(serial, parallel)
+        assert (serial - x).abs().max() > 1e-3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_pgd_restores_threads_and_mode_after_an_error(trained):
+    net, x, y = trained
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    calls = []
+
+    def fail_second(m, a):
+        calls.append(m.training)
+        if len(calls) == 2:
+            raise RuntimeError("planted")
+    hook = net.register_forward_pre_hook(fail_second)
+    net.train()
+    try:
+        with pytest.raises(RuntimeError, match="planted"):
+            attacks.pgd(net, x, y, 0.1, steps=3)
+        assert torch.get_num_threads() == 2 and net.training
+        assert calls == [False, False]  # the attack ran the model in eval mode
+    finally:
+        hook.remove()
+        net.eval()
+        torch.set_num_threads(before)
+
+
+def test_eval_mode_leaves_eval_model_alone_and_restores_train_mode():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Dropout(0.5))
+    net.eval()
+    with attacks.eval_mode(net):
+        assert not any(m.training for m in net.modules())
+    assert not any(m.training for m in net.modules())
+    net.train()
+    with attacks.eval_mode(net):
+        assert not any(m.training for m in net.modules())
+    assert all(m.training for m in net.modules())
