@@ -106,6 +106,23 @@ def test_small_figures_train_count_reached_runs_and_claim_gains():
     assert ch04._variant_title(cb, 1, meas, "z=0").endswith("median off-data flip 0.25")
 
 
+def test_gains_and_claims_leave_out_networks_that_did_not_fit():
+    """A gain compares fitted networks only; with fewer than 2 fitted seeds the claim is inconclusive and says so."""
+    rows = [{"variant": v, "seed": s, "plane": p, "delta_off": d, "min_margin": m}
+            for s in range(3) for p in (ch04.AFFINE, "z=0")
+            for v, d, m in (("vanilla", 1.0, 0.02), ("small init", 2.0 + s / 10, 0.02 if s or p == "z=0" else -0.3))]
+    meas = pd.DataFrame(rows)
+    gain = ch04.affine_gain(meas)
+    assert np.isnan(gain.at[0, ch04.AFFINE]) and gain.at[1, ch04.AFFINE] == 2.1 and gain.at[0, "z=0"] == 2.0
+    c = ch04._fitted_ratio_claim("ch04.x", "claim", "ratio over the", "; holds if > 1", gain[ch04.AFFINE], 1.0)
+    assert c.verdict == "holds" and "2 of 3 seeds" in c.statistic and c.lo > 1
+    unfit = meas.assign(min_margin=np.where(meas.variant == "vanilla", 0.02, -0.1))
+    c = ch04._fitted_ratio_claim("ch04.x", "claim", "ratio over the", "; holds if > 1",
+                                 ch04.robustness_gains(unfit, ch04.AFFINE)["small init"], 1.0)
+    assert c.verdict == "inconclusive at this scale" and c.value == "not measured: 0 of 3 seeds fitted"
+    assert np.isnan(c.estimate)
+
+
 def test_ratio_ci_and_claim_records():
     est, lo, hi = ch04.ratio_ci([2.0, 2.0, 2.0])
     assert est == pytest.approx(2.0) and lo == pytest.approx(2.0) and hi == pytest.approx(2.0)

@@ -666,15 +666,31 @@ def reach_sentences(reach: pd.DataFrame, cfg: SimpleNamespace) -> str:
     return "\n".join(out)
 
 
+def fitted(table: pd.DataFrame) -> pd.Series:
+    """Which networks classify every training point correctly (minimum margin above 0).
+
+    A flip distance measures how far a label is from changing; for a network that has
+    not fitted its points it measures nothing the paper speaks of, so gains are taken
+    between fitted networks only. The stop margin is stricter; a network can fit its
+    points without reaching it.
+    """
+    return table.min_margin > 0
+
+
 def robustness_gains(meas: pd.DataFrame, plane: str | None = None) -> pd.DataFrame:
-    """Per seed: how much small init and weight decay multiply the median off-data flip distance."""
+    """Per seed: how much small init and weight decay multiply the median off-data flip distance.
+
+    NaN where the variant's or the vanilla network has not fitted its points (:func:`fitted`).
+    """
     m = meas if plane is None else meas[meas.plane == plane]
-    pv = m.pivot_table(index="seed", columns="variant", values="delta_off")
+    m = m.assign(delta_off=m.delta_off.where(fitted(m)))
+    pv = m.pivot_table(index="seed", columns="variant", values="delta_off", dropna=False)
     return pd.DataFrame({v: pv[v] / pv["vanilla"] for v in ("small init", "weight decay") if v in pv})
 
 
 def affine_gain(meas: pd.DataFrame) -> pd.DataFrame:
-    """Per seed (rows) and plane (columns): how much small init multiplies the off-plane flip distance."""
+    """Per seed (rows) and plane (columns): how much small init multiplies the off-plane flip distance
+    (NaN where a network has not fitted its points)."""
     return pd.DataFrame({plane: robustness_gains(meas, plane)["small init"] for plane in ("z=0", AFFINE)})
 
 
@@ -799,15 +815,31 @@ def claims(flips: dict, law: tuple[float, float, float], drift_gd: float, optim:
     for fig, where in (("diagonal", "perpendicular to the diagonal"), ("chessboard", "off the plane z=0.5")):
         g = figure_gains[fig]
         for variant, short in (("small init", "small_init"), ("weight decay", "weight_decay")):
-            rows.append(_interval_claim(
+            rows.append(_fitted_ratio_claim(
                 f"ch04.{fig}_{short}_gain", f"{fig.capitalize()} figure: {variant} makes labels harder to flip "
-                f"{where}", f"{variant} / vanilla median exact flip distance {where}, geometric mean over "
-                f"{len(g)} seeds, 95% CI; holds if > 1", ratio_ci(g[variant]), 1.0))
-    rows.append(_interval_claim(
+                f"{where}", f"{variant} / vanilla median exact flip distance {where}, geometric mean over the",
+                "; holds if > 1", g[variant], 1.0))
+    rows.append(_fitted_ratio_claim(
         "ch04.affine_plane_weaker", "The effect is weaker on the chessboard's affine plane than on a linear subspace",
-        "ratio of the small-init robustness gain off the plane z=0.5 to that off z=0 (paired seeds); holds if < 1",
-        ratio_ci(gain[AFFINE] / gain["z=0"]), 1.0, above=False))
+        "ratio of the small-init robustness gain off the plane z=0.5 to that off z=0, over the",
+        "; holds if < 1", gain[AFFINE] / gain["z=0"], 1.0, above=False))
     return rows + sweep_claims(exps)
+
+
+def _fitted_ratio_claim(cid: str, claim: str, before: str, after: str, ratios: pd.Series, threshold: float,
+                        above: bool = True) -> Claim:
+    """:func:`_interval_claim` on the per-seed ``ratios`` of fitted networks (NaN: a network did not fit).
+
+    With fewer than two such seeds there is no interval, and the claim is inconclusive:
+    its value says how many seeds fitted.
+    """
+    ok = ratios.dropna()
+    stat = f"{before} {len(ok)} of {len(ratios)} seeds whose networks all fit their points, 95% CI{after}"
+    if len(ok) < 2:
+        nan = math.nan
+        return Claim(claim, stat, f"not measured: {len(ok)} of {len(ratios)} seeds fitted", INCONCLUSIVE, id=cid,
+                     estimate=nan, lo=nan, hi=nan)
+    return _interval_claim(cid, claim, stat, ratio_ci(ok), threshold, above=above)
 
 
 # ---------------------------------------------------------------- figures
@@ -945,8 +977,9 @@ def _variant_title(fig: Figure, i: int, meas: pd.DataFrame, plane: str | None = 
     decay = f", $c_T$ = {float(fig.fit.decay[i]):.2f}" if r.variant == "weight decay" else ""
     d = float(meas.delta_off.iloc[i])
     flip_text = f"median off-data flip {d:.2f}" if math.isfinite(d) else "median off-data flip: no label change"
+    fit = "" if r.min_margin > 0 else " (points not fitted)"
     return (f"{what}{', plane ' + plane if plane else ''}\n{int(r.steps)} steps{decay}, min margin "
-            f"{r.min_margin:.2f}\n{flip_text}")
+            f"{r.min_margin:.2f}{fit}\n{flip_text}")
 
 
 def plot_diagonal(fig: Figure, meas: pd.DataFrame, axes) -> None:
@@ -991,11 +1024,13 @@ def plot_chessboard(cb: Figure, meas: pd.DataFrame, axes) -> None:
     axes[5].set(xticks=range(len(gain.columns)), xticklabels=[f"plane {c}" for c in gain.columns],
                 xlim=(-0.5, len(gain.columns) - 0.5),
                 ylabel="off-plane flip distance:\nsmall init / vanilla")
-    # An exact flip distance is infinite when the label never changes off the data; such a gain
-    # cannot be drawn, so the title counts it.
-    undrawn = int((~np.isfinite(gain.to_numpy())).sum())
-    axes[5].set_title("gain of small init\n(one line per seed)"
-                      + (f"\n{undrawn} not drawn: no label change off the plane" if undrawn else ""), fontsize="small")
+    # A gain is not drawn where a network has not fitted its points (NaN), or where the exact flip
+    # distance is infinite because the label never changes off the data; the title counts both.
+    g = gain.to_numpy()
+    unfit, inf = int(np.isnan(g).sum()), int(np.isinf(g).sum())
+    notes = ([f"{unfit} of {g.size} not drawn: points not fitted"] if unfit else []) + \
+        ([f"{inf} not drawn: no label change off the plane"] if inf else [])
+    axes[5].set_title("\n".join(["gain of small init", "(one line per seed)"] + notes), fontsize="small")
 
 
 def key_results(flips: dict, law: tuple, drift: float, exps: list[dict], gain: pd.DataFrame,
@@ -1011,5 +1046,6 @@ def key_results(flips: dict, law: tuple, drift: float, exps: list[dict], gain: p
         out[f"slope_{key}"] = e["measured"]
         out[f"predicted_{key}"] = e["predicted"]
         out[f"delta_slope_{key}"] = e["delta_measured"]
-    out["affine_gain_ratio"] = float(np.exp(np.log(gain[AFFINE] / gain["z=0"]).mean()))
+    fitted_ratios = (gain[AFFINE] / gain["z=0"]).dropna()  # NaN (recorded null) when no seed fitted
+    out["affine_gain_ratio"] = float(np.exp(np.log(fitted_ratios).mean())) if len(fitted_ratios) else math.nan
     return out
