@@ -67,6 +67,15 @@ def pgd_call(model, x, y, steps: int, norm: str, eps: float, random_start: bool 
                 generator=torch.Generator().manual_seed(0))
 
 
+def pgd_parallel_update(model, x, y, steps: int, norm: str, eps: float) -> None:
+    """:func:`pgd_call` without a start, its update at every thread (as before the one-thread update)."""
+    kept, attacks.SERIAL_UPDATE_MAX = attacks.SERIAL_UPDATE_MAX, 0
+    try:
+        pgd_call(model, x, y, steps, norm, eps, False)
+    finally:
+        attacks.SERIAL_UPDATE_MAX = kept
+
+
 def bench(name: str, model, x, y, a) -> None:
     variants = {
         "forward+backward": (bare_steps, ()),
@@ -77,6 +86,9 @@ def bench(name: str, model, x, y, a) -> None:
         "PGD L-inf, random start": (pgd_call, ("linf", 0.1)),
         "PGD L2, random start": (pgd_call, ("l2", 1.5)),
     }
+    if a.device == "cpu" and torch.get_num_threads() > 1:  # what the one-thread update saves
+        variants["PGD L-inf, parallel update"] = (pgd_parallel_update, ("linf", 0.1))
+        variants["PGD L2, parallel update"] = (pgd_parallel_update, ("l2", 1.5))
     model = model.to(a.device)
     calls = {k: (lambda fn=fn, extra=extra: lambda: fn(model, x, y, a.steps, *extra))
              for k, (fn, extra) in variants.items()}
@@ -87,14 +99,18 @@ def bench(name: str, model, x, y, a) -> None:
     print(f"{name}, batch {len(x)} ({a.device}, {torch.get_num_threads()} threads): forward+backward {best(ref) / a.steps * 1e3:.2f} ms wall, "
           f"{best(ref, CPU) / a.steps * 1e3:.2f} ms CPU per iteration")
     for k in list(variants)[1:3]:
-        print(f"  {k:24s} {best(times[k]) / a.steps * 1e3:7.2f} ms/iteration   ratio "
+        print(f"  {k:26s} {best(times[k]) / a.steps * 1e3:7.2f} ms/iteration   ratio "
               f"{judged(times[k], ref, at_most=TARGET)} wall, {judged(times[k], ref, CPU, at_most=TARGET)} CPU time")
-    for k, norm, eps in zip(list(variants)[3:], ("linf", "l2"), (0.1, 1.5)):
+    for k, norm, eps in zip(list(variants)[3:5], ("linf", "l2"), (0.1, 1.5)):
         g = torch.Generator().manual_seed(0)
         start = statistics.median(timed(lambda: attacks._random_start(x, eps, norm, g))[CPU] for _ in range(50))
-        print(f"  {k:24s} {best(times[k]) / a.steps * 1e3:7.2f} ms/iteration   ratio "
+        print(f"  {k:26s} {best(times[k]) / a.steps * 1e3:7.2f} ms/iteration   ratio "
               f"{judged(times[k], ref)} wall, {judged(times[k], ref, CPU)} CPU time; the start alone: "
               f"{start * 1e3:.2f} ms CPU per call")
+    for k in list(variants)[5:]:
+        print(f"  {k:26s} {best(times[k]) / a.steps * 1e3:7.2f} ms/iteration   ratio "
+              f"{judged(times[k], ref)} wall, {judged(times[k], ref, CPU)} CPU time; over the one-thread "
+              f"update: {judged(times[k], times[k.split(',')[0]], CPU)} CPU time")
     if a.device == "cpu":
         cold, warm = dispatch_after_backward(model, x, y)
         print(f"  one tiny operation right after a forward+backward: {cold * 1e6:.1f} us, the same again: "
