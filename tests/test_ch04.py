@@ -1,4 +1,5 @@
 """Chapter 4 helpers: parameter checks, planted scaling exponents, paired data, the affine invariant."""
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -104,6 +105,16 @@ def test_small_figures_train_count_reached_runs_and_claim_gains():
     meas = ch04.chessboard_measures(cb).assign(delta_off=[np.inf] + [0.25] * 9)
     assert ch04._variant_title(cb, 0, meas, "z=0").endswith("median off-data flip: no label change")
     assert ch04._variant_title(cb, 1, meas, "z=0").endswith("median off-data flip 0.25")
+    for i, margin in enumerate(cb.table.min_margin):  # a network that has not fitted its points says so
+        assert ("(not fitted)" in ch04._variant_title(cb, i, meas)) == (margin <= 0)
+    # With no drawable gain (no seed fitted on both planes), the gain panel says why.
+    unfit = ch04.chessboard_measures(cb)
+    unfit = unfit.assign(min_margin=np.where(unfit.variant == "small init", -0.1, 0.05))
+    fig, axes = plt.subplots(2, 3)
+    ch04.plot_chessboard(cb, unfit, axes.ravel())
+    assert "4 of 4 not drawn: points not fitted" in axes[1, 2].get_title()
+    assert any("no seed with both networks" in t.get_text() for t in axes[1, 2].texts)
+    plt.close(fig)
 
 
 def test_gains_and_claims_leave_out_networks_that_did_not_fit():

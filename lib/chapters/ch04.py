@@ -977,7 +977,7 @@ def _variant_title(fig: Figure, i: int, meas: pd.DataFrame, plane: str | None = 
     decay = f", $c_T$ = {float(fig.fit.decay[i]):.2f}" if r.variant == "weight decay" else ""
     d = float(meas.delta_off.iloc[i])
     flip_text = f"median off-data flip {d:.2f}" if math.isfinite(d) else "median off-data flip: no label change"
-    fit = "" if r.min_margin > 0 else " (points not fitted)"
+    fit = "" if r.min_margin > 0 else " (not fitted)"
     return (f"{what}{', plane ' + plane if plane else ''}\n{int(r.steps)} steps{decay}, min margin "
             f"{r.min_margin:.2f}{fit}\n{flip_text}")
 
@@ -1031,6 +1031,10 @@ def plot_chessboard(cb: Figure, meas: pd.DataFrame, axes) -> None:
     notes = ([f"{unfit} of {g.size} not drawn: points not fitted"] if unfit else []) + \
         ([f"{inf} not drawn: no label change off the plane"] if inf else [])
     axes[5].set_title("\n".join(["gain of small init", "(one line per seed)"] + notes), fontsize="small")
+    if not np.isfinite(g).any():  # an empty panel says why instead of showing a meaningless axis
+        axes[5].set_yticks([])
+        axes[5].text(0.5, 0.5, "no seed with both networks\nfitted and a label change\noff the plane",
+                     transform=axes[5].transAxes, ha="center", va="center", fontsize="small", color="0.3")
 
 
 def key_results(flips: dict, law: tuple, drift: float, exps: list[dict], gain: pd.DataFrame,
