@@ -36,15 +36,15 @@ import numpy as np
 import pandas as pd
 
 from . import claims, sweep
-from .provenance import lib_sha256, notebook_sha256, torch_version  # noqa: F401  (part of this module's interface)
+from .provenance import cpu_id, lib_sha256, notebook_sha256, torch_version  # noqa: F401  (part of this module's interface)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "sweeps" / "evidence"
 LEDGER, CONDITIONS, VERDICTS = "ledger.csv", "conditions.csv", "verdicts.csv"  # in claims.EVIDENCE_DIR
 
 # The provenance every sweep point records (lib.sweep's ``provenance`` dict).
-PROVENANCE = ("git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "threads", "python", "host",
-              "wall_s", "date")
+PROVENANCE = ("git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "threads", "cpu", "python",
+              "host", "wall_s", "date")
 LEDGER_COLUMNS = ("claim_id", "chapter", "claim", "condition", "dataset", "scale", "seed",
                   "estimate", "lo", "hi", "verdict", "point", "notebook", "parameters", *PROVENANCE)
 # Parameters that never define a condition: replications differ by seed; the device is provenance.
@@ -372,7 +372,7 @@ def provenance_summary(ledger: pd.DataFrame) -> dict[str, Any]:
     return {"runs": len(runs), "rows": len(ledger), "claims": ledger.claim_id.nunique(),
             "conditions": ledger.condition.nunique(), "git_commits": values("git_commit"),
             "lib_sha256": values("lib_sha256"), "devices": values("device"), "torch": values("torch"),
-            "threads": values("threads"), "hosts": values("host"),
+            "threads": values("threads"), "cpus": values("cpu"), "hosts": values("host"),
             "first": dates.min().isoformat() if len(dates) else "", "last": dates.max().isoformat() if len(dates) else "",
             "wall_s": float(pd.to_numeric(runs.wall_s, errors="coerce").sum())}
 
@@ -446,7 +446,8 @@ def provenance_table(out: str | Path | None = None) -> pd.DataFrame | None:
     rows = {"git commits": listed(s["git_commits"], 10),
             "lib/ hash": listed(s["lib_sha256"], 12) + (" (current)" if s["lib_sha256"] == [current] else
                                                         f" (stale: this lib/ is {current[:12]})"),
-            "devices": listed(s["devices"]), "torch": listed(s["torch"]), "hosts": listed(s["hosts"]),
+            "devices": listed(s["devices"]), "torch": listed(s["torch"]), "CPUs": listed(s["cpus"]),
+            "hosts": listed(s["hosts"]),
             "recorded": f"{s['first'][:16].replace('T', ' ')} to {s['last'][:16].replace('T', ' ')}",
             "runs": str(s["runs"]), "total wall time of the runs": f"{s['wall_s'] / 60:.1f} min"}
     return pd.DataFrame({"value": rows}).rename_axis("provenance")
@@ -503,6 +504,9 @@ def not_comparable(rows: pd.DataFrame, *, device: str, threads: int | None = Non
         return f"recorded with torch {r.torch}, this is torch {torch_version()}"
     if r.device != device:
         return f"recorded on {r.device}, this run is on {device}"
+    here = cpu_id()
+    if device == "cpu" and getattr(r, "cpu", None) != here:  # other kernels round differently
+        return f"recorded on the CPU {getattr(r, 'cpu', None)!r}, this one is {here!r}"
     recorded = _int_or(r.threads, None)
     if threads is not None and recorded != threads:
         return f"recorded with {recorded} CPU thread(s), this run had {threads}"

@@ -58,12 +58,43 @@ def torch_version() -> str | None:
         return None
 
 
+# Instruction sets that pick different kernels in torch's CPU libraries (MKL, oneDNN, ATen's
+# vectorised code), and so different rounding: the same code, torch and thread count gave
+# other numbers in 796 of 880 ledger rows on a CPU with AVX-512 FP16 and AMX than on the one
+# that recorded them.
+KERNEL_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve", "sve2")
+
+
+def cpu_id(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The processor, as far as it decides the rounding of CPU results: model name, family and model
+    numbers, and which of :data:`KERNEL_FLAGS` it has; ``platform``'s description where there is no
+    ``/proc/cpuinfo``."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}".strip() or "unknown"
+    first: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if first:
+                break  # the first processor describes them all
+            continue
+        key, _, value = line.partition(":")
+        first.setdefault(key.strip(), value.strip())
+    flags = set((first.get("flags") or first.get("Features") or "").split())
+    name = first.get("model name") or first.get("CPU part") or platform.processor() or platform.machine()
+    ids = f"family {first['cpu family']} model {first['model']}" if "cpu family" in first and "model" in first else ""
+    have = " ".join(f for f in KERNEL_FLAGS if f in flags)
+    return "; ".join(part for part in (name, ids, have) if part)
+
+
 def collect(notebook: str | Path, *, device: str | None, wall_s: float, threads: int | None = None,
             root: str | Path = ROOT) -> dict[str, Any]:
     """The provenance of one run of ``notebook`` that took ``wall_s`` seconds on ``device`` with ``threads`` CPU threads."""
     return {"git_commit": git_commit(root), "lib_sha256": lib_sha256(root),
             "notebook_sha256": notebook_sha256(notebook), "torch": torch_version(), "device": device,
-            "threads": threads,
+            "threads": threads, "cpu": cpu_id(),
             "python": platform.python_version(), "host": socket.gethostname(), "wall_s": round(wall_s, 3),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 

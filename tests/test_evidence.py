@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from lib import claims, evidence, results, sweep
+from lib.provenance import cpu_id
 
 H, F, I = claims.HOLDS, claims.FAILS, claims.INCONCLUSIVE
 HEX = "ab" * 32
@@ -72,7 +73,7 @@ def test_conditions_are_what_varies_within_a_dataset():
 
 def provenance(**over) -> dict:
     return {"git_commit": "0123456789abcdef0123456789abcdef01234567", "lib_sha256": HEX, "notebook_sha256": HEX,
-            "torch": "2.13.0", "device": "cpu", "threads": 1, "python": "3.11.2", "host": "box", "wall_s": 12.5,
+            "torch": "2.13.0", "device": "cpu", "threads": 1, "cpu": cpu_id(), "python": "3.11.2", "host": "box", "wall_s": 12.5,
             "date": "2025-01-02T03:04:05", **over}
 
 
@@ -363,6 +364,9 @@ def test_recheck_compares_an_executed_chapter_with_its_recorded_run(tiny_sweep, 
 
     [entry] = check(t=threads + 1)  # another thread count rounds differently: not comparable, not a failure
     assert entry["status"] == "not comparable" and "CPU thread(s)" in entry["details"][0]
+    # Another processor picks other kernels (MKL, oneDNN), which round differently: not comparable either.
+    [entry] = check(led=ledger.assign(cpu="Other CPU; family 6 model 85; sse4_2 avx avx2 fma avx512f"))
+    assert entry["status"] == "not comparable" and "recorded on the CPU 'Other CPU" in entry["details"][0]
     stale = ledger.assign(lib_sha256="0" * 64)
     [entry] = check(led=stale)
     assert entry["status"] == "not comparable" and "stale" in entry["details"][0]
@@ -414,3 +418,15 @@ def test_recorded_ledger_has_exactly_the_specs_runs():
     assert not recorded - set(expected), "the ledger holds runs that are not in sweeps/evidence/"
     missing = [p for p in expected if p not in recorded]
     assert not missing, f"{len(missing)} runs of sweeps/evidence/ are not in the ledger, e.g. {expected[missing[0]]}"
+
+
+def test_cpu_id_names_the_processor_and_its_kernel_flags(tmp_path):
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\n"
+                   "model name\t: Intel(R) Xeon(R) Gold\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f ht\n\n"
+                   "processor\t: 1\nmodel name\t: another\nflags\t\t: amx_tile\n")
+    assert cpu_id(x86) == "Intel(R) Xeon(R) Gold; family 6 model 85; sse4_2 avx avx2 fma avx512f"
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd sve\nCPU part\t: 0xd40\n")
+    assert cpu_id(arm) == "0xd40; asimd sve"
+    assert cpu_id(tmp_path / "absent")  # no /proc/cpuinfo: platform's description

@@ -209,8 +209,8 @@ def test_records_carry_provenance_and_a_changed_notebook_is_stale(notebook):
     first = sweep.run(spec(notebook, grid={"a": [1, 2]}), progress=False)
     record = json.loads((notebook.parent / "out" / "points" / f"{first.table.point[0]}.json").read_text())
     prov = record["provenance"]
-    assert set(prov) == {"git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "threads", "python",
-                         "host", "wall_s", "date"}
+    assert set(prov) == {"git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "threads", "cpu",
+                         "python", "host", "wall_s", "date"}
     assert prov["lib_sha256"] == provenance.lib_sha256() and prov["notebook_sha256"] == provenance.notebook_sha256(notebook)
     # The same name, other code: the old results are reported as stale, kept, then redone on request.
     nb = nbformat.read(str(notebook), as_version=4)
