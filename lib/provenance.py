@@ -59,9 +59,8 @@ def torch_version() -> str | None:
 
 
 # Instruction sets that pick different kernels in torch's CPU libraries (MKL, oneDNN, ATen's
-# vectorised code), and so different rounding: the same code, torch and thread count gave
-# other numbers in 796 of 880 ledger rows on a CPU with AVX-512 FP16 and AMX than on the one
-# that recorded them.
+# vectorised code), and so different rounding: a run of the book's code recorded on one CPU
+# gave other numbers, with the same torch and thread count, on a CPU with AVX-512 FP16 and AMX.
 KERNEL_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
                 "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve", "sve2")
 
