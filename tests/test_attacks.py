@@ -193,32 +193,34 @@ def test_pgd_training_transform_is_pgd_with_its_generator(trained):
         attacks.pgd_training(0.8, norm="l1", steps=3)
 
 
+@pytest.fixture
+def two_threads():
+    """torch at 2 CPU threads for the test, then back at its previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("norm", ["linf", "l2"])
-def test_pgd_serial_update_same_iterates_and_threads_restored(trained, norm, monkeypatch):
+def test_pgd_serial_update_same_iterates_and_threads_restored(trained, norm, monkeypatch, two_threads):
     """At 2 threads the update runs on one thread for a small batch: same iterates, thread count restored."""
     net, x, y = trained
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        kw = dict(norm=norm, steps=5, random_start=True)
-        seen = []
-        hook = net.register_forward_pre_hook(lambda m, a: seen.append(torch.get_num_threads()))
-        serial = attacks.pgd(net, x, y, 0.3, generator=torch.Generator().manual_seed(1), **kw)
-        hook.remove()
-        assert seen == [2] * 5  # forward (and backward) passes keep every thread
-        assert torch.get_num_threads() == 2
-        monkeypatch.setattr(attacks, "SERIAL_UPDATE_MAX", 0)  # every operation at 2 threads
-        parallel = attacks.pgd(net, x, y, 0.3, generator=torch.Generator().manual_seed(1), **kw)
-        assert torch.equal(serial, parallel)
-        assert (serial - x).abs().max() > 1e-3
-    finally:
-        torch.set_num_threads(before)
+    kw = dict(norm=norm, steps=5, random_start=True)
+    seen = []
+    hook = net.register_forward_pre_hook(lambda m, a: seen.append(torch.get_num_threads()))
+    serial = attacks.pgd(net, x, y, 0.3, generator=torch.Generator().manual_seed(1), **kw)
+    hook.remove()
+    assert seen == [2] * 5  # forward (and backward) passes keep every thread
+    assert torch.get_num_threads() == 2
+    monkeypatch.setattr(attacks, "SERIAL_UPDATE_MAX", 0)  # every operation at 2 threads
+    parallel = attacks.pgd(net, x, y, 0.3, generator=torch.Generator().manual_seed(1), **kw)
+    assert torch.equal(serial, parallel)
+    assert (serial - x).abs().max() > 1e-3
 
 
-def test_pgd_restores_threads_and_mode_after_an_error(trained):
+def test_pgd_restores_threads_and_mode_after_an_error(trained, two_threads):
     net, x, y = trained
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
     calls = []
 
     def fail_second(m, a):
@@ -235,7 +237,6 @@ def test_pgd_restores_threads_and_mode_after_an_error(trained):
     finally:
         hook.remove()
         net.eval()
-        torch.set_num_threads(before)
 
 
 def test_eval_mode_leaves_eval_model_alone_and_restores_train_mode():
