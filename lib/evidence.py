@@ -10,8 +10,8 @@ over seeds x conditions (dataset x scale; chapter 4's synthetic settings) with
   provenance on every row (git commit, hash of ``lib/``, hash of the notebook, torch,
   device, python, host, wall time, date);
 - ``evidence/conditions.csv``: per claim and condition, the shares of replications that
-  hold / do not hold / are inconclusive, and the statistic's mean with a 95% interval
-  across seeds;
+  hold / do not hold / are inconclusive / measured nothing, and the statistic's mean with
+  a 95% interval across seeds;
 - ``evidence/verdicts.csv``: one row per claim, its replicated verdict under
   :data:`RULE`, the per-condition shares, the number of replications and the ``lib/``
   hash the evidence was recorded with, and the rule's threshold and minimum replications.
@@ -55,15 +55,19 @@ CLAIM_KEY = re.compile(r"^claim:(?P<id>[a-z][a-z0-9]*\.[a-z0-9_]+):(?P<field>est
 THRESHOLD = 0.8
 MIN_REPLICATIONS = 5
 HOLDS, FAILS, DEPENDS, FRAGILE = "holds", "does not hold", "depends on the data", "fragile"
+NOT_MEASURED = "not measured"
 TOO_FEW = "too few replications"
-REPLICATED = (HOLDS, FAILS, DEPENDS, FRAGILE, TOO_FEW)
+REPLICATED = (HOLDS, FAILS, DEPENDS, FRAGILE, NOT_MEASURED, TOO_FEW)
 STALE = "stale: recorded with another lib/"
 RULE = (f"A claim **holds** only when it holds in at least {THRESHOLD:.0%} of the replications of "
         f"every condition, and **does not hold** only when it fails in at least {THRESHOLD:.0%} "
         f"of the replications of every condition. It **depends on the data** when conditions "
         f"disagree: it holds in at least {THRESHOLD:.0%} of one condition's replications and fails "
-        f"in at least {THRESHOLD:.0%} of another's. Otherwise (some condition is split, or "
-        f"inconclusive) it is **fragile**. A claim with fewer than {MIN_REPLICATIONS} replications "
+        f"in at least {THRESHOLD:.0%} of another's. It is **not measured** when in at least "
+        f"{THRESHOLD:.0%} of the replications of every condition the run could not compute its "
+        f"statistic at all (inconclusive, with no estimate: the chapter's claims table says why). "
+        f"Otherwise (some condition is split, inconclusive, or unmeasured while another is not) it "
+        f"is **fragile**. A claim with fewer than {MIN_REPLICATIONS} replications "
         f"in some condition has **too few replications** to be decided.")
 
 
@@ -205,29 +209,48 @@ def mean_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, 
     return m, m - half, m + half
 
 
-def condition_verdict(holds: float, fails: float, threshold: float = THRESHOLD) -> str:
-    """One condition's verdict: holds / does not hold when that share reaches ``threshold``, else fragile."""
+def condition_verdict(holds: float, fails: float, threshold: float = THRESHOLD, unmeasured: float = 0.0) -> str:
+    """One condition's verdict: holds / does not hold / not measured when that share reaches ``threshold``, else fragile."""
     if holds >= threshold:
         return HOLDS
     if fails >= threshold:
         return FAILS
+    if unmeasured >= threshold:
+        return NOT_MEASURED
     return FRAGILE
 
 
-def replicated_verdict(shares: Iterable[tuple[float, float, int]], threshold: float = THRESHOLD,
+def replicated_verdict(shares: Iterable[tuple[float, ...]], threshold: float = THRESHOLD,
                        min_replications: int = MIN_REPLICATIONS) -> str:
-    """The replicated verdict (:data:`RULE`) from each condition's (share holds, share does not hold, n)."""
-    shares = list(shares)
-    if not shares or any(n < min_replications for _, _, n in shares):
+    """The replicated verdict (:data:`RULE`) from each condition's shares.
+
+    One tuple per condition: ``(share holds, share does not hold, n)``, optionally followed
+    by the share of replications that measured nothing (:func:`unmeasured`; 0 when left out).
+    """
+    shares = [(*t, 0.0)[:4] for t in shares]
+    if not shares or any(n < min_replications for _, _, n, _ in shares):
         return TOO_FEW
-    per = [condition_verdict(h, f, threshold) for h, f, _ in shares]
+    per = [condition_verdict(h, f, threshold, u) for h, f, _, u in shares]
     if all(v == HOLDS for v in per):
         return HOLDS
     if all(v == FAILS for v in per):
         return FAILS
     if HOLDS in per and FAILS in per:
         return DEPENDS
+    if all(v == NOT_MEASURED for v in per):
+        return NOT_MEASURED
     return FRAGILE
+
+
+def unmeasured(rows: pd.DataFrame) -> pd.Series:
+    """Which replications measured nothing: inconclusive with no finite estimate.
+
+    A chapter gives such a row when its statistic cannot be computed in that run (e.g. no
+    network fitted its points); an inconclusive row with an estimate measured a value too
+    uncertain to decide.
+    """
+    est = pd.to_numeric(rows.estimate, errors="coerce")
+    return (rows.verdict == claims.INCONCLUSIVE) & ~np.isfinite(est.to_numpy(dtype=float))
 
 
 def _one_hash(hashes: Iterable[Any]) -> str:
@@ -249,28 +272,31 @@ def aggregate(ledger: pd.DataFrame, threshold: float = THRESHOLD,
         for cond, g in rows.groupby("condition", sort=False):
             n = len(g)
             share = {v: float((g.verdict == v).mean()) for v in claims.VERDICTS}
+            share_unmeasured = float(unmeasured(g).mean())
             m, lo, hi = mean_interval(g.estimate)
             by_condition[cond] = {"holds": share[claims.HOLDS], "fails": share[claims.FAILS],
-                                  "inconclusive": share[claims.INCONCLUSIVE], "n": n}
+                                  "inconclusive": share[claims.INCONCLUSIVE], "not_measured": share_unmeasured,
+                                  "n": n}
             cond_rows.append({"claim_id": cid, "chapter": g.chapter.iloc[0], "condition": cond,
                               "dataset": g.dataset.iloc[0], "scale": g.scale.iloc[0], "n": n,
                               "share_holds": share[claims.HOLDS], "share_fails": share[claims.FAILS],
-                              "share_inconclusive": share[claims.INCONCLUSIVE],
-                              "verdict": condition_verdict(share[claims.HOLDS], share[claims.FAILS], threshold),
+                              "share_inconclusive": share[claims.INCONCLUSIVE], "share_not_measured": share_unmeasured,
+                              "verdict": condition_verdict(share[claims.HOLDS], share[claims.FAILS], threshold,
+                                                           share_unmeasured),
                               "estimate_mean": m, "estimate_lo": lo, "estimate_hi": hi})
         m, lo, hi = mean_interval(rows.estimate)
         text = next((t for t in rows.claim if isinstance(t, str) and t), "")
         verdict_rows.append({
             "id": cid, "chapter": rows.chapter.iloc[0], "claim": text,
-            "replicated": replicated_verdict(((c["holds"], c["fails"], c["n"]) for c in by_condition.values()),
-                                             threshold, min_replications),
+            "replicated": replicated_verdict(((c["holds"], c["fails"], c["n"], c["not_measured"])
+                                              for c in by_condition.values()), threshold, min_replications),
             "n": len(rows), "conditions": len(by_condition),
             "estimate_mean": m, "estimate_lo": lo, "estimate_hi": hi,
             "by_condition": json.dumps(by_condition), "lib_sha256": _one_hash(rows.lib_sha256),
             "threshold": threshold, "min_replications": min_replications})
     conditions = pd.DataFrame(cond_rows, columns=[
         "claim_id", "chapter", "condition", "dataset", "scale", "n", "share_holds", "share_fails",
-        "share_inconclusive", "verdict", "estimate_mean", "estimate_lo", "estimate_hi"])
+        "share_inconclusive", "share_not_measured", "verdict", "estimate_mean", "estimate_lo", "estimate_hi"])
     verdicts = pd.DataFrame(verdict_rows, columns=[
         "id", "chapter", "claim", "replicated", "n", "conditions", "estimate_mean", "estimate_lo",
         "estimate_hi", "by_condition", "lib_sha256", "threshold", "min_replications"])
@@ -401,13 +427,36 @@ def matrix(conditions: pd.DataFrame, verdicts: pd.DataFrame, current: str | None
     return out
 
 
-def heat_table(table: pd.DataFrame) -> Any:
-    """The :func:`matrix` as a heat table (colour: share that holds, red 0 to green 1)."""
+def not_measured_cells(conditions: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Which cells of the :func:`matrix` ``table`` are conditions whose verdict is *not measured*."""
     share_cols = [c for c in table.columns if c not in ("n", "replicated verdict")]
-    return (table.style.background_gradient(cmap="RdYlGn", vmin=0.0, vmax=1.0, subset=share_cols)
-            .format("{:.0%}", subset=share_cols, na_rep="").format("{:d}", subset=["n"])
-            .set_properties(subset=share_cols, **{"text-align": "center"})
-            .set_table_styles([{"selector": "th.row_heading", "props": "text-align: left; font-weight: normal;"}]))
+    flag = (conditions.assign(nm=conditions.verdict == NOT_MEASURED)
+            .pivot(index="claim_id", columns="condition", values="nm"))
+    ids = [label.split(": ", 1)[0] for label in table.index]
+    flag = flag.reindex(index=ids, columns=share_cols).fillna(False).astype(bool)
+    flag.index = table.index
+    return flag
+
+
+def heat_table(table: pd.DataFrame, not_measured: pd.DataFrame | None = None) -> Any:
+    """The :func:`matrix` as a heat table (colour: share that holds, red 0 to green 1).
+
+    Cells flagged in ``not_measured`` (:func:`not_measured_cells`) read "not measured" on
+    grey: a share of 0 there is no evidence against the claim.
+    """
+    share_cols = [c for c in table.columns if c not in ("n", "replicated verdict")]
+    styler = (table.style.background_gradient(cmap="RdYlGn", vmin=0.0, vmax=1.0, subset=share_cols)
+              .format("{:.0%}", subset=share_cols, na_rep="").format("{:d}", subset=["n"])
+              .set_properties(subset=share_cols, **{"text-align": "center"})
+              .set_table_styles([{"selector": "th.row_heading", "props": "text-align: left; font-weight: normal;"}]))
+    if not_measured is not None and not_measured.to_numpy().any():
+        cells = [(r, c) for r in not_measured.index for c in not_measured.columns if not_measured.at[r, c]]
+        for r, c in cells:
+            styler = styler.format(lambda _: NOT_MEASURED, subset=pd.IndexSlice[[r], [c]])
+        styler = styler.apply(lambda d: pd.DataFrame(
+            [["background-color: #d9d9d9; color: #000000" if (r, c) in cells else "" for c in d.columns]
+             for r in d.index], index=d.index, columns=d.columns), axis=None, subset=share_cols)
+    return styler
 
 
 def summary(out: str | Path | None = None) -> str:
@@ -458,7 +507,8 @@ def heat(out: str | Path | None = None) -> Any:
     conditions, verdicts = read(CONDITIONS, out), read(VERDICTS, out)
     if conditions is None or verdicts is None or verdicts.empty:
         return None
-    return heat_table(matrix(conditions, verdicts))
+    table = matrix(conditions, verdicts)
+    return heat_table(table, not_measured_cells(conditions, table))
 
 
 def details(out: str | Path | None = None) -> pd.DataFrame | None:
@@ -470,7 +520,11 @@ def details(out: str | Path | None = None) -> pd.DataFrame | None:
     table = pd.DataFrame({
         "claim": c.claim_id, "condition": c.condition, "n": c.n, "holds": c.share_holds.map("{:.0%}".format),
         "does not hold": c.share_fails.map("{:.0%}".format),
-        "inconclusive": c.share_inconclusive.map("{:.0%}".format), "verdict in this condition": c.verdict,
+        "inconclusive": c.share_inconclusive.map("{:.0%}".format),
+        # of the inconclusive ones: no estimate at all (a ledger recorded before this column: blank)
+        "of which not measured": (c.share_not_measured.map("{:.0%}".format) if "share_not_measured" in c
+                                  else pd.Series("", index=c.index)),
+        "verdict in this condition": c.verdict,
         "statistic: mean [95% interval across seeds]": [
             "" if math.isnan(m) else claims.fmt(m, None if math.isnan(lo) else (lo, hi)) for m, lo, hi in
             zip(c.estimate_mean, c.estimate_lo, c.estimate_hi)]})
@@ -487,12 +541,13 @@ def default_point(notebook: str | Path) -> sweep.Point:
 
 
 def not_comparable(rows: pd.DataFrame, *, device: str, threads: int | None = None,
-                   notebook_dir: str | Path = ROOT / "book", current: str | None = None) -> str:
+                   notebook_dir: str | Path = ROOT / "book", current: str | None = None,
+                   cpu: str | None = None) -> str:
     """Why a run on ``device`` with ``threads`` CPU threads (None: any) cannot reproduce the ledger
-    ``rows`` of one point exactly (another lib/, notebook, torch, device or thread count), or ``""``.
+    ``rows`` of one point exactly (another lib/, notebook, torch, device, CPU or thread count), or ``""``.
 
-    ``current`` is this lib/'s hash (:func:`lib_sha256`); a caller checking many points
-    computes it once and passes it.
+    ``current`` is this lib/'s hash (:func:`lib_sha256`) and ``cpu`` this processor
+    (:func:`cpu_id`); a caller checking many points computes them once and passes them.
     """
     r = rows.iloc[0]
     current = current or lib_sha256()
@@ -504,7 +559,7 @@ def not_comparable(rows: pd.DataFrame, *, device: str, threads: int | None = Non
         return f"recorded with torch {r.torch}, this is torch {torch_version()}"
     if r.device != device:
         return f"recorded on {r.device}, this run is on {device}"
-    here = cpu_id()
+    here = cpu or cpu_id()
     if device == "cpu" and getattr(r, "cpu", None) != here:  # other kernels round differently
         return f"recorded on the CPU {getattr(r, 'cpu', None)!r}, this one is {here!r}"
     recorded = _int_or(r.threads, None)
@@ -528,7 +583,7 @@ def recheck_captured(ledger: pd.DataFrame, captured: str | Path, *, threads: int
     """
     from . import config, results
 
-    out, current = [], lib_sha256()
+    out, current, here = [], lib_sha256(), cpu_id()
     for name in sorted(set(ledger.notebook)):
         default = default_point(Path(notebook_dir) / name)
         point = default.id
@@ -539,7 +594,7 @@ def recheck_captured(ledger: pd.DataFrame, captured: str | Path, *, threads: int
             entry["details"] = ["the ledger has no run at the chapter's defaults"]
             continue
         device = config.device_name(config.pick_device(default.resolved.get("device")))
-        why = not_comparable(rows, device=device, threads=threads, notebook_dir=notebook_dir, current=current)
+        why = not_comparable(rows, device=device, threads=threads, notebook_dir=notebook_dir, current=current, cpu=here)
         if why:
             entry["details"] = [why]
             continue
@@ -561,8 +616,8 @@ def cheapest_cpu_point(ledger: pd.DataFrame, notebook_dir: str | Path = ROOT / "
     runs = runs[(runs.scale == "quick") & runs.dataset.isin(["digits", "synthetic"]) & (runs.device == "cpu")]
     if runs.empty:
         return None, "the ledger has no quick CPU run on digits or synthetic data"
-    current = lib_sha256()
-    why = {p: not_comparable(runs[runs.point == p], device="cpu", notebook_dir=notebook_dir, current=current)
+    current, here = lib_sha256(), cpu_id()
+    why = {p: not_comparable(runs[runs.point == p], device="cpu", notebook_dir=notebook_dir, current=current, cpu=here)
            for p in runs.point}
     ok = runs[[not why[p] for p in runs.point]]
     if ok.empty:

@@ -31,6 +31,11 @@ HEX = "ab" * 32
     ([(0.6, 0.4, 5)], evidence.FRAGILE),                                   # one condition, split
     ([(1.0, 0.0, 5), (1.0, 0.0, 4)], evidence.TOO_FEW),                    # a condition below 5 runs
     ([], evidence.TOO_FEW),
+    ([(0.0, 0.0, 5, 1.0), (0.0, 0.0, 5, 0.8)], evidence.NOT_MEASURED),     # nothing measured anywhere
+    ([(0.0, 0.0, 5, 1.0), (0.2, 0.0, 5, 0.6)], evidence.FRAGILE),          # measured (inconclusively) in one
+    ([(1.0, 0.0, 5), (0.0, 0.0, 5, 1.0)], evidence.FRAGILE),               # holds where measured only
+    ([(1.0, 0.0, 5), (0.0, 1.0, 5), (0.0, 0.0, 5, 1.0)], evidence.DEPENDS),
+    ([(0.0, 0.0, 5, 1.0), (0.0, 0.0, 4, 1.0)], evidence.TOO_FEW),
 ])
 def test_replicated_verdict_rule(shares, expected):
     assert evidence.replicated_verdict(shares) == expected
@@ -41,6 +46,32 @@ def test_rule_threshold_and_minimum_are_parameters():
     assert evidence.replicated_verdict([(0.7, 0.3, 5)], threshold=0.7) == evidence.HOLDS
     assert evidence.replicated_verdict([(1.0, 0.0, 2)], min_replications=2) == evidence.HOLDS
     assert "80%" in evidence.RULE and str(evidence.MIN_REPLICATIONS) in evidence.RULE
+    assert evidence.replicated_verdict([(0.0, 0.0, 5, 0.79)]) == evidence.FRAGILE
+    assert evidence.replicated_verdict([(0.0, 0.0, 5, 0.6)], threshold=0.6) == evidence.NOT_MEASURED
+    assert evidence.NOT_MEASURED in evidence.RULE and evidence.NOT_MEASURED in evidence.REPLICATED
+
+
+def test_not_measured_is_inconclusive_without_an_estimate():
+    """Only an inconclusive run with no estimate measured nothing; one with an estimate was merely undecided."""
+    recs = [record(f"d{s}", s, "digits", {"ch01.n": (None, None, None, I), "ch01.u": (0.1, -0.2, 0.4, I),
+                                          "ch01.m": (None if s < 4 else 0.3, None, None, I if s < 4 else H)})
+            for s in range(5)]
+    conditions, verdicts = evidence.aggregate(evidence.make_ledger(recs))
+    c, v = conditions.set_index("claim_id"), verdicts.set_index("id")
+    assert (c.at["ch01.n", "share_not_measured"], c.at["ch01.n", "verdict"]) == (1.0, evidence.NOT_MEASURED)
+    assert (c.at["ch01.u", "share_not_measured"], c.at["ch01.u", "verdict"]) == (0.0, evidence.FRAGILE)
+    assert (c.at["ch01.m", "share_not_measured"], c.at["ch01.m", "verdict"]) == (0.8, evidence.NOT_MEASURED)
+    assert v.replicated.to_dict() == {"ch01.n": evidence.NOT_MEASURED, "ch01.u": evidence.FRAGILE,
+                                      "ch01.m": evidence.NOT_MEASURED}
+    assert json.loads(v.at["ch01.n", "by_condition"])["digits · quick"]["not_measured"] == 1.0
+    table = evidence.matrix(conditions, verdicts, current=HEX)
+    flags = evidence.not_measured_cells(conditions, table)
+    assert {label.split(":")[0]: f for label, f in flags["digits · quick"].items()} == \
+        {"ch01.n": True, "ch01.u": False, "ch01.m": True}
+    html = evidence.heat_table(table, flags).to_html()
+    # two condition cells and the two claims' replicated verdicts; unflagged, the verdicts alone
+    assert html.count(">not measured<") == 4 and "#d9d9d9" in html
+    assert evidence.heat_table(table).to_html().count(">not measured<") == 2
 
 
 # --------------------------------------------------------- records -> ledger
@@ -129,7 +160,7 @@ def test_aggregate_shares_means_and_verdicts():
     assert (v.at["ch01.a", "threshold"], v.at["ch01.a", "min_replications"]) == (0.8, 5)
     assert v.at["ch01.a", "n"] == 10 and v.at["ch01.a", "conditions"] == 2 and v.at["ch01.a", "lib_sha256"] == HEX
     assert json.loads(v.at["ch01.a", "by_condition"])["fashion-mnist · quick"] == \
-        {"holds": 0.0, "fails": 0.8, "inconclusive": 0.2, "n": 5}
+        {"holds": 0.0, "fails": 0.8, "inconclusive": 0.2, "not_measured": 0.0, "n": 5}
 
 
 def test_mixed_lib_hashes_are_not_one_hash():

@@ -977,7 +977,7 @@ def _variant_title(fig: Figure, i: int, meas: pd.DataFrame, plane: str | None = 
     decay = f", $c_T$ = {float(fig.fit.decay[i]):.2f}" if r.variant == "weight decay" else ""
     d = float(meas.delta_off.iloc[i])
     flip_text = f"median off-data flip {d:.2f}" if math.isfinite(d) else "median off-data flip: no label change"
-    fit = "" if r.min_margin > 0 else " (not fitted)"
+    fit = "" if fitted(fig.table).iloc[i] else " (not fitted)"
     return (f"{what}{', plane ' + plane if plane else ''}\n{int(r.steps)} steps{decay}, min margin "
             f"{r.min_margin:.2f}{fit}\n{flip_text}")
 
