@@ -19,20 +19,29 @@ the library's, bit for bit). The library's ratio over the floor is what ``pgd`` 
 the floor's ratio over the reference is what eager elementwise operations cost on the
 machine, which no change to ``pgd`` short of a fused kernel can remove.
 
+With ``--fused``, the lines "fused floor" run the same iterations with each update as
+compiled one-pass C++ kernels (``benchmarks/_fused.py``; built once with the machine's
+C++ compiler, about 45 s, then cached by torch; iterates checked equal to the library's
+as well). What the eager floor costs above the fused one is the price of dispatching
+several eager operations; what the fused floor costs above the reference is the memory
+an update has to read after a forward and backward pass, which no implementation avoids.
+
 On CPU it runs at torch's thread count and then at one thread, the count chapters 1
 and 5 train and attack with (``small_model_threads``).
 
-Usage: python benchmarks/attack_step.py [--batch 128] [--steps 10] [--repeats 20] [--threads N ...]
+Usage: python benchmarks/attack_step.py [--batch 128] [--steps 10] [--repeats 20] [--threads N ...] [--fused]
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
 
+import _fused
 from _timing import CPU, best, interleaved, judged, timed
 from lib import attacks, models
 
@@ -109,7 +118,7 @@ def pgd_parallel_update(model, x, y, steps: int, norm: str, eps: float) -> None:
         attacks.SERIAL_UPDATE_MAX = kept
 
 
-def bench(name: str, model, x, y, a) -> None:
+def bench(name: str, model, x, y, a, kernels=None) -> None:
     variants = {
         "forward+backward": (bare_steps, ()),
         # The iterations: the target is on these.
@@ -122,6 +131,9 @@ def bench(name: str, model, x, y, a) -> None:
         "PGD L-inf, eager floor": (eager_floor, ("linf", 0.1)),
         "PGD L2, eager floor": (eager_floor, ("l2", 1.5)),
     }
+    if kernels is not None:  # the same iterations with each update one compiled pass (two for L2)
+        variants["PGD L-inf, fused floor"] = (functools.partial(_fused.fused_floor, kernels), ("linf", 0.1))
+        variants["PGD L2, fused floor"] = (functools.partial(_fused.fused_floor, kernels), ("l2", 1.5))
     if a.device == "cpu" and torch.get_num_threads() > 1:  # what the one-thread update saves
         variants["PGD L-inf, parallel update"] = (pgd_parallel_update, ("linf", 0.1))
         variants["PGD L2, parallel update"] = (pgd_parallel_update, ("l2", 1.5))
@@ -130,9 +142,12 @@ def bench(name: str, model, x, y, a) -> None:
              for k, (fn, extra) in variants.items()}
     for fn, extra in variants.values():  # warm-up: first calls allocate and pick kernels
         fn(model, x, y, 2, *extra)
-    for norm, eps in (("linf", 0.1), ("l2", 1.5)):  # the floor does a PGD iteration's work, no less
-        if not torch.equal(eager_floor(model, x, y, a.steps, norm, eps), pgd_call(model, x, y, a.steps, norm, eps, False)):
-            raise SystemExit(f"the eager floor's {norm} iterates differ from lib.attacks.pgd's: the floor is wrong")
+    floors = {"eager": eager_floor} | ({"fused": variants["PGD L-inf, fused floor"][0]} if kernels is not None else {})
+    for norm, eps in (("linf", 0.1), ("l2", 1.5)):  # a floor does a PGD iteration's work, no less
+        expected = pgd_call(model, x, y, a.steps, norm, eps, False)
+        for kind, floor in floors.items():
+            if not torch.equal(floor(model, x, y, a.steps, norm, eps), expected):
+                raise SystemExit(f"the {kind} floor's {norm} iterates differ from lib.attacks.pgd's: the floor is wrong")
     times = interleaved(calls, a.repeats)
     ref = times["forward+backward"]
     print(f"{name}, batch {len(x)} ({a.device}, {torch.get_num_threads()} threads): forward+backward {best(ref) / a.steps * 1e3:.2f} ms wall, "
@@ -151,7 +166,10 @@ def bench(name: str, model, x, y, a) -> None:
     for k in list(variants)[5:7]:  # the floors: what the library's iterations add to them
         lib_k = k.split(",")[0]
         line(k, f"; {lib_k} over it: {judged(times[lib_k], times[k], CPU)} CPU time")
-    for k in list(variants)[7:]:
+    for k in [k for k in variants if k.endswith("fused floor")]:  # what fusing each update saves
+        eager = k.replace("fused", "eager")
+        line(k, f"; eager floor over it: {judged(times[eager], times[k], CPU)} CPU time")
+    for k in [k for k in variants if k.endswith("parallel update")]:
         line(k, f"; over the one-thread update: {judged(times[k], times[k.split(',')[0]], CPU)} CPU time")
     if a.device == "cpu":
         cold, warm = dispatch_after_backward(model, x, y)
@@ -169,7 +187,18 @@ def main() -> None:
                     help="CPU thread counts to run at, one after another (default: torch's choice, then 1, the "
                          "count chapters 1 and 5 attack with)")
     ap.add_argument("--models", nargs="+", choices=("mlp", "conv"), default=["mlp", "conv"])
+    ap.add_argument("--fused", action="store_true",
+                    help="also time the updates as compiled one-pass C++ kernels (CPU only; needs a C++ compiler, "
+                         "about 45 s to build the first time)")
     a = ap.parse_args()
+    kernels = None
+    if a.fused:
+        if a.device != "cpu":
+            ap.error(f"--fused runs on CPU only; got --device {a.device}")
+        try:
+            kernels = _fused.load()
+        except Exception as err:  # no compiler, no ninja: say so and time the rest
+            print(f"fused floor skipped: the C++ kernels did not build ({type(err).__name__}: {str(err).splitlines()[0]})")
     default = torch.get_num_threads()
     threads = a.threads or ([default, 1] if a.device == "cpu" and default > 1 else [default])
     g = torch.Generator().manual_seed(0)
@@ -179,9 +208,9 @@ def main() -> None:
         torch.set_num_threads(n)
         torch.manual_seed(0)
         if "mlp" in a.models:
-            bench("MLP 784-256-256-10", models.MLP(784, [256, 256], 10), x, y, a)
+            bench("MLP 784-256-256-10", models.MLP(784, [256, 256], 10), x, y, a, kernels)
         if "conv" in a.models:
-            bench("SmallConvNet 28x28 (16, 32 channels)", models.SmallConvNet((28, 28), 10), x, y, a)
+            bench("SmallConvNet 28x28 (16, 32 channels)", models.SmallConvNet((28, 28), 10), x, y, a, kernels)
     print(f"target: PGD iteration <= {TARGET}x forward+backward (median of {a.repeats} interleaved rounds with its 95% "
           "interval; the CPU-time ratio is the steadier one when other processes share the cores)")
 
