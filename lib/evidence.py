@@ -66,7 +66,7 @@ RULE = (f"A claim **holds** only when it holds in at least {THRESHOLD:.0%} of th
         f"in at least {THRESHOLD:.0%} of another's. It is **not measured** when in at least "
         f"{THRESHOLD:.0%} of the replications of every condition the run could not compute its "
         f"statistic at all (inconclusive, with no estimate: the chapter's claims table says why). "
-        f"Otherwise (some condition is split, inconclusive, or unmeasured while another is not) it "
+        f"Otherwise (some condition is split, inconclusive, or not measured while another is not) it "
         f"is **fragile**. A claim with fewer than {MIN_REPLICATIONS} replications "
         f"in some condition has **too few replications** to be decided.")
 
@@ -209,13 +209,15 @@ def mean_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, 
     return m, m - half, m + half
 
 
-def condition_verdict(holds: float, fails: float, threshold: float = THRESHOLD, unmeasured: float = 0.0) -> str:
-    """One condition's verdict: holds / does not hold / not measured when that share reaches ``threshold``, else fragile."""
+def condition_verdict(holds: float, fails: float, threshold: float = THRESHOLD, not_measured: float = 0.0) -> str:
+    """One condition's verdict from the shares of its replications that hold, do not hold and measured
+    nothing (:func:`measured_nothing`): the first of holds / does not hold / not measured whose share
+    reaches ``threshold``, else fragile."""
     if holds >= threshold:
         return HOLDS
     if fails >= threshold:
         return FAILS
-    if unmeasured >= threshold:
+    if not_measured >= threshold:
         return NOT_MEASURED
     return FRAGILE
 
@@ -225,7 +227,7 @@ def replicated_verdict(shares: Iterable[tuple[float, ...]], threshold: float = T
     """The replicated verdict (:data:`RULE`) from each condition's shares.
 
     One tuple per condition: ``(share holds, share does not hold, n)``, optionally followed
-    by the share of replications that measured nothing (:func:`unmeasured`; 0 when left out).
+    by the share of replications that measured nothing (:func:`measured_nothing`; 0 when left out).
     """
     shares = [(*t, 0.0)[:4] for t in shares]
     if not shares or any(n < min_replications for _, _, n, _ in shares):
@@ -242,7 +244,7 @@ def replicated_verdict(shares: Iterable[tuple[float, ...]], threshold: float = T
     return FRAGILE
 
 
-def unmeasured(rows: pd.DataFrame) -> pd.Series:
+def measured_nothing(rows: pd.DataFrame) -> pd.Series:
     """Which replications measured nothing: inconclusive with no finite estimate.
 
     A chapter gives such a row when its statistic cannot be computed in that run (e.g. no
@@ -272,17 +274,17 @@ def aggregate(ledger: pd.DataFrame, threshold: float = THRESHOLD,
         for cond, g in rows.groupby("condition", sort=False):
             n = len(g)
             share = {v: float((g.verdict == v).mean()) for v in claims.VERDICTS}
-            share_unmeasured = float(unmeasured(g).mean())
+            share_nothing = float(measured_nothing(g).mean())
             m, lo, hi = mean_interval(g.estimate)
             by_condition[cond] = {"holds": share[claims.HOLDS], "fails": share[claims.FAILS],
-                                  "inconclusive": share[claims.INCONCLUSIVE], "not_measured": share_unmeasured,
+                                  "inconclusive": share[claims.INCONCLUSIVE], "not_measured": share_nothing,
                                   "n": n}
             cond_rows.append({"claim_id": cid, "chapter": g.chapter.iloc[0], "condition": cond,
                               "dataset": g.dataset.iloc[0], "scale": g.scale.iloc[0], "n": n,
                               "share_holds": share[claims.HOLDS], "share_fails": share[claims.FAILS],
-                              "share_inconclusive": share[claims.INCONCLUSIVE], "share_not_measured": share_unmeasured,
+                              "share_inconclusive": share[claims.INCONCLUSIVE], "share_not_measured": share_nothing,
                               "verdict": condition_verdict(share[claims.HOLDS], share[claims.FAILS], threshold,
-                                                           share_unmeasured),
+                                                           share_nothing),
                               "estimate_mean": m, "estimate_lo": lo, "estimate_hi": hi})
         m, lo, hi = mean_interval(rows.estimate)
         text = next((t for t in rows.claim if isinstance(t, str) and t), "")
@@ -427,13 +429,15 @@ def matrix(conditions: pd.DataFrame, verdicts: pd.DataFrame, current: str | None
     return out
 
 
-def not_measured_cells(conditions: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Which cells of the :func:`matrix` ``table`` are conditions whose verdict is *not measured*."""
+def not_measured_cells(conditions: pd.DataFrame, verdicts: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Which cells of ``table``, the :func:`matrix` of ``conditions`` and ``verdicts``, are conditions
+    whose verdict is *not measured* (its rows are ``verdicts``' claims, in their order)."""
+    if len(table) != len(verdicts):
+        raise ValueError(f"table has {len(table)} rows but verdicts {len(verdicts)}: not the matrix of these verdicts")
     share_cols = [c for c in table.columns if c not in ("n", "replicated verdict")]
     flag = (conditions.assign(nm=conditions.verdict == NOT_MEASURED)
             .pivot(index="claim_id", columns="condition", values="nm"))
-    ids = [label.split(": ", 1)[0] for label in table.index]
-    flag = flag.reindex(index=ids, columns=share_cols).fillna(False).astype(bool)
+    flag = flag.reindex(index=list(verdicts.id), columns=share_cols).fillna(False).astype(bool)
     flag.index = table.index
     return flag
 
@@ -508,7 +512,7 @@ def heat(out: str | Path | None = None) -> Any:
     if conditions is None or verdicts is None or verdicts.empty:
         return None
     table = matrix(conditions, verdicts)
-    return heat_table(table, not_measured_cells(conditions, table))
+    return heat_table(table, not_measured_cells(conditions, verdicts, table))
 
 
 def details(out: str | Path | None = None) -> pd.DataFrame | None:

@@ -65,13 +65,15 @@ def test_not_measured_is_inconclusive_without_an_estimate():
                                       "ch01.m": evidence.NOT_MEASURED}
     assert json.loads(v.at["ch01.n", "by_condition"])["digits · quick"]["not_measured"] == 1.0
     table = evidence.matrix(conditions, verdicts, current=HEX)
-    flags = evidence.not_measured_cells(conditions, table)
+    flags = evidence.not_measured_cells(conditions, verdicts, table)
     assert {label.split(":")[0]: f for label, f in flags["digits · quick"].items()} == \
         {"ch01.n": True, "ch01.u": False, "ch01.m": True}
     html = evidence.heat_table(table, flags).to_html()
     # two condition cells and the two claims' replicated verdicts; unflagged, the verdicts alone
     assert html.count(">not measured<") == 4 and "#d9d9d9" in html
     assert evidence.heat_table(table).to_html().count(">not measured<") == 2
+    with pytest.raises(ValueError, match="not the matrix"):
+        evidence.not_measured_cells(conditions, verdicts.iloc[:2], table)
 
 
 # --------------------------------------------------------- records -> ledger
