@@ -12,7 +12,7 @@ memory every update has to read after a forward and backward pass, whatever runs
 
 The kernels round every operation as the eager ones do (``-ffp-contract=off``: no fused
 multiply-add where PyTorch has none), so their iterates are ``lib.attacks.pgd``'s bit for
-bit; ``attack_step.py`` checks that before timing them.
+bit; ``attack_step.fused_floor`` runs them, and ``attack_step.py`` checks that before timing them.
 """
 from __future__ import annotations
 
@@ -85,22 +85,3 @@ def load():
     return load_inline("pgd_fused_update", cpp_sources=SOURCE, functions=["linf_update", "l2_step", "l2_project"],
                        extra_cflags=["-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd"], verbose=False)
 
-
-def fused_floor(kernels, model, x, y, steps: int, norm: str, eps: float) -> torch.Tensor:
-    """The PGD iterations of ``attack_step.eager_floor`` with each update fused into compiled passes."""
-    import torch.nn.functional as F
-    from lib import attacks
-
-    x0, step = x.detach().contiguous(), 2.5 * eps / steps
-    xa = x0.clamp(0.0, 1.0)
-    with attacks.eval_mode(model):
-        for _ in range(steps):
-            xr = xa.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)
-            if norm == "linf":
-                kernels.linf_update(xa, g, x0, step, eps)
-            else:
-                kernels.l2_step(xa, g, attacks._norms(g), x0, step)
-                kernels.l2_project(g, xa, attacks._norms(xa), x0, eps)
-                xa = g
-    return xa

@@ -95,17 +95,43 @@ def eager_floor(model, x, y, steps: int, norm: str, eps: float) -> torch.Tensor:
     costs above the reference is the price of eager elementwise operations on this machine.
     """
     x0, step = x.detach(), 2.5 * eps / steps
+    if norm == "linf":
+        lo, hi = (x0 - eps).clamp_(0.0, 1.0), (x0 + eps).clamp_(0.0, 1.0)
+
+        def update(xa, g):
+            return xa.add_(g.sign_(), alpha=step).clamp_(lo, hi)
+    else:
+        def update(xa, g):
+            delta = xa.addcdiv_(g, attacks._norms(g).clamp_min_(1e-12), value=step).sub_(x0)
+            return torch.addcdiv(x0, delta, attacks._norms(delta).clamp_min_(eps), value=eps, out=g).clamp_(0.0, 1.0)
+    return floor_iterations(model, x0, y, steps, update)
+
+
+def fused_floor(kernels, model, x, y, steps: int, norm: str, eps: float) -> torch.Tensor:
+    """:func:`eager_floor`'s iterations with each update compiled (``benchmarks/_fused.py``): one pass for
+    L-inf, two around the two per-sample norms for L2."""
+    x0, step = x.detach().contiguous(), 2.5 * eps / steps
+    if norm == "linf":
+        def update(xa, g):
+            kernels.linf_update(xa, g, x0, step, eps)
+            return xa
+    else:
+        def update(xa, g):
+            kernels.l2_step(xa, g, attacks._norms(g), x0, step)
+            kernels.l2_project(g, xa, attacks._norms(xa), x0, eps)  # g is spent: it takes the new iterate
+            return g
+    return floor_iterations(model, x0, y, steps, update)
+
+
+def floor_iterations(model, x0, y, steps: int, update) -> torch.Tensor:
+    """``steps`` iterations of the floors from ``x0`` clamped to [0, 1]: the reference's forward and
+    backward pass, then ``xa = update(xa, g)``."""
     xa = x0.clamp(0.0, 1.0)
-    lo, hi = (x0 - eps).clamp_(0.0, 1.0), (x0 + eps).clamp_(0.0, 1.0)
     with attacks.eval_mode(model):
         for _ in range(steps):
             xr = xa.detach().requires_grad_(True)
             (g,) = torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)
-            if norm == "linf":
-                xa.add_(g.sign_(), alpha=step).clamp_(lo, hi)
-            else:
-                delta = xa.addcdiv_(g, attacks._norms(g).clamp_min_(1e-12), value=step).sub_(x0)
-                xa = torch.addcdiv(x0, delta, attacks._norms(delta).clamp_min_(eps), value=eps, out=g).clamp_(0.0, 1.0)
+            xa = update(xa, g)
     return xa
 
 
@@ -131,9 +157,11 @@ def bench(name: str, model, x, y, a, kernels=None) -> None:
         "PGD L-inf, eager floor": (eager_floor, ("linf", 0.1)),
         "PGD L2, eager floor": (eager_floor, ("l2", 1.5)),
     }
+    floors = {"eager": eager_floor}
     if kernels is not None:  # the same iterations with each update one compiled pass (two for L2)
-        variants["PGD L-inf, fused floor"] = (functools.partial(_fused.fused_floor, kernels), ("linf", 0.1))
-        variants["PGD L2, fused floor"] = (functools.partial(_fused.fused_floor, kernels), ("l2", 1.5))
+        floors["fused"] = functools.partial(fused_floor, kernels)
+        variants["PGD L-inf, fused floor"] = (floors["fused"], ("linf", 0.1))
+        variants["PGD L2, fused floor"] = (floors["fused"], ("l2", 1.5))
     if a.device == "cpu" and torch.get_num_threads() > 1:  # what the one-thread update saves
         variants["PGD L-inf, parallel update"] = (pgd_parallel_update, ("linf", 0.1))
         variants["PGD L2, parallel update"] = (pgd_parallel_update, ("l2", 1.5))
@@ -142,7 +170,6 @@ def bench(name: str, model, x, y, a, kernels=None) -> None:
              for k, (fn, extra) in variants.items()}
     for fn, extra in variants.values():  # warm-up: first calls allocate and pick kernels
         fn(model, x, y, 2, *extra)
-    floors = {"eager": eager_floor} | ({"fused": variants["PGD L-inf, fused floor"][0]} if kernels is not None else {})
     for norm, eps in (("linf", 0.1), ("l2", 1.5)):  # a floor does a PGD iteration's work, no less
         expected = pgd_call(model, x, y, a.steps, norm, eps, False)
         for kind, floor in floors.items():
