@@ -14,16 +14,14 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 # lib.evidence imports this module too; each uses the other's names only inside functions.
 from . import evidence, results
 
-HOLDS = "holds"
-FAILS = "does not hold"
-INCONCLUSIVE = "inconclusive at this scale"
-VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
+from .verdicts import FAILS, HOLDS, INCONCLUSIVE, VERDICTS  # noqa: F401  (part of this module's interface)
 
 
 @dataclass
@@ -38,12 +36,76 @@ class Claim:
     estimate: float = math.nan
     lo: float = math.nan
     hi: float = math.nan
+    kind: str = ""
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
         for name in ("estimate", "lo", "hi"):
             setattr(self, name, float(getattr(self, name)))
+
+
+PAPER = "paper"              # a claim of the paper
+CONTROL = "control"          # the book's control or extension that qualifies a paper claim
+CHECK = "check"              # a mechanism any correct implementation must show: asserted and tested, never a finding
+DESCRIPTIVE = "descriptive"  # a number worth showing that decides nothing
+KINDS = (PAPER, CONTROL, CHECK, DESCRIPTIVE)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A claim declared once: what the claims table, the ledger, the Evidence page and the tests read.
+
+    ``claim`` and ``statistic`` may hold ``{name}`` fields that :meth:`interval` and
+    :meth:`tested` fill from their keyword arguments (a run's sizes, a lens's label).
+    ``threshold`` and ``above`` are the decision: the claim holds when the statistic's
+    interval lies above (``above=True``) or below ``threshold``. ``settings`` names the
+    book-chosen parameters the claim depends on.
+    """
+
+    id: str
+    kind: str
+    claim: str
+    statistic: str
+    threshold: float = 0.0
+    above: bool = True
+    settings: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if "." not in self.id:
+            raise ValueError(f"claim id must read '<chapter>.<name>', got {self.id!r}")
+
+    def words(self, **fields: Any) -> tuple[str, str]:
+        """The claim's statement and statistic with their ``{name}`` fields filled."""
+        return self.claim.format(**fields), self.statistic.format(**fields)
+
+    def interval(self, estimate: float, lo: float, hi: float, *, value: str | None = None, digits: int = 3,
+                 **fields: Any) -> Claim:
+        """This run's row, decided by which side of ``threshold`` the interval ``lo``-``hi`` lies (:func:`by_interval`)."""
+        claim, statistic = self.words(**fields)
+        if value is None:
+            value = fmt(estimate, (lo, hi), digits)
+        return Claim(claim, statistic, value, by_interval(lo, hi, self.threshold, above=self.above), id=self.id,
+                     estimate=estimate, lo=lo, hi=hi, kind=self.kind)
+
+    def tested(self, verdict: str, value: str, estimate: float = math.nan, lo: float = math.nan,
+               hi: float = math.nan, **fields: Any) -> Claim:
+        """This run's row with a verdict computed elsewhere (:func:`by_test`, a shape test)."""
+        claim, statistic = self.words(**fields)
+        return Claim(claim, statistic, value, verdict, id=self.id, estimate=estimate, lo=lo, hi=hi, kind=self.kind)
+
+
+def declared(*claims: Declared) -> dict[str, Declared]:
+    """A chapter's declarations by their short name (the id after the dot); ids must be unique."""
+    out: dict[str, Declared] = {}
+    for c in claims:
+        short = c.id.split(".", 1)[1]
+        if short in out:
+            raise ValueError(f"claim {c.id!r} is declared twice")
+        out[short] = c
+    return out
 
 
 def by_interval(lo: float, hi: float, threshold: float = 0.0, *, above: bool = True) -> str:

@@ -29,6 +29,9 @@ DATASETS = ("digits", "mnist", "fashion-mnist")
 DATASET_SIZES = {"digits": (1347, 450), "mnist": (60000, 10000), "fashion-mnist": (60000, 10000)}
 IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28), "fashion-mnist": (28, 28)}  # (height, width)
 N_CLASSES = 10
+# The widest layer a chapter accepts: a 784 x 65536 float32 layer is 205 MB with its gradient and Adam state
+# tripled, far beyond the papers' widths; a wider request is refused before anything is allocated.
+MAX_WIDTH = 65536
 SEED_MAX = 2**32 - 1  # numpy's seed range; torch accepts more, but every seed must seed all three
 
 
@@ -42,7 +45,7 @@ class Param:
 
     ``check`` is one of: ``None``, ``"positive"``, ``"nonnegative"``, ``"unit"``
     (0..1 inclusive) or a callable returning an error string (or ``None``).
-    ``max`` is an upper bound (inclusive) on the value, or on every item of a list.
+    ``min`` and ``max`` are bounds (inclusive) on the value, or on every item of a list.
     ``kind`` is ``int``, ``float``, ``str``, ``bool``, ``list[int]`` style tuples
     ``(list, int)`` / ``(list, float)``, or ``(tuple, int)`` for pairs.
     """
@@ -54,6 +57,7 @@ class Param:
     check: str | Callable[[Any], str | None] | None = None
     help: str = ""
     max: float | None = None
+    min: float | None = None
 
     def default(self, profile: str) -> Any:
         """The profile's value (``paper`` falls back to ``quick`` when not given)."""
@@ -134,11 +138,13 @@ def _validate(name: str, spec: Param, value: Any) -> Any:
                 ok, text = _CHECKS[spec.check]
                 if not ok(v):
                     raise ParameterError(f"parameter {name!r} must be {text}, got {v!r}")
-    if spec.max is not None:
+    for bound, bad, word in ((spec.min, lambda v, b: v < b, ">="), (spec.max, lambda v, b: v > b, "<=")):
+        if bound is None:
+            continue
         for v in items:
-            if v > spec.max:
-                bound = int(spec.max) if float(spec.max).is_integer() else spec.max
-                raise ParameterError(f"parameter {name!r} must be <= {bound}, got {v!r}")
+            if bad(v, bound):
+                shown = int(bound) if float(bound).is_integer() else bound
+                raise ParameterError(f"parameter {name!r} must be {word} {shown}, got {v!r}")
     return value
 
 

@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import attacks, subspace
-from .config import ParameterError
+from .config import IMAGE_SHAPES, Param, ParameterError
 from .models import ACTIVATIONS, _check_widths
 from .train import make_optimizer
 
@@ -362,3 +362,34 @@ def manifold_points(phi: SineManifold, count: int, *, cells: int = 2,
     with torch.no_grad():
         x = phi(c)
     return x, checkerboard(c, cells), c
+
+
+# ---------------------------------------------------------------- the learned manifold's parameters
+# Chapter 2's manifold of natural images, and chapter 5's lens 2 (the same manifold, the same parameters).
+LEARNED_PARAMS: dict[str, Param] = {
+    "latent_dim": Param(int, 0, 0, check="nonnegative",
+                        help="autoencoder latent (manifold) dimension k; 0 = 8 for 8x8 images, 16 for 28x28"),
+    "ae_kind": Param(str, "conv", "conv", choices=AE_KINDS, help="autoencoder: convolutional or MLP"),
+    "ae_channels": Param((list, int), [16, 32], [32, 64], check="positive", help="conv autoencoder channels (two stages)"),
+    "ae_widths": Param((list, int), [128], [512, 256], check="positive", help="MLP autoencoder hidden widths"),
+    "ae_epochs": Param(int, 30, 40, check="positive", help="autoencoder training epochs"),
+    "ae_lr": Param(float, 3e-3, 1e-3, check="positive", help="Adam learning rate of the autoencoder"),
+}
+DEFAULT_LATENT = {64: 8, 784: 16}  # the book's k for 8x8 images; k = 16 as the reproductions used for 28x28
+
+
+def check_learned(cfg) -> None:
+    """Checks of the learned manifold's parameters against the image size; fills ``latent_dim`` 0 by it."""
+    n_pixels = math.prod(IMAGE_SHAPES[cfg.dataset])
+    if cfg.latent_dim == 0:
+        cfg.latent_dim = DEFAULT_LATENT[n_pixels]
+    if cfg.latent_dim >= n_pixels:
+        raise ParameterError(f"parameter 'latent_dim' must be < {n_pixels} (pixels of {cfg.dataset}), got {cfg.latent_dim}")
+    if len(cfg.ae_channels) != 2:
+        raise ParameterError(f"parameter 'ae_channels' needs exactly two entries, got {cfg.ae_channels}")
+
+
+def autoencoder_for(cfg, image_shape: tuple[int, int]) -> nn.Module:
+    """The untrained autoencoder of ``cfg``'s learned-manifold parameters for images of ``image_shape``, on ``cfg.device``."""
+    return make_autoencoder(cfg.ae_kind, image_shape, cfg.latent_dim, widths=cfg.ae_widths,
+                            channels=cfg.ae_channels).to(cfg.device)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .stats import row_pearson
+from .verdicts import FAILS, HOLDS, INCONCLUSIVE
 
 SHAPES = ("increasing", "decreasing", "interior maximum", "interior minimum", "undetermined")
 
@@ -149,3 +150,12 @@ def trend(x, y, *, n_boot: int = 2000, level: float = 0.95, inner: float = 0.2,
     right_slope = float(_slope_rows(x, y, x >= bp))
     return Trend(x.size, spearman(x, y), rho_ci, bp, bp_ci, float(curv), left_slope, left_ci,
                  right_slope, right_ci, shape)
+
+
+def direction_verdict(t: Trend, want: str) -> str:
+    """Verdict for a claimed shape (``increasing``, or ``non-monotonic``: an interior extremum) of a trend."""
+    if t.shape == "undetermined":
+        return INCONCLUSIVE
+    if want == "non-monotonic":
+        return HOLDS if t.interior_extremum else FAILS
+    return HOLDS if t.shape == want else FAILS
