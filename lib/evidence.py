@@ -24,11 +24,15 @@ Run as ``python -m lib.evidence build SPEC.yaml [SPEC.yaml ...] [--out evidence]
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import json
 import math
 import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -45,8 +49,10 @@ LEDGER, CONDITIONS, VERDICTS = "ledger.csv", "conditions.csv", "verdicts.csv"  #
 # The provenance every sweep point records (lib.sweep's ``provenance`` dict).
 PROVENANCE = ("git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "threads", "cpu", "python",
               "host", "wall_s", "date")
+# A digest of each run's rows (every other column), written with them: an edited, added or deleted row is named.
+RUN_DIGEST = "run_sha256"
 LEDGER_COLUMNS = ("claim_id", "chapter", "claim", "condition", "dataset", "scale", "seed",
-                  "estimate", "lo", "hi", "verdict", "point", "notebook", "parameters", *PROVENANCE)
+                  "estimate", "lo", "hi", "verdict", "point", "notebook", "parameters", *PROVENANCE, RUN_DIGEST)
 # Parameters that never define a condition: replications differ by seed; the device is provenance.
 NOT_CONDITION = ("seed", "device")
 CLAIM_KEY = re.compile(r"^claim:(?P<id>[a-z][a-z0-9]*\.[a-z0-9_]+):(?P<field>estimate|lo|hi|verdict|claim|rank)$")
@@ -308,13 +314,45 @@ def aggregate(ledger: pd.DataFrame, threshold: float = THRESHOLD,
 # --------------------------------------------------------------- files, checks
 
 
+def run_digests(ledger: pd.DataFrame) -> dict[str, str]:
+    """Per run (``point``): the SHA-256 of its rows as CSV text (every column but the digest), rows by claim id."""
+    cols = [c for c in LEDGER_COLUMNS if c != RUN_DIGEST]
+    return {point: hashlib.sha256(rows[cols].sort_values("claim_id", kind="stable")
+                                  .to_csv(index=False, header=False).encode()).hexdigest()
+            for point, rows in ledger.groupby("point", sort=False)}
+
+
+def _write_tables(ledger: pd.DataFrame, out: Path, **rule: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write the three tables into ``out``, the ledger with each run's digest of its rows as read back."""
+    ledger = ledger.assign(**{RUN_DIGEST: ""})[list(LEDGER_COLUMNS)]
+    sweep._atomic_write(out / LEDGER, lambda p: ledger.to_csv(p, index=False))
+    back = read(LEDGER, out)  # digest what a reader gets back, so a check recomputes exactly this
+    back[RUN_DIGEST] = back.point.map(run_digests(back))
+    sweep._atomic_write(out / LEDGER, lambda p: back.to_csv(p, index=False))
+    conditions, verdicts = aggregate(read(LEDGER, out), **rule)
+    for name, table in ((CONDITIONS, conditions), (VERDICTS, verdicts)):
+        sweep._atomic_write(out / name, lambda p, t=table: t.to_csv(p, index=False))
+    return conditions, verdicts
+
+
 def write(ledger: pd.DataFrame, out: str | Path | None = None, **rule: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write ``ledger.csv``, ``conditions.csv`` and ``verdicts.csv`` atomically into ``out`` (default: the ledger's)."""
+    """Write ``ledger.csv``, ``conditions.csv`` and ``verdicts.csv`` into ``out`` (default: the ledger's).
+
+    They are written into a folder beside ``out``, checked (:func:`check_tables`), and only
+    then moved into place, so a failure leaves the tables already in ``out`` untouched.
+    """
     out = Path(out or claims.EVIDENCE_DIR)
     out.mkdir(parents=True, exist_ok=True)
-    conditions, verdicts = aggregate(ledger, **rule)
-    for name, table in ((LEDGER, ledger), (CONDITIONS, conditions), (VERDICTS, verdicts)):
-        sweep._atomic_write(out / name, lambda p, t=table: t.to_csv(p, index=False))
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=out))
+    try:
+        conditions, verdicts = _write_tables(ledger, tmp, **rule)
+        problems = check_tables(tmp)
+        if problems:
+            raise EvidenceError("the new ledger failed its check, nothing replaced: " + "; ".join(problems[:5]))
+        for name in (LEDGER, CONDITIONS, VERDICTS):
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return conditions, verdicts
 
 
@@ -386,6 +424,74 @@ def check_ledger(ledger: pd.DataFrame) -> list[str]:
         problems.append("provenance 'wall_s' must be a positive number of seconds")
     if pd.to_datetime(ledger.date, errors="coerce").isna().any():
         problems.append("provenance 'date' is not a date on every row")
+    return problems
+
+
+def _csv_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """A table as a reader of its CSV file gets it back."""
+    return pd.read_csv(io.StringIO(table.to_csv(index=False)), dtype=str, keep_default_na=False)
+
+
+def _table_differences(name: str, recorded: pd.DataFrame, again: pd.DataFrame, keys: list[str]) -> list[str]:
+    """Rows of ``recorded`` (a CSV table as read) that differ from ``again`` (recomputed), named by ``keys``."""
+    again = _csv_frame(again)
+    if list(recorded.columns) != list(again.columns):
+        return [f"{name}: columns {list(recorded.columns)} differ from those recomputed: {list(again.columns)}"]
+    rec, new = recorded.set_index(keys), again.set_index(keys)
+    problems = [f"{name}: row {k} is not recomputed from ledger.csv" for k in rec.index.difference(new.index)]
+    problems += [f"{name}: row {k} is missing (ledger.csv gives it)" for k in new.index.difference(rec.index)]
+    for k in rec.index.intersection(new.index):
+        a, b = rec.loc[[k]].iloc[0], new.loc[[k]].iloc[0]
+        for col in rec.columns:
+            if a[col] != b[col]:
+                problems.append(f"{name}: {k} {col} reads {a[col]!r}; ledger.csv gives {b[col]!r}")
+    return problems
+
+
+def check_tables(out: str | Path | None = None, specs: Iterable[str | Path] | None = None) -> list[str]:
+    """Every problem of the evidence in ``out``; an empty list when it is sound.
+
+    The ledger's schema and provenance (:func:`check_ledger`); each run's rows against the
+    digest recorded with them (an edited, added or deleted row names its run);
+    ``conditions.csv`` and ``verdicts.csv`` recomputed from ``ledger.csv`` and required equal;
+    with ``specs``, exactly the runs those evidence specs define.
+    """
+    out = Path(out or claims.EVIDENCE_DIR)
+    ledger = read(LEDGER, out)
+    if ledger is None:
+        return [f"no ledger in {out}"]
+    problems = check_ledger(ledger)
+    if problems:
+        return problems
+    digests = run_digests(ledger)
+    for point, rows in ledger.groupby("point", sort=False):
+        recorded = set(rows[RUN_DIGEST].astype(str))
+        if recorded != {digests[point]}:
+            r = rows.iloc[0]
+            problems.append(f"run {point} ({r.chapter}, {r.condition}, seed {r.seed}): its {len(rows)} rows do not "
+                            "match the digest recorded with them (a row was edited, added or deleted)")
+    tables = {name: pd.read_csv(out / name, dtype=str, keep_default_na=False) if (out / name).exists() else None
+              for name in (CONDITIONS, VERDICTS)}
+    if any(t is None for t in tables.values()):
+        return problems + [f"{name} is missing in {out}" for name, t in tables.items() if t is None]
+    verdicts = tables[VERDICTS]
+    try:
+        rule = {"threshold": float(verdicts.threshold.iloc[0]), "min_replications": int(verdicts.min_replications.iloc[0])}
+    except (AttributeError, IndexError, ValueError):
+        return problems + [f"{VERDICTS} does not state its rule (threshold, min_replications)"]
+    conditions, again = aggregate(ledger, **rule)
+    problems += _table_differences(CONDITIONS, tables[CONDITIONS], conditions, ["claim_id", "condition"])
+    problems += _table_differences(VERDICTS, verdicts, again, ["id"])
+    if specs is not None:
+        expected = spec_points(specs)
+        recorded = set(ledger.point)
+        extra = sorted(recorded - set(expected))
+        missing = [p for p in expected if p not in recorded]
+        problems += [f"run {p} is not a run of the evidence specs" for p in extra[:10]]
+        problems += [f"run {p} of the evidence specs is not in the ledger ({sweep._short(expected[p])})"
+                     for p in missing[:10]]
+        if len(extra) + len(missing) > 20:
+            problems.append(f"({len(extra)} runs not in the specs, {len(missing)} runs of the specs missing in all)")
     return problems
 
 
@@ -678,16 +784,39 @@ def compare(rows: pd.DataFrame, record: Mapping[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------- CLI
 
 
-def build(specs: Iterable[str | Path], out: str | Path | None = None, **rule: Any) -> tuple[pd.DataFrame, list[dict]]:
-    """Collect the finished points of every spec into the ledger and write the three tables."""
+def build(specs: Iterable[str | Path], out: str | Path | None = None, *, partial: bool = False,
+          **rule: Any) -> tuple[pd.DataFrame, list[dict]]:
+    """Collect the finished points of every spec into the ledger and write the three tables.
+
+    The ledger in ``out`` is replaced only by a complete one: every point of the specs
+    finished, and no recorded run dropped. Otherwise :class:`EvidenceError` says what is
+    missing and nothing is written, unless ``partial`` (then the missing points and the
+    recorded runs it drops are returned and reported, and an empty ledger is still refused).
+    """
     records, missing = [], []
     for s in specs:
         done, left = spec_records(s)
         records += done
         missing += [{**m, "spec": str(s)} for m in left]
     ledger = make_ledger(records)
+    out = Path(out or claims.EVIDENCE_DIR)
+    old = read(LEDGER, out)
+    dropped = sorted(set(old.point) - set(ledger.point)) if old is not None and "point" in old else []
+    if ledger.empty:
+        raise EvidenceError(f"no run of {len(missing)} has finished: nothing to build, {out} left as it is "
+                            "(run the specs first: `make evidence`)")
+    if (missing or dropped) and not partial:
+        why = []
+        if missing:
+            why.append(f"{len(missing)} of {len(missing) + len(records)} runs of the specs have not finished "
+                       f"(e.g. {missing[0]['spec']} {sweep._short(missing[0]['parameters'])}: {missing[0]['status']})")
+        if dropped:
+            why.append(f"it would drop {len(dropped)} of the {old.point.nunique()} runs recorded in {out / LEDGER}")
+        raise EvidenceError("; ".join(why) + f"; {out} left as it is. Finish the runs (`make evidence` resumes) "
+                            "or pass --partial to write the ledger of the finished runs only")
     write(ledger, out, **rule)
-    return ledger, missing
+    return ledger, missing + [{"point": p, "parameters": {}, "status": "dropped from the ledger", "error": None,
+                               "spec": "recorded before"} for p in dropped]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -696,10 +825,16 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="collect evidence sweeps into the ledger and its verdicts")
     b.add_argument("specs", nargs="+", help="evidence sweep specs (YAML)")
     b.add_argument("--out", default=str(claims.EVIDENCE_DIR), help="ledger folder (default: evidence/)")
+    b.add_argument("--partial", action="store_true",
+                   help="write the ledger of the finished runs even when runs are missing or recorded runs are dropped")
     b.add_argument("--min-replications", type=int, default=MIN_REPLICATIONS,
                    help=f"replications a condition needs before a verdict (default {MIN_REPLICATIONS})")
-    c = sub.add_parser("check", help="check a ledger's schema and provenance")
+    c = sub.add_parser("check", help="check the evidence: schema, provenance, each run's digest, the verdict tables "
+                       "recomputed from the ledger, and exactly the specs' runs")
     c.add_argument("--out", default=str(claims.EVIDENCE_DIR), help="ledger folder (default: evidence/)")
+    c.add_argument("--specs", nargs="*", default=None,
+                   help="the evidence specs whose runs the ledger must hold (default: sweeps/evidence/*.yaml "
+                        "for the default folder; none for another)")
     r = sub.add_parser("recheck", help="compare chapters already executed at their defaults with their recorded "
                        "runs, exactly; when none can be compared, re-run the cheapest recorded run")
     r.add_argument("executed", help="folder of the executed chapter notebooks (make test: _build/nbval/book)")
@@ -714,11 +849,16 @@ def main(argv: list[str] | None = None) -> int:
         if ledger is None:
             print(f"evidence: no ledger in {args.out}", file=sys.stderr)
             return 2
-        problems = check_ledger(ledger)
-        print("\n".join(problems) or f"ledger sound: {len(ledger)} rows")
+        specs = args.specs
+        if specs is None and Path(args.out).resolve() == Path(claims.EVIDENCE_DIR).resolve():
+            specs = sorted(SPECS.glob("*.yaml"))
+        problems = check_tables(args.out, specs)
+        print("\n".join(problems) or f"evidence sound: {len(ledger)} rows of {ledger.point.nunique()} runs, each "
+              f"matching its digest; conditions.csv and verdicts.csv follow from them"
+              + (f"; exactly the runs of {len(specs)} specs" if specs else ""))
         return 1 if problems else 0
     try:
-        ledger, missing = build(args.specs, args.out, min_replications=args.min_replications)
+        ledger, missing = build(args.specs, args.out, partial=args.partial, min_replications=args.min_replications)
     except (sweep.SpecError, EvidenceError) as err:
         print(f"evidence: error: {err}", file=sys.stderr)
         return 2
