@@ -240,6 +240,14 @@ def check_sizes(cfg: Any, checks: Checks) -> None:
     """Enough points per class in each split, and point counts within their split."""
     if getattr(cfg, "dataset", None) not in DATASET_SIZES:
         return
+    for split, full in zip(("train", "test"), DATASET_SIZES[cfg.dataset]):
+        name = f"n_{split}"
+        asked = getattr(cfg, name, None)
+        if asked and asked > full:
+            raise ParameterError(f"parameter {name!r} is {asked} but the {split} set of {cfg.dataset} has {full} "
+                                 f"points; use at most {full} (0 = all)")
+        if asked == full:  # the whole split, as 0 asks: one run, one id, one parameter table
+            setattr(cfg, name, 0)
     sizes = dict(zip(("train", "test"), dataset_sizes(cfg)))
     need = checks.min_per_class * N_CLASSES
     for split, n in sizes.items():

@@ -129,6 +129,33 @@ def test_registered_checks_run_in_resolve():
     assert config.dataset_sizes(resolve(spec, n_train=50)) == (50, 450)
 
 
+def test_sizes_above_the_dataset_are_refused_and_the_whole_split_is_one_value():
+    spec = {"dataset": Param(str, "digits", choices=config.DATASETS),
+            "n_train": Param(int, 0, check="nonnegative"), "n_test": Param(int, 0, check="nonnegative")}
+    config.register(spec)
+    with pytest.raises(ParameterError, match=r"'n_test' is 100000 but the test set of digits has 450 points; "
+                                             r"use at most 450"):
+        resolve(spec, n_test=100000)
+    with pytest.raises(ParameterError, match=r"'n_train' is 1348 but the train set of digits has 1347"):
+        resolve(spec, n_train=1348)
+    whole = resolve(spec, n_train=1347, n_test=450)
+    assert (whole.n_train, whole.n_test) == (0, 0) and config.dataset_sizes(whole) == (1347, 450)
+    assert resolve(spec, n_test=449).n_test == 449
+
+
+def test_min_and_max_bound_every_item():
+    spec = {"k": Param(int, 3, min=2, max=5), "ws": Param((list, int), [4], min=1, max=8)}
+    assert resolve(spec).k == 3 and resolve(spec, k=2).k == 2 and resolve(spec, k=5).k == 5
+    with pytest.raises(ParameterError, match=r"parameter 'k' must be >= 2, got 1"):
+        resolve(spec, k=1)
+    with pytest.raises(ParameterError, match=r"parameter 'k' must be <= 5, got 6"):
+        resolve(spec, k=6)
+    with pytest.raises(ParameterError, match=r"parameter 'ws' must be >= 1, got 0"):
+        resolve(spec, ws=[3, 0])
+    with pytest.raises(ParameterError, match=r"parameter 'ws' must be <= 8, got 9"):
+        resolve(spec, ws=[9])
+
+
 def test_resolve_writes_the_device_and_thread_count_for_a_sweep(monkeypatch, tmp_path):
     monkeypatch.setenv(config.RUN_INFO_ENV, str(tmp_path / "info.json"))
     before = torch.get_num_threads()

@@ -247,6 +247,21 @@ def test_default_null_and_omitted_values_are_one_point(notebook):
     assert len(tiny.points) == 2 and len(tiny.duplicates) == 1
 
 
+def test_the_whole_split_and_all_are_one_point_and_more_is_refused():
+    book = Path(sweep.ROOT) / "book" / "03_som_codes.ipynb"
+    planned = sweep.plan(sweep.Spec.from_dict({"notebook": str(book), "output": "unused",
+                                               "points": [{"n_test": 0}, {"n_test": 450}, {"n_test": None}]}))
+    assert len(planned.points) == 1 and len(planned.duplicates) == 2
+    with pytest.raises(sweep.SpecError, match=r"'n_test' is 100000 but the test set of digits has 450 points"):
+        sweep.plan(sweep.Spec.from_dict({"notebook": str(book), "output": "unused", "points": [{"n_test": 100000}]}))
+
+
+@pytest.mark.parametrize("path", sorted(Path(sweep.ROOT).glob("sweeps/*.yaml"))
+                         + sorted(Path(sweep.ROOT).glob("sweeps/evidence/*.yaml")), ids=lambda p: p.name)
+def test_every_example_and_evidence_spec_passes_its_dry_run(path, capsys):
+    assert sweep.main([str(path), "--dry-run"]) == 0, capsys.readouterr().err
+
+
 def test_dry_run_reports_merged_duplicates(notebook, capsys):
     path = notebook.parent / "spec.yaml"
     path.write_text(yaml.safe_dump({**spec(notebook), "grid": {"a": [1, 1, 2]}}))
