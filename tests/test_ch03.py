@@ -110,11 +110,11 @@ def test_streamed_layers_equal_held_layers():
         assert torch.allclose(ma.weights, mb.weights, atol=1e-4)
 
 
-def test_training_summary_states_the_computed_verdict():
+def test_training_text_states_the_computed_verdict():
     table = pd.DataFrame({"train accuracy": [0.95, 0.99], "test accuracy": [0.86, 0.80],
                           "pixel logistic regression (test)": [0.82, 0.82], "final train loss": [0.17, 0.3],
                           "loss fall, last 2 epochs": [0.005, 0.2], "converged": ["plateau", "no"]},
                          index=pd.Index(["MLP", "conv net"], name="model"))
-    text = ch03.training_summary(table).splitlines()
+    text = ch03.training_text(table).splitlines()
     assert "MLP" in text[0] and "has converged at this schedule" in text[0] and "0.040 above" in text[0]
     assert "has not converged" in text[1] and "0.020 below" in text[1] and "2 epochs before" in text[1]
