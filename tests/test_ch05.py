@@ -1,13 +1,17 @@
 """Chapter 5: parameter checks, the population, the statistics over networks and the claims' verdicts."""
+import dataclasses
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from lib import claims, config, stats, subspace
+from lib import claims, config, manifold, stats, subspace
 from lib.chapters import ch05
+from lib.chapters.ch05.claims import CLAIMS
 from lib.config import ParameterError
 
 
@@ -35,6 +39,32 @@ def test_bad_parameters_fail_before_training(kw, name):
 def test_bad_values_are_rejected_by_resolve(kw, name):
     with pytest.raises(ParameterError, match=name):
         resolve(**kw)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"n_seeds": 1}, "parameter 'n_seeds' must be >= 2, got 1"),
+    ({"som_grid": 1}, "parameter 'som_grid' must be >= 2, got 1"),
+    ({"n_boot": 99}, "parameter 'n_boot' must be >= 100, got 99"),
+    ({"width_grid": [config.MAX_WIDTH + 1]}, f"parameter 'width_grid' must be <= {config.MAX_WIDTH}"),
+    ({"anneal_share": 1.0}, r"must be in \[0, 1\)"),
+])
+def test_bounds_name_the_parameter_and_the_bound(kw, message):
+    with pytest.raises(ParameterError, match=message):
+        resolve(**kw)
+
+
+def test_lens_2_parameters_are_the_learned_manifolds_in_place():
+    keys, names = list(ch05.PARAMS), list(manifold.LEARNED_PARAMS)
+    at = keys.index(names[0])
+    assert keys[at - 1:at + len(names) + 1] == ["alpha_window", *names, "som_grid"]  # the table's order
+    for name, p in manifold.LEARNED_PARAMS.items():
+        assert ch05.PARAMS[name] == dataclasses.replace(p, help="lens 2: " + p.help)
+
+
+def test_chapter_5_imports_no_other_chapter():
+    code = "import sys, lib.chapters.ch05; print(sorted(m for m in sys.modules if m.startswith('lib.chapters.ch0')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert [m for m in eval(out) if not m.startswith("lib.chapters.ch05")] == []
 
 
 def test_population_is_balanced_with_shared_seeds():
@@ -122,7 +152,9 @@ def test_claim_verdicts_follow_the_data(direction, expected):
     table = synthetic_table(direction)
     corr = ch05.correlations(cfg, table)
     shift = ch05.training_shift(cfg, table)
-    rows = {c.id: c for c in ch05.claims(cfg, table, corr, shift)}
+    listed = ch05.claims(cfg, table, corr, shift)
+    assert [(c.id, c.kind) for c in listed] == [(d.id, d.kind) for d in CLAIMS.values()]  # every declared claim, once
+    rows = {c.id: c for c in listed}
     directed = [k for k, (_, _, s) in ch05.LENSES.items() if s]
     for lens in directed:
         assert rows[f"ch05.{lens}_predicts"].verdict == expected, lens
