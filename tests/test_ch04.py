@@ -5,18 +5,26 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import config, data, ensemble
+from lib import claims, config, data, ensemble
 from lib.chapters import ch04
+from lib.chapters.ch04.claims import _fitted_ratio, _interval
+from lib.chapters.ch04.figures import _variant_title
+from lib.chapters.ch04.scaling import sweep_key
 from lib.config import ParameterError
 
 
 def test_chapter_parameters_fail_before_compute():
-    with pytest.raises(ParameterError, match="'k'"):  # resolve runs ch04.validate
+    with pytest.raises(ParameterError, match="'k'"):  # resolve runs ch04.check
         config.resolve(ch04.PARAMS, {"profile": "quick"}, k=64, d=64)
     with pytest.raises(ParameterError, match="sweep_k"):
         config.resolve(ch04.PARAMS, {"profile": "quick"}, sweep_k=[2, 200])
     with pytest.raises(ParameterError, match="margin"):
         config.resolve(ch04.PARAMS, {"profile": "quick"}, margin=-1.0)
+    for name, value, least in (("n_seeds", 1, 2), ("figure_seeds", 1, 2), ("n_points", 3, 4)):
+        with pytest.raises(ParameterError, match=rf"parameter '{name}' must be >= {least}, got {value}"):
+            config.resolve(ch04.PARAMS, {"profile": "quick"}, **{name: value})
+    with pytest.raises(ParameterError, match=r"'sweep_width' must be <= 65536"):
+        config.resolve(ch04.PARAMS, {"profile": "quick"}, sweep_width=[64, 100_000])
 
 
 def test_exponents_recover_planted_slopes():
@@ -84,7 +92,7 @@ def test_figure_parameters_are_per_figure_and_checked():
     assert ch04.CHESSBOARD["margin"] == 0.01 and ch04.DIAGONAL["margin"] == 0.3
     with pytest.raises(ParameterError, match="chessboard_init"):
         config.resolve(ch04.PARAMS, {"profile": "quick"}, chessboard_init="xavier")
-    with pytest.raises(ParameterError, match="diagonal_weight_decay"):  # resolve runs ch04.validate
+    with pytest.raises(ParameterError, match="diagonal_weight_decay"):  # resolve runs ch04.check
         config.resolve(ch04.PARAMS, {"profile": "quick"}, diagonal_weight_decay=60.0)
 
 
@@ -100,13 +108,13 @@ def test_small_figures_train_count_reached_runs_and_claim_gains():
     assert "of 2 vanilla runs" in ch04.reach_sentences(reach, cfg)
     gains = ch04.robustness_gains(ch04.diagonal_measures(diag))
     assert list(gains.columns) == ["small init", "weight decay"] and len(gains) == 2
-    assert {"diagonal figure", "chessboard figure"} <= set(ch04.STAGE_SECONDS)
+    assert {"diagonal figure", "chessboard figure"} <= set(ch04.STAGES.seconds)
     # An exact flip distance is infinite when the label never changes off the data: titles say so in words.
     meas = ch04.chessboard_measures(cb).assign(delta_off=[np.inf] + [0.25] * 9)
-    assert ch04._variant_title(cb, 0, meas, "z=0").endswith("median off-data flip: no label change")
-    assert ch04._variant_title(cb, 1, meas, "z=0").endswith("median off-data flip 0.25")
+    assert _variant_title(cb, 0, meas, "z=0").endswith("median off-data flip: no label change")
+    assert _variant_title(cb, 1, meas, "z=0").endswith("median off-data flip 0.25")
     for i, margin in enumerate(cb.table.min_margin):  # a network that has not fitted its points says so
-        assert ("(not fitted)" in ch04._variant_title(cb, i, meas)) == (margin <= 0)
+        assert ("(not fitted)" in _variant_title(cb, i, meas)) == (margin <= 0)
     # With no drawable gain (no seed fitted on both planes), the gain panel says why.
     unfit = ch04.chessboard_measures(cb)
     unfit = unfit.assign(min_margin=np.where(unfit.variant == "small init", -0.1, 0.05))
@@ -125,11 +133,12 @@ def test_gains_and_claims_leave_out_networks_that_did_not_fit():
     meas = pd.DataFrame(rows)
     gain = ch04.affine_gain(meas)
     assert np.isnan(gain.at[0, ch04.AFFINE]) and gain.at[1, ch04.AFFINE] == 2.1 and gain.at[0, "z=0"] == 2.0
-    c = ch04._fitted_ratio_claim("ch04.x", "claim", "ratio over the", "; holds if > 1", gain[ch04.AFFINE], 1.0)
+    decl = claims.Declared("ch04.x", claims.CONTROL, "claim", "ratio over the {fitted} of {seeds} seeds; holds if > 1",
+                           threshold=1.0)
+    c = _fitted_ratio(decl, gain[ch04.AFFINE])
     assert c.verdict == "holds" and "2 of 3 seeds" in c.statistic and c.lo > 1
     unfit = meas.assign(min_margin=np.where(meas.variant == "vanilla", 0.02, -0.1))
-    c = ch04._fitted_ratio_claim("ch04.x", "claim", "ratio over the", "; holds if > 1",
-                                 ch04.robustness_gains(unfit, ch04.AFFINE)["small init"], 1.0)
+    c = _fitted_ratio(decl, ch04.robustness_gains(unfit, ch04.AFFINE)["small init"])
     assert c.verdict == "inconclusive at this scale" and c.value == "not measured: 0 of 3 seeds fitted"
     assert np.isnan(c.estimate)
 
@@ -137,10 +146,21 @@ def test_gains_and_claims_leave_out_networks_that_did_not_fit():
 def test_ratio_ci_and_claim_records():
     est, lo, hi = ch04.ratio_ci([2.0, 2.0, 2.0])
     assert est == pytest.approx(2.0) and lo == pytest.approx(2.0) and hi == pytest.approx(2.0)
-    c = ch04._interval_claim("ch04.x", "claim", "stat", ch04.ratio_ci([1.8, 2.0, 2.2, 1.9]), 1.0)
-    assert c.verdict == "holds" and c.lo > 1 and c.id == "ch04.x"
-    c = ch04._interval_claim("ch04.y", "claim", "stat", ch04.ratio_ci([0.5, 2.0, 1.0]), 1.0)
+    above_one = claims.Declared("ch04.x", claims.PAPER, "claim", "stat", threshold=1.0)
+    c = _interval(above_one, ch04.ratio_ci([1.8, 2.0, 2.2, 1.9]))
+    assert c.verdict == "holds" and c.lo > 1 and c.id == "ch04.x" and c.kind == claims.PAPER
+    c = _interval(above_one, ch04.ratio_ci([0.5, 2.0, 1.0]))
     assert c.verdict == "inconclusive at this scale"
+
+
+def test_claim_declarations():
+    """Every sweep has its exponent row; mechanism rows are checks; settings name the chapter's parameters."""
+    decl = ch04.DECLARED
+    assert [f"exponent_{sweep_key(name)}" for name in ch04.SWEEPS] == [k for k in decl if k.startswith("exponent_")]
+    checks = {"frozen_orthogonal_weights", "adam_moves_orthogonal_weights", "orthogonal_gradient_law"}
+    assert {k for k, d in decl.items() if d.kind == claims.CHECK} == checks | {k for k in decl if "exponent" in k}
+    assert decl["affine_plane_weaker"].kind == claims.CONTROL
+    assert all(s in ch04.PARAMS for d in decl.values() for s in d.settings)
 
 
 def test_expected_costs_cover_every_stage():

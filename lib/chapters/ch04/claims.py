@@ -1,0 +1,194 @@
+"""Chapter 4's claims, declared once, the rows of this run, and its key numbers.
+
+Three kinds of row: the paper's claims, the book's control on the chessboard's plane
+z=0, and checks of the mechanism that any correct implementation must show (plain GD
+leaves the orthogonal weights frozen, Adam does not, and the orthogonal gradient and
+its exponents follow the book's derivation).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ...claims import CHECK, CONTROL, INCONCLUSIVE, PAPER, Claim, Declared, by_test, declared, fmt
+from .networks import ratio_ci
+from .scaling import sweep_key
+from .synthetic import AFFINE
+
+__all__ = ["ADAM_MOVES", "DECLARED", "DRIFT_TOL", "EQUIVALENCE", "agreement_verdict", "claims", "scalars"]
+
+# Thresholds of the decisions.
+DRIFT_TOL = 1e-3  # relative drift of frozen weights: float32 rounding gives ~1e-5 after 10^4 steps (the notebook's TOL)
+ADAM_MOVES = 1e-2  # median relative drift above which Adam has moved the orthogonal weights (it is ~0.5)
+EQUIVALENCE = 0.1  # |measured - predicted| exponent (and law ratio - 1) the book accepts as agreement
+EVEN = 1.0  # a ratio of distances, gradients or gains at which neither side is larger
+MOST = 0.5  # "most training points": more than half
+FLAT = 0.0  # a log-log slope with no trend
+
+# The book-chosen settings the figure claims depend on.
+DIAGONAL_SETTINGS = ("figure_seeds", "diagonal_steps")
+CHESSBOARD_SETTINGS = ("figure_seeds", "chessboard_steps")
+FITTED = "{fitted} of {seeds} seeds whose networks all fit their points, 95% CI"
+EXPONENT_STATISTIC = (f"log-log slope, mean [95% CI] over seeds, vs prediction; agreement within +-{EQUIVALENCE} "
+                      "on (measured - predicted)")
+
+
+def _exponent(short: str, what: str, *settings: str) -> Declared:
+    """The row of one sweep (id ``ch04.exponent_<short>``): its exponent follows the derivation."""
+    return Declared(f"ch04.exponent_{short}", CHECK,
+                    f"[book] exponent of ||grad_perp f|| in {what} follows the derivation", EXPONENT_STATISTIC,
+                    threshold=EQUIVALENCE, above=False, settings=settings)
+
+
+DECLARED = declared(
+    Declared("ch04.frozen_orthogonal_weights", CHECK,
+             "[book] plain GD never moves the P-perp part of the first-layer weights (c_T times it with L2)",
+             "max relative drift over every GD network of the chapter (float32)", threshold=DRIFT_TOL, above=False),
+    Declared("ch04.adam_moves_orthogonal_weights", CHECK,
+             "[book] Adam moves it when P is not axis-aligned, and not when it is",
+             "median drift, Adam on a random P / max drift, Adam on an axis-aligned P", threshold=ADAM_MOVES),
+    Declared("ch04.orthogonal_gradient_law", CHECK,
+             "[book] E||grad_perp f(x)||^2 = c_T^2 sigma_w^2 (d-k) S(x) at data points",
+             "mean of measured / predicted squared norm over all networks of the chapter, 95% CI; "
+             f"agreement within +-{EQUIVALENCE}", threshold=EQUIVALENCE, above=False),
+    Declared("ch04.large_orthogonal_gradient", PAPER,
+             "Trained networks have large gradients orthogonal to the data subspace",
+             "median ||grad_perp f|| / ||grad_P f|| at data points (the book reads 'large' as > 1)",
+             threshold=EVEN, settings=("radius",)),
+    Declared("ch04.orthogonal_flip_cheaper", PAPER, "Small L2 perturbations orthogonal to P flip labels",
+             "median (flip distance along P-perp) / (flip distance within P); holds if < 1",
+             threshold=EVEN, above=False, settings=("radius",)),
+    Declared("ch04.universal_direction", PAPER, "One universal orthogonal direction flips most training points",
+             "fraction flipped at norm {norm:.2g} (random P-perp direction: {random:.2f}); holds if > 0.5",
+             threshold=MOST, settings=("radius", "universal_fraction")),
+    Declared("ch04.small_init_robust", PAPER,
+             "A smaller initialisation makes the network more robust orthogonally to P",
+             "log-log slope of the P-perp flip distance in the init scale; holds if < 0",
+             threshold=FLAT, above=False, settings=("sweep_init_scale",)),
+    Declared("ch04.weight_decay_robust", PAPER, "L2 regularisation makes the network more robust orthogonally to P",
+             "log-log slope of the P-perp flip distance in the decay factor c_T; holds if < 0",
+             threshold=FLAT, above=False, settings=("sweep_weight_decay", "steps")),
+    Declared("ch04.diagonal_small_init_gain", PAPER,
+             "Diagonal figure: small init makes labels harder to flip perpendicular to the diagonal",
+             "small init / vanilla median exact flip distance perpendicular to the diagonal, geometric mean over "
+             f"the {FITTED}; holds if > 1", threshold=EVEN,
+             settings=DIAGONAL_SETTINGS + ("diagonal_small_init_factor",)),
+    Declared("ch04.diagonal_weight_decay_gain", PAPER,
+             "Diagonal figure: weight decay makes labels harder to flip perpendicular to the diagonal",
+             "weight decay / vanilla median exact flip distance perpendicular to the diagonal, geometric mean over "
+             f"the {FITTED}; holds if > 1", threshold=EVEN,
+             settings=DIAGONAL_SETTINGS + ("diagonal_weight_decay",)),
+    Declared("ch04.chessboard_small_init_gain", PAPER,
+             f"Chessboard figure: small init makes labels harder to flip off the plane {AFFINE}",
+             f"small init / vanilla median exact flip distance off the plane {AFFINE}, geometric mean over "
+             f"the {FITTED}; holds if > 1", threshold=EVEN,
+             settings=CHESSBOARD_SETTINGS + ("chessboard_small_init_factor",)),
+    Declared("ch04.chessboard_weight_decay_gain", PAPER,
+             f"Chessboard figure: weight decay makes labels harder to flip off the plane {AFFINE}",
+             f"weight decay / vanilla median exact flip distance off the plane {AFFINE}, geometric mean over "
+             f"the {FITTED}; holds if > 1", threshold=EVEN,
+             settings=CHESSBOARD_SETTINGS + ("chessboard_weight_decay",)),
+    Declared("ch04.affine_plane_weaker", CONTROL,
+             "The effect is weaker on the chessboard's affine plane than on a linear subspace",
+             f"ratio of the small-init robustness gain off the plane {AFFINE} to that off z=0, over the {FITTED}; "
+             "holds if < 1", threshold=EVEN, above=False,
+             settings=CHESSBOARD_SETTINGS + ("chessboard_small_init_factor",)),
+    _exponent("d", "d (fan-in init)", "sweep_d"),
+    _exponent("d_fixed", "d (fixed init std)", "sweep_d"),
+    _exponent("k", "k", "sweep_k"),
+    _exponent("width", "width", "sweep_width"),
+    _exponent("init_scale", "init scale", "sweep_init_scale"),
+    _exponent("weight_decay", "the decay factor c_T (weight-decay sweep)", "sweep_weight_decay", "steps"),
+    _exponent("data_radius", "data radius", "sweep_radius"),
+)
+
+
+def agreement_verdict(lo: float, hi: float, tol: float = EQUIVALENCE) -> str:
+    """Holds when the CI of (measured - predicted) lies inside [-tol, tol]; fails when it lies outside."""
+    if any(math.isnan(v) for v in (lo, hi)):
+        return INCONCLUSIVE
+    return by_test(-tol <= lo and hi <= tol, hi < -tol or lo > tol)
+
+
+def _interval(decl: Declared, est: tuple[float, float, float], digits: int = 2, **fields) -> Claim:
+    """``decl``'s row decided by which side of its threshold the interval ``est = (estimate, lo, hi)`` lies."""
+    value = fmt(est[0], est[1:], digits) if np.isfinite(est[1]) else f"{est[0]:.{digits}g}"
+    return decl.interval(*est, value=value, **fields)
+
+
+def _fitted_ratio(decl: Declared, ratios: pd.Series) -> Claim:
+    """:func:`_interval` on the per-seed ``ratios`` of fitted networks (NaN: a network did not fit).
+
+    With fewer than two such seeds there is no interval, and the claim is inconclusive:
+    its value says how many seeds fitted.
+    """
+    ok = ratios.dropna()
+    counts = dict(fitted=len(ok), seeds=len(ratios))
+    if len(ok) < 2:
+        return decl.tested(INCONCLUSIVE, f"not measured: {len(ok)} of {len(ratios)} seeds fitted", **counts)
+    return _interval(decl, ratio_ci(ok), **counts)
+
+
+def _flip_slope(e: dict) -> tuple[float, float, float]:
+    """A sweep's log-log slope of the P-perp flip distance, with its interval."""
+    return e["delta_measured"], e["delta_measured_lo"], e["delta_measured_hi"]
+
+
+def _exponent_row(e: dict) -> Claim:
+    """One sweep's row: measured exponent of ||grad_perp f|| vs the derivation's."""
+    value = (f"{fmt(e['measured'], (e['measured_lo'], e['measured_hi']), 2)} vs "
+             f"{e['predicted']:.2f} (closed-form part {e['structural']:.2f})")
+    return DECLARED[f"exponent_{sweep_key(e['sweep'])}"].tested(
+        agreement_verdict(e["diff_lo"], e["diff_hi"]), value, e["diff"], e["diff_lo"], e["diff_hi"])
+
+
+def claims(flips: dict, law: tuple[float, float, float], drift_gd: float, optim: pd.DataFrame,
+           exps: list[dict], gain: pd.DataFrame, tol: float, figure_gains: dict[str, pd.DataFrame]) -> list[Claim]:
+    """The chapter's claims table, every verdict computed from the run (no side effect).
+
+    ``tol`` is the drift a frozen weight may show in float32 (the notebook's ``TOL``, :data:`DRIFT_TOL`).
+    ``figure_gains`` maps ``"diagonal"`` and ``"chessboard"`` to :func:`~.synthetic.robustness_gains`
+    of the two synthetic figures (the chessboard's on its plane z=0.5).
+    """
+    by_name = {e["sweep"]: e for e in exps}
+    adam_rand = float(optim.query("optimizer == 'adam' and subspace == 'random'").drift.median())
+    adam_axis = float(optim.query("optimizer == 'adam' and subspace == 'axis-aligned'").drift.max())
+    init, wd = by_name["init scale"], by_name["weight decay"]
+    C = DECLARED
+    rows = [
+        C["frozen_orthogonal_weights"].tested(by_test(drift_gd < tol, drift_gd >= tol), f"{drift_gd:.1e}", drift_gd),
+        C["adam_moves_orthogonal_weights"].tested(
+            by_test(adam_rand > ADAM_MOVES and adam_axis < tol, adam_rand <= ADAM_MOVES or adam_axis >= tol),
+            f"{adam_rand:.2g} / {adam_axis:.1e}", adam_rand),
+        C["orthogonal_gradient_law"].tested(agreement_verdict(law[1] - 1, law[2] - 1), fmt(law[0], law[1:], 3), *law),
+        _interval(C["large_orthogonal_gradient"], flips["grad_ratio"]),
+        _interval(C["orthogonal_flip_cheaper"], flips["delta_ratio"]),
+        _interval(C["universal_direction"], flips["univ_flipped"], norm=flips["universal_norm"],
+                  random=flips["rand_flipped"][0]),
+        _interval(C["small_init_robust"], _flip_slope(init)),
+        _interval(C["weight_decay_robust"], _flip_slope(wd)),
+    ]
+    for fig in ("diagonal", "chessboard"):
+        for variant, short in (("small init", "small_init"), ("weight decay", "weight_decay")):
+            rows.append(_fitted_ratio(C[f"{fig}_{short}_gain"], figure_gains[fig][variant]))
+    rows.append(_fitted_ratio(C["affine_plane_weaker"], gain[AFFINE] / gain["z=0"]))
+    return rows + [_exponent_row(e) for e in exps]
+
+
+def scalars(flips: dict, law: tuple, drift: float, exps: list[dict], gain: pd.DataFrame, reach: pd.DataFrame) -> dict:
+    """The scalars a sweep over this chapter collects (see lib.results)."""
+    out = {"orthogonal_drift": drift, "universal_norm": flips["universal_norm"], "law_ratio": law[0]}
+    for (fig, plane, variant), r in reach.iterrows():
+        out[f"reached_{fig}_{plane}_{variant}".replace(" ", "_").replace("=", "").replace(".", "")] = int(r.reached)
+    for name in ("grad_ratio", "delta_ratio", "univ_flipped", "rand_flipped"):
+        out[name] = flips[name][0]
+    for e in exps:
+        key = sweep_key(e["sweep"])
+        out[f"slope_{key}"] = e["measured"]
+        out[f"predicted_{key}"] = e["predicted"]
+        out[f"delta_slope_{key}"] = e["delta_measured"]
+    fitted_ratios = (gain[AFFINE] / gain["z=0"]).dropna()  # NaN (recorded null) when no seed fitted
+    out["affine_gain_ratio"] = float(np.exp(np.log(fitted_ratios).mean())) if len(fitted_ratios) else math.nan
+    return out
