@@ -6,7 +6,7 @@ import pandas as pd
 from lib import claims, config
 from lib.chapters import ch01
 from lib.config import ParameterError
-from lib.monotonicity import Trend
+from lib.monotonicity import Trend, direction_verdict
 
 
 def resolve(**kw):
@@ -31,7 +31,9 @@ def test_window_must_fit_the_test_set():
 
 
 @pytest.mark.parametrize("kw, name", [({"widths": [0]}, "widths"), ({"dataset": "cifar"}, "dataset"),
-                                      ({"weight_decays": [-1.0]}, "weight_decays")])
+                                      ({"weight_decays": [-1.0]}, "weight_decays"),
+                                      ({"n_boot": 50}, "'n_boot' must be >= 100, got 50"),
+                                      ({"width_grid": [10**6]}, "'width_grid' must be <= 65536")])
 def test_bad_values_are_rejected_by_resolve(kw, name):
     with pytest.raises(ParameterError, match=name):
         resolve(**kw)
@@ -69,7 +71,7 @@ def trend_of(shape, rho=0.5, ci=(0.2, 0.8)):
     ("decreasing", "non-monotonic", claims.FAILS),
 ])
 def test_direction_verdicts(shape, want, verdict):
-    assert ch01.direction_verdict(trend_of(shape), want) == verdict
+    assert direction_verdict(trend_of(shape), want) == verdict
 
 
 def fake_fidelity(local=0.85, logistic=0.83, backprop=0.855):
@@ -79,11 +81,17 @@ def fake_fidelity(local=0.85, logistic=0.83, backprop=0.855):
 
 
 def test_claims_have_ids_numbers_and_an_untestable_bound(monkeypatch):
-    monkeypatch.setattr(ch01.claims.results, "record", lambda **kw: kw)
+    recorded = []
+    monkeypatch.setattr(claims.results, "record", lambda **kw: recorded.append(kw))
     cfg = resolve()
     trs = {p: {m: trend_of("increasing") for m in ch01.MEASURES} for p in ch01.POPULATIONS}
     nan = float("nan")
-    rows = ch01.claims_table(cfg, trs, fake_fidelity(), 10.0, (nan, (nan, nan), 54, 0), 1.8)
+    declared = ch01.claims(cfg, trs, fake_fidelity(), 10.0, (nan, (nan, nan), 54, 0), 1.8)
+    assert not recorded  # building the rows records nothing; the notebook records them
+    assert [c.id for c in declared] == [d.id for d in ch01.DECLARED.values()]
+    assert {c.kind for c in declared} == {claims.PAPER, claims.CONTROL}
+    assert declared[-1].kind == claims.CONTROL  # the book's fidelity control
+    rows = claims.table(declared)
     bound = rows.claim.str.startswith("Smoothness")
     assert rows.verdict[bound].item() == claims.INCONCLUSIVE
     assert ch01.UNTESTABLE in rows.value[bound].item()
@@ -91,9 +99,9 @@ def test_claims_have_ids_numbers_and_an_untestable_bound(monkeypatch):
     assert rows.verdict.iloc[3] == claims.FAILS  # FGSM "increasing" is not non-monotonic
     assert rows.verdict.iloc[-1] == claims.HOLDS  # the book's fidelity claim, last: 0.02 [0.01, 0.03] above 0
     split = (0.1, (0.05, 0.15), 40, 14)
-    rows = ch01.claims_table(cfg, trs, fake_fidelity(), 10.0, split, 1.0)
+    rows = claims.table(ch01.claims(cfg, trs, fake_fidelity(), 10.0, split, 1.0))
     assert rows.verdict[rows.claim.str.startswith("Smoothness")].item() == claims.HOLDS
-    rows = ch01.claims_table(cfg, trs, fake_fidelity(local=0.835), 10.0, split, 1.0)
+    rows = claims.table(ch01.claims(cfg, trs, fake_fidelity(local=0.835), 10.0, split, 1.0))
     assert rows.verdict.iloc[-1] == claims.INCONCLUSIVE  # 0.005 [-0.005, 0.015] straddles 0
 
 
