@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import config, data
+from lib import config, data, manifold, results
 from lib.chapters import ch02
 from lib.claims import FAILS, HOLDS, INCONCLUSIVE
 from lib.config import ParameterError
@@ -158,3 +158,52 @@ def test_censored_flip_pairs_are_read_both_ways_and_decide_nothing_alone():
     def never(v):
         raise AssertionError("the capped reading is read only when a pair is censored")
     assert clean.verdict(FAILS, never) == FAILS  # nothing censored: the dropped reading decides
+
+
+def test_parameter_bounds_and_the_learned_manifold_in_place():
+    with pytest.raises(ParameterError, match=r"parameter 'synth_dim' must be >= 3, got 2"):
+        config.resolve(ch02.PARAMS, {"profile": "quick"}, device="cpu", synth_dim=2)
+    with pytest.raises(ParameterError, match=r"parameter 'widths' must be <= 65536"):
+        config.resolve(ch02.PARAMS, {"profile": "quick"}, device="cpu", widths=[10**6])
+    names = list(ch02.PARAMS)
+    assert names[names.index("lr") + 1:names.index("ae_snapshots")] == list(manifold.LEARNED_PARAMS)
+
+
+def _claim_inputs(seed=0, n=40):
+    rng = np.random.default_rng(seed)
+
+    def geo(scale):
+        return pd.DataFrame({"normal_tangent": rng.uniform(0.2, 0.4, n), "normal_random": rng.uniform(0.3, 0.4, n),
+                             "pgd_tangent": rng.uniform(0.3, 0.5, n), "pgd_random": rng.uniform(0.3, 0.4, n),
+                             "unrestricted": rng.uniform(0.5, 1.0, n), "on-manifold": rng.uniform(2, 3, n),
+                             "off-manifold": scale * rng.uniform(0.8, 1.2, n), "random k-dim": rng.uniform(3, 4, n),
+                             "random (n-k)-dim": rng.uniform(0.8, 1.2, n)})
+    crit = pd.DataFrame({"seen": [False, True, False, False]})
+    return crit, {"standard": geo(1.0), "adversarial": geo(2.0)}, 64, torch.full((n,), 4.0), _mis(0.99, 0.6, 0.55, 0.65)
+
+
+def test_claims_follow_their_declarations_without_side_effects(monkeypatch):
+    def no_record(**_):
+        raise AssertionError("claims() must not record anything")
+    monkeypatch.setattr(results, "record", no_record)
+    cfg = resolve()
+    crit, geo, n, nn_other, mis = _claim_inputs()
+    rows = ch02.claims(cfg, crit, geo, n, nn_other, mis, 0.1, 0.8)
+    assert [r.id for r in rows] == [d.id for d in ch02.DECLARED.values()]
+    assert all(r.kind == d.kind for r, d in zip(rows, ch02.DECLARED.values()))
+    by_id = {r.id.split(".")[1]: r for r in rows}
+    assert by_id["clinging_dimpling"].value == "1 of 4" and by_id["clinging_dimpling"].verdict == INCONCLUSIVE
+    assert by_id["pgd_mostly_off"].statistic.endswith("; autoencoder explains 0.80 of the variance")
+    assert by_id["pgd_below_random"].statistic.startswith("same, vs sqrt(k/n) = 0.354 (random subspace: 0.3")
+    assert by_id["tiny_perturbations"].verdict == HOLDS  # flip norms <= 1, half the distance 2
+    assert by_id["on_larger_than_off"].verdict == HOLDS and by_id["on_larger_than_random"].verdict == FAILS
+    assert by_id["mislabelled_accuracy"].verdict == HOLDS
+    assert by_id["at_deepens_dimples"].verdict == HOLDS  # off-manifold norms doubled, on-manifold ones not
+    s = ch02.scalars(cfg, crit, geo, n, mis, 0.1, 0.8)
+    assert s["on_off_flip_ratio"] == by_id["on_larger_than_off"].estimate
+    assert s["at_off_growth"] / s["at_on_growth"] == pytest.approx(by_id["at_deepens_dimples"].estimate)
+    assert s["clinging_dimpling_settings"] == 1
+    gated = {r.id: r.verdict for r in ch02.claims(cfg, crit, geo, n, nn_other, mis, 0.1, 0.3)}
+    assert {i for i, v in gated.items() if v == INCONCLUSIVE} == {
+        "ch02.clinging_dimpling", "ch02.pgd_mostly_off", "ch02.pgd_below_random", "ch02.on_larger_than_off",
+        "ch02.on_larger_than_random", "ch02.at_deepens_dimples"}
