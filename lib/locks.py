@@ -12,6 +12,7 @@ import ctypes
 import fcntl
 import json
 import os
+import signal
 import re
 import socket
 import time
@@ -155,4 +156,7 @@ def worker_start(parent: int, queue: Any) -> None:
     imports anything heavy; the environment (its GPU, its CPU threads) comes from ``queue``.
     """
     die_with_parent(parent)
+    # Ctrl-C reaches the whole terminal's process group: the sweep alone handles it and lets its
+    # points know through its lock (their kernels run in sessions of their own and never see it).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(queue.get())

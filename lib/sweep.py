@@ -75,6 +75,10 @@ class SweepError(RuntimeError):
     """A sweep that cannot run or whose points failed; the message says why."""
 
 
+class SweepInterrupted(SweepError):
+    """The user stopped a sweep (Ctrl-C): what finished is kept, the message says how to resume."""
+
+
 class SpecError(SweepError, ValueError):
     """A sweep spec that cannot run; the message names the culprit."""
 
@@ -505,7 +509,8 @@ def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
     info = out / f".{pid}.run.json"
     before = _read_record(out / f"{pid}.json")
     if (before and before.get("status") == "done" and task.get("lib_sha256")
-            and not provenance.stale(before, lib=task["lib_sha256"], notebook=task["notebook_sha256"])):
+            and not provenance.stale(before, lib=task["lib_sha256"], notebook=task["notebook_sha256"])
+            and not executed_damage(out, before)):
         return {**before, "reused": True}  # another process finished it while this one waited
     partial_nb.unlink(missing_ok=True)  # a leftover of a killed run of this point
     info.unlink(missing_ok=True)
@@ -546,12 +551,14 @@ def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
     if abandoned.is_set():
         partial_nb.unlink(missing_ok=True)
         return _abandoned(task)
+    executed = None
     if partial_nb.exists():
         os.replace(partial_nb, final)  # the executed notebook, also kept when it failed
+        executed = _file_sha256(final)
     wall = time.time() - start
     record = {
         "point": pid, "notebook": task["notebook_name"], "parameters": task["parameters"],
-        "resolved": task.get("resolved"), "status": status, "error": error, "results": values,
+        "resolved": task.get("resolved"), "status": status, "error": error, "results": values, "executed_sha256": executed,
         "seconds": round(wall, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "host": socket.gethostname(), "gpu": env.get("CUDA_VISIBLE_DEVICES"),
         "provenance": provenance.collect(task["notebook"], device=ran_on, threads=run_info.get("threads"),
@@ -601,6 +608,30 @@ def load(output: str | Path) -> pd.DataFrame:
     return pd.read_parquet(Path(output) / f"{TABLE}.parquet")
 
 
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def executed_damage(points: Path, record: Mapping[str, Any]) -> str:
+    """What is wrong with a finished point's executed notebook in ``points`` (``""`` when it is intact).
+
+    A record states the SHA-256 of the notebook it executed; a notebook that is missing,
+    cut short or edited since does not match it (a record without a hash needs a notebook
+    that reads as one).
+    """
+    path = points / f"{record['point']}.ipynb"
+    if not path.is_file():
+        return "its executed notebook is missing"
+    recorded = record.get("executed_sha256")
+    if recorded:
+        return "" if _file_sha256(path) == recorded else "its executed notebook differs from the one it recorded"
+    try:
+        json.loads(path.read_text())["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its executed notebook is damaged"
+    return ""
+
+
 def _read_record(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
@@ -632,6 +663,7 @@ class Summary:
     stale: list[tuple[str, list[str]]] = field(default_factory=list)
     rerun_stale: bool = False
     duplicates: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # (point, what was wrong): run again
 
     def __str__(self) -> str:
         lines = [f"sweep {self.name!r}: {self.points} points: {self.done} done, {self.skipped} skipped "
@@ -644,6 +676,7 @@ class Summary:
             lines.append(f"  {len(self.stale)} finished point(s) were recorded with another "
                          f"{' and '.join(what)} than the current one: {verb}")
             lines += [f"    stale {pid} ({', '.join(ws)} changed)" for pid, ws in self.stale]
+        lines += [f"  run again {pid}: finished before, but {why}" for pid, why in self.damaged]
         lines += [f"  failed {r['point']} ({_short(r['parameters'])}): {r['error']}" for r in self.failures]
         return "\n".join(lines)
 
@@ -706,12 +739,21 @@ def _local_pool(tasks: list[dict], workers: int) -> Iterator[dict]:
     for env in worker_envs(workers):
         queue.put(env)
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=locks.worker_start, initargs=(os.getpid(), queue))
+    closed_early = False
     try:
         futures = {pool.submit(run_point, t): t for t in tasks}
         for fut in as_completed(futures):
             yield _result_or_failure(fut, futures[fut])
+    except (GeneratorExit, KeyboardInterrupt):  # the sweep stops (Ctrl-C, an error): running points are not waited for
+        closed_early = True
+        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if closed_early:
+            # Each worker's kernel dies with it (PDEATHSIG); a killed point records nothing and is run again
+            # on resume. The executor has no public way to stop running calls.
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.kill()
+        pool.shutdown(wait=not closed_early, cancel_futures=True)
 
 
 def _dask(tasks: list[dict], client: Any) -> Iterator[dict]:
@@ -802,9 +844,14 @@ def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, schedu
     lib_hash, nb_hash = provenance.lib_sha256(ROOT), provenance.notebook_sha256(nb)
     records: dict[str, dict] = {}
     stale: list[tuple[str, list[str]]] = []
+    damaged: list[tuple[str, str]] = []
     for p in points:
         rec = _read_record(out / "points" / f"{p.id}.json")
         if rec and rec.get("status") == "done":
+            damage = executed_damage(out / "points", rec)
+            if damage:  # run again: a point counts as finished only with its executed notebook intact
+                damaged.append((p.id, damage))
+                continue
             changed = provenance.stale(rec, lib=lib_hash, notebook=nb_hash)
             if changed:
                 stale.append((p.id, changed))
@@ -856,6 +903,18 @@ def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, schedu
                     last_write = time.time()
                 if on_point is not None:
                     on_point(rec)
+        except KeyboardInterrupt:
+            # Let go of the sweep first: each running point sees it gone within POLL_S, stops its
+            # kernel and records nothing, so closing the workers below does not wait for them.
+            owner.release()
+            bar.close()
+            stream.close()
+            write_table(table(), out)
+            finished = sum(r.get("status") == "done" for r in records.values())
+            raise SweepInterrupted(
+                f"interrupted: {finished} of {len(points)} points of sweep {spec.name!r} are finished and kept in "
+                f"{out / 'points'} ({done} of them in this run); the running points were stopped and record "
+                "nothing. Run the same command again to resume where it stopped.") from None
         finally:
             bar.close()
             stream.close()
@@ -865,7 +924,7 @@ def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, schedu
             own_client.close()
         owner.release()
     return Summary(spec.name, out, len(points), done, skipped, failed, time.time() - start, table(), failures,
-                   stale, rerun_stale, planned.duplicates)
+                   stale, rerun_stale, planned.duplicates, damaged)
 
 
 # ------------------------------------------------------------------------- plotting
@@ -932,9 +991,15 @@ def main(argv: list[str] | None = None) -> int:
                              *_duplicate_lines(planned.duplicates)]))
             return 0
         summary = run(spec, workers=args.workers, scheduler=args.scheduler, rerun_stale=args.rerun_stale)
+    except SweepInterrupted as err:
+        print(f"sweep: {err}", file=sys.stderr)
+        return 130
     except SweepError as err:
         print(f"sweep: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before any point started: nothing to keep
+        print("sweep: interrupted before any point ran; nothing was recorded", file=sys.stderr)
+        return 130
     print(summary)
     return 1 if summary.failed else 0
 

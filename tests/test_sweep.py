@@ -118,6 +118,65 @@ def test_interrupted_sweep_resumes_without_redoing_finished_points(notebook):
     assert (again.done, again.skipped) == (0, 4) and len(runs(notebook)) == 4
 
 
+def test_resume_runs_again_a_point_whose_executed_notebook_is_damaged_or_missing(notebook):
+    first = sweep.run(spec(notebook), progress=False)
+    assert first.done == 4 and len(runs(notebook)) == 4
+    points = notebook.parent / "out" / "points"
+    cut, gone, edited, *_ = first.table.point.tolist()
+    nb = points / f"{cut}.ipynb"
+    nb.write_text(nb.read_text()[: len(nb.read_text()) // 2])  # cut in half
+    (points / f"{gone}.ipynb").unlink()
+    nb = points / f"{edited}.ipynb"
+    nb.write_text(nb.read_text().replace('"a = 1', '"a = 1 ') if '"a = 1' in nb.read_text() else nb.read_text() + " ")
+    again = sweep.run(spec(notebook), progress=False)
+    assert (again.done, again.skipped) == (3, 1) and len(runs(notebook)) == 7
+    assert dict(again.damaged) == {cut: "its executed notebook differs from the one it recorded",
+                                   gone: "its executed notebook is missing",
+                                   edited: "its executed notebook differs from the one it recorded"}
+    assert f"run again {gone}: finished before, but its executed notebook is missing" in str(again)
+    record = json.loads((points / f"{cut}.json").read_text())
+    assert record["executed_sha256"] == sweep._file_sha256(points / f"{cut}.ipynb")
+    assert sweep.run(spec(notebook), progress=False).skipped == 4
+
+
+def test_ctrl_c_stops_the_running_points_keeps_the_finished_ones_and_says_how_to_resume(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("a = 1\nwait = 0.0\n", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import time\nfrom lib import results\ntime.sleep(wait)\n"
+                                          "results.record(a=a)\n")]
+    nbformat.write(nb, str(tmp_path / "slow.ipynb"))
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"notebook": str(tmp_path / "slow.ipynb"), "output": str(tmp_path / "out"),
+                                    "points": [{"a": 1}, {"a": 2, "wait": 120.0}, {"a": 3, "wait": 120.0}]}))
+    proc = subprocess.Popen([sys.executable, "-m", "lib.sweep", str(path), "--workers", "2"], cwd=sweep.ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    points = tmp_path / "out" / "points"
+    deadline = time.time() + 120
+    def finished() -> list[Path]:
+        return [p for p in points.glob("*.json") if not p.name.startswith(".")]
+    while time.time() < deadline and not (finished() and len(list(points.glob(".*.partial.ipynb"))) == 2):
+        time.sleep(0.2)
+    time.sleep(2.0)  # the slow points' kernels are executing their cells
+    assert len(list(points.glob(".*.partial.ipynb"))) == 2, "two slow points should be running"
+    stopped = time.time()
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # show where it hangs (faulthandler), then stop it all
+        os.kill(proc.pid, signal.SIGABRT)
+        out, err = proc.communicate()
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert time.time() - stopped < 30 and proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "interrupted: 1 of 3 points" in err and "Run the same command again to resume" in err
+    assert len(finished()) == 1
+    resumed = sweep.run(sweep.load_spec(path).__class__.from_dict(
+        {**yaml.safe_load(path.read_text()), "points": [{"a": 1}, {"a": 2}, {"a": 3}]}), progress=False)
+    assert resumed.skipped == 1 and resumed.done == 2
+
+
 def test_failing_point_is_recorded_and_others_finish(notebook):
     summary = sweep.run(spec(notebook, grid={"a": [-1, 3]}), progress=False)
     assert (summary.done, summary.failed) == (1, 1)
@@ -318,9 +377,11 @@ def test_point_waits_for_a_live_holder_and_reuses_its_result(notebook):
     assert runner.is_alive() and runs(notebook) == []  # waiting, not running
     # The other process finishes the point with the current code, then lets go.
     prov = {"lib_sha256": provenance.lib_sha256(), "notebook_sha256": provenance.notebook_sha256(notebook)}
+    (points / f"{point.id}.ipynb").write_bytes(notebook.read_bytes())  # its executed notebook, intact
     (points / f"{point.id}.json").write_text(json.dumps(
         {"point": point.id, "parameters": point.parameters, "status": "done", "error": None,
-         "results": {"total": 7.5}, "seconds": 1.0, "provenance": prov}))
+         "results": {"total": 7.5}, "seconds": 1.0, "provenance": prov,
+         "executed_sha256": sweep._file_sha256(points / f"{point.id}.ipynb")}))
     other.release()
     runner.join(60)
     summary = done["summary"]
