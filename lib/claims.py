@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import html
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-# lib.evidence imports this module too; each uses the other's names only inside functions.
-from . import evidence, results
+from . import results
+from .verdicts import EVIDENCE_DIR, VERDICTS_FILE, shown  # noqa: F401  (part of this module's interface)
+from .verdicts import replicated as _replicated
 
 from .verdicts import FAILS, HOLDS, INCONCLUSIVE, VERDICTS  # noqa: F401  (part of this module's interface)
 
@@ -159,9 +159,6 @@ class ClaimsTable(pd.DataFrame):
 
 
 SHOWN = ("claim", "statistic", "value", "verdict")
-# The evidence ledger (lib.evidence writes it); its aggregated verdicts have one row per claim id.
-EVIDENCE_DIR = Path(os.environ.get("BOOK_EVIDENCE_DIR", Path(__file__).resolve().parent.parent / "evidence"))
-VERDICTS_FILE = EVIDENCE_DIR / "verdicts.csv"
 NOT_REPLICATED = "not replicated yet"
 STALE_WARNING = ("Stale evidence: the replicated verdicts below were recorded with another lib/ than the "
                  "one that ran this chapter; re-record them with `make evidence`.")
@@ -185,7 +182,7 @@ def record(claims: list[Claim], chapter: str) -> None:
 
 def replicated(path: Path | None = None) -> pd.DataFrame:
     """The ledger's replicated verdicts indexed by claim id, with ``stale`` (empty when no ledger exists)."""
-    return evidence.replicated(Path(path or VERDICTS_FILE))
+    return _replicated(Path(path or VERDICTS_FILE))
 
 
 def table(claims: list[Claim], chapter: str | None = None) -> ClaimsTable:
@@ -204,7 +201,7 @@ def table(claims: list[Claim], chapter: str | None = None) -> ClaimsTable:
         for c in claims:
             if c.id in rep.index:
                 stale |= bool(rep.at[c.id, "stale"])
-                cells.append(evidence.shown(rep.at[c.id, "replicated"], bool(rep.at[c.id, "stale"])))
+                cells.append(shown(rep.at[c.id, "replicated"], bool(rep.at[c.id, "stale"])))
             else:
                 cells.append(NOT_REPLICATED)
         df["replicated verdict"] = cells

@@ -40,11 +40,12 @@ import numpy as np
 import pandas as pd
 
 from . import claims, sweep
+from .verdicts import EVIDENCE_DIR, STALE, is_stale, replicated, shown  # noqa: F401  (part of this module's interface)
 from .provenance import cpu_id, lib_sha256, notebook_sha256, torch_version  # noqa: F401  (part of this module's interface)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "sweeps" / "evidence"
-LEDGER, CONDITIONS, VERDICTS = "ledger.csv", "conditions.csv", "verdicts.csv"  # in claims.EVIDENCE_DIR
+LEDGER, CONDITIONS, VERDICTS = "ledger.csv", "conditions.csv", "verdicts.csv"  # in EVIDENCE_DIR
 
 # The provenance every sweep point records (lib.sweep's ``provenance`` dict).
 PROVENANCE = ("git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "threads", "cpu", "python",
@@ -64,7 +65,6 @@ HOLDS, FAILS, DEPENDS, FRAGILE = "holds", "does not hold", "depends on the data"
 NOT_MEASURED = "not measured"
 TOO_FEW = "too few replications"
 REPLICATED = (HOLDS, FAILS, DEPENDS, FRAGILE, NOT_MEASURED, TOO_FEW)
-STALE = "stale: recorded with another lib/"
 RULE = (f"A claim **holds** only when it holds in at least {THRESHOLD:.0%} of the replications of "
         f"every condition, and **does not hold** only when it fails in at least {THRESHOLD:.0%} "
         f"of the replications of every condition. It **depends on the data** when conditions "
@@ -167,7 +167,7 @@ def spec_records(spec_path: str | Path) -> tuple[list[dict], list[dict]]:
     points = sweep.validate(spec, check_device=False)
     done, missing = [], []
     for p in points:
-        rec = sweep._read_record(Path(spec.output) / "points" / f"{p.id}.json")
+        rec = sweep.read_record(Path(spec.output) / "points" / f"{p.id}.json")
         if rec and rec.get("status") == "done":
             done.append(rec)
         else:
@@ -325,13 +325,13 @@ def run_digests(ledger: pd.DataFrame) -> dict[str, str]:
 def _write_tables(ledger: pd.DataFrame, out: Path, **rule: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write the three tables into ``out``, the ledger with each run's digest of its rows as read back."""
     ledger = ledger.assign(**{RUN_DIGEST: ""})[list(LEDGER_COLUMNS)]
-    sweep._atomic_write(out / LEDGER, lambda p: ledger.to_csv(p, index=False))
+    sweep.atomic_write(out / LEDGER, lambda p: ledger.to_csv(p, index=False))
     back = read(LEDGER, out)  # digest what a reader gets back, so a check recomputes exactly this
     back[RUN_DIGEST] = back.point.map(run_digests(back))
-    sweep._atomic_write(out / LEDGER, lambda p: back.to_csv(p, index=False))
+    sweep.atomic_write(out / LEDGER, lambda p: back.to_csv(p, index=False))
     conditions, verdicts = aggregate(read(LEDGER, out), **rule)
     for name, table in ((CONDITIONS, conditions), (VERDICTS, verdicts)):
-        sweep._atomic_write(out / name, lambda p, t=table: t.to_csv(p, index=False))
+        sweep.atomic_write(out / name, lambda p, t=table: t.to_csv(p, index=False))
     return conditions, verdicts
 
 
@@ -341,7 +341,7 @@ def write(ledger: pd.DataFrame, out: str | Path | None = None, **rule: Any) -> t
     They are written into a folder beside ``out``, checked (:func:`check_tables`), and only
     then moved into place, so a failure leaves the tables already in ``out`` untouched.
     """
-    out = Path(out or claims.EVIDENCE_DIR)
+    out = Path(out or EVIDENCE_DIR)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=out))
     try:
@@ -358,33 +358,12 @@ def write(ledger: pd.DataFrame, out: str | Path | None = None, **rule: Any) -> t
 
 def read(name: str, out: str | Path | None = None) -> pd.DataFrame | None:
     """One of the ledger's tables, or None when it is not recorded."""
-    path = Path(out or claims.EVIDENCE_DIR) / name
+    path = Path(out or EVIDENCE_DIR) / name
     if not path.exists():
         return None
     # pandas reads back exactly the floats it wrote (tested), so a re-run compares exactly
     return pd.read_csv(path, dtype={"claim": str, "by_condition": str, "lib_sha256": str, "git_commit": str,
                                     "notebook_sha256": str})
-
-
-def is_stale(recorded: str, current: str | None = None) -> bool:
-    """Whether evidence recorded with lib hash ``recorded`` was made with another ``lib/`` than now."""
-    return not (isinstance(recorded, str) and recorded == (current or lib_sha256()))
-
-
-def replicated(path: str | Path) -> pd.DataFrame:
-    """The replicated verdicts by claim id with a ``stale`` column (empty when none is recorded)."""
-    path = Path(path)
-    if not path.exists():
-        return pd.DataFrame(columns=["replicated", "stale"]).rename_axis("id")
-    table = pd.read_csv(path, dtype={"lib_sha256": str}).set_index("id")
-    current = lib_sha256()
-    table["stale"] = [is_stale(h, current) for h in table["lib_sha256"]]
-    return table
-
-
-def shown(verdict: str, stale: bool) -> str:
-    """A replicated verdict as a table cell: stale evidence says so in the cell itself."""
-    return f"{verdict} ({STALE})" if stale else verdict
 
 
 _HEX = re.compile(r"^[0-9a-f]{7,64}$")
@@ -456,7 +435,7 @@ def check_tables(out: str | Path | None = None, specs: Iterable[str | Path] | No
     ``conditions.csv`` and ``verdicts.csv`` recomputed from ``ledger.csv`` and required equal;
     with ``specs``, exactly the runs those evidence specs define.
     """
-    out = Path(out or claims.EVIDENCE_DIR)
+    out = Path(out or EVIDENCE_DIR)
     ledger = read(LEDGER, out)
     if ledger is None:
         return [f"no ledger in {out}"]
@@ -488,7 +467,7 @@ def check_tables(out: str | Path | None = None, specs: Iterable[str | Path] | No
         extra = sorted(recorded - set(expected))
         missing = [p for p in expected if p not in recorded]
         problems += [f"run {p} is not a run of the evidence specs" for p in extra[:10]]
-        problems += [f"run {p} of the evidence specs is not in the ledger ({sweep._short(expected[p])})"
+        problems += [f"run {p} of the evidence specs is not in the ledger ({sweep.short(expected[p])})"
                      for p in missing[:10]]
         if len(extra) + len(missing) > 20:
             problems.append(f"({len(extra)} runs not in the specs, {len(missing)} runs of the specs missing in all)")
@@ -799,7 +778,7 @@ def build(specs: Iterable[str | Path], out: str | Path | None = None, *, partial
         records += done
         missing += [{**m, "spec": str(s)} for m in left]
     ledger = make_ledger(records)
-    out = Path(out or claims.EVIDENCE_DIR)
+    out = Path(out or EVIDENCE_DIR)
     old = read(LEDGER, out)
     dropped = sorted(set(old.point) - set(ledger.point)) if old is not None and "point" in old else []
     if ledger.empty:
@@ -809,7 +788,7 @@ def build(specs: Iterable[str | Path], out: str | Path | None = None, *, partial
         why = []
         if missing:
             why.append(f"{len(missing)} of {len(missing) + len(records)} runs of the specs have not finished "
-                       f"(e.g. {missing[0]['spec']} {sweep._short(missing[0]['parameters'])}: {missing[0]['status']})")
+                       f"(e.g. {missing[0]['spec']} {sweep.short(missing[0]['parameters'])}: {missing[0]['status']})")
         if dropped:
             why.append(f"it would drop {len(dropped)} of the {old.point.nunique()} runs recorded in {out / LEDGER}")
         raise EvidenceError("; ".join(why) + f"; {out} left as it is. Finish the runs (`make evidence` resumes) "
@@ -824,14 +803,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="collect evidence sweeps into the ledger and its verdicts")
     b.add_argument("specs", nargs="+", help="evidence sweep specs (YAML)")
-    b.add_argument("--out", default=str(claims.EVIDENCE_DIR), help="ledger folder (default: evidence/)")
+    b.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
     b.add_argument("--partial", action="store_true",
                    help="write the ledger of the finished runs even when runs are missing or recorded runs are dropped")
     b.add_argument("--min-replications", type=int, default=MIN_REPLICATIONS,
                    help=f"replications a condition needs before a verdict (default {MIN_REPLICATIONS})")
     c = sub.add_parser("check", help="check the evidence: schema, provenance, each run's digest, the verdict tables "
                        "recomputed from the ledger, and exactly the specs' runs")
-    c.add_argument("--out", default=str(claims.EVIDENCE_DIR), help="ledger folder (default: evidence/)")
+    c.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
     c.add_argument("--specs", nargs="*", default=None,
                    help="the evidence specs whose runs the ledger must hold (default: sweeps/evidence/*.yaml "
                         "for the default folder; none for another)")
@@ -839,7 +818,7 @@ def main(argv: list[str] | None = None) -> int:
                        "runs, exactly; when none can be compared, re-run the cheapest recorded run")
     r.add_argument("executed", help="folder of the executed chapter notebooks (make test: _build/nbval/book)")
     r.add_argument("--threads", type=int, required=True, help="the CPU thread count they were executed with")
-    r.add_argument("--out", default=str(claims.EVIDENCE_DIR), help="ledger folder (default: evidence/)")
+    r.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
     r.add_argument("--notebooks", default=str(ROOT / "book"), help="folder of the chapter notebooks (default: book/)")
     args = parser.parse_args(argv)
     if args.command == "recheck":
@@ -850,7 +829,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"evidence: no ledger in {args.out}", file=sys.stderr)
             return 2
         specs = args.specs
-        if specs is None and Path(args.out).resolve() == Path(claims.EVIDENCE_DIR).resolve():
+        if specs is None and Path(args.out).resolve() == Path(EVIDENCE_DIR).resolve():
             specs = sorted(SPECS.glob("*.yaml"))
         problems = check_tables(args.out, specs)
         print("\n".join(problems) or f"evidence sound: {len(ledger)} rows of {ledger.point.nunique()} runs, each "
@@ -866,7 +845,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ledger {Path(args.out) / LEDGER}: {s['rows']} rows, {s['claims']} claims, {s['runs']} runs, "
           f"{s['conditions']} conditions, {s['wall_s']:.0f} s of runs")
     for m in missing:
-        print(f"  not in the ledger ({m['status']}): {m['spec']} {sweep._short(m['parameters'])}"
+        print(f"  not in the ledger ({m['status']}): {m['spec']} {sweep.short(m['parameters'])}"
               + (f": {m['error']}" if m.get("error") else ""))
     problems = check_ledger(ledger)
     for p in problems:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from . import attacks, subspace
 from .config import IMAGE_SHAPES, Param, ParameterError
-from .models import ACTIVATIONS, _check_widths
+from .models import ACTIVATIONS, check_widths
 from .train import make_optimizer
 
 PARTS = ("on", "off")
@@ -148,7 +148,7 @@ class AutoEncoder(nn.Module):
         _check_activation(activation)
         if not 1 <= latent_dim < in_dim:
             raise ParameterError(f"parameter 'latent_dim' must be in [1, {in_dim - 1}], got {latent_dim}")
-        widths = _check_widths(widths, "ae_widths")
+        widths = check_widths(widths, "ae_widths")
         self.latent_dim = latent_dim
         self.encoder = self._stack([in_dim, *widths, latent_dim], activation)
         self.decoder = self._stack([latent_dim, *reversed(widths), in_dim], activation)
@@ -196,7 +196,7 @@ class ConvAutoEncoder(nn.Module):
         h, w = (int(v) for v in image_shape)
         if h < 4 or w < 4 or h % 4 or w % 4:
             raise ParameterError(f"image_shape must have sides divisible by 4 (two stride-2 stages), got {image_shape}")
-        channels = _check_widths(channels, "ae_channels")
+        channels = check_widths(channels, "ae_channels")
         if len(channels) != 2:
             raise ParameterError(f"parameter 'ae_channels' needs exactly two entries, got {channels}")
         if not 1 <= latent_dim < h * w:

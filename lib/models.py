@@ -13,7 +13,7 @@ from .config import ParameterError
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
-def _check_widths(widths: Sequence[int], name: str = "widths") -> list[int]:
+def check_widths(widths: Sequence[int], name: str = "widths") -> list[int]:
     widths = list(widths)
     if not widths or any(int(w) != w or w < 1 for w in widths):
         raise ParameterError(f"parameter {name!r} must be a non-empty list of positive integers, got {widths}")
@@ -32,7 +32,7 @@ class MLP(nn.Module):
         if activation not in ACTIVATIONS:
             raise ParameterError(f"parameter 'activation' is {activation!r}; allowed values: "
                                  + ", ".join(map(repr, ACTIVATIONS)))
-        widths = _check_widths(widths)
+        widths = check_widths(widths)
         dims = [in_dim, *widths]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.act = ACTIVATIONS[activation]()
@@ -59,7 +59,7 @@ class SmallConvNet(nn.Module):
     def __init__(self, image_shape: tuple[int, int], n_classes: int, channels: Sequence[int] = (16, 32),
                  hidden: int = 64):
         super().__init__()
-        channels = _check_widths(channels, "channels")
+        channels = check_widths(channels, "channels")
         if len(channels) != 2:
             raise ParameterError(f"parameter 'channels' needs exactly two entries, got {channels}")
         c1, c2 = channels
