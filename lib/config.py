@@ -210,19 +210,29 @@ class Checks:
     within: dict[str, str] = field(default_factory=dict)
 
 
-_CHECKS_OF: dict[int, tuple[Mapping[str, Param], Checks]] = {}  # id(spec) -> (spec, its checks)
+# chapter name ("ch03": the module lib.chapters.ch03) -> (its PARAMS, its checks)
+_CHECKS_OF: dict[str, tuple[Mapping[str, Param], Checks]] = {}
 
 
-def register(spec: Mapping[str, Param], check: Callable[[SimpleNamespace], Any] | None = None, *,
+def register(chapter: str, spec: Mapping[str, Param], check: Callable[[SimpleNamespace], Any] | None = None, *,
              min_per_class: int = 0, within: Mapping[str, str] | None = None) -> None:
     """Attach a chapter's cross-parameter checks to its spec; :func:`resolve` and ``lib.sweep`` run them.
 
-    ``check(cfg)`` raises :class:`ParameterError`; ``min_per_class`` is the fewest training
-    and test points per class the chapter's statistics need (``n_train``/``n_test`` and
-    ``dataset`` are checked against it); ``within`` maps parameters that count points to
-    the split they are drawn from (``"train"`` or ``"test"``), which they may not exceed.
+    ``chapter`` is the chapter's name, its module in ``lib.chapters`` (``"ch03"``), the name
+    ``lib.chapters.NOTEBOOKS`` gives its notebook; ``spec`` its ``PARAMS``. Registering a name
+    again with another spec (its module re-imported) replaces what it had; one spec may have
+    only one name. ``check(cfg)`` raises :class:`ParameterError`; ``min_per_class`` is the
+    fewest training and test points per class the chapter's statistics need (``n_train``/
+    ``n_test`` and ``dataset`` are checked against it); ``within`` maps parameters that count
+    points to the split they are drawn from (``"train"`` or ``"test"``), which they may not exceed.
     """
-    checks = _CHECKS_OF.setdefault(id(spec), (spec, Checks()))[1]
+    other = next((name for name, (s, _) in _CHECKS_OF.items() if s is spec and name != chapter), None)
+    if other is not None:
+        raise ValueError(f"these parameters are registered as chapter {other!r} already, not {chapter!r}")
+    entry = _CHECKS_OF.get(chapter)
+    if entry is None or entry[0] is not spec:
+        entry = _CHECKS_OF[chapter] = (spec, Checks())
+    checks = entry[1]
     if check is not None and check not in checks.hooks:
         checks.hooks.append(check)
     checks.min_per_class = max(checks.min_per_class, min_per_class)
@@ -264,11 +274,10 @@ def check_sizes(cfg: Any, checks: Checks) -> None:
 
 
 def run_checks(spec: Mapping[str, Param], cfg: SimpleNamespace) -> None:
-    """Run the dataset-size checks and cross-parameter hooks registered for ``spec``."""
-    entry = _CHECKS_OF.get(id(spec))
-    if entry is None:
+    """Run the dataset-size checks and cross-parameter hooks registered for ``spec`` (its chapter's)."""
+    checks = next((c for s, c in _CHECKS_OF.values() if s is spec), None)
+    if checks is None:
         return
-    checks = entry[1]
     check_sizes(cfg, checks)
     for hook in checks.hooks:
         hook(cfg)

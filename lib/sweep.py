@@ -45,7 +45,6 @@ import argparse
 import ast
 import contextvars
 import hashlib
-import importlib
 import itertools
 import json
 import os
@@ -233,58 +232,15 @@ def chapter_params(notebook: str | Path) -> dict[str, Any] | None:
 
 
 def chapter_spec(notebook: str | Path) -> Mapping[str, Any] | None:
-    """The chapter's own ``PARAMS`` object the notebook validates with, or None if it has none.
+    """The ``PARAMS`` of the chapter the notebook runs (``lib.chapters.NOTEBOOKS``), or None outside the chapters.
 
-    Found by reading (not running) the notebook's code: the first argument of its
-    ``config.resolve(X.PARAMS, ...)`` call, with ``X`` resolved through its imports.
-    It is the object itself, so the checks registered for it (``config.register``) apply.
+    It is the chapter's object itself, so the checks its chapter registers (``config.register``)
+    apply. A notebook that is no chapter's is checked against its parameters cell only.
     """
-    import nbformat
+    from .chapters import chapter
 
-    from . import config
-
-    nb = nbformat.read(str(notebook), as_version=4)
-    aliases: dict[str, str] = {}  # local name -> "module" or "module:attribute"
-    calls: list[ast.Call] = []
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for a in node.names:
-                    if a.asname:
-                        aliases[a.asname] = a.name
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for a in node.names:
-                    aliases[a.asname or a.name] = f"{node.module}:{a.name}"
-            elif isinstance(node, ast.Call):
-                func = node.func
-                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-                if name == "resolve" and node.args:
-                    calls.append(node)
-    for call in calls:
-        target = call.args[0]
-        try:
-            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
-                ref = aliases[target.value.id]
-                module, _, attr = ref.partition(":")
-                module = f"{module}.{attr}" if attr else module
-                spec = getattr(importlib.import_module(module), target.attr)
-            elif isinstance(target, ast.Name):
-                module, _, attr = aliases[target.id].partition(":")
-                spec = getattr(importlib.import_module(module), attr)
-            else:
-                continue
-        except (KeyError, ImportError, AttributeError):
-            continue
-        if isinstance(spec, Mapping) and all(isinstance(p, config.Param) for p in spec.values()):
-            return spec
-    return None
+    module = chapter(notebook)
+    return None if module is None else module.PARAMS
 
 
 def _check_by_default(name: str, default: str, value: Any) -> Any:

@@ -117,7 +117,7 @@ def test_registered_checks_run_in_resolve():
         if cfg.hi <= cfg.lo:
             raise ParameterError(f"parameter 'hi' must exceed lo ({cfg.lo}), got {cfg.hi}")
 
-    config.register(spec, check, min_per_class=5, within={"n_attack": "test"})
+    config.register("test-checks", spec, check, min_per_class=5, within={"n_attack": "test"})
     assert resolve(spec).hi == 2
     with pytest.raises(ParameterError, match=r"'hi' must exceed lo"):
         resolve(spec, hi=0)
@@ -129,10 +129,26 @@ def test_registered_checks_run_in_resolve():
     assert config.dataset_sizes(resolve(spec, n_train=50)) == (50, 450)
 
 
+def test_checks_are_registered_by_chapter_name(monkeypatch):
+    monkeypatch.setattr(config, "_CHECKS_OF", {})
+
+    def refuse(cfg):
+        raise ParameterError("old check")
+
+    old, new = {"a": Param(int, 1)}, {"a": Param(int, 1)}
+    config.register("chX", old, refuse)
+    with pytest.raises(ParameterError, match="old check"):
+        resolve(old)
+    config.register("chX", new)  # the chapter's module imported again: its new PARAMS replace the old
+    assert list(config._CHECKS_OF) == ["chX"] and resolve(new).a == 1 and resolve(old).a == 1
+    with pytest.raises(ValueError, match=r"registered as chapter 'chX' already, not 'chY'"):
+        config.register("chY", new)
+
+
 def test_sizes_above_the_dataset_are_refused_and_the_whole_split_is_one_value():
     spec = {"dataset": Param(str, "digits", choices=config.DATASETS),
             "n_train": Param(int, 0, check="nonnegative"), "n_test": Param(int, 0, check="nonnegative")}
-    config.register(spec)
+    config.register("test-sizes", spec)
     with pytest.raises(ParameterError, match=r"'n_test' is 100000 but the test set of digits has 450 points; "
                                              r"use at most 450"):
         resolve(spec, n_test=100000)

@@ -207,10 +207,12 @@ def test_bad_spec_fails_before_any_point_runs(notebook, change, culprit):
     assert runs(notebook) == [] and not (notebook.parent / "out").exists()
 
 
-def test_chapter_spec_checks_types_and_ranges_without_running():
-    """For a chapter, values are checked with its lib.config PARAMS (found from the notebook's code)."""
+def test_chapter_spec_checks_types_and_ranges_without_running(notebook):
+    """For a chapter, values are checked with its lib.config PARAMS (lib.chapters.NOTEBOOKS names the chapter)."""
     book = Path(sweep.ROOT) / "book" / "00_toolkit.ipynb"
     assert {"epochs", "widths", "seed", "device"} <= set(sweep.chapter_params(book))
+    assert sweep.chapter_spec(Path(sweep.ROOT) / "book" / "sweeps.ipynb") is sweeps.PARAMS
+    assert sweep.chapter_spec(notebook) is None and sweep.chapter_params(notebook) is None  # no chapter's
     base = {"notebook": str(book), "output": "unused"}
     for grid, culprit in (({"epochs": ["ten"]}, "'epochs' must be int"), ({"widths": [[0]]}, "'widths' must be > 0"),
                           ({"dataset": ["cifar"]}, "'dataset'")):

@@ -68,7 +68,7 @@ def check(cfg: SimpleNamespace, ds: data.Dataset | None = None) -> None:
                              f"{n_test} points (rank <= {n_test - 1})")
 
 
-config.register(PARAMS, check, min_per_class=10)  # resolve and lib.sweep run it before any compute
+config.register("ch01", PARAMS, check, min_per_class=10)  # resolve and lib.sweep run it before any compute
 
 
 def load_data(cfg: SimpleNamespace) -> data.Dataset:

@@ -78,4 +78,4 @@ def check(cfg: SimpleNamespace) -> None:
         raise ParameterError(f"parameter 'flip_eps_max' must be >= attack_eps ({cfg.attack_eps}), got {cfg.flip_eps_max}")
 
 
-config.register(PARAMS, check, min_per_class=10, within={"n_attacked": "test"})  # run by resolve and lib.sweep
+config.register("ch02", PARAMS, check, min_per_class=10, within={"n_attacked": "test"})  # run by resolve and lib.sweep

@@ -72,4 +72,4 @@ def check(cfg: SimpleNamespace) -> SimpleNamespace:
     return cfg
 
 
-config.register(PARAMS, check, min_per_class=10, within={"n_attack": "test"})  # run by resolve and lib.sweep
+config.register("ch03", PARAMS, check, min_per_class=10, within={"n_attack": "test"})  # run by resolve and lib.sweep

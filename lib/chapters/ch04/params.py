@@ -110,4 +110,4 @@ def check(cfg: SimpleNamespace) -> None:
         raise ParameterError(f"parameter 'lr' ({cfg.lr}) times 'weight_decay' ({cfg.weight_decay}) must stay below 1")
 
 
-config.register(PARAMS, check)  # resolve and lib.sweep run it before any compute
+config.register("ch04", PARAMS, check)  # resolve and lib.sweep run it before any compute

@@ -88,4 +88,4 @@ def check(cfg: SimpleNamespace) -> None:
         raise ParameterError("parameter 'init_scales' lists 1.0, which is the base networks' scale")
 
 
-config.register(PARAMS, check, min_per_class=10, within={"n_eval": "test"})  # resolve and lib.sweep run it first
+config.register("ch05", PARAMS, check, min_per_class=10, within={"n_eval": "test"})  # resolve, lib.sweep run it first
