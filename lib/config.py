@@ -299,12 +299,31 @@ def injected_names(namespace: Mapping[str, Any]) -> set[str]:
     return names
 
 
+def check_dataset(cfg: SimpleNamespace) -> str:
+    """Refuse ``cfg.dataset`` if its files are not on this machine and cannot be downloaded.
+
+    A :class:`ParameterError` names the dataset, the folders searched and how to get the
+    files (:func:`lib.data.availability`: existence checks only, no file read). Returns the
+    note to show when the files will be downloaded, else "".
+    """
+    if getattr(cfg, "dataset", None) not in DATASETS:
+        return ""
+    from . import data  # lib.data imports this module
+
+    usable, message = data.availability(cfg.dataset)
+    if not usable:
+        raise ParameterError(f"parameter 'dataset' is {cfg.dataset!r}, but {message}")
+    return message
+
+
 def resolve_values(spec: Mapping[str, Param], given: Mapping[str, Any], *,
-                   check_device: bool = True) -> SimpleNamespace:
+                   check_device: bool = True, check_data: bool | None = None) -> SimpleNamespace:
     """The parameters of ``given`` filled from the profile and validated, all chapter checks run.
 
     No device is picked and nothing is seeded: this is what ``lib.sweep`` checks a point
     with. ``check_device=False`` leaves ``device`` unchecked (a cluster may have GPUs).
+    ``check_data`` (by default as ``check_device``: a cluster may have the data) refuses a
+    ``dataset`` whose files are neither on this machine nor downloadable (:func:`check_dataset`).
     """
     full = {**COMMON, **spec}
     unknown = sorted(set(given) - set(full) - {"profile"})
@@ -329,6 +348,8 @@ def resolve_values(spec: Mapping[str, Param], given: Mapping[str, Any], *,
         out[name] = _validate(name, p, p.default(profile) if value is None else value)
     cfg = SimpleNamespace(**out)
     run_checks(spec, cfg)
+    if check_device if check_data is None else check_data:
+        check_dataset(cfg)
     return cfg
 
 
@@ -347,7 +368,9 @@ def resolve(spec: Mapping[str, Param], namespace: Mapping[str, Any] | None = Non
     parameter named in ``spec``; keyword arguments override it. ``None`` means "the
     profile's value". Names papermill injected that the chapter does not know are
     refused, and so are values that fail the chapter's registered checks
-    (:func:`register`). Raises :class:`ParameterError` naming the first bad parameter.
+    (:func:`register`) and a ``dataset`` whose files are neither here nor downloadable
+    (:func:`check_dataset`; a note is printed when they will be downloaded). Raises
+    :class:`ParameterError` naming the first bad parameter.
     """
     full = {**COMMON, **spec}
     given: dict[str, Any] = {}
@@ -359,7 +382,10 @@ def resolve(spec: Mapping[str, Param], namespace: Mapping[str, Any] | None = Non
                 f"known: {', '.join(sorted(full))}")
         given.update({k: namespace[k] for k in (*full, "profile") if k in namespace})
     given.update(values)
-    cfg = resolve_values(spec, given)
+    cfg = resolve_values(spec, given, check_data=False)
+    note = check_dataset(cfg)  # refuses a dataset that cannot be had; a note when it will be downloaded
+    if note:
+        print(note)
     cfg.device = pick_device(cfg.device)
     cfg.generator = seed_everything(cfg.seed)
     if os.environ.get(RUN_INFO_ENV):

@@ -8,15 +8,21 @@ are downloaded into the first of those, verified by SHA-256 and written atomical
 so a crash never leaves a half-written file under the final name. Every file found
 is verified too: a gzip file by its own SHA-256 or that of its decompressed payload,
 an uncompressed one by its payload's (``data/SHA256SUMS``); a file that is another
-known dataset's is named and skipped, never reported as damaged.
+known dataset's, or another of the same dataset's four files under this one's name, is
+named and skipped, never reported as damaged. :func:`availability` says before any
+compute (``lib.config.resolve`` asks it) whether a dataset can be had at all.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
+import socket
 import struct
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +31,7 @@ import numpy as np
 import torch
 
 from . import locks
-from .config import DATASETS, ParameterError
+from .config import DATASET_SIZES, DATASETS, ParameterError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +57,7 @@ IDX_FILES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 SUMS_FILE = PROJECT_ROOT / "data" / "SHA256SUMS"
+SYSTEM_DIR = Path("/usr/share/datasets")  # Debian's dataset packages (dataset-fashion-mnist)
 
 
 def read_sums(path: str | os.PathLike = SUMS_FILE) -> dict[str, dict[str, str]]:
@@ -169,7 +176,7 @@ def search_dirs(name: str) -> list[Path]:
     if os.environ.get("BOOK_DATA_DIR"):
         base = Path(os.environ["BOOK_DATA_DIR"])
         dirs += [base / name, base]
-    dirs += [PROJECT_ROOT / "data" / name, Path("/usr/share/datasets") / name]
+    dirs += [PROJECT_ROOT / "data" / name, SYSTEM_DIR / name]
     return dirs
 
 
@@ -223,8 +230,63 @@ def download(url: str, dest: Path, accepted_sha256: tuple[str, ...], timeout: fl
     return dest
 
 
+PARTS = {"train-images": "train images", "train-labels": "train labels",
+         "t10k-images": "test images", "t10k-labels": "test labels"}
+
+
+def part(filename: str) -> str:
+    """What an IDX file of a dataset holds, by its name: ``t10k-labels-idx1-ubyte.gz`` -> ``test labels``."""
+    return PARTS.get(filename.split("-idx")[0], filename)
+
+
+def idx_shape(path: str | os.PathLike) -> tuple[int, ...] | None:
+    """The shape an IDX file's header declares (its first bytes only, gunzipped if ``.gz``); None if unreadable."""
+    path = Path(path)
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[3] == 0:
+                return None
+            dims = f.read(4 * head[3])
+    except (OSError, EOFError):
+        return None
+    if len(dims) < 4 * head[3]:
+        return None
+    return struct.unpack(f">{head[3]}I", dims)
+
+
+def _header_part(name: str, shape: tuple[int, ...]) -> str:
+    """What a header's shape says a file of ``name`` holds: ``test labels``, ``train images``, or ``labels``/``images``."""
+    kind = "labels" if len(shape) == 1 else "images"
+    split = {n: s for s, n in zip(("train", "test"), DATASET_SIZES.get(name, ()))}.get(shape[0])
+    return f"{split} {kind}" if split else kind
+
+
+def _misnamed(name: str, filename: str, path: Path, other: str) -> str:
+    """The note for ``path``, found as ``name``'s ``filename``, that is the known file ``other`` (``dataset/file``)."""
+    dataset, _, file = other.partition("/")
+    if dataset != name:
+        return (f"{path} is {dataset}'s {file} (not {name}): skipped, kept; "
+                f"its place is {search_dirs(dataset)[0]}/")
+    raw = file.removesuffix(".gz")
+    if raw == filename.removesuffix(".gz"):  # the right data, compressed or not against its name
+        if path.suffix == ".gz":
+            return f"{path} holds the {part(raw)} of {name} uncompressed: skipped, kept; rename it to {raw}"
+        return f"{path} holds the {part(raw)} of {name} gzip-compressed: skipped, kept; rename it to {raw}.gz"
+    right = raw + (".gz" if path.suffix == ".gz" else "")
+    beside = path.with_name(right)
+    fix = (f"{right} is already beside it, so this copy is not needed" if beside.exists()
+           else f"rename it to {right}")
+    return f"{path} holds the {part(raw)} of {name}, not the {part(filename)}: skipped, kept; {fix}"
+
+
 def _verify(name: str, filename: str, path: Path) -> str | None:
-    """None if ``path`` is ``name``'s ``filename``; a note if it is another known file; else DataError."""
+    """None if ``path`` is ``name``'s ``filename``; a note if it is another known file; else DataError.
+
+    Another known file is named by its checksum: another dataset's file, or another of this
+    dataset's four files under this one's name (the test labels saved as the train images,
+    say), which is a good file to rename, never one to delete.
+    """
     raw = filename.removesuffix(".gz")
     payload_expected = PAYLOAD_SHA256.get(name, {}).get(raw)
     digest = sha256(path)
@@ -234,13 +296,17 @@ def _verify(name: str, filename: str, path: Path) -> str | None:
     if payload_expected is not None and payload == payload_expected:
         return None  # the same data (a repacked gzip, or the uncompressed file)
     other = identify(digest, payload)
-    if other is not None and other.split("/")[0] != name:
-        dataset, _, file = other.partition("/")
-        return (f"{path} is {dataset}'s {file} (not {name}): skipped, kept; "
-                f"its place is {search_dirs(dataset)[0]}/")
+    if other is not None:
+        return _misnamed(name, filename, path, other)
     if path.suffix != ".gz" and payload_expected is None:
         raise DataError(f"{path}: an uncompressed {name} file cannot be verified (no checksum of its payload is "
                         f"in data/SHA256SUMS); use the published {filename} instead")
+    shape = idx_shape(path)
+    expected_kind = "labels" if "-labels-" in filename else "images"
+    if shape is not None and ("labels" if len(shape) == 1 else "images") != expected_kind:
+        raise DataError(f"{path}: SHA-256 matches no known file (got {digest}), and its IDX header declares "
+                        f"{_header_part(name, shape)} of shape {shape}, not the {part(filename)} its name says: "
+                        f"a file saved under another's name (rename it) or not {name} (delete it)")
     raise DataError(f"{path}: SHA-256 does not match {name}'s {path.name} nor any other known file "
                     f"(got {digest}); it is damaged or not {name}: delete it and retry")
 
@@ -248,8 +314,9 @@ def _verify(name: str, filename: str, path: Path) -> str | None:
 def locate(name: str, filename: str, *, allow_download: bool = True) -> Path:
     """Find (or download) one IDX file of ``name``, verified; a clear error when impossible.
 
-    Files of another known dataset are skipped with a note (shown if nothing else is
-    found); a file matching no known checksum stops with a DataError naming it.
+    Files of another known dataset, and this dataset's other files under this one's name,
+    are skipped with a note naming what they are (shown if nothing else is found); a file
+    matching no known checksum stops with a DataError naming it.
     """
     expected = IDX_FILES[name][filename]
     notes = []
@@ -280,6 +347,109 @@ def _missing_message(name: str, filename: str) -> str:
     where = "\n  ".join(str(d) for d in search_dirs(name))
     return (f"{name}: {filename} not found. Put the four IDX files ({', '.join(IDX_FILES[name])}) "
             f"in one of:\n  {where}\nor set BOOK_DATA_DIR, or run once with network access.")
+
+
+# How to get each dataset's files by hand, beyond copying them into one of search_dirs.
+HOW_TO_GET = {"fashion-mnist": "on Debian or Ubuntu, `apt-get install dataset-fashion-mnist` installs them in "
+                               "/usr/share/datasets/fashion-mnist/"}
+
+
+@functools.lru_cache(maxsize=None)
+def _host_resolves(host: str, timeout: float = 3.0) -> bool | None:
+    """Whether ``host``'s name resolves (True/False), or None when the lookup gives no answer in ``timeout`` s."""
+    answer: list[bool] = []
+
+    def look() -> None:
+        try:
+            socket.getaddrinfo(host, None)
+            answer.append(True)
+        except (OSError, UnicodeError):
+            answer.append(False)
+
+    thread = threading.Thread(target=look, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return answer[0] if answer else None
+
+
+def _mirror_unreachable(url: str) -> str:
+    """Why ``url`` surely cannot be fetched ("" when it may be): a local folder missing, a host that does not resolve."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        folder = Path(urllib.request.url2pathname(parts.path))
+        return "" if folder.is_dir() else f"{folder} is no folder"
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    host = urllib.parse.urlsplit(proxy).hostname if proxy else parts.hostname
+    if host and _host_resolves(host) is False:
+        return f"{host} does not resolve" + (" (the proxy)" if proxy else "")
+    return ""
+
+
+def _unwritable(folder: Path) -> str:
+    """Why files cannot be written into ``folder`` (created if missing), or ""."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return ""
+
+
+def availability(name: str, *, allow_download: bool = True) -> tuple[bool, str]:
+    """Whether dataset ``name`` can be had, decided before any compute: ``(usable, message)``.
+
+    Cheap enough to run for every point of a sweep: it looks only at which files exist
+    (none is read or hashed; :func:`locate` verifies each when it is read) and, only when a
+    file is missing, whether the download mirrors' hosts resolve (one name lookup per
+    host and process, at most 3 s each).
+
+    - ``(True, "")``: no files are needed (``digits``) or each of the four IDX files is on
+      disk in one of :func:`search_dirs` (under its ``.gz`` name or uncompressed).
+    - ``(True, note)``: some are missing but can be downloaded: the note says which, where
+      they were looked for and where they will be written. A mirror counts as reachable
+      unless its host surely does not resolve (a lookup that does not answer in time does
+      not refuse), so the download itself may still fail, with its own message.
+    - ``(False, why)``: refused, the message naming the dataset, where it was looked for
+      and how to get it, when ``$BOOK_DATA_DIR`` is set to something that exists and is not
+      a folder (a mistake even if a copy is elsewhere: the data would not be read from
+      where it points), or when a file is missing and cannot be downloaded (downloads not
+      allowed, no mirror reachable, as without network, or the download folder not writable).
+      A ``$BOOK_DATA_DIR`` that does not exist is refused only then: the files may be found
+      in the other folders, and a download creates it.
+    """
+    if name not in IDX_FILES:
+        return True, ""
+    dirs = search_dirs(name)
+    env = os.environ.get("BOOK_DATA_DIR")
+    if env and Path(env).exists() and not Path(env).is_dir():
+        return False, (f"{name} cannot be looked for: BOOK_DATA_DIR is {env}, a file, not a folder. Point it at "
+                       f"the folder that holds the data sets' files (or their {name}/ subfolder), or unset it "
+                       f"to use data/ and /usr/share/datasets/.")
+    missing = [f for f in IDX_FILES[name]
+               if not any((d / stem).is_file() for d in dirs for stem in (f, f.removesuffix(".gz")))]
+    if not missing:
+        return True, ""
+    searched = (f"\nNot found: {', '.join(missing)} (nor uncompressed), looked for in:"
+                + "".join(f"\n  {d}" for d in dirs)
+                + (f"\n(BOOK_DATA_DIR is {env}, which does not exist.)" if env and not Path(env).exists() else ""))
+    to_get = (f"\nTo get them: copy the four IDX files of {name} into one of those folders, "
+              f"or set BOOK_DATA_DIR to the folder holding them (or its {name}/ subfolder)"
+              + "".join(f"; {how}" for how in [HOW_TO_GET.get(name)] if how)
+              + "; or run once with network access. Or choose another dataset.")
+    if not allow_download:
+        return False, f"{name} is not on this machine, and downloading is not allowed.{searched}{to_get}"
+    target = dirs[0]
+    why_not = _unwritable(target)
+    if why_not:
+        return False, (f"{name} is not on this machine and cannot be downloaded ({target} cannot be written: "
+                       f"{why_not}).{searched}{to_get}")
+    unreachable = [_mirror_unreachable(url) for url in MIRRORS[name]]
+    if all(unreachable):
+        return False, (f"{name} is not on this machine and cannot be downloaded (no mirror can be reached: "
+                       f"{'; '.join(unreachable)}).{searched}{to_get}")
+    return True, f"{name} is not on this machine: it will be downloaded into {target}/ when the data are loaded.{searched}"
 
 
 def load_idx_dataset(name: str, *, allow_download: bool = True) -> tuple[np.ndarray, ...]:

@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import attacks, subspace
-from .config import IMAGE_SHAPES, Param, ParameterError
+from .config import IMAGE_SHAPES, MAX_WIDTH, Param, ParameterError
 from .models import ACTIVATIONS, check_widths
 from .train import make_optimizer
 
@@ -370,8 +370,10 @@ LEARNED_PARAMS: dict[str, Param] = {
     "latent_dim": Param(int, 0, 0, check="nonnegative",
                         help="autoencoder latent (manifold) dimension k; 0 = 8 for 8x8 images, 16 for 28x28"),
     "ae_kind": Param(str, "conv", "conv", choices=AE_KINDS, help="autoencoder: convolutional or MLP"),
-    "ae_channels": Param((list, int), [16, 32], [32, 64], check="positive", help="conv autoencoder channels (two stages)"),
-    "ae_widths": Param((list, int), [128], [512, 256], check="positive", help="MLP autoencoder hidden widths"),
+    "ae_channels": Param((list, int), [16, 32], [32, 64], check="positive", max=MAX_WIDTH,
+                         help="conv autoencoder channels (two stages)"),
+    "ae_widths": Param((list, int), [128], [512, 256], check="positive", max=MAX_WIDTH,
+                       help="MLP autoencoder hidden widths"),
     "ae_epochs": Param(int, 30, 40, check="positive", help="autoencoder training epochs"),
     "ae_lr": Param(float, 3e-3, 1e-3, check="positive", help="Adam learning rate of the autoencoder"),
 }

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from lib import config
-from lib.chapters import ch01, ch03, ch04, toolkit
+from lib import config, data
+from lib.chapters import ch01, ch02, ch03, ch04, ch05, toolkit
 from lib.config import Param, ParameterError, resolve
 
 SPEC = {
@@ -15,14 +15,23 @@ SPEC = {
 }
 
 
-def test_profile_defaults_and_overrides():
+@pytest.fixture
+def mnist_here(tmp_path, monkeypatch):
+    """MNIST's four files in BOOK_DATA_DIR (empty: resolve only looks at which files exist)."""
+    (tmp_path / "mnist").mkdir()
+    for name in data.IDX_FILES["mnist"]:
+        (tmp_path / "mnist" / name).touch()
+    monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path))
+
+
+def test_profile_defaults_and_overrides(mnist_here):
     cfg = resolve(SPEC, {"profile": "quick", "dataset": None, "epochs": 5})
     assert (cfg.dataset, cfg.widths, cfg.epochs, cfg.eps) == ("digits", [8, 8], 5, 0.1)
     paper = resolve(SPEC, profile="paper")
     assert (paper.dataset, paper.widths, paper.epochs, paper.eps) == ("mnist", [1000], 20, 0.1)
 
 
-def test_profile_from_environment(monkeypatch):
+def test_profile_from_environment(monkeypatch, mnist_here):
     monkeypatch.setenv("BOOK_PROFILE", "paper")
     assert resolve(SPEC).dataset == "mnist"
     monkeypatch.setenv("BOOK_PROFILE", "nosuch")
@@ -71,7 +80,7 @@ def test_device_and_seeding_are_deterministic(monkeypatch):
     assert torch.equal(torch.rand(2, generator=a.generator), torch.rand(2, generator=b.generator))
 
 
-def test_toolkit_spec_resolves_for_both_profiles():
+def test_toolkit_spec_resolves_for_both_profiles(mnist_here):
     for profile in config.PROFILES:
         cfg = resolve(toolkit.PARAMS, profile=profile)
         assert cfg.profile == profile and cfg.epochs > 0
@@ -197,3 +206,63 @@ def test_chapter_bounds_and_checks_stop_bad_values_in_resolve():
              r"'alpha_window' ends at rank 500 but the test set has only 450 points")):
         with pytest.raises(ParameterError, match=match):
             resolve(module.PARAMS, profile="quick", device="cpu", **kw)
+
+
+# Every parameter that sets a layer's width, per chapter (chapter 4 has one width, not a list).
+WIDTHS = [(toolkit, "widths"), (ch01, "widths"), (ch01, "width_grid"), (ch02, "widths"), (ch02, "synth_widths"),
+          (ch02, "ae_widths"), (ch02, "ae_channels"), (ch03, "widths"), (ch03, "channels"), (ch03, "conv_hidden"),
+          (ch04, "width"), (ch04, "sweep_width"), (ch05, "widths"), (ch05, "width_grid"), (ch05, "ae_widths"),
+          (ch05, "ae_channels")]
+
+
+@pytest.mark.parametrize("module, name", WIDTHS, ids=[f"{m.__name__.split('.')[-1]}-{n}" for m, n in WIDTHS])
+def test_a_width_beyond_the_bound_is_refused_in_resolve_before_anything_is_allocated(module, name, monkeypatch):
+    def no_allocation(*args, **kwargs):
+        raise AssertionError("a tensor was allocated")
+
+    for factory in ("empty", "zeros", "randn", "rand"):
+        monkeypatch.setattr(torch, factory, no_allocation)
+    single = module.PARAMS[name].kind is int
+    text = "1000000000" if single else "[1000000000]"  # as `papermill -p widths "[1000000000]"` passes it
+    with pytest.raises(ParameterError, match=rf"^parameter '{name}' must be <= {config.MAX_WIDTH}, got 1000000000$"):
+        resolve(module.PARAMS, profile="quick", device="cpu", **{name: int(text) if single else text})
+    assert module.PARAMS[name].max == config.MAX_WIDTH
+
+
+@pytest.fixture
+def offline_without_data(tmp_path, monkeypatch):
+    """No file of any image dataset on disk, and no mirror reachable."""
+    monkeypatch.setattr(data, "PROJECT_ROOT", tmp_path / "project")
+    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "system")
+    monkeypatch.setattr(data, "_host_resolves", lambda host: False)
+    monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("module", [toolkit, ch01, ch02, ch03, ch05], ids=lambda m: m.__name__.split(".")[-1])
+def test_a_dataset_that_cannot_be_had_is_refused_in_resolve(module, offline_without_data, monkeypatch):
+    with pytest.raises(ParameterError) as err:
+        resolve(module.PARAMS, profile="quick", device="cpu", dataset="mnist")
+    message = str(err.value)
+    assert message.startswith("parameter 'dataset' is 'mnist', but mnist is not on this machine and cannot be "
+                              "downloaded (no mirror can be reached: ossci-datasets.s3.amazonaws.com does not resolve")
+    assert f"\n  {offline_without_data / 'system' / 'mnist'}\n" in message and "To get them:" in message
+    a_file = offline_without_data / "notes.txt"
+    a_file.write_text("")
+    monkeypatch.setenv("BOOK_DATA_DIR", str(a_file))
+    with pytest.raises(ParameterError, match=rf"^parameter 'dataset' is 'fashion-mnist', but fashion-mnist cannot "
+                                             rf"be looked for: BOOK_DATA_DIR is {a_file}, a file, not a folder"):
+        resolve(module.PARAMS, profile="quick", device="cpu", dataset="fashion-mnist")
+    assert resolve(module.PARAMS, profile="quick", device="cpu").dataset == "digits"
+
+
+def test_a_dataset_to_download_is_announced_and_a_cluster_is_not_asked(offline_without_data, monkeypatch, capsys):
+    spec = {"dataset": Param(str, "mnist", choices=config.DATASETS)}
+    # lib.sweep checks points for a cluster (check_device=False) without asking this machine for the data
+    assert config.resolve_values(spec, {}, check_device=False).dataset == "mnist"
+    with pytest.raises(ParameterError, match="'dataset' is 'mnist', but"):
+        config.resolve_values(spec, {})
+    monkeypatch.setattr(data, "_host_resolves", lambda host: True)
+    assert resolve(spec, device="cpu").dataset == "mnist"
+    assert capsys.readouterr().out.startswith(
+        f"mnist is not on this machine: it will be downloaded into {offline_without_data / 'data' / 'mnist'}/")

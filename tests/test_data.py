@@ -236,3 +236,131 @@ def test_partial_downloads_of_dead_processes_are_removed(fake_dataset):
     stale.write_bytes(b"half")
     data.load("mnist")
     assert not stale.exists()
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """No dataset anywhere: BOOK_DATA_DIR an empty folder, data/ and the system folder in tmp_path; offline."""
+    monkeypatch.setattr(data, "PROJECT_ROOT", tmp_path / "project")
+    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "system")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("BOOK_DATA_DIR", str(cache))
+    monkeypatch.setattr(data, "_host_resolves", lambda host: False)
+    return cache
+
+
+def test_availability_reads_no_file_and_says_where_it_looked_and_how_to_get_the_data(no_data, monkeypatch, tmp_path):
+    def no_reading(*args, **kwargs):
+        raise AssertionError("availability reads or hashes a file")
+
+    monkeypatch.setattr(data, "sha256", no_reading)
+    monkeypatch.setattr(data, "read_idx", no_reading)
+    assert data.availability("digits") == (True, "")
+    usable, message = data.availability("fashion-mnist")
+    assert not usable
+    assert message.startswith("fashion-mnist is not on this machine and cannot be downloaded (no mirror can be "
+                              "reached: fashion-mnist.s3-website.eu-central-1.amazonaws.com does not resolve; "
+                              "raw.githubusercontent.com does not resolve).")
+    for folder in (no_data / "fashion-mnist", no_data, tmp_path / "project" / "data" / "fashion-mnist",
+                   tmp_path / "system" / "fashion-mnist"):
+        assert f"\n  {folder}\n" in message
+    assert "To get them: copy the four IDX files of fashion-mnist into one of those folders" in message
+    assert "apt-get install dataset-fashion-mnist" in message
+    # Present (empty files will do: only their existence is looked at), gzip or not, in any of the folders.
+    (tmp_path / "system" / "fashion-mnist").mkdir(parents=True)
+    for i, name in enumerate(data.IDX_FILES["fashion-mnist"]):
+        (tmp_path / "system" / "fashion-mnist" / (name if i % 2 else name.removesuffix(".gz"))).touch()
+    assert data.availability("fashion-mnist") == (True, "")
+    assert not data.availability("mnist", allow_download=False)[0]
+
+
+def test_missing_files_that_can_be_downloaded_are_announced_not_refused(no_data, monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "_host_resolves", lambda host: True)
+    (no_data / "mnist").mkdir()
+    (no_data / "mnist" / "train-labels-idx1-ubyte.gz").touch()
+    usable, note = data.availability("mnist")
+    assert usable and note.startswith(f"mnist is not on this machine: it will be downloaded into {no_data / 'mnist'}/")
+    assert "Not found: train-images-idx3-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz" in note
+    # A local mirror is reachable when its folder exists; a name lookup that never answers does not refuse.
+    monkeypatch.setattr(data, "_host_resolves", lambda host: None)
+    assert data.availability("mnist")[0]
+    monkeypatch.setattr(data, "_host_resolves", lambda host: False)
+    monkeypatch.setitem(data.MIRRORS, "mnist", (tmp_path.as_uri() + "/",))
+    assert data.availability("mnist")[0]
+    monkeypatch.setitem(data.MIRRORS, "mnist", ((tmp_path / "nowhere").as_uri() + "/",))
+    assert f"no mirror can be reached: {tmp_path / 'nowhere'} is no folder" in data.availability("mnist")[1]
+
+
+def test_book_data_dir_that_is_a_file_or_missing(no_data, monkeypatch, tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    monkeypatch.setenv("BOOK_DATA_DIR", str(a_file))
+    usable, message = data.availability("mnist")
+    assert not usable and message.startswith(f"mnist cannot be looked for: BOOK_DATA_DIR is {a_file}, a file, not a folder")
+    # A missing BOOK_DATA_DIR: fine when the files are elsewhere or can be downloaded into it, said otherwise.
+    monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path / "typo"))
+    usable, message = data.availability("mnist")
+    assert not usable and f"(BOOK_DATA_DIR is {tmp_path / 'typo'}, which does not exist.)" in message
+    monkeypatch.setattr(data, "_host_resolves", lambda host: True)
+    assert data.availability("mnist")[0]
+    # ... but not below a file: nothing can be written there.
+    monkeypatch.setenv("BOOK_DATA_DIR", str(a_file / "sub"))
+    usable, message = data.availability("mnist")
+    assert not usable and f"cannot be downloaded ({a_file / 'sub' / 'mnist'} cannot be written: {a_file} is a file" in message
+
+
+def test_a_name_that_does_not_resolve_is_not_reachable():
+    assert data._host_resolves("mirror.invalid") in (False, None)  # None: no answer within the time allowed
+
+
+@pytest.fixture
+def fashion_here(no_data, monkeypatch):
+    """Fake Fashion-MNIST files the book knows by their checksums, in BOOK_DATA_DIR/fashion-mnist/, and nowhere else."""
+    folder = no_data / "fashion-mnist"
+    fake_fashion(folder, monkeypatch)
+    monkeypatch.setitem(data.MIRRORS, "fashion-mnist", ((no_data / "nowhere").as_uri() + "/",))
+    return folder
+
+
+def test_a_file_of_the_same_dataset_under_another_ones_name_is_named_never_called_damaged(fashion_here):
+    images, labels = fashion_here / "train-images-idx3-ubyte.gz", fashion_here / "t10k-labels-idx1-ubyte.gz"
+    images.write_bytes(labels.read_bytes())  # the test labels saved as the train images
+    with pytest.raises(data.DataError) as err:
+        data.load("fashion-mnist")
+    message = str(err.value)
+    assert (f"{images} holds the test labels of fashion-mnist, not the train images: skipped, kept; "
+            f"t10k-labels-idx1-ubyte.gz is already beside it, so this copy is not needed") in message
+    assert "damaged" not in message and "delete" not in message
+    labels.unlink()  # the only copy of the test labels: its right name is said
+    with pytest.raises(data.DataError, match=r"holds the test labels of fashion-mnist, not the train images: "
+                                             r"skipped, kept; rename it to t10k-labels-idx1-ubyte.gz"):
+        data.load("fashion-mnist", allow_download=False)
+    images.rename(labels)
+    # A gzip file without its .gz ending is the right file in the wrong form.
+    images.with_suffix("").write_bytes(labels.read_bytes())
+    (fashion_here / "t10k-images-idx3-ubyte.gz").rename(fashion_here / "t10k-images-idx3-ubyte")
+    with pytest.raises(data.DataError, match=r"t10k-images-idx3-ubyte holds the test images of fashion-mnist "
+                                             r"gzip-compressed: skipped, kept; rename it to t10k-images-idx3-ubyte.gz"):
+        data.locate("fashion-mnist", "t10k-images-idx3-ubyte.gz", allow_download=False)
+
+
+def test_an_unknown_labels_file_under_an_images_name_is_named_by_its_header(fashion_here):
+    write_idx(fashion_here / "train-images-idx3-ubyte.gz", np.arange(10) % 10)
+    with pytest.raises(data.DataError) as err:
+        data.locate("fashion-mnist", "train-images-idx3-ubyte.gz", allow_download=False)
+    assert ("its IDX header declares labels of shape (10,), not the train images its name says: a file saved "
+            "under another's name (rename it) or not fashion-mnist (delete it)") in str(err.value)
+    assert data.idx_shape(fashion_here / "train-labels-idx1-ubyte.gz") == (5,)
+    assert data._header_part("fashion-mnist", (10000,)) == "test labels"
+
+
+def test_real_fashion_mnist_test_labels_under_the_train_images_name_are_named(no_data, tmp_path):
+    real = data.Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")
+    if not real.exists():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    (no_data / "fashion-mnist").mkdir()
+    os.symlink(real, no_data / "fashion-mnist" / "train-images-idx3-ubyte.gz")
+    with pytest.raises(data.DataError, match=r"holds the test labels of fashion-mnist, not the train images: "
+                                             r"skipped, kept; rename it to t10k-labels-idx1-ubyte.gz"):
+        data.locate("fashion-mnist", "train-images-idx3-ubyte.gz", allow_download=False)

@@ -440,3 +440,21 @@ def test_summary_check_names_failed_points(notebook):
 def test_sweeps_page_passes_its_device_to_the_points():
     cfg = config.resolve(sweeps.PARAMS, device="cpu")
     assert sweeps.example_spec(cfg, "out")["parameters"]["device"] == "cpu"
+
+
+def test_dry_run_refuses_a_point_whose_dataset_cannot_be_had(tmp_path, capsys, monkeypatch):
+    from lib import data
+
+    monkeypatch.setattr(data, "PROJECT_ROOT", tmp_path / "project")  # no data/mnist, no system copy, offline
+    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "system")
+    monkeypatch.setattr(data, "_host_resolves", lambda host: False)
+    monkeypatch.delenv("BOOK_DATA_DIR", raising=False)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"notebook": str(Path(sweep.ROOT) / "book" / "03_som_codes.ipynb"),
+                                    "output": str(tmp_path / "out"), "grid": {"dataset": ["digits", "mnist"]}}))
+    assert sweep.main([str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sweep: error: parameter 'dataset' is 'mnist', but mnist is not on this machine and "
+                          "cannot be downloaded")
+    assert f"\n  {tmp_path / 'system' / 'mnist'}\n" in err and "dataset='mnist')" in err
+    assert not (tmp_path / "out").exists()

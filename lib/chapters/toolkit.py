@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 
 from .. import attacks, data, models, train
-from ..config import DATASETS, Param
+from ..config import DATASETS, MAX_WIDTH, Param
 
 PARAMS: dict[str, Param] = {
     "dataset": Param(str, "digits", "mnist", choices=DATASETS, help="image dataset"),
-    "widths": Param((list, int), [128, 128], [1000, 1000], check="positive", help="hidden layer widths"),
+    "widths": Param((list, int), [128, 128], [1000, 1000], check="positive", max=MAX_WIDTH,
+                    help="hidden layer widths"),
     "epochs": Param(int, 15, 20, check="positive", max=10_000, help="training epochs"),
     "batch_size": Param(int, 64, 64, check="positive", help="mini-batch size"),
     "lr": Param(float, 1e-3, 1e-3, check="positive", max=1.0, help="Adam learning rate"),
