@@ -69,16 +69,20 @@ sweep: $(STAMP)
 
 ## make evidence [WORKERS=2]: replicate every claim (sweeps/evidence/*.yaml, resumable), then the ledger in evidence/
 EVIDENCE_SPECS := $(sort $(wildcard sweeps/evidence/*.yaml))
-# It also writes evidence/recording.json: the command, its workers and its wall time. Each run's
-# own CPU thread count is in its provenance (ledger column threads).
+# A spec whose runs the ledger holds with its chapter's current code (and notebook) is skipped: only stale
+# or missing chapters run again (their stale points too: --rerun-stale), and the build keeps the current
+# rows. The build refuses to replace the ledger with fewer runs (evidence/ is then left as it is).
+# evidence/recording.json gains this invocation: command, workers, per-spec and total wall time.
 evidence: $(STAMP)
-	rc=0; start=$$(date +%s); workers=$${WORKERS:-1}; \
+	rc=0; start=$$(date +%s); workers=$${WORKERS:-1}; times=""; \
 	for spec in $(EVIDENCE_SPECS); do \
-		$(BIN)/python -m lib.sweep $$spec --workers $$workers || rc=$$?; \
+		t0=$$(date +%s); \
+		if $(BIN)/python -m lib.evidence current $$spec; then :; \
+		else $(BIN)/python -m lib.sweep $$spec --workers $$workers --rerun-stale || rc=$$?; fi; \
+		times="$$times $$spec=$$(( $$(date +%s) - t0 ))"; \
 	done; \
 	$(BIN)/python -m lib.evidence build $(EVIDENCE_SPECS) || rc=$$?; \
-	printf '{"command": "make evidence WORKERS=%s", "workers": %s, "cpu_count": %s, "wall_s": %s, "finished": "%s"}\n' \
-		"$$workers" "$$workers" "$$(nproc)" "$$(( $$(date +%s) - start ))" "$$(date -u +%FT%TZ)" > evidence/recording.json; \
+	$(BIN)/python -m lib.evidence log-recording --workers $$workers --wall-s $$(( $$(date +%s) - start )) $$times; \
 	exit $$rc
 
 ## make bench: every benchmark, printing speed ratios

@@ -160,8 +160,8 @@ class ClaimsTable(pd.DataFrame):
 
 SHOWN = ("claim", "statistic", "value", "verdict")
 NOT_REPLICATED = "not replicated yet"
-STALE_WARNING = ("Stale evidence: the replicated verdicts below were recorded with another lib/ than the "
-                 "one that ran this chapter; re-record them with `make evidence`.")
+STALE_WARNING = ("Stale evidence: the replicated verdicts below were recorded with other code than ran this "
+                 "chapter (code it executes, or its notebook, changed since); re-record them with `make evidence`.")
 
 
 def record(claims: list[Claim], chapter: str) -> None:

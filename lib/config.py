@@ -120,7 +120,8 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
     raise TypeError(f"unsupported parameter kind for {name!r}: {kind!r}")
 
 
-def _validate(name: str, spec: Param, value: Any) -> Any:
+def validate_value(name: str, spec: Param, value: Any) -> Any:
+    """``value`` of parameter ``name`` coerced to its type and checked, or :class:`ParameterError` naming it."""
     value = _coerce(name, spec.kind, value)
     items = value if isinstance(value, list) else [value]
     if spec.choices is not None:
@@ -342,10 +343,10 @@ def resolve_values(spec: Mapping[str, Param], given: Mapping[str, Any], *,
         if name == "device":
             value = value or os.environ.get("BOOK_DEVICE") or p.default(profile)
             if check_device:
-                value = _validate(name, p, value)
+                value = validate_value(name, p, value)
             out[name] = value
             continue
-        out[name] = _validate(name, p, p.default(profile) if value is None else value)
+        out[name] = validate_value(name, p, p.default(profile) if value is None else value)
     cfg = SimpleNamespace(**out)
     run_checks(spec, cfg)
     if check_device if check_data is None else check_data:

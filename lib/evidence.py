@@ -40,15 +40,16 @@ import numpy as np
 import pandas as pd
 
 from . import claims, sweep
-from .verdicts import EVIDENCE_DIR, STALE, is_stale, replicated, shown  # noqa: F401  (part of this module's interface)
-from .provenance import cpu_id, lib_sha256, notebook_sha256, torch_version  # noqa: F401  (part of this module's interface)
+from .provenance import code_sha256, cpu_id, lib_sha256, notebook_sha256, torch_version  # noqa: F401  (interface)
+from .verdicts import (BOOK, EVIDENCE_DIR, STALE, current_hashes, is_stale, replicated, shown,  # noqa: F401
+                       stale_column)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "sweeps" / "evidence"
 LEDGER, CONDITIONS, VERDICTS = "ledger.csv", "conditions.csv", "verdicts.csv"  # in EVIDENCE_DIR
 
 # The provenance every sweep point records (lib.sweep's ``provenance`` dict).
-PROVENANCE = ("git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "threads", "cpu", "python",
+PROVENANCE = ("git_commit", "lib_sha256", "code_sha256", "notebook_sha256", "torch", "device", "threads", "cpu", "python",
               "host", "wall_s", "date")
 # A digest of each run's rows (every other column), written with them: an edited, added or deleted row is named.
 RUN_DIGEST = "run_sha256"
@@ -193,6 +194,13 @@ def make_ledger(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     for rec in records:
         for cid, fields in claim_values(rec.get("results") or {}).items():
             rank.setdefault(cid, fields.get("rank", math.inf))
+    return _sorted(ledger, rank)
+
+
+def _sorted(ledger: pd.DataFrame, rank: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Rows by chapter, claim (in the order of its chapter's claims table: ``rank``, else as they come), condition, seed."""
+    if rank is None:
+        rank = {cid: i for i, cid in enumerate(dict.fromkeys(ledger.claim_id))}
     ledger = ledger.assign(_rank=ledger.claim_id.map(rank))
     return (ledger.sort_values(["chapter", "_rank", "claim_id", "condition", "seed"], kind="stable")
             .drop(columns="_rank").reset_index(drop=True))
@@ -262,7 +270,7 @@ def measured_nothing(rows: pd.DataFrame) -> pd.Series:
 
 
 def _one_hash(hashes: Iterable[Any]) -> str:
-    """The single lib hash of a set of rows, or ``mixed:<n>`` when they were recorded with several."""
+    """The single value (a hash, a notebook) of a set of rows, or ``mixed:<n>`` when they hold several."""
     found = sorted({str(h) for h in hashes if isinstance(h, str) and h})
     return found[0] if len(found) == 1 else f"mixed:{len(found)}" if found else ""
 
@@ -300,14 +308,17 @@ def aggregate(ledger: pd.DataFrame, threshold: float = THRESHOLD,
                                               for c in by_condition.values()), threshold, min_replications),
             "n": len(rows), "conditions": len(by_condition),
             "estimate_mean": m, "estimate_lo": lo, "estimate_hi": hi,
-            "by_condition": json.dumps(by_condition), "lib_sha256": _one_hash(rows.lib_sha256),
+            "by_condition": json.dumps(by_condition), "notebook": _one_hash(rows.notebook),
+            "code_sha256": _one_hash(rows.code_sha256), "notebook_sha256": _one_hash(rows.notebook_sha256),
+            "lib_sha256": _one_hash(rows.lib_sha256),
             "threshold": threshold, "min_replications": min_replications})
     conditions = pd.DataFrame(cond_rows, columns=[
         "claim_id", "chapter", "condition", "dataset", "scale", "n", "share_holds", "share_fails",
         "share_inconclusive", "share_not_measured", "verdict", "estimate_mean", "estimate_lo", "estimate_hi"])
     verdicts = pd.DataFrame(verdict_rows, columns=[
         "id", "chapter", "claim", "replicated", "n", "conditions", "estimate_mean", "estimate_lo",
-        "estimate_hi", "by_condition", "lib_sha256", "threshold", "min_replications"])
+        "estimate_hi", "by_condition", "notebook", "code_sha256", "notebook_sha256", "lib_sha256", "threshold",
+        "min_replications"])
     return conditions, verdicts
 
 
@@ -363,7 +374,7 @@ def read(name: str, out: str | Path | None = None) -> pd.DataFrame | None:
         return None
     # pandas reads back exactly the floats it wrote (tested), so a re-run compares exactly
     return pd.read_csv(path, dtype={"claim": str, "by_condition": str, "lib_sha256": str, "git_commit": str,
-                                    "notebook_sha256": str})
+                                    "code_sha256": str, "notebook_sha256": str})
 
 
 _HEX = re.compile(r"^[0-9a-f]{7,64}$")
@@ -391,7 +402,7 @@ def check_ledger(ledger: pd.DataFrame) -> list[str]:
         empty = ledger[col].isna() | (ledger[col].astype(str).str.strip() == "")
         if empty.any():
             problems.append(f"provenance {col!r} is missing on {int(empty.sum())} of {len(ledger)} rows")
-    for col in ("git_commit", "lib_sha256", "notebook_sha256"):
+    for col in ("git_commit", "lib_sha256", "code_sha256", "notebook_sha256"):
         wrong = sorted({str(v) for v in ledger[col].dropna() if not _HEX.match(str(v))})
         if wrong:
             problems.append(f"provenance {col!r} is not a hex digest: {wrong[:3]}")
@@ -493,14 +504,13 @@ def provenance_summary(ledger: pd.DataFrame) -> dict[str, Any]:
 # ------------------------------------------------------------ the Evidence page
 
 
-def matrix(conditions: pd.DataFrame, verdicts: pd.DataFrame, current: str | None = None) -> pd.DataFrame:
+def matrix(conditions: pd.DataFrame, verdicts: pd.DataFrame, notebook_dir: str | Path = BOOK) -> pd.DataFrame:
     """Every claim (rows) against every condition (columns): the share of replications that hold.
 
     The last columns give the number of replications and the replicated verdict, marked
-    stale where it was recorded with another ``lib/``. A condition a claim was not run
+    stale where it was recorded with other code than its chapter runs now. A condition a claim was not run
     in is left empty (NaN).
     """
-    current = current or lib_sha256()
     order = list(dict.fromkeys(conditions.sort_values(["chapter"], kind="stable").condition))
     shares = (conditions.pivot(index="claim_id", columns="condition", values="share_holds")
               .reindex(index=list(verdicts.id), columns=order))
@@ -510,7 +520,7 @@ def matrix(conditions: pd.DataFrame, verdicts: pd.DataFrame, current: str | None
     out.index = pd.Index(label, name="claim")
     out.columns.name = "share of replications that hold"
     out["n"] = v.n.to_numpy()
-    out["replicated verdict"] = [shown(r, is_stale(h, current)) for r, h in zip(v.replicated, v.lib_sha256)]
+    out["replicated verdict"] = [shown(r, st) for r, st in zip(v.replicated, stale_column(v, notebook_dir))]
     return out
 
 
@@ -548,6 +558,17 @@ def heat_table(table: pd.DataFrame, not_measured: pd.DataFrame | None = None) ->
     return styler
 
 
+def stale_chapters(ledger: pd.DataFrame, notebook_dir: str | Path = BOOK) -> list[str]:
+    """The chapters whose ledger rows were recorded with other code or another notebook than they have now."""
+    out = []
+    for (chapter, notebook), rows in ledger.groupby(["chapter", "notebook"], sort=True):
+        now = current_hashes(notebook, notebook_dir)
+        if any(is_stale(c, h, now) for c, h in set(zip(rows.get("code_sha256", [None] * len(rows)),
+                                                        rows.notebook_sha256))):
+            out.append(chapter)
+    return sorted(set(out))
+
+
 def summary(out: str | Path | None = None) -> str:
     """The Evidence page's account of the ledger as Markdown: staleness first, then what it holds."""
     ledger, verdicts = read(LEDGER, out), read(VERDICTS, out)
@@ -555,13 +576,13 @@ def summary(out: str | Path | None = None) -> str:
         return ("**No evidence is recorded yet.** `make evidence` runs the specs in `sweeps/evidence/` "
                 "and writes the ledger to `evidence/`; until then every claim reads *not replicated yet*.")
     s = provenance_summary(ledger)
-    current = lib_sha256()
     lines = []
-    if any(h != current for h in s["lib_sha256"]) or not s["lib_sha256"]:
-        lines.append(f"> **Stale evidence.** The ledger was recorded with another `lib/` "
-                     f"({', '.join(h[:12] for h in s['lib_sha256']) or 'not recorded'}) than the one that "
-                     f"built this page ({current[:12]}). The verdicts below describe that code, not this "
-                     "one; re-record them with `make evidence`.\n")
+    stale = stale_chapters(ledger)
+    if stale:
+        lines.append(f"> **Stale evidence.** {', '.join(stale)} {'was' if len(stale) == 1 else 'were'} recorded "
+                     "with other code than built this page (code the chapter executes, or its notebook, changed "
+                     "since). Their verdicts below describe that code, not this one; `make evidence` re-records "
+                     "the stale chapters only.\n")
     counts = verdicts.replicated.value_counts()
     tally = ", ".join(f"{counts[v]} {v}" for v in REPLICATED if v in counts)
     lines.append(f"The ledger holds {s['rows']} claim records from {s['runs']} runs: {s['claims']} claims in "
@@ -576,14 +597,14 @@ def provenance_table(out: str | Path | None = None) -> pd.DataFrame | None:
     if ledger is None or ledger.empty:
         return None
     s = provenance_summary(ledger)
-    current = lib_sha256()
+    stale = stale_chapters(ledger)
 
     def listed(values: list[str], width: int = 0) -> str:
         return ", ".join(v[:width] if width else v for v in values) or "(not recorded)"
 
     rows = {"git commits": listed(s["git_commits"], 10),
-            "lib/ hash": listed(s["lib_sha256"], 12) + (" (current)" if s["lib_sha256"] == [current] else
-                                                        f" (stale: this lib/ is {current[:12]})"),
+            "code": "every chapter current" if not stale else f"stale: {', '.join(stale)} (code or notebook changed)",
+            "lib/ hashes": listed(s["lib_sha256"], 12),
             "devices": listed(s["devices"]), "torch": listed(s["torch"]), "CPUs": listed(s["cpus"]),
             "hosts": listed(s["hosts"]),
             "recorded": f"{s['first'][:16].replace('T', ' ')} to {s['last'][:16].replace('T', ' ')}",
@@ -629,27 +650,17 @@ def default_point(notebook: str | Path) -> sweep.Point:
     return sweep.validate(sweep.Spec(notebook=Path(notebook), output=Path("."), points=[{}]))[0]
 
 
-def not_comparable(rows: pd.DataFrame, *, device: str, threads: int | None = None,
-                   notebook_dir: str | Path = ROOT / "book", current: str | None = None,
-                   cpu: str | None = None) -> str:
-    """Why a run on ``device`` with ``threads`` CPU threads (None: any) cannot reproduce the ledger
-    ``rows`` of one point exactly (another lib/, notebook, torch, device, CPU or thread count), or ``""``.
-
-    ``current`` is this lib/'s hash (:func:`lib_sha256`) and ``cpu`` this processor
-    (:func:`cpu_id`); a caller checking many points computes them once and passes them.
-    """
+def exact_why_not(rows: pd.DataFrame, *, device: str, threads: int | None = None, cpu: str | None = None) -> str:
+    """Why a run on ``device`` with ``threads`` CPU threads (None: any) on the processor ``cpu`` need not
+    reproduce the ledger ``rows`` of one point bit for bit (another torch, device, processor or thread
+    count: each rounds differently), or ``""`` when it must."""
     r = rows.iloc[0]
-    current = current or lib_sha256()
-    if is_stale(r.lib_sha256, current):
-        return f"the ledger is stale (recorded with another lib/ than {current[:12]}): exact checks need `make evidence`"
-    if notebook_sha256(Path(notebook_dir) / r.notebook) != r.notebook_sha256:
-        return f"{r.notebook} changed since it was recorded"
     if r.torch != torch_version():
         return f"recorded with torch {r.torch}, this is torch {torch_version()}"
     if r.device != device:
         return f"recorded on {r.device}, this run is on {device}"
     here = cpu or cpu_id()
-    if device == "cpu" and getattr(r, "cpu", None) != here:  # other kernels round differently
+    if device == "cpu" and getattr(r, "cpu", None) != here:  # other kernels (MKL, oneDNN) round differently
         return f"recorded on the CPU {getattr(r, 'cpu', None)!r}, this one is {here!r}"
     recorded = _int_or(r.threads, None)
     if threads is not None and recorded != threads:
@@ -657,61 +668,68 @@ def not_comparable(rows: pd.DataFrame, *, device: str, threads: int | None = Non
     return ""
 
 
-def recheck_captured(ledger: pd.DataFrame, captured: str | Path, *, threads: int,
-                     notebook_dir: str | Path = ROOT / "book") -> list[dict[str, Any]]:
-    """Compare chapters already executed (e.g. by nbval in ``make test``) with the ledger, exactly.
+# Where a run cannot be repeated bit for bit (another processor, torch or thread count), its estimates
+# must stay within this many between-seed standard deviations of the recorded ones (of the claim in the
+# run's condition), and every verdict must be the same. Rounding differences perturb training the way a
+# change of seed does, and at most as much: on the recording processor the same code and seed repeat bit
+# for bit, and no second processor was at hand to measure its spread directly.
+TOLERANCE_SDS = 2.0
 
-    A chapter executed at its defaults is the ledger's run of :func:`default_point` when
-    that point is recorded, with this lib/, notebook and torch, on this device, with
-    ``threads`` CPU threads: then every recorded estimate, interval and verdict must come
-    out identical. ``captured`` holds the executed notebooks under their own names. One
-    entry per chapter in the ledger: ``notebook, point, status`` (``reproduced``,
-    ``differs``, ``not comparable`` or ``not executed``) and ``details`` (the
-    differences, or why it could not be compared) and ``claims`` (how many rows the ledger
-    records for that run).
+
+def tolerances(ledger: pd.DataFrame, rows: pd.DataFrame, sds: float = TOLERANCE_SDS) -> dict[str, float]:
+    """Per claim of one run's ``rows``: the largest difference of an estimate or bound a repeat may show,
+    ``sds`` between-seed standard deviations of that claim's estimate in the run's condition (0 if unknown)."""
+    out = {}
+    for r in rows.itertuples():
+        same = ledger[(ledger.claim_id == r.claim_id) & (ledger.condition == r.condition)].estimate
+        sd = float(pd.to_numeric(same, errors="coerce").std(ddof=1)) if len(same) > 1 else math.nan
+        out[r.claim_id] = sds * sd if math.isfinite(sd) else 0.0
+    return out
+
+
+def recheck_captured(ledger: pd.DataFrame, captured: str | Path, *, threads: int,
+                     notebook_dir: str | Path = BOOK) -> list[dict[str, Any]]:
+    """Compare chapters already executed (e.g. by nbval in ``make test``) with their recorded runs.
+
+    A chapter executed at its defaults is the ledger's run of :func:`default_point`. Its
+    claims must come out identical (``kind`` ``exact``) where the run can be repeated bit
+    for bit (:func:`exact_why_not`: same torch, device, processor and thread count), else
+    with identical verdicts and estimates within :func:`tolerances` (``kind``
+    ``tolerance``). A stale chapter (its code or notebook changed since the recording) is
+    compared all the same: a change that moves no number keeps its evidence, one that does
+    fails here until the chapter is re-recorded. ``captured`` holds the executed notebooks
+    under their own names. One entry per chapter in the ledger: ``notebook, point, status``
+    (``reproduced``, ``differs``, ``not executed`` or ``not recorded``), ``kind``, ``stale``,
+    ``why`` (why not exact), ``details`` (the differences) and ``claims`` (rows recorded).
     """
     from . import config, results
 
-    out, current, here = [], lib_sha256(), cpu_id()
+    out, here = [], cpu_id()
     for name in sorted(set(ledger.notebook)):
         default = default_point(Path(notebook_dir) / name)
         point = default.id
         rows = ledger[ledger.point == point]
-        entry = {"notebook": name, "point": point, "status": "not comparable", "details": [], "claims": len(rows)}
+        entry = {"notebook": name, "point": point, "status": "not recorded", "kind": "", "why": "", "stale": False,
+                 "details": [], "claims": len(rows)}
         out.append(entry)
         if rows.empty:
             entry["details"] = ["the ledger has no run at the chapter's defaults"]
             continue
-        device = config.device_name(config.pick_device(default.resolved.get("device")))
-        why = not_comparable(rows, device=device, threads=threads, notebook_dir=notebook_dir, current=current, cpu=here)
-        if why:
-            entry["details"] = [why]
-            continue
+        r = rows.iloc[0]
+        entry["stale"] = is_stale(getattr(r, "code_sha256", None), r.notebook_sha256,
+                                  current_hashes(name, notebook_dir))
         executed = Path(captured) / name
         if not executed.is_file():
             entry.update(status="not executed", details=[f"no executed copy in {captured} (a cell failed or was skipped)"])
             continue
+        device = config.device_name(config.pick_device(default.resolved.get("device")))
+        why = exact_why_not(rows, device=device, threads=threads, cpu=here)
+        entry.update(kind="tolerance" if why else "exact", why=why)
         record = {"status": "done", "point": point, "notebook": name, "results": results.from_notebook(executed),
                   "parameters": json.loads(rows.parameters.iloc[0])}
-        diffs = compare(rows, record)
+        diffs = compare(rows, record, tolerances(ledger, rows) if why else None)
         entry.update(status="differs" if diffs else "reproduced", details=diffs)
     return out
-
-
-def cheapest_cpu_point(ledger: pd.DataFrame, notebook_dir: str | Path = ROOT / "book") -> tuple[str | None, str]:
-    """The quickest recorded quick-profile CPU run on digits or synthetic data that this lib/, notebook
-    and torch can repeat exactly (:func:`rerun` gives it its own thread count), or None and why not."""
-    runs = ledger.drop_duplicates("point")
-    runs = runs[(runs.scale == "quick") & runs.dataset.isin(["digits", "synthetic"]) & (runs.device == "cpu")]
-    if runs.empty:
-        return None, "the ledger has no quick CPU run on digits or synthetic data"
-    current, here = lib_sha256(), cpu_id()
-    why = {p: not_comparable(runs[runs.point == p], device="cpu", notebook_dir=notebook_dir, current=current, cpu=here)
-           for p in runs.point}
-    ok = runs[[not why[p] for p in runs.point]]
-    if ok.empty:
-        return None, next(iter(why.values()))
-    return ok.sort_values("wall_s").point.iloc[0], ""
 
 
 def _int_or(v: Any, default: int | None) -> int | None:
@@ -741,8 +759,12 @@ def rerun(ledger: pd.DataFrame, point: str, output: str | Path, notebook_dir: st
     return compare(rows, sweep.run_point(task))
 
 
-def compare(rows: pd.DataFrame, record: Mapping[str, Any]) -> list[str]:
-    """Differences between a run's ledger rows and a (re-run) point record's claims; empty when identical."""
+def compare(rows: pd.DataFrame, record: Mapping[str, Any], tolerance: Mapping[str, float] | None = None) -> list[str]:
+    """Differences between a run's ledger rows and a (re-run) point record's claims; empty when they agree.
+
+    Without ``tolerance`` every estimate, bound and verdict must be identical; with it
+    (claim id -> largest difference) verdicts must be identical and numbers that close.
+    """
     if record["status"] != "done":
         return [f"the re-run failed: {record['error']}"]
     again = {r["claim_id"]: r for r in ledger_rows(record)}
@@ -754,32 +776,98 @@ def compare(rows: pd.DataFrame, record: Mapping[str, Any]) -> list[str]:
             continue
         for field in ("estimate", "lo", "hi", "verdict"):
             old, now = getattr(r, field), new[field]
-            same = (old == now) or (isinstance(old, float) and math.isnan(old) and math.isnan(now))
+            if isinstance(old, float) and math.isnan(old):
+                same = isinstance(now, float) and math.isnan(now)
+            elif tolerance is None or field == "verdict":
+                same = old == now
+            else:
+                same = abs(float(now) - float(old)) <= tolerance.get(r.claim_id, 0.0)
             if not same:
-                diffs.append(f"{r.claim_id}.{field}: recorded {old!r}, re-run {now!r}")
+                within = "" if tolerance is None or field == "verdict" else \
+                    f" (more than the tolerance {tolerance.get(r.claim_id, 0.0):.3g} apart)"
+                diffs.append(f"{r.claim_id}.{field}: recorded {old!r}, re-run {now!r}{within}")
     return diffs
 
 
 # ---------------------------------------------------------------------- CLI
 
 
+def current_rows(ledger: pd.DataFrame | None, points: Iterable[str], notebook_dir: str | Path = BOOK) -> pd.DataFrame:
+    """The rows of ``ledger`` for ``points`` that its chapters' current code and notebooks would record again
+    (neither changed since): a build keeps them instead of asking for those runs again."""
+    if ledger is None or ledger.empty or "code_sha256" not in ledger:
+        return pd.DataFrame(columns=list(LEDGER_COLUMNS))
+    rows = ledger[ledger.point.isin(set(points))]
+    now = {nb: current_hashes(nb, notebook_dir) for nb in set(rows.notebook)}
+    fresh = [not is_stale(c, h, now[nb]) for nb, c, h in zip(rows.notebook, rows.code_sha256, rows.notebook_sha256)]
+    return rows[np.array(fresh, dtype=bool)]
+
+
+def spec_is_current(spec: str | Path, out: str | Path | None = None,
+                    notebook_dir: str | Path = BOOK) -> tuple[bool, str]:
+    """Whether the ledger in ``out`` holds every run of ``spec`` recorded with its chapter's current code."""
+    ledger = read(LEDGER, out)
+    points = list(spec_points([spec]))
+    kept = current_rows(ledger, points, notebook_dir)
+    missing = [p for p in points if p not in set(kept.point)]
+    if not missing:
+        return True, f"{spec}: all {len(points)} runs in the ledger are current"
+    stale = [p for p in missing if ledger is not None and p in set(ledger.point)]
+    return False, (f"{spec}: {len(missing)} of {len(points)} runs to record ({len(stale)} stale in the ledger, "
+                   f"{len(missing) - len(stale)} not in it)")
+
+
+RECORDING = "recording.json"
+
+
+def read_recording(out: str | Path | None = None) -> dict[str, Any]:
+    """``recording.json``: every ``make evidence`` invocation that built the ledger, and their total wall time."""
+    path = Path(out or EVIDENCE_DIR) / RECORDING
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    if "invocations" not in data:  # the format of one invocation per file, before totals were kept
+        data = {"invocations": [data] if data.get("wall_s") else []}
+    data["total_wall_s"] = float(sum(i.get("wall_s", 0) for i in data["invocations"]))
+    return data
+
+
+def log_recording(out: str | Path | None, *, workers: int, wall_s: float, specs: Mapping[str, float]) -> dict:
+    """Add one invocation (its workers, wall time and per-spec times) to ``recording.json``; return it."""
+    data = read_recording(out)
+    entry = {"command": f"make evidence WORKERS={workers}", "workers": workers, "cpu_count": os.cpu_count(),
+             "wall_s": wall_s, "specs": dict(specs), "finished": pd.Timestamp.now("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")}
+    data["invocations"].append(entry)
+    data["total_wall_s"] = float(sum(i.get("wall_s", 0) for i in data["invocations"]))
+    sweep.atomic_write(Path(out or EVIDENCE_DIR) / RECORDING, lambda p: p.write_text(json.dumps(data, indent=1) + "\n"))
+    return entry
+
+
 def build(specs: Iterable[str | Path], out: str | Path | None = None, *, partial: bool = False,
-          **rule: Any) -> tuple[pd.DataFrame, list[dict]]:
+          notebook_dir: str | Path = BOOK, **rule: Any) -> tuple[pd.DataFrame, list[dict]]:
     """Collect the finished points of every spec into the ledger and write the three tables.
 
-    The ledger in ``out`` is replaced only by a complete one: every point of the specs
-    finished, and no recorded run dropped. Otherwise :class:`EvidenceError` says what is
-    missing and nothing is written, unless ``partial`` (then the missing points and the
-    recorded runs it drops are returned and reported, and an empty ledger is still refused).
+    A point the sweep has not finished keeps its rows from the ledger in ``out`` when they
+    are current (:func:`current_rows`: its chapter's code and notebook unchanged since), so
+    only stale chapters need running again. The ledger is replaced only by a complete one:
+    every point of the specs recorded, and no recorded run dropped. Otherwise
+    :class:`EvidenceError` says what is missing and nothing is written, unless ``partial``
+    (then the missing points and the recorded runs it drops are returned and reported, and
+    an empty ledger is still refused).
     """
+    out = Path(out or EVIDENCE_DIR)
+    old = read(LEDGER, out)
     records, missing = [], []
     for s in specs:
         done, left = spec_records(s)
         records += done
         missing += [{**m, "spec": str(s)} for m in left]
+    kept = current_rows(old, [m["point"] for m in missing], notebook_dir)
+    missing = [m for m in missing if m["point"] not in set(kept.point)]
     ledger = make_ledger(records)
-    out = Path(out or EVIDENCE_DIR)
-    old = read(LEDGER, out)
+    if not kept.empty:
+        ledger = _sorted(pd.concat([ledger, kept[list(ledger.columns)]], ignore_index=True))
     dropped = sorted(set(old.point) - set(ledger.point)) if old is not None and "point" in old else []
     if ledger.empty:
         raise EvidenceError(f"no run of {len(missing)} has finished: nothing to build, {out} left as it is "
@@ -787,7 +875,8 @@ def build(specs: Iterable[str | Path], out: str | Path | None = None, *, partial
     if (missing or dropped) and not partial:
         why = []
         if missing:
-            why.append(f"{len(missing)} of {len(missing) + len(records)} runs of the specs have not finished "
+            total = len(missing) + ledger.point.nunique()
+            why.append(f"{len(missing)} of {total} runs of the specs have not finished "
                        f"(e.g. {missing[0]['spec']} {sweep.short(missing[0]['parameters'])}: {missing[0]['status']})")
         if dropped:
             why.append(f"it would drop {len(dropped)} of the {old.point.nunique()} runs recorded in {out / LEDGER}")
@@ -808,14 +897,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="write the ledger of the finished runs even when runs are missing or recorded runs are dropped")
     b.add_argument("--min-replications", type=int, default=MIN_REPLICATIONS,
                    help=f"replications a condition needs before a verdict (default {MIN_REPLICATIONS})")
+    q = sub.add_parser("current", help="exit 0 when the ledger holds every run of the spec recorded with its "
+                       "chapter's current code, 1 when some run must be recorded (make evidence skips current specs)")
+    q.add_argument("spec", help="an evidence spec (YAML)")
+    q.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
+    g = sub.add_parser("log-recording", help="add one `make evidence` invocation to evidence/recording.json "
+                       "and print the times")
+    g.add_argument("--workers", type=int, required=True)
+    g.add_argument("--wall-s", type=float, required=True, help="wall time of the whole invocation")
+    g.add_argument("times", nargs="*", help="SPEC=SECONDS for each spec")
+    g.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
     c = sub.add_parser("check", help="check the evidence: schema, provenance, each run's digest, the verdict tables "
                        "recomputed from the ledger, and exactly the specs' runs")
     c.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
     c.add_argument("--specs", nargs="*", default=None,
                    help="the evidence specs whose runs the ledger must hold (default: sweeps/evidence/*.yaml "
                         "for the default folder; none for another)")
-    r = sub.add_parser("recheck", help="compare chapters already executed at their defaults with their recorded "
-                       "runs, exactly; when none can be compared, re-run the cheapest recorded run")
+    r = sub.add_parser("recheck", help="compare chapters already executed at their defaults with their recorded runs "
+                       "(exactly where they can repeat bit for bit, else within a tolerance)")
     r.add_argument("executed", help="folder of the executed chapter notebooks (make test: _build/nbval/book)")
     r.add_argument("--threads", type=int, required=True, help="the CPU thread count they were executed with")
     r.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
@@ -823,6 +922,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "recheck":
         return _recheck(args)
+    if args.command == "log-recording":
+        entry = log_recording(args.out, workers=args.workers, wall_s=args.wall_s,
+                              specs={t.split("=", 1)[0]: float(t.split("=", 1)[1]) for t in args.times})
+        for spec, secs in entry["specs"].items():
+            print(f"  {spec}: {secs:.0f} s")
+        total = read_recording(args.out)["total_wall_s"]
+        print(f"make evidence: {entry['wall_s']:.0f} s this time; {total:.0f} s over every invocation that "
+              f"built the ledger ({Path(args.out) / RECORDING})")
+        return 0
+    if args.command == "current":
+        ok, text = spec_is_current(args.spec, args.out)
+        print(text)
+        return 0 if ok else 1
     if args.command == "check":
         ledger = read(LEDGER, args.out)
         if ledger is None:
@@ -854,33 +966,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _recheck(args: argparse.Namespace) -> int:
-    import tempfile
-
     ledger = read(LEDGER, args.out)
     if ledger is None:
-        print(f"evidence: no ledger in {args.out}: nothing to check exactly")
+        print(f"evidence: no ledger in {args.out}: nothing to check")
         return 0
     entries = recheck_captured(ledger, args.executed, threads=args.threads, notebook_dir=args.notebooks)
     for e in entries:
-        head = f"{e['notebook']} (run {e['point']}): {e['status']}"
+        head = f"{e['notebook']} (run {e['point']})"
+        stale = " [stale: its code or notebook changed since the recording]" if e["stale"] else ""
         if e["status"] == "reproduced":
-            print(f"{head}: all {e['claims']} recorded claims identical (estimates, intervals, verdicts)")
+            how = ("identical (estimates, intervals, verdicts)" if e["kind"] == "exact" else
+                   f"verdicts identical, estimates within {TOLERANCE_SDS:g} between-seed SDs ({e['why']})")
+            print(f"{head}: {e['kind']} check: all {e['claims']} recorded claims {how}{stale}")
         else:
-            print(f"{head}: " + "; ".join(e["details"][:10])
-                  + (f" (and {len(e['details']) - 10} more)" if len(e["details"]) > 10 else ""))
-    if any(e["status"] in ("differs", "not executed") for e in entries):
-        return 1
-    if any(e["status"] == "reproduced" for e in entries):
-        return 0
-    point, why = cheapest_cpu_point(ledger, args.notebooks)
-    if point is None:
-        print(f"no exact check: {why}")
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        diffs = rerun(ledger, point, tmp, notebook_dir=args.notebooks, timeout=600)
-    print(f"no chapter could be compared; re-ran the cheapest recorded run {point}: "
-          + ("; ".join(diffs) if diffs else "every recorded claim identical"))
-    return 1 if diffs else 0
+            kind = f"{e['kind']} check: " if e["kind"] else ""
+            more = f" (and {len(e['details']) - 10} more)" if len(e["details"]) > 10 else ""
+            advice = "; re-record it with `make evidence`" if e["stale"] and e["status"] == "differs" else ""
+            print(f"{head}: {kind}{e['status']}: " + "; ".join(e["details"][:10]) + more + advice + stale)
+    kinds = sorted({e["kind"] for e in entries if e["kind"]})
+    print(f"kind of check: {' and '.join(kinds) or 'none'}")
+    return 0 if entries and all(e["status"] == "reproduced" for e in entries) else 1
 
 
 if __name__ == "__main__":

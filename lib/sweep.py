@@ -327,7 +327,7 @@ def plan(spec: Spec, *, check_device: bool = True) -> Plan:
                                                     f"{', '.join(map(repr, config.PROFILES))}")
                     clean[n] = v
                 elif params is not None and n in params and not (n == "device" and not check_device):
-                    clean[n] = config._validate(n, params[n], v)
+                    clean[n] = config.validate_value(n, params[n], v)
                 else:
                     clean[n] = _check_by_default(n, declared[n]["default"], v)
             resolved = {n: clean.get(n, _literal(d["default"])) for n, d in declared.items()}
@@ -336,7 +336,7 @@ def plan(spec: Spec, *, check_device: bool = True) -> Plan:
                                             check_device=check_device)
                 resolved.update({n: getattr(cfg, n) for n in (*params, "profile")})
         except (config.ParameterError, SpecError) as err:
-            raise SpecError(f"{err} (point {_short(combo)})") from None
+            raise SpecError(f"{err} (point {short(combo)})") from None
         pid = point_id(nb_path, resolved)
         if pid in points:
             duplicates.append((clean, pid))
@@ -345,14 +345,15 @@ def plan(spec: Spec, *, check_device: bool = True) -> Plan:
     return Plan(list(points.values()), duplicates)
 
 
-def _short(params: Mapping[str, Any]) -> str:
+def short(params: Mapping[str, Any]) -> str:
+    """Parameters as ``name=value, ...`` for messages."""
     return ", ".join(f"{k}={v!r}" for k, v in params.items())
 
 
 # ------------------------------------------------------------- one point (a worker)
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder (named after this process), then move it into place."""
     tmp = locks.temp_name(path)
     try:
@@ -366,7 +367,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str)))
+    atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str)))
 
 
 def kernel_env(root: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -463,9 +464,9 @@ def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
     pid = task["id"]
     final, partial_nb, log = out / f"{pid}.ipynb", out / f".{pid}.partial.ipynb", out / f"{pid}.log"
     info = out / f".{pid}.run.json"
-    before = _read_record(out / f"{pid}.json")
-    if (before and before.get("status") == "done" and task.get("lib_sha256")
-            and not provenance.stale(before, lib=task["lib_sha256"], notebook=task["notebook_sha256"])
+    before = read_record(out / f"{pid}.json")
+    if (before and before.get("status") == "done" and task.get("code_sha256")
+            and not provenance.stale(before, code=task["code_sha256"], notebook=task["notebook_sha256"])
             and not executed_damage(out, before)):
         return {**before, "reused": True}  # another process finished it while this one waited
     partial_nb.unlink(missing_ok=True)  # a leftover of a killed run of this point
@@ -501,7 +502,7 @@ def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
         finally:
             stop.set()
             watchdog.join()
-    run_info = _read_record(info) or {}
+    run_info = read_record(info) or {}
     ran_on = run_info.get("device")
     info.unlink(missing_ok=True)
     if abandoned.is_set():
@@ -553,8 +554,8 @@ def make_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 def write_table(table: pd.DataFrame, output: str | Path) -> None:
     """Write ``results.csv`` and ``results.parquet`` atomically."""
     output = Path(output)
-    _atomic_write(output / f"{TABLE}.csv", lambda p: table.to_csv(p, index=False))
-    _atomic_write(output / f"{TABLE}.parquet", lambda p: table.to_parquet(p, index=False))
+    atomic_write(output / f"{TABLE}.csv", lambda p: table.to_csv(p, index=False))
+    atomic_write(output / f"{TABLE}.parquet", lambda p: table.to_parquet(p, index=False))
 
 
 def load(output: str | Path) -> pd.DataFrame:
@@ -588,7 +589,8 @@ def executed_damage(points: Path, record: Mapping[str, Any]) -> str:
     return ""
 
 
-def _read_record(path: Path) -> dict[str, Any] | None:
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A point's JSON record, or None when it is missing or unreadable."""
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -633,13 +635,13 @@ class Summary:
                          f"{' and '.join(what)} than the current one: {verb}")
             lines += [f"    stale {pid} ({', '.join(ws)} changed)" for pid, ws in self.stale]
         lines += [f"  run again {pid}: finished before, but {why}" for pid, why in self.damaged]
-        lines += [f"  failed {r['point']} ({_short(r['parameters'])}): {r['error']}" for r in self.failures]
+        lines += [f"  failed {r['point']} ({short(r['parameters'])}): {r['error']}" for r in self.failures]
         return "\n".join(lines)
 
     def check(self) -> "Summary":
         """Raise :class:`SweepError` listing the failed points and their errors, if any; else return self."""
         if self.failed:
-            failed = "\n".join(f"  {r['point']} ({_short(r['parameters'])}): {r['error']}" for r in self.failures)
+            failed = "\n".join(f"  {r['point']} ({short(r['parameters'])}): {r['error']}" for r in self.failures)
             raise SweepError(f"{self.failed} of {self.points} points of sweep {self.name!r} failed "
                              f"(their executed notebooks and logs are in {self.output / 'points'}):\n{failed}")
         return self
@@ -649,7 +651,7 @@ def _duplicate_lines(duplicates: list[tuple[dict[str, Any], str]]) -> list[str]:
     if not duplicates:
         return []
     return ([f"  {len(duplicates)} parameter set(s) resolve to a point already in the sweep and were merged:"]
-            + [f"    {_short(params)} -> {pid}" for params, pid in duplicates])
+            + [f"    {short(params)} -> {pid}" for params, pid in duplicates])
 
 
 def visible_gpus() -> list[str]:
@@ -797,18 +799,18 @@ def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, schedu
     out = Path(spec.output).resolve()
     _prepare_output(out, spec, points)
     nb = Path(spec.notebook).resolve()
-    lib_hash, nb_hash = provenance.lib_sha256(ROOT), provenance.notebook_sha256(nb)
+    code_hash, nb_hash = provenance.code_sha256(nb, ROOT), provenance.notebook_sha256(nb)
     records: dict[str, dict] = {}
     stale: list[tuple[str, list[str]]] = []
     damaged: list[tuple[str, str]] = []
     for p in points:
-        rec = _read_record(out / "points" / f"{p.id}.json")
+        rec = read_record(out / "points" / f"{p.id}.json")
         if rec and rec.get("status") == "done":
             damage = executed_damage(out / "points", rec)
             if damage:  # run again: a point counts as finished only with its executed notebook intact
                 damaged.append((p.id, damage))
                 continue
-            changed = provenance.stale(rec, lib=lib_hash, notebook=nb_hash)
+            changed = provenance.stale(rec, code=code_hash, notebook=nb_hash)
             if changed:
                 stale.append((p.id, changed))
                 if rerun_stale:
@@ -819,7 +821,7 @@ def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, schedu
     owner = locks.claim(out / f".sweep.{locks.HOST.split('.')[0]}-{os.getpid()}.lock", {"sweep": spec.name})
     tasks = [{"id": p.id, "parameters": p.parameters, "resolved": p.resolved, "notebook": str(nb),
               "notebook_name": nb.name, "output": str(out), "kernel": spec.kernel, "timeout": spec.timeout,
-              "root": str(ROOT), "owner": str(owner.path), "lib_sha256": lib_hash, "notebook_sha256": nb_hash}
+              "root": str(ROOT), "owner": str(owner.path), "code_sha256": code_hash, "notebook_sha256": nb_hash}
              for p in points if p.id not in records]
     order = {p.id: i for i, p in enumerate(points)}
 
@@ -942,7 +944,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             planned = plan(spec, check_device=args.scheduler is None)
             for p in planned.points:
-                print(p.id, _short(p.parameters))
+                print(p.id, short(p.parameters))
             print("\n".join([f"{len(planned.points)} points, output {spec.output}",
                              *_duplicate_lines(planned.duplicates)]))
             return 0

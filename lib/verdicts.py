@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .provenance import lib_sha256
+from .provenance import code_sha256, notebook_sha256
 
 HOLDS = "holds"
 FAILS = "does not hold"
@@ -19,22 +19,43 @@ VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
 # The evidence ledger's folder (lib.evidence writes it); its verdicts.csv has one row per claim id.
 EVIDENCE_DIR = Path(os.environ.get("BOOK_EVIDENCE_DIR", Path(__file__).resolve().parent.parent / "evidence"))
 VERDICTS_FILE = EVIDENCE_DIR / "verdicts.csv"
-STALE = "stale: recorded with another lib/"
+BOOK = Path(__file__).resolve().parent.parent / "book"
+STALE = "stale: recorded with other code"
 
 
-def is_stale(recorded: str, current: str | None = None) -> bool:
-    """Whether evidence recorded with lib hash ``recorded`` was made with another ``lib/`` than now."""
-    return not (isinstance(recorded, str) and recorded == (current or lib_sha256()))
+def current_hashes(notebook: str, notebook_dir: str | Path = BOOK) -> tuple[str, str]:
+    """(code, notebook) hashes of the chapter ``notebook`` as it is now; ``("", "")`` when it is not there."""
+    path = Path(notebook_dir) / str(notebook)
+    if not path.is_file():
+        return "", ""
+    return code_sha256(path), notebook_sha256(path)
 
 
-def replicated(path: str | Path | None = None) -> pd.DataFrame:
+def is_stale(code: str, notebook_hash: str, current: tuple[str, str]) -> bool:
+    """Whether evidence recorded with these code and notebook hashes was made with other code than ``current``."""
+    return not (isinstance(code, str) and isinstance(notebook_hash, str) and current[0]
+                and (code, notebook_hash) == current)
+
+
+def stale_column(table: pd.DataFrame, notebook_dir: str | Path = BOOK) -> list[bool]:
+    """Per row of a verdicts table (columns ``notebook``, ``code_sha256``, ``notebook_sha256``): stale or not.
+
+    A table from before code hashes were recorded is stale throughout.
+    """
+    if not {"notebook", "code_sha256", "notebook_sha256"} <= set(table.columns):
+        return [True] * len(table)
+    now = {nb: current_hashes(nb, notebook_dir) for nb in set(table["notebook"].astype(str))}
+    return [is_stale(c, h, now[str(nb)]) for nb, c, h in zip(table["notebook"], table["code_sha256"],
+                                                              table["notebook_sha256"])]
+
+
+def replicated(path: str | Path | None = None, notebook_dir: str | Path = BOOK) -> pd.DataFrame:
     """The replicated verdicts by claim id with a ``stale`` column (empty when none is recorded)."""
     path = Path(path or VERDICTS_FILE)
     if not path.exists():
         return pd.DataFrame(columns=["replicated", "stale"]).rename_axis("id")
-    table = pd.read_csv(path, dtype={"lib_sha256": str}).set_index("id")
-    current = lib_sha256()
-    table["stale"] = [is_stale(h, current) for h in table["lib_sha256"]]
+    table = pd.read_csv(path, dtype=str, keep_default_na=False).set_index("id")
+    table["stale"] = stale_column(table, notebook_dir)
     return table
 
 

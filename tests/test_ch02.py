@@ -19,7 +19,7 @@ def resolve(**kw):
 
 
 @pytest.mark.parametrize("dataset, k", [("digits", 8), ("fashion-mnist", 16), ("mnist", 16)])
-def test_latent_dim_zero_takes_the_book_choice_for_the_image_size(dataset, k):
+def test_latent_dim_zero_takes_the_book_choice_for_the_image_size(dataset, k, mnist_here):
     assert resolve(dataset=dataset).latent_dim == k
     assert resolve(dataset=dataset, latent_dim=5).latent_dim == 5
 

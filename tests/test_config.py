@@ -15,15 +15,6 @@ SPEC = {
 }
 
 
-@pytest.fixture
-def mnist_here(tmp_path, monkeypatch):
-    """MNIST's four files in BOOK_DATA_DIR (empty: resolve only looks at which files exist)."""
-    (tmp_path / "mnist").mkdir()
-    for name in data.IDX_FILES["mnist"]:
-        (tmp_path / "mnist" / name).touch()
-    monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path))
-
-
 def test_profile_defaults_and_overrides(mnist_here):
     cfg = resolve(SPEC, {"profile": "quick", "dataset": None, "epochs": 5})
     assert (cfg.dataset, cfg.widths, cfg.epochs, cfg.eps) == ("digits", [8, 8], 5, 0.1)

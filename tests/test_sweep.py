@@ -233,7 +233,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        sweep._atomic_write(target, half_then_crash)
+        sweep.atomic_write(target, half_then_crash)
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.csv"]
 
 
@@ -270,9 +270,10 @@ def test_records_carry_provenance_and_a_changed_notebook_is_stale(notebook):
     first = sweep.run(spec(notebook, grid={"a": [1, 2]}), progress=False)
     record = json.loads((notebook.parent / "out" / "points" / f"{first.table.point[0]}.json").read_text())
     prov = record["provenance"]
-    assert set(prov) == {"git_commit", "lib_sha256", "notebook_sha256", "torch", "device", "threads", "cpu",
+    assert set(prov) == {"git_commit", "lib_sha256", "code_sha256", "notebook_sha256", "torch", "device", "threads", "cpu",
                          "python", "host", "wall_s", "date"}
     assert prov["lib_sha256"] == provenance.lib_sha256() and prov["notebook_sha256"] == provenance.notebook_sha256(notebook)
+    assert prov["code_sha256"] == provenance.code_sha256(notebook)
     # The same name, other code: the old results are reported as stale, kept, then redone on request.
     nb = nbformat.read(str(notebook), as_version=4)
     nb.cells[1].source = nb.cells[1].source.replace("total=a + b", "total=a + b + 100")
@@ -285,10 +286,10 @@ def test_records_carry_provenance_and_a_changed_notebook_is_stale(notebook):
     assert sweep.run(spec(notebook, grid={"a": [1, 2]}), progress=False).stale == []
 
 
-def test_stale_lib_is_detected(notebook, tmp_path):
-    record = {"provenance": {"lib_sha256": "0" * 64, "notebook_sha256": provenance.notebook_sha256(notebook)}}
-    assert provenance.stale(record, lib=provenance.lib_sha256(),
-                            notebook=provenance.notebook_sha256(notebook)) == ["lib"]
+def test_stale_code_is_detected(notebook, tmp_path):
+    record = {"provenance": {"code_sha256": "0" * 64, "notebook_sha256": provenance.notebook_sha256(notebook)}}
+    assert provenance.stale(record, code=provenance.code_sha256(notebook),
+                            notebook=provenance.notebook_sha256(notebook)) == ["code"]
     # Clearing outputs or metadata does not change a notebook's hash; its code does.
     nb = nbformat.read(str(notebook), as_version=4)
     nb.metadata["foo"] = 1
@@ -378,7 +379,7 @@ def test_point_waits_for_a_live_holder_and_reuses_its_result(notebook):
     time.sleep(4 * sweep.POLL_S)
     assert runner.is_alive() and runs(notebook) == []  # waiting, not running
     # The other process finishes the point with the current code, then lets go.
-    prov = {"lib_sha256": provenance.lib_sha256(), "notebook_sha256": provenance.notebook_sha256(notebook)}
+    prov = {"code_sha256": provenance.code_sha256(notebook), "notebook_sha256": provenance.notebook_sha256(notebook)}
     (points / f"{point.id}.ipynb").write_bytes(notebook.read_bytes())  # its executed notebook, intact
     (points / f"{point.id}.json").write_text(json.dumps(
         {"point": point.id, "parameters": point.parameters, "status": "done", "error": None,
