@@ -148,17 +148,43 @@ class ClaimsTable(pd.DataFrame):
     def _repr_html_(self):
         with pd.option_context("display.max_colwidth", None):
             body = super()._repr_html_()
-        warning = self.attrs.get("warning")
+        warning, checks = self.attrs.get("warning"), self.attrs.get("checks")
+        if checks:
+            body += f'<p class="mechanism-checks">{html.escape(checks)}</p>'
         return body if not warning else f'<p class="evidence-stale"><strong>{html.escape(warning)}</strong></p>' + body
 
     def __repr__(self) -> str:
         with pd.option_context("display.max_colwidth", None, "display.width", 200):
             body = super().__repr__()
-        warning = self.attrs.get("warning")
-        return body if not warning else f"{warning}\n{body}"
+        warning, checks = self.attrs.get("warning"), self.attrs.get("checks")
+        return "\n".join(part for part in (warning, body, checks) if part)
 
 
-SHOWN = ("claim", "statistic", "value", "verdict")
+SHOWN = ("kind", "claim", "statistic", "value", "verdict")
+KIND_SHOWN = {PAPER: "paper", CONTROL: "book", DESCRIPTIVE: "descriptive", "": ""}
+
+
+class CheckFailed(AssertionError):
+    """A mechanism check failed: the implementation is wrong, not the paper."""
+
+
+def check_summary(claims: list[Claim]) -> str:
+    """One line on the run's mechanism checks (kind :data:`CHECK`): all pass, or which do not."""
+    checks = [c for c in claims if c.kind == CHECK]
+    if not checks:
+        return ""
+    failed = [c.id for c in checks if c.verdict != HOLDS]
+    if not failed:
+        return f"Mechanism checks: all {len(checks)} pass (identities any correct implementation shows; not findings)."
+    return f"Mechanism checks: {len(failed)} of {len(checks)} FAIL: {', '.join(failed)}."
+
+
+def assert_checks(claims: list[Claim]) -> str:
+    """Raise :class:`CheckFailed` naming every mechanism check that does not hold; else return :func:`check_summary`."""
+    failed = [f"{c.id} ({c.statistic}: {c.value}, {c.verdict})" for c in claims if c.kind == CHECK and c.verdict != HOLDS]
+    if failed:
+        raise CheckFailed("mechanism checks failed: " + "; ".join(failed))
+    return check_summary(claims)
 NOT_REPLICATED = "not replicated yet"
 STALE_WARNING = ("Stale evidence: the replicated verdicts below were recorded with other code than ran this "
                  "chapter (code it executes, or its notebook, changed since); re-record them with `make evidence`.")
@@ -177,6 +203,8 @@ def record(claims: list[Claim], chapter: str) -> None:
         values.update({f"claim:{c.id}:estimate": c.estimate, f"claim:{c.id}:lo": c.lo,
                        f"claim:{c.id}:hi": c.hi, f"claim:{c.id}:verdict": c.verdict,
                        f"claim:{c.id}:claim": c.claim, f"claim:{c.id}:rank": rank})
+        if c.kind:
+            values[f"claim:{c.id}:kind"] = c.kind
     results.record(**values)
 
 
@@ -188,17 +216,24 @@ def replicated(path: Path | None = None) -> pd.DataFrame:
 def table(claims: list[Claim], chapter: str | None = None) -> ClaimsTable:
     """The claims as a table numbered from 1, ready to display in full.
 
-    With ``chapter`` the run's claim records are stored (:func:`record`) and a column
+    Each row says its kind (``paper``: the paper's claim; ``book``: the book's control or
+    extension). Mechanism checks (kind :data:`CHECK`) are no findings: they are summed up
+    in one line under the table (:func:`check_summary`), and recorded like the rest. With ``chapter`` the run's claim records are stored (:func:`record`) and a column
     gives each claim's replicated verdict from the evidence ledger next to this run's;
     a verdict recorded with another ``lib/`` is marked stale in its cell and above the table.
     """
-    df = ClaimsTable([{k: v for k, v in asdict(c).items() if k in SHOWN} for c in claims])
+    shown_rows = [c for c in claims if c.kind != CHECK]
+    df = ClaimsTable([{k: (KIND_SHOWN.get(v, v) if k == "kind" else v) for k, v in asdict(c).items() if k in SHOWN}
+                      for c in shown_rows], columns=list(SHOWN))
+    if not any(c.kind for c in claims):
+        df = df.drop(columns="kind")
     df.index = range(1, len(df) + 1)
+    df.attrs["checks"] = check_summary(claims)
     if chapter is not None:
         record(claims, chapter)
         rep = replicated()
         cells, stale = [], False
-        for c in claims:
+        for c in shown_rows:
             if c.id in rep.index:
                 stale |= bool(rep.at[c.id, "stale"])
                 cells.append(shown(rep.at[c.id, "replicated"], bool(rep.at[c.id, "stale"])))

@@ -11,7 +11,7 @@ import torch
 
 from lib import claims, config, manifold, stats, subspace
 from lib.chapters import ch05
-from lib.chapters.ch05.claims import CLAIMS
+from lib.chapters.ch05.claims import DECLARED
 from lib.config import ParameterError
 
 
@@ -153,7 +153,7 @@ def test_claim_verdicts_follow_the_data(direction, expected):
     corr = ch05.correlations(cfg, table)
     shift = ch05.training_shift(cfg, table)
     listed = ch05.claims(cfg, table, corr, shift)
-    assert [(c.id, c.kind) for c in listed] == [(d.id, d.kind) for d in CLAIMS.values()]  # every declared claim, once
+    assert [(c.id, c.kind) for c in listed] == [(d.id, d.kind) for d in DECLARED.values()]  # every declared claim, once
     rows = {c.id: c for c in listed}
     directed = [k for k, (_, _, s) in ch05.LENSES.items() if s]
     for lens in directed:

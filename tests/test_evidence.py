@@ -580,9 +580,9 @@ def test_recheck_compares_an_executed_chapter_with_its_recorded_run(tiny_sweep, 
     [entry] = check()
     assert entry["status"] == "differs" and entry["details"][0].startswith("ch09.positive_mean.estimate: recorded")
     [entry] = check(led=ledger.assign(code_sha256="0" * 64))
-    assert entry["status"] == "differs"
+    assert entry["status"] == "differs" and entry["stale"] and evidence.recheck_passed(entry)  # stale: said, not failed
     rc, text = cli()
-    assert rc == 1 and "differs" in text
+    assert rc == 1 and "differs" in text and "recheck failed: 09_tiny.ipynb" in text
 
 
 def test_tolerance_is_the_between_seed_spread_and_verdicts_must_agree():

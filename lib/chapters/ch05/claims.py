@@ -19,7 +19,7 @@ from .association import abs_rho_difference, robustness_row
 from .lenses import LENSES, ROBUSTNESS, ROBUSTNESS_LABEL, Probe
 from .population import METHODS
 
-__all__ = ["NO_CHANGE", "NO_LINK", "NO_GAIN", "PAPERS", "DIRECTED", "BEAT_ALPHA", "CLAIMS", "claims", "scalars"]
+__all__ = ["NO_CHANGE", "NO_LINK", "NO_GAIN", "PAPERS", "DIRECTED", "BEAT_ALPHA", "DECLARED", "claims", "scalars"]
 
 # ---------------------------------------------------------------- thresholds
 NO_CHANGE = 0.0  # mean change (adversarial minus backprop, matched networks) of robustness or of a lens
@@ -56,7 +56,7 @@ def _lens_claims(lens: str) -> tuple[Declared, ...]:
     )
 
 
-CLAIMS = declared(
+DECLARED = declared(
     Declared("ch05.at_robust", CONTROL,
              "[book] PGD adversarial training makes networks more robust (the population spans robustness)",
              f"mean change of the {ROBUSTNESS_LABEL}, adversarial minus backprop (same condition and seed)",
@@ -80,23 +80,23 @@ CLAIMS = declared(
 def claims(cfg: SimpleNamespace, table: pd.DataFrame, corr: pd.DataFrame, shift: pd.DataFrame) -> list[Claim]:
     """The book's own claims about the four lenses, every verdict computed from this run (records nothing)."""
     adv = shift.loc[ROBUSTNESS]
-    out = [CLAIMS["at_robust"].interval(adv["mean change"], adv.lo, adv.hi)]
+    out = [DECLARED["at_robust"].interval(adv["mean change"], adv.lo, adv.hi)]
     for lens in DIRECTED:
         r = robustness_row(corr, lens)
-        out += [CLAIMS[f"{lens}_predicts"].interval(r.rho, r.lo, r.hi),
-                CLAIMS[f"{lens}_beyond_accuracy"].interval(r["partial rho"], r["partial lo"], r["partial hi"]),
-                CLAIMS[f"{lens}_within_methods"].interval(r["within rho"], r["within lo"], r["within hi"])]
+        out += [DECLARED[f"{lens}_predicts"].interval(r.rho, r.lo, r.hi),
+                DECLARED[f"{lens}_beyond_accuracy"].interval(r["partial rho"], r["partial lo"], r["partial hi"]),
+                DECLARED[f"{lens}_within_methods"].interval(r["within rho"], r["within lo"], r["within hi"])]
     t = trend(table.alpha, table[ROBUSTNESS], n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed + 3))
-    out.append(CLAIMS["alpha_nonmonotonic"].tested(
+    out.append(DECLARED["alpha_nonmonotonic"].tested(
         direction_verdict(t, "non-monotonic"), f"{t.shape}; rho {fmt(t.spearman, t.spearman_ci, 2)}",
         t.spearman, t.spearman_ci[0], t.spearman_ci[1]))
     for lens in BEAT_ALPHA:
         d, ci = abs_rho_difference(cfg, table, lens)
-        out.append(CLAIMS[f"{lens}_beats_alpha"].interval(d, *ci))
+        out.append(DECLARED[f"{lens}_beats_alpha"].interval(d, *ci))
     verdicts = [by_interval(shift.loc[c].lo, shift.loc[c].hi, NO_CHANGE, above=LENSES[c][2] > 0) for c in DIRECTED]
     n_ok, n_bad = verdicts.count(HOLDS), verdicts.count(FAILS)
     overall = HOLDS if n_ok == len(verdicts) else FAILS if n_bad else INCONCLUSIVE
-    out.append(CLAIMS["at_moves_all"].tested(overall, f"{n_ok} of {len(verdicts)} (opposite side: {n_bad})",
+    out.append(DECLARED["at_moves_all"].tested(overall, f"{n_ok} of {len(verdicts)} (opposite side: {n_bad})",
                                              n_ok / len(verdicts)))
     return out
 

@@ -5,7 +5,7 @@ import pandas as pd
 
 from ...claims import FAILS, HOLDS, INCONCLUSIVE, Claim
 from .association import robustness_row
-from .claims import CLAIMS, PAPERS
+from .claims import DECLARED, PAPERS
 from .lenses import LENSES, ROBUSTNESS_LABEL, SHORT
 from .population import METHOD_TITLES, METHODS
 
@@ -34,7 +34,7 @@ def findings(table: pd.DataFrame, corr: pd.DataFrame, matrix: pd.DataFrame, shif
                 f"within training methods it {HOLD_WORD[verdict[f'{lens}_within_methods']]} "
                 f"(rho {r['within rho']:+.2f})")
         lines.append(f"- **{paper}:** " + "; ".join(parts) + ".")
-    t = next(c for c in rows if c.id == CLAIMS["alpha_nonmonotonic"].id)
+    t = next(c for c in rows if c.id == DECLARED["alpha_nonmonotonic"].id)
     shape = {HOLDS: "is borne out", FAILS: "is not borne out (the relation is monotonic)",
              INCONCLUSIVE: "is not decided"}[t.verdict]
     lines.append(f"- **Alpha's shape.** Robustness against alpha: {t.value.split(';')[0]} by chapter 1's test; the "
