@@ -34,7 +34,8 @@ book: $(STAMP)
 		$(BIN)/python -m lib.bookcache times --since $$start
 	@echo "Book: $(CURDIR)/_build/html/index.html"
 
-## make test: unit tests + nbval of every chapter + strict book build + browser render check
+## make test: ruff (lint and format check) + unit tests + nbval of every chapter + strict book build +
+## browser render check
 # Tests and chapters run in TEST_WORKERS processes (pytest-xdist; a notebook's cells all in one of
 # them, --dist loadfile), each with its share of the cores as CPU threads: on these small models
 # two one-thread processes finish sooner than one two-thread process. The longest files come first
@@ -49,6 +50,7 @@ TEST_WORKERS ?= $(shell n=$(CORES); echo $$(( n < 4 ? n : 4 )))
 TEST_THREADS = $(shell w=$(TEST_WORKERS); echo $$(( w > 0 ? ($(CORES) / w > 0 ? $(CORES) / w : 1) : $(OMP_NUM_THREADS) )))
 test: $(STAMP)
 	rm -rf _build/.jupyter_cache _build/nbval
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	$(BIN)/python -m lib.bookcache check
 	NBVAL_CAPTURE_DIR=_build/nbval OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/python -m pytest -m "not render" \
 		-p tests.nbval_capture -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \

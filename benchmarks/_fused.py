@@ -14,9 +14,8 @@ The kernels round every operation as the eager ones do (``-ffp-contract=off``: n
 multiply-add where PyTorch has none), so their iterates are ``lib.attacks.pgd``'s bit for
 bit; ``attack_step.fused_floor`` runs them, and ``attack_step.py`` checks that before timing them.
 """
-from __future__ import annotations
 
-import torch
+from __future__ import annotations
 
 SOURCE = r"""
 #include <torch/extension.h>
@@ -82,6 +81,10 @@ def load():
     """The compiled kernels (built once, then cached by torch under ~/.cache/torch_extensions)."""
     from torch.utils.cpp_extension import load_inline
 
-    return load_inline("pgd_fused_update", cpp_sources=SOURCE, functions=["linf_update", "l2_step", "l2_project"],
-                       extra_cflags=["-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd"], verbose=False)
-
+    return load_inline(
+        "pgd_fused_update",
+        cpp_sources=SOURCE,
+        functions=["linf_update", "l2_step", "l2_project"],
+        extra_cflags=["-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd"],
+        verbose=False,
+    )

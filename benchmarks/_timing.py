@@ -8,6 +8,7 @@ a target is judged by the whole interval: met, missed, or undecided when the int
 it (the machine's speed drifts by several percent between runs, so a median alone can land on
 either side of a target it is close to).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,9 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def interleaved(variants: dict[str, Callable[[], Callable[[], object]]],
-                rounds: int) -> dict[str, list[tuple[float, float]]]:
+def interleaved(
+    variants: dict[str, Callable[[], Callable[[], object]]], rounds: int
+) -> dict[str, list[tuple[float, float]]]:
     """``rounds`` rounds of timing every variant once, each round starting one variant later.
 
     Each variant is a set-up function, called untimed before every run, that returns
@@ -44,7 +46,7 @@ def interleaved(variants: dict[str, Callable[[], Callable[[], object]]],
     names = list(variants)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             times[name].append(timed(variants[name]()))
     return times
 
@@ -63,7 +65,7 @@ def median_interval(values: list[float], level: float = 0.95) -> tuple[float, fl
     x, n = sorted(values), len(values)
     tail = [math.comb(n, i) / 2**n for i in range(n // 2 + 1)]  # P(Binomial(n, 1/2) = i)
     j = 1
-    while j < n // 2 and 1 - 2 * sum(tail[:j + 1]) >= level:
+    while j < n // 2 and 1 - 2 * sum(tail[: j + 1]) >= level:
         j += 1
     return x[j - 1], x[n - j], 1 - 2 * sum(tail[:j])
 
@@ -73,12 +75,20 @@ def ratios(num: list[tuple[float, float]], den: list[tuple[float, float]], which
     return [n[which] / d[which] for n, d in zip(num, den)]
 
 
-def judged(num: list[tuple[float, float]], den: list[tuple[float, float]], which: int = WALL, *,
-           at_most: float | None = None, at_least: float | None = None) -> str:
+def judged(
+    num: list[tuple[float, float]],
+    den: list[tuple[float, float]],
+    which: int = WALL,
+    *,
+    at_most: float | None = None,
+    at_least: float | None = None,
+) -> str:
     """The median ratio with its 95% interval, and the verdict on the target (``at_most`` or ``at_least``) if one is given."""
     r = ratios(num, den, which)
     lo, hi, coverage = median_interval(r)
-    text = f"{statistics.median(r):.3f}x [{lo:.3f}, {hi:.3f}]" + ("" if coverage >= 0.95 else f" ({coverage:.0%} interval)")
+    text = f"{statistics.median(r):.3f}x [{lo:.3f}, {hi:.3f}]" + (
+        "" if coverage >= 0.95 else f" ({coverage:.0%} interval)"
+    )
     if at_most is not None:
         text += f" {_verdict(hi <= at_most, lo > at_most)} <= {at_most:g}"
     if at_least is not None:

@@ -31,6 +31,7 @@ and 5 train and attack with (``small_model_threads``).
 
 Usage: python benchmarks/attack_step.py [--batch 128] [--steps 10] [--repeats 20] [--threads N ...] [--fused]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,13 +39,12 @@ import functools
 import statistics
 import time
 
+import _fused
 import torch
 import torch.nn.functional as F
-
-import _fused
 from _timing import CPU, best, interleaved, judged, timed
-from lib import attacks, models
 
+from lib import attacks, models
 
 TARGET = 1.1  # a PGD iteration over one bare forward+backward
 
@@ -78,8 +78,9 @@ def dispatch_after_backward(model, x, y, rounds: int = 200) -> tuple[float, floa
 
 
 def pgd_call(model, x, y, steps: int, norm: str, eps: float, random_start: bool = True) -> torch.Tensor:
-    return attacks.pgd(model, x, y, eps, norm=norm, steps=steps, random_start=random_start,
-                generator=torch.Generator().manual_seed(0))
+    return attacks.pgd(
+        model, x, y, eps, norm=norm, steps=steps, random_start=random_start, generator=torch.Generator().manual_seed(0)
+    )
 
 
 def eager_floor(model, x, y, steps: int, norm: str, eps: float) -> torch.Tensor:
@@ -101,9 +102,11 @@ def eager_floor(model, x, y, steps: int, norm: str, eps: float) -> torch.Tensor:
         def update(xa, g):
             return xa.add_(g.sign_(), alpha=step).clamp_(lo, hi)
     else:
+
         def update(xa, g):
             delta = xa.addcdiv_(g, attacks._norms(g).clamp_min_(1e-12), value=step).sub_(x0)
             return torch.addcdiv(x0, delta, attacks._norms(delta).clamp_min_(eps), value=eps, out=g).clamp_(0.0, 1.0)
+
     return floor_iterations(model, x0, y, steps, update)
 
 
@@ -112,14 +115,17 @@ def fused_floor(kernels, model, x, y, steps: int, norm: str, eps: float) -> torc
     L-inf, two around the two per-sample norms for L2."""
     x0, step = x.detach().contiguous(), 2.5 * eps / steps
     if norm == "linf":
+
         def update(xa, g):
             kernels.linf_update(xa, g, x0, step, eps)
             return xa
     else:
+
         def update(xa, g):
             kernels.l2_step(xa, g, attacks._norms(g), x0, step)
             kernels.l2_project(g, xa, attacks._norms(xa), x0, eps)  # g is spent: it takes the new iterate
             return g
+
     return floor_iterations(model, x0, y, steps, update)
 
 
@@ -166,23 +172,31 @@ def bench(name: str, model, x, y, a, kernels=None) -> None:
         variants["PGD L-inf, parallel update"] = (pgd_parallel_update, ("linf", 0.1))
         variants["PGD L2, parallel update"] = (pgd_parallel_update, ("l2", 1.5))
     model = model.to(a.device)
-    calls = {k: (lambda fn=fn, extra=extra: lambda: fn(model, x, y, a.steps, *extra))
-             for k, (fn, extra) in variants.items()}
+    calls = {
+        k: (lambda fn=fn, extra=extra: lambda: fn(model, x, y, a.steps, *extra)) for k, (fn, extra) in variants.items()
+    }
     for fn, extra in variants.values():  # warm-up: first calls allocate and pick kernels
         fn(model, x, y, 2, *extra)
     for norm, eps in (("linf", 0.1), ("l2", 1.5)):  # a floor does a PGD iteration's work, no less
         expected = pgd_call(model, x, y, a.steps, norm, eps, False)
         for kind, floor in floors.items():
             if not torch.equal(floor(model, x, y, a.steps, norm, eps), expected):
-                raise SystemExit(f"the {kind} floor's {norm} iterates differ from lib.attacks.pgd's: the floor is wrong")
+                raise SystemExit(
+                    f"the {kind} floor's {norm} iterates differ from lib.attacks.pgd's: the floor is wrong"
+                )
     times = interleaved(calls, a.repeats)
     ref = times["forward+backward"]
-    print(f"{name}, batch {len(x)} ({a.device}, {torch.get_num_threads()} threads): forward+backward {best(ref) / a.steps * 1e3:.2f} ms wall, "
-          f"{best(ref, CPU) / a.steps * 1e3:.2f} ms CPU per iteration")
+    print(
+        f"{name}, batch {len(x)} ({a.device}, {torch.get_num_threads()} threads): forward+backward {best(ref) / a.steps * 1e3:.2f} ms wall, "
+        f"{best(ref, CPU) / a.steps * 1e3:.2f} ms CPU per iteration"
+    )
+
     def line(k: str, tail: str = "", target: float | None = None) -> None:
         """One variant: its time per iteration and its ratio to the reference, then ``tail``."""
-        print(f"  {k:26s} {best(times[k]) / a.steps * 1e3:7.2f} ms/iteration   ratio "
-              f"{judged(times[k], ref, at_most=target)} wall, {judged(times[k], ref, CPU, at_most=target)} CPU time{tail}")
+        print(
+            f"  {k:26s} {best(times[k]) / a.steps * 1e3:7.2f} ms/iteration   ratio "
+            f"{judged(times[k], ref, at_most=target)} wall, {judged(times[k], ref, CPU, at_most=target)} CPU time{tail}"
+        )
 
     for k in list(variants)[1:3]:
         line(k, target=TARGET)
@@ -200,8 +214,10 @@ def bench(name: str, model, x, y, a, kernels=None) -> None:
         line(k, f"; over the one-thread update: {judged(times[k], times[k.split(',')[0]], CPU)} CPU time")
     if a.device == "cpu":
         cold, warm = dispatch_after_backward(model, x, y)
-        print(f"  one tiny operation right after a forward+backward: {cold * 1e6:.1f} us, the same again: "
-              f"{warm * 1e6:.1f} us (each operation of an update costs at least the first)")
+        print(
+            f"  one tiny operation right after a forward+backward: {cold * 1e6:.1f} us, the same again: "
+            f"{warm * 1e6:.1f} us (each operation of an update costs at least the first)"
+        )
 
 
 def main() -> None:
@@ -210,13 +226,21 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--threads", type=int, nargs="+", default=None,
-                    help="CPU thread counts to run at, one after another (default: torch's choice, then 1, the "
-                         "count chapters 1 and 5 attack with)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=None,
+        help="CPU thread counts to run at, one after another (default: torch's choice, then 1, the "
+        "count chapters 1 and 5 attack with)",
+    )
     ap.add_argument("--models", nargs="+", choices=("mlp", "conv"), default=["mlp", "conv"])
-    ap.add_argument("--fused", action="store_true",
-                    help="also time the updates as compiled one-pass C++ kernels (CPU only; needs a C++ compiler, "
-                         "about 45 s to build the first time)")
+    ap.add_argument(
+        "--fused",
+        action="store_true",
+        help="also time the updates as compiled one-pass C++ kernels (CPU only; needs a C++ compiler, "
+        "about 45 s to build the first time)",
+    )
     a = ap.parse_args()
     kernels = None
     if a.fused:
@@ -225,7 +249,9 @@ def main() -> None:
         try:
             kernels = _fused.load()
         except Exception as err:  # no compiler, no ninja: say so and time the rest
-            print(f"fused floor skipped: the C++ kernels did not build ({type(err).__name__}: {str(err).splitlines()[0]})")
+            print(
+                f"fused floor skipped: the C++ kernels did not build ({type(err).__name__}: {str(err).splitlines()[0]})"
+            )
     default = torch.get_num_threads()
     threads = a.threads or ([default, 1] if a.device == "cpu" and default > 1 else [default])
     g = torch.Generator().manual_seed(0)
@@ -238,8 +264,10 @@ def main() -> None:
             bench("MLP 784-256-256-10", models.MLP(784, [256, 256], 10), x, y, a, kernels)
         if "conv" in a.models:
             bench("SmallConvNet 28x28 (16, 32 channels)", models.SmallConvNet((28, 28), 10), x, y, a, kernels)
-    print(f"target: PGD iteration <= {TARGET}x forward+backward (median of {a.repeats} interleaved rounds with its 95% "
-          "interval; the CPU-time ratio is the steadier one when other processes share the cores)")
+    print(
+        f"target: PGD iteration <= {TARGET}x forward+backward (median of {a.repeats} interleaved rounds with its 95% "
+        "interval; the CPU-time ratio is the steadier one when other processes share the cores)"
+    )
 
 
 if __name__ == "__main__":

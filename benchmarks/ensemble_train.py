@@ -20,6 +20,7 @@ behaviour before they left it, ``compact=False``) and once with finished members
 the batch (``compact=True``, the default). Prints both times, the ratio, and whether the
 two trained ensembles are bitwise equal (they must be).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,9 @@ def train_loop_kernel(ens_list, x, y, lr, steps):
         ensemble.fit(ens, x, y, lr=lr, steps=steps, progress=False)
 
 
-def compaction_comparison(members: int, d: int, width: int, n: int, lr: float, seed: int, margin: float,
-                          steps: int) -> None:
+def compaction_comparison(
+    members: int, d: int, width: int, n: int, lr: float, seed: int, margin: float, steps: int
+) -> None:
     """Masked vs compacted batch on members that stop at very different steps; same process."""
     g = torch.Generator().manual_seed(seed + 2)
     x = torch.randn(n, d, generator=g)
@@ -63,19 +65,22 @@ def compaction_comparison(members: int, d: int, width: int, n: int, lr: float, s
     start = ensemble.init(members, d, width, init_scale=scales, generator=g)
     masked, compact = start.clone(), start.clone()
     ensemble.fit(start.clone(), x, y, lr=lr, steps=5, margin=margin, progress=False)  # warm-up
-    t_mask = timed(lambda: ensemble.fit(masked, x, y, lr=lr, steps=steps, margin=margin, progress=False,
-                                        compact=False))
+    t_mask = timed(lambda: ensemble.fit(masked, x, y, lr=lr, steps=steps, margin=margin, progress=False, compact=False))
     t0 = time.perf_counter()
     res = ensemble.fit(compact, x, y, lr=lr, steps=steps, margin=margin, progress=False)
     t_comp = time.perf_counter() - t0
     same = all(torch.equal(a, b) for a, b in zip(masked._tensors(), compact._tensors()) if a is not None)
     st = res.steps.double()
-    print(f"\nstopping finished networks: {members} networks, margin {margin}, steps to reach it "
-          f"{int(st.min())}..{int(st.max())} (mean {st.mean():.0f}), {int(res.reached.sum())} reached")
+    print(
+        f"\nstopping finished networks: {members} networks, margin {margin}, steps to reach it "
+        f"{int(st.min())}..{int(st.max())} (mean {st.mean():.0f}), {int(res.reached.sum())} reached"
+    )
     print(f"{'masked in the batch':>22}: {t_mask:8.3f} s")
     print(f"{'leave the batch':>22}: {t_comp:8.3f} s")
-    print(f"speed-up of leaving the batch: {t_mask / t_comp:.2f}x (ideal, mean/max steps: "
-          f"{float(st.max() / st.mean()):.2f}x); bitwise equal results: {same}")
+    print(
+        f"speed-up of leaving the batch: {t_mask / t_comp:.2f}x (ideal, mean/max steps: "
+        f"{float(st.max() / st.mean()):.2f}x); bitwise equal results: {same}"
+    )
 
 
 def timed(fn, *args) -> float:
@@ -108,8 +113,10 @@ def main() -> None:
     if a.only_stopping:
         compaction_comparison(a.members, a.d, a.width, a.n, a.lr, a.seed, a.margin, a.max_steps)
         return
-    print(f"{a.members} networks {a.d} -> {a.width} -> 1, {a.n} points, {a.steps} full-batch steps, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    print(
+        f"{a.members} networks {a.d} -> {a.width} -> 1, {a.n} points, {a.steps} full-batch steps, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+    )
     ensemble.fit(ensemble.TwoLayerEnsemble.stack(nets[:2]), x, y, lr=a.lr, steps=5, progress=False)  # warm-up
     t_batch = timed(lambda: ensemble.fit(batched, x, y, lr=a.lr, steps=a.steps, progress=False))
     t_kernel = timed(train_loop_kernel, singles, x, y, a.lr, a.steps)
@@ -121,8 +128,10 @@ def main() -> None:
     print(f"{'batched ensemble':>22}: {t_batch:8.3f} s  ({rate / t_batch:10.0f} network-steps/s)")
     print(f"{'loop, same kernel':>22}: {t_kernel:8.3f} s  ({rate / t_kernel:10.0f} network-steps/s)")
     print(f"{'loop, autograd + SGD':>22}: {t_auto:8.3f} s  ({rate / t_auto:10.0f} network-steps/s)")
-    print(f"speed-up of the batched ensemble: {t_auto / t_batch:.1f}x over the autograd loop, "
-          f"{t_kernel / t_batch:.1f}x over the same-kernel loop")
+    print(
+        f"speed-up of the batched ensemble: {t_auto / t_batch:.1f}x over the autograd loop, "
+        f"{t_kernel / t_batch:.1f}x over the same-kernel loop"
+    )
     print(f"largest first-layer weight difference between the three: {diff:.2e}")
     compaction_comparison(a.members, a.d, a.width, a.n, a.lr, a.seed, a.margin, a.max_steps)
 

@@ -32,6 +32,7 @@ start (tolerance: within 1%).
     python benchmarks/som_fit.py [--part fit|pca|all] [--size small|full] [--n N --dim D --grid G --passes P]
     python benchmarks/som_fit.py --part pca --pca-channels 32 [--pca-n 60000]   # the paper's layer and data
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,8 +77,15 @@ def conv_layers(n: int, seed: int, channels: int = 32, epochs: int = 1):
     torch.manual_seed(seed)
     ds = data.load("fashion-mnist", n_train=n, n_test=10, seed=seed)
     net = models.SmallConvNet(ds.image_shape, ds.n_classes, (channels, 2 * channels), 128)
-    train.fit(net, ds.x_train, ds.y_train, epochs=epochs, batch_size=128,
-              generator=torch.Generator().manual_seed(seed), progress=False)
+    train.fit(
+        net,
+        ds.x_train,
+        ds.y_train,
+        epochs=epochs,
+        batch_size=128,
+        generator=torch.Generator().manual_seed(seed),
+        progress=False,
+    )
     return net, ds.x_train
 
 
@@ -118,24 +126,44 @@ def pca_part(a) -> None:
     n = a.pca_n
     net, x = conv_layers(n, a.seed, a.pca_channels)
     dim = ch03.activations(net, x[:1])[1].shape[1]
-    print(f"\nPCA start of the first conv layer: {n} Fashion-MNIST images x {dim} dimensions "
-          f"(conv net {a.pca_channels}-{2 * a.pca_channels}-128, one epoch), torch threads {torch.get_num_threads()}")
+    print(
+        f"\nPCA start of the first conv layer: {n} Fashion-MNIST images x {dim} dimensions "
+        f"(conv net {a.pca_channels}-{2 * a.pca_channels}-128, one epoch), torch threads {torch.get_num_threads()}"
+    )
     old, t_old = timed(lambda: pca_old(net, x))
-    print(f"  old: all activations held, exact covariance + eigh (float64)   {t_old:9.2f} s per call, "
-          f"x4 calls per layer in the old chapter = {4 * t_old:.1f} s")
+    print(
+        f"  old: all activations held, exact covariance + eigh (float64)   {t_old:9.2f} s per call, "
+        f"x4 calls per layer in the old chapter = {4 * t_old:.1f} s"
+    )
     held = ch03.layer_batches(net, x, [1], budget_mb=float("inf"))
     new_held, t_held = timed(lambda: som.principal_planes(held))
     new, t_new = timed(lambda: pca_new(net, x))
     print(f"  new: randomized, activations held                               {t_held:9.2f} s, once per layer")
     print(f"  new: randomized, activations recomputed chunk by chunk          {t_new:9.2f} s, once per layer")
     cos = (old.components * new.components).sum(1).abs()
-    print(f"  |cos| between old and new components: {cos[0]:.8f}, {cos[1]:.8f}; variances "
-          f"{old.variances[0]:.5g}, {old.variances[1]:.5g} vs {new.variances[0]:.5g}, {new.variances[1]:.5g}")
+    print(
+        f"  |cos| between old and new components: {cos[0]:.8f}, {cos[1]:.8f}; variances "
+        f"{old.variances[0]:.5g}, {old.variances[1]:.5g} vs {new.variances[0]:.5g}, {new.variances[1]:.5g}"
+    )
     mem = {}
     for way in ("old", "new"):
-        out = subprocess.run([sys.executable, __file__, "--probe", way, "--pca-n", str(n), "--seed", str(a.seed),
-                              "--pca-channels", str(a.pca_channels)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--probe",
+                way,
+                "--pca-n",
+                str(n),
+                "--seed",
+                str(a.seed),
+                "--pca-channels",
+                str(a.pca_channels),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         mem[way] = json.loads(out.stdout.strip().splitlines()[-1])["peak_mb"]
     print(f"  peak memory added (fresh process each): old {mem['old']:.0f} MB, new {mem['new']:.0f} MB")
     g = a.grid
@@ -145,8 +173,10 @@ def pca_part(a) -> None:
         m = som.fit(xa, g, g, epochs=a.passes, sigma=a.sigma, learning_rate=1.0, lr_decay="constant", plane=plane)
         fits[name] = m.quantization_error(xa)
     rel = fits["new"] / fits["old"] - 1
-    print(f"  QE of a {g}x{g} map, {a.passes} passes, from each start: old {fits['old']:.4f}, new {fits['new']:.4f} "
-          f"({100 * rel:+.3f}%)")
+    print(
+        f"  QE of a {g}x{g} map, {a.passes} passes, from each start: old {fits['old']:.4f}, new {fits['new']:.4f} "
+        f"({100 * rel:+.3f}%)"
+    )
     print("\nPCA start, old / new:")
     print(f"  time per call (held activations):              {t_old / t_held:8.1f}x")
     print(f"  time per chapter (4 old calls vs 1 streamed):  {4 * t_old / t_new:8.1f}x")
@@ -158,9 +188,13 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--part", choices=("fit", "pca", "all"), default="all")
     p.add_argument("--pca-n", type=int, default=2000, help="training images for the PCA part (paper: 60000)")
-    p.add_argument("--pca-channels", type=int, default=8,
-                   help="first conv block's channels: 8 gives 1,568 dimensions (seconds); the paper's 32 gives "
-                        "6,272 (the old exact way then takes minutes per call on two cores)")
+    p.add_argument(
+        "--pca-channels",
+        type=int,
+        default=8,
+        help="first conv block's channels: 8 gives 1,568 dimensions (seconds); the paper's 32 gives "
+        "6,272 (the old exact way then takes minutes per call on two cores)",
+    )
     p.add_argument("--probe", choices=("old", "new"), help=argparse.SUPPRESS)
     p.add_argument("--size", choices=SIZES, default="small")
     p.add_argument("--n", type=int, help="number of activation vectors (overrides --size)")
@@ -183,8 +217,10 @@ def main(argv=None) -> None:
             return
 
     x = activations(n, dim, a.dataset, a.seed)
-    print(f"activations {n} x {dim}, map {g}x{g}, {a.passes} passes, sigma {a.sigma} -> {a.sigma / 3:.2f}, "
-          f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(
+        f"activations {n} x {dim}, map {g}x{g}, {a.passes} passes, sigma {a.sigma} -> {a.sigma / 3:.2f}, "
+        f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
     ref = MiniSom(g, g, dim, sigma=a.sigma, learning_rate=a.lr, random_seed=a.seed)
     ref.pca_weights_init(x)
     w0 = ref.get_weights().reshape(g * g, dim).copy()
@@ -208,12 +244,28 @@ def main(argv=None) -> None:
 
     init = torch.tensor(w0, dtype=torch.float32)
     som.fit(xt[:256], g, g, epochs=1, sigma=a.sigma, init=init)  # warm-up (first-call overheads)
-    like_off, t_like = timed(lambda: som.fit(xt, g, g, epochs=a.passes, sigma=a.sigma, learning_rate=a.lr,
-                                             lr_decay="asymptotic", schedule_at="start", init=init))
-    add("lib.som.fit, MiniSom offline settings (CPU)", t_like, like_off.quantization_error(xt),
-        like_off.topographic_error(xt))
-    book, t_book = timed(lambda: som.fit(xt, g, g, epochs=a.passes, sigma=a.sigma, learning_rate=1.0,
-                                         lr_decay="constant", init=init))
+    like_off, t_like = timed(
+        lambda: som.fit(
+            xt,
+            g,
+            g,
+            epochs=a.passes,
+            sigma=a.sigma,
+            learning_rate=a.lr,
+            lr_decay="asymptotic",
+            schedule_at="start",
+            init=init,
+        )
+    )
+    add(
+        "lib.som.fit, MiniSom offline settings (CPU)",
+        t_like,
+        like_off.quantization_error(xt),
+        like_off.topographic_error(xt),
+    )
+    book, t_book = timed(
+        lambda: som.fit(xt, g, g, epochs=a.passes, sigma=a.sigma, learning_rate=1.0, lr_decay="constant", init=init)
+    )
     qe_book = book.quantization_error(xt)
     add("lib.som.fit, book settings (CPU)", t_book, qe_book, book.topographic_error(xt))
     if torch.cuda.is_available():
@@ -227,8 +279,12 @@ def main(argv=None) -> None:
             return s
 
         gs, t_gpu = timed(gpu_fit)
-        add(f"lib.som.fit, book settings ({torch.cuda.get_device_name()})", t_gpu, gs.quantization_error(xc),
-            gs.topographic_error(xc))
+        add(
+            f"lib.som.fit, book settings ({torch.cuda.get_device_name()})",
+            t_gpu,
+            gs.quantization_error(xc),
+            gs.topographic_error(xc),
+        )
 
     print("\nspeed ratios (time of the MiniSom run / time of the lib.som run):")
     print(f"  online train / lib.som book settings (CPU):        {t_on / t_book:8.1f}x")
@@ -241,8 +297,10 @@ def main(argv=None) -> None:
     rel = qe_book / qe_on - 1
     print(f"\nQE lib.som (book) vs MiniSom online: {qe_book:.4f} vs {qe_on:.4f} ({100 * rel:+.2f}%)")
     ok_q, ok_s = rel <= 0.05, t_on / t_book >= 10
-    print(f"quality bar (QE at most 5% above MiniSom online): {'met' if ok_q else 'NOT met'}; "
-          f"speed bar (>= 10x on CPU): {'met' if ok_s else 'NOT met'}")
+    print(
+        f"quality bar (QE at most 5% above MiniSom online): {'met' if ok_q else 'NOT met'}; "
+        f"speed bar (>= 10x on CPU): {'met' if ok_s else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ float round-off (adversarial training's random starts are drawn differently).
 
 Usage: python benchmarks/stack_train.py [--epochs 5] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
 
 import torch
-
 from _timing import best, interleaved, judged
+
 from lib import attacks, config, train
 from lib import local_errors as le
 from lib.chapters import ch05
@@ -29,13 +30,25 @@ def one_by_one(cfg, ds, specs) -> list:
     nets = []
     for spec in specs:
         net = ch05.build(cfg, ds, spec)
-        kw = dict(epochs=spec.epochs, anneal_epochs=ch05.anneal_epochs(cfg, spec.epochs), batch_size=cfg.batch_size,
-                  lr=cfg.lr, weight_decay=spec.weight_decay, generator=config.generator(spec.seed + 2), progress=False)
+        kw = dict(
+            epochs=spec.epochs,
+            anneal_epochs=ch05.anneal_epochs(cfg, spec.epochs),
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            weight_decay=spec.weight_decay,
+            generator=config.generator(spec.seed + 2),
+            progress=False,
+        )
         if spec.method == "local":
             kw["loss_fn"] = le.local_loss
         elif spec.method == "adversarial":
-            kw["transform"] = attacks.pgd_training(cfg.at_eps, norm="l2", steps=cfg.at_steps,
-                                                   generator=config.generator(spec.seed + 3), clamp=ds.value_range)
+            kw["transform"] = attacks.pgd_training(
+                cfg.at_eps,
+                norm="l2",
+                steps=cfg.at_steps,
+                generator=config.generator(spec.seed + 3),
+                clamp=ds.value_range,
+            )
         le.fit_annealed(net, ds.x_train, ds.y_train, **kw)
         nets.append(net.eval())
     return nets
@@ -50,20 +63,30 @@ def main() -> None:
     cfg = config.resolve(ch05.PARAMS, {"profile": "quick"}, device="cpu", epochs=a.epochs, epoch_grid=[1])
     ds = ch05.load_data(cfg)
     specs = ch05.population(cfg)
-    print(f"chapter 5 quick, digits: {cfg.n_seeds} seeds x {a.epochs} epochs, widths {cfg.widths}, "
-          f"batch {cfg.batch_size}, 1 thread")
+    print(
+        f"chapter 5 quick, digits: {cfg.n_seeds} seeds x {a.epochs} epochs, widths {cfg.widths}, "
+        f"batch {cfg.batch_size}, 1 thread"
+    )
     for method in ch05.METHODS:
         group = [s for s in specs if s.method == method and s.condition == "base"]
         out = {}
 
         def run(fn, key):
             return lambda: out.__setitem__(key, fn(cfg, ds, group))
-        times = interleaved({"one by one": lambda: run(one_by_one, "one by one"),
-                             "stacked": lambda: run(ch05.train_configuration, "stacked")}, a.repeats)
+
+        times = interleaved(
+            {
+                "one by one": lambda: run(one_by_one, "one by one"),
+                "stacked": lambda: run(ch05.train_configuration, "stacked"),
+            },
+            a.repeats,
+        )
         acc = {k: [round(train.accuracy(n, ds.x_test, ds.y_test), 3) for n in v] for k, v in out.items()}
-        print(f"  {ch05.METHOD_TITLES[method]:25s} one by one {best(times['one by one']):6.2f} s, stacked "
-              f"{best(times['stacked']):6.2f} s: ratio {judged(times['one by one'], times['stacked'])}; "
-              f"test accuracy {acc['one by one']} vs {acc['stacked']}")
+        print(
+            f"  {ch05.METHOD_TITLES[method]:25s} one by one {best(times['one by one']):6.2f} s, stacked "
+            f"{best(times['stacked']):6.2f} s: ratio {judged(times['one by one'], times['stacked'])}; "
+            f"test accuracy {acc['one by one']} vs {acc['stacked']}"
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Jacobian (`jacfwd`) and its QR one sample at a time in a Python loop. Both run h
 the same decoder and codes; the script checks that they span the same subspaces and
 prints samples/s of each and the ratio.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,8 +44,12 @@ def rates(fast_fn, slow_fn, *args, repeats: int = 3) -> tuple[float, float, torc
 
 def main() -> None:
     torch.manual_seed(0)
-    cases = (("MLP, digits-size", "mlp", (8, 8), 8, 450), ("MLP, MNIST-size", "mlp", (28, 28), 16, 200),
-             ("conv, digits-size", "conv", (8, 8), 8, 450), ("conv, MNIST-size", "conv", (28, 28), 16, 200))
+    cases = (
+        ("MLP, digits-size", "mlp", (8, 8), 8, 450),
+        ("MLP, MNIST-size", "mlp", (28, 28), 16, 200),
+        ("conv, digits-size", "conv", (8, 8), 8, 450),
+        ("conv, MNIST-size", "conv", (28, 28), 16, 200),
+    )
     for name, kind, shape, k, count in cases:
         widths = [128] if shape == (8, 8) else [512, 256]
         ae = manifold.make_autoencoder(kind, shape, k, widths=widths, channels=(32, 64)).eval()
@@ -56,8 +61,10 @@ def main() -> None:
         p_slow = b_slow @ b_slow.transpose(1, 2)
         err = (p_fast - p_slow).abs().max().item()
         assert err < 1e-4, f"batched and per-sample tangent spaces differ by {err}"
-        print(f"{name} (n={n}, k={k}, {count} codes): batched {fast:,.0f} samples/s, "
-              f"per-sample loop {slow:,.0f} samples/s, ratio {fast / slow:.1f}x (projector max diff {err:.1e})")
+        print(
+            f"{name} (n={n}, k={k}, {count} codes): batched {fast:,.0f} samples/s, "
+            f"per-sample loop {slow:,.0f} samples/s, ratio {fast / slow:.1f}x (projector max diff {err:.1e})"
+        )
 
 
 if __name__ == "__main__":

@@ -9,23 +9,25 @@ picks, which isolates the data path. Prints samples/s and both ratios, of wall-c
 
 Usage: python benchmarks/train_throughput.py [--n 8000] [--repeats 5]
 """
+
 from __future__ import annotations
 
 import argparse
 
 import torch
 import torch.nn.functional as F
+from _timing import CPU, WALL, best, interleaved, judged
 from torch.utils.data import DataLoader, TensorDataset
 
-from _timing import CPU, WALL, best, interleaved, judged
 from lib import models, train
 
 
 def dataloader_loop(model, x, y, epochs, batch_size, lr, seed, fused):
     """The canonical PyTorch training loop, plus the per-epoch train accuracy ``fit`` reports."""
     opt = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        TensorDataset(x, y), batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
     for _ in range(epochs):
         model.train()
         for xb, yb in loader:
@@ -37,8 +39,16 @@ def dataloader_loop(model, x, y, epochs, batch_size, lr, seed, fused):
 
 
 def lib_loop(model, x, y, epochs, batch_size, lr, seed, fused):
-    train.fit(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr,
-              generator=torch.Generator().manual_seed(seed), progress=False)
+    train.fit(
+        model,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        generator=torch.Generator().manual_seed(seed),
+        progress=False,
+    )
 
 
 def main() -> None:
@@ -70,16 +80,22 @@ def main() -> None:
 
     times = interleaved({name: (lambda v=v: setup(*v)) for name, v in variants.items()}, a.repeats)
     for name, ts in times.items():
-        print(f"{name:34s} {a.n * a.epochs / best(ts):10,.0f} samples/s  (best of {a.repeats}: "
-              f"{best(ts):.2f} s wall, {best(ts, CPU):.2f} s CPU)")
+        print(
+            f"{name:34s} {a.n * a.epochs / best(ts):10,.0f} samples/s  (best of {a.repeats}: "
+            f"{best(ts):.2f} s wall, {best(ts, CPU):.2f} s CPU)"
+        )
     canonical, same_opt, lib = (times[k] for k in variants)
     for label, which in (("wall", WALL), ("CPU time", CPU)):
-        print(f"ratio lib / DataLoader ({label}): {judged(canonical, lib, which, at_least=1.0)}; "
-              f"with fit's optimizer: {judged(same_opt, lib, which, at_least=1.0)}")
-    print(f"(device {a.device}, batch {a.batch_size}, MLP {a.dim}-{'-'.join(map(str, a.widths))}-10, "
-          f"{a.n} samples x {a.epochs} epochs, train accuracy every epoch in both; median of "
-          f"{a.repeats} interleaved rounds with its 95% interval; the CPU-time ratio is the steadier one when other "
-          "processes share the cores)")
+        print(
+            f"ratio lib / DataLoader ({label}): {judged(canonical, lib, which, at_least=1.0)}; "
+            f"with fit's optimizer: {judged(same_opt, lib, which, at_least=1.0)}"
+        )
+    print(
+        f"(device {a.device}, batch {a.batch_size}, MLP {a.dim}-{'-'.join(map(str, a.widths))}-10, "
+        f"{a.n} samples x {a.epochs} epochs, train accuracy every epoch in both; median of "
+        f"{a.repeats} interleaved rounds with its 95% interval; the CPU-time ratio is the steadier one when other "
+        "processes share the cores)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,2 +1,3 @@
 """Library behind the book: data, models, training, attacks, geometry and reporting."""
+
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ train/eval mode is restored, the inputs are never modified, and random starts
 draw from an explicit ``torch.Generator`` so a seeded run repeats exactly.
 ``eps`` may be a float or a per-sample tensor of shape ``(N,)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -79,9 +80,16 @@ def _ce_sum(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, y, reduction="sum")
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.Tensor, *,
-         targeted: bool = False, clamp: tuple[float, float] | None = (0.0, 1.0),
-         loss_fn: Loss = _ce_sum) -> torch.Tensor:
+def fgsm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float | torch.Tensor,
+    *,
+    targeted: bool = False,
+    clamp: tuple[float, float] | None = (0.0, 1.0),
+    loss_fn: Loss = _ce_sum,
+) -> torch.Tensor:
     """Fast gradient sign method (Goodfellow et al. 2015): ``x + eps * sign(grad_x loss)``.
 
     With ``targeted=True``, ``y`` holds target classes and the step descends their loss.
@@ -93,11 +101,22 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.
     return _clamp(x.detach() + e * step, clamp).detach()
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.Tensor, *,
-        norm: str = "linf", steps: int = 10, step_size: float | torch.Tensor | None = None,
-        random_start: bool = True, generator: torch.Generator | None = None, targeted: bool = False,
-        clamp: tuple[float, float] | None = (0.0, 1.0), loss_fn: Loss = _ce_sum,
-        project: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float | torch.Tensor,
+    *,
+    norm: str = "linf",
+    steps: int = 10,
+    step_size: float | torch.Tensor | None = None,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+    targeted: bool = False,
+    clamp: tuple[float, float] | None = (0.0, 1.0),
+    loss_fn: Loss = _ce_sum,
+    project: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Projected gradient descent (Madry et al. 2018) in the ``norm`` ball of radius ``eps``.
 
     ``step_size`` defaults to ``2.5 * eps / steps``. The random start is uniform in the
@@ -166,16 +185,26 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float | torch.T
                     delta = (xa.addcdiv_(g, gn, value=step) if scalar else xa.addcmul_(g, step / gn)).sub_(x0)
                     dn = _norms(delta).clamp_min_(e_floor)
                     # g is spent: the new iterate reuses its memory
-                    xa = _clamp_(torch.addcdiv(x0, delta, dn, value=e, out=g) if scalar_e
-                                 else torch.addcdiv(x0, delta, dn.div_(e), out=g), bounds)
+                    xa = _clamp_(
+                        torch.addcdiv(x0, delta, dn, value=e, out=g)
+                        if scalar_e
+                        else torch.addcdiv(x0, delta, dn.div_(e), out=g),
+                        bounds,
+                    )
     finally:
         if serial:
             torch.set_num_threads(threads)
     return xa.detach()
 
 
-def pgd_training(eps: float, *, norm: str = "l2", steps: int, generator: torch.Generator | None = None,
-                 clamp: tuple[float, float] | None = (0.0, 1.0)) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
+def pgd_training(
+    eps: float,
+    *,
+    norm: str = "l2",
+    steps: int,
+    generator: torch.Generator | None = None,
+    clamp: tuple[float, float] | None = (0.0, 1.0),
+) -> Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
     """PGD adversarial training (Madry et al. 2018) as a batch ``transform`` for :func:`lib.train.fit`.
 
     Every batch is replaced by its :func:`pgd` examples at budget ``eps`` against the model
@@ -186,6 +215,7 @@ def pgd_training(eps: float, *, norm: str = "l2", steps: int, generator: torch.G
 
     def transform(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         return pgd(model, xb, yb, eps, norm=norm, steps=steps, generator=generator, clamp=clamp)
+
     return transform
 
 
@@ -194,8 +224,9 @@ def _norms(v: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(v, dim=tuple(range(1, v.ndim)), keepdim=True)
 
 
-def _random_start(x0: torch.Tensor, e: float | torch.Tensor, norm: str,
-                  generator: torch.Generator | None) -> torch.Tensor:
+def _random_start(
+    x0: torch.Tensor, e: float | torch.Tensor, norm: str, generator: torch.Generator | None
+) -> torch.Tensor:
     """A start uniform in the L-inf ball, or uniform in the L2 ball, of radius ``e``, from ``generator``.
 
     A fresh tensor, written in place: one draw and at most one more pass over the batch.
@@ -213,8 +244,9 @@ def _random_start(x0: torch.Tensor, e: float | torch.Tensor, norm: str,
     return r.mul_(radius * e / _norms(r).clamp_min(1e-12))  # per-sample factors: (N, 1, ...)
 
 
-def _step_bounds(x0: torch.Tensor, e: float | torch.Tensor, norm: str,
-                 clamp: tuple[float, float] | None) -> tuple | None:
+def _step_bounds(
+    x0: torch.Tensor, e: float | torch.Tensor, norm: str, clamp: tuple[float, float] | None
+) -> tuple | None:
     """Bounds of every iterate: the L-inf box of ``x0`` within the valid range, or the range alone.
 
     Clamping the box ``[x0 - e, x0 + e]`` to the range first makes one clamp equal to
@@ -231,8 +263,13 @@ def _clamp_(x: torch.Tensor, bounds: tuple | None) -> torch.Tensor:
     return x if bounds is None else x.clamp_(*bounds)
 
 
-def gaussian_noise(x: torch.Tensor, std: float | torch.Tensor, *, generator: torch.Generator | None = None,
-                   clamp: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
+def gaussian_noise(
+    x: torch.Tensor,
+    std: float | torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    clamp: tuple[float, float] | None = (0.0, 1.0),
+) -> torch.Tensor:
     """``x`` plus independent N(0, std^2) noise per coordinate, clamped to the valid range."""
     s = _per_sample(std, x, "std")
     gdev = generator.device if generator is not None else x.device
@@ -240,20 +277,28 @@ def gaussian_noise(x: torch.Tensor, std: float | torch.Tensor, *, generator: tor
     return _clamp(x.detach() + s * noise, clamp)
 
 
-def noise_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, std: float | torch.Tensor,
-                 **kwargs) -> torch.Tensor:
+def noise_attack(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, std: float | torch.Tensor, **kwargs
+) -> torch.Tensor:
     """:func:`gaussian_noise` with the attacks' call signature (model and labels unused)."""
     return gaussian_noise(x, std, **kwargs)
 
 
-def accuracy_under(model: nn.Module, attack: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                   strengths, batch_size: int = 2048, **kwargs) -> list[float]:
+def accuracy_under(
+    model: nn.Module,
+    attack: Callable[..., torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    strengths,
+    batch_size: int = 2048,
+    **kwargs,
+) -> list[float]:
     """Accuracy of ``model`` on ``attack(model, x, y, s, **kwargs)`` for each strength ``s``."""
     out = []
     for s in strengths:
         correct = 0
         for i in range(0, len(x), batch_size):
-            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
             xa = attack(model, xb, yb, s, **kwargs)
             with torch.no_grad(), eval_mode(model):
                 correct += (model(xa).argmax(1) == yb).sum().item()

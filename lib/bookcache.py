@@ -10,6 +10,7 @@ nbval run of ``make test``) so the book build does not execute them a second tim
 Run as ``python -m lib.bookcache check``, ``python -m lib.bookcache import DIR`` or
 ``python -m lib.bookcache times [--since EPOCH_SECONDS]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -143,8 +144,9 @@ def main(argv: list[str]) -> int:
     imp = sub.add_parser("import", help="store the executed notebooks under DIR in the cache")
     imp.add_argument("dir", type=Path)
     times = sub.add_parser("times", help="print how long each chapter took to execute")
-    times.add_argument("--since", type=float, default=None,
-                       help="UNIX time the build started: marks the chapters executed by it")
+    times.add_argument(
+        "--since", type=float, default=None, help="UNIX time the build started: marks the chapters executed by it"
+    )
     times.add_argument("--cache", type=Path, default=CACHE)
     times.add_argument("--toc", type=Path, default=TOC)
     a = ap.parse_args(argv)

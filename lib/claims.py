@@ -7,6 +7,7 @@ through :func:`lib.results.record` (keys ``claim:<id>:estimate|lo|hi|verdict``),
 sweep collects per-run claim records from the same rows the reader sees, and adds the
 replicated verdict of each claim from the evidence ledger's verdict table.
 """
+
 from __future__ import annotations
 
 import html
@@ -18,10 +19,8 @@ from typing import Any
 import pandas as pd
 
 from . import results
-from .verdicts import EVIDENCE_DIR, VERDICTS_FILE, shown  # noqa: F401  (part of this module's interface)
+from .verdicts import EVIDENCE_DIR, FAILS, HOLDS, INCONCLUSIVE, VERDICTS, VERDICTS_FILE, shown  # noqa: F401  (part of this module's interface)  # noqa: F401  (part of this module's interface)
 from .verdicts import replicated as _replicated
-
-from .verdicts import FAILS, HOLDS, INCONCLUSIVE, VERDICTS  # noqa: F401  (part of this module's interface)
 
 
 @dataclass
@@ -45,9 +44,9 @@ class Claim:
             setattr(self, name, float(getattr(self, name)))
 
 
-PAPER = "paper"              # a claim of the paper
-CONTROL = "control"          # the book's control or extension that qualifies a paper claim
-CHECK = "check"              # a mechanism any correct implementation must show: asserted and tested, never a finding
+PAPER = "paper"  # a claim of the paper
+CONTROL = "control"  # the book's control or extension that qualifies a paper claim
+CHECK = "check"  # a mechanism any correct implementation must show: asserted and tested, never a finding
 DESCRIPTIVE = "descriptive"  # a number worth showing that decides nothing
 KINDS = (PAPER, CONTROL, CHECK, DESCRIPTIVE)
 
@@ -81,17 +80,34 @@ class Declared:
         """The claim's statement and statistic with their ``{name}`` fields filled."""
         return self.claim.format(**fields), self.statistic.format(**fields)
 
-    def interval(self, estimate: float, lo: float, hi: float, *, value: str | None = None, digits: int = 3,
-                 **fields: Any) -> Claim:
+    def interval(
+        self, estimate: float, lo: float, hi: float, *, value: str | None = None, digits: int = 3, **fields: Any
+    ) -> Claim:
         """This run's row, decided by which side of ``threshold`` the interval ``lo``-``hi`` lies (:func:`by_interval`)."""
         claim, statistic = self.words(**fields)
         if value is None:
             value = fmt(estimate, (lo, hi), digits)
-        return Claim(claim, statistic, value, by_interval(lo, hi, self.threshold, above=self.above), id=self.id,
-                     estimate=estimate, lo=lo, hi=hi, kind=self.kind)
+        return Claim(
+            claim,
+            statistic,
+            value,
+            by_interval(lo, hi, self.threshold, above=self.above),
+            id=self.id,
+            estimate=estimate,
+            lo=lo,
+            hi=hi,
+            kind=self.kind,
+        )
 
-    def tested(self, verdict: str, value: str, estimate: float = math.nan, lo: float = math.nan,
-               hi: float = math.nan, **fields: Any) -> Claim:
+    def tested(
+        self,
+        verdict: str,
+        value: str,
+        estimate: float = math.nan,
+        lo: float = math.nan,
+        hi: float = math.nan,
+        **fields: Any,
+    ) -> Claim:
         """This run's row with a verdict computed elsewhere (:func:`by_test`, a shape test)."""
         claim, statistic = self.words(**fields)
         return Claim(claim, statistic, value, verdict, id=self.id, estimate=estimate, lo=lo, hi=hi, kind=self.kind)
@@ -181,13 +197,19 @@ def check_summary(claims: list[Claim]) -> str:
 
 def assert_checks(claims: list[Claim]) -> str:
     """Raise :class:`CheckFailed` naming every mechanism check that does not hold; else return :func:`check_summary`."""
-    failed = [f"{c.id} ({c.statistic}: {c.value}, {c.verdict})" for c in claims if c.kind == CHECK and c.verdict != HOLDS]
+    failed = [
+        f"{c.id} ({c.statistic}: {c.value}, {c.verdict})" for c in claims if c.kind == CHECK and c.verdict != HOLDS
+    ]
     if failed:
         raise CheckFailed("mechanism checks failed: " + "; ".join(failed))
     return check_summary(claims)
+
+
 NOT_REPLICATED = "not replicated yet"
-STALE_WARNING = ("Stale evidence: the replicated verdicts below were recorded with other code than ran this "
-                 "chapter (code it executes, or its notebook, changed since); re-record them with `make evidence`.")
+STALE_WARNING = (
+    "Stale evidence: the replicated verdicts below were recorded with other code than ran this "
+    "chapter (code it executes, or its notebook, changed since); re-record them with `make evidence`."
+)
 
 
 def record(claims: list[Claim], chapter: str) -> None:
@@ -200,9 +222,16 @@ def record(claims: list[Claim], chapter: str) -> None:
         raise ValueError(f"claim ids must be unique, got {ids}")
     values = {}
     for rank, c in enumerate(claims, start=1):
-        values.update({f"claim:{c.id}:estimate": c.estimate, f"claim:{c.id}:lo": c.lo,
-                       f"claim:{c.id}:hi": c.hi, f"claim:{c.id}:verdict": c.verdict,
-                       f"claim:{c.id}:claim": c.claim, f"claim:{c.id}:rank": rank})
+        values.update(
+            {
+                f"claim:{c.id}:estimate": c.estimate,
+                f"claim:{c.id}:lo": c.lo,
+                f"claim:{c.id}:hi": c.hi,
+                f"claim:{c.id}:verdict": c.verdict,
+                f"claim:{c.id}:claim": c.claim,
+                f"claim:{c.id}:rank": rank,
+            }
+        )
         if c.kind:
             values[f"claim:{c.id}:kind"] = c.kind
     results.record(**values)
@@ -223,8 +252,13 @@ def table(claims: list[Claim], chapter: str | None = None) -> ClaimsTable:
     a verdict recorded with another ``lib/`` is marked stale in its cell and above the table.
     """
     shown_rows = [c for c in claims if c.kind != CHECK]
-    df = ClaimsTable([{k: (KIND_SHOWN.get(v, v) if k == "kind" else v) for k, v in asdict(c).items() if k in SHOWN}
-                      for c in shown_rows], columns=list(SHOWN))
+    df = ClaimsTable(
+        [
+            {k: (KIND_SHOWN.get(v, v) if k == "kind" else v) for k, v in asdict(c).items() if k in SHOWN}
+            for c in shown_rows
+        ],
+        columns=list(SHOWN),
+    )
     if not any(c.kind for c in claims):
         df = df.drop(columns="kind")
     df.index = range(1, len(df) + 1)

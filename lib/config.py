@@ -5,6 +5,7 @@ notebook's ``parameters`` cell leaves them at ``None`` ("the profile's value")
 and one call to :func:`resolve` fills, checks and returns them before any
 compute, failing with a message that names the bad parameter and what is allowed.
 """
+
 from __future__ import annotations
 
 import ast
@@ -81,9 +82,7 @@ def _type_name(kind: Any) -> str:
 
 def _coerce(name: str, kind: Any, value: Any) -> Any:
     """Coerce ``value`` to ``kind`` or raise a ParameterError naming ``name``."""
-    bad = ParameterError(
-        f"parameter {name!r} must be {_type_name(kind)}, got {value!r} ({type(value).__name__})"
-    )
+    bad = ParameterError(f"parameter {name!r} must be {_type_name(kind)}, got {value!r} ({type(value).__name__})")
     if isinstance(kind, tuple):
         if isinstance(value, str):  # `papermill -p widths "[64, 64]"` passes the text
             try:
@@ -215,8 +214,14 @@ class Checks:
 _CHECKS_OF: dict[str, tuple[Mapping[str, Param], Checks]] = {}
 
 
-def register(chapter: str, spec: Mapping[str, Param], check: Callable[[SimpleNamespace], Any] | None = None, *,
-             min_per_class: int = 0, within: Mapping[str, str] | None = None) -> None:
+def register(
+    chapter: str,
+    spec: Mapping[str, Param],
+    check: Callable[[SimpleNamespace], Any] | None = None,
+    *,
+    min_per_class: int = 0,
+    within: Mapping[str, str] | None = None,
+) -> None:
     """Attach a chapter's cross-parameter checks to its spec; :func:`resolve` and ``lib.sweep`` run them.
 
     ``chapter`` is the chapter's name, its module in ``lib.chapters`` (``"ch03"``), the name
@@ -255,8 +260,10 @@ def check_sizes(cfg: Any, checks: Checks) -> None:
         name = f"n_{split}"
         asked = getattr(cfg, name, None)
         if asked and asked > full:
-            raise ParameterError(f"parameter {name!r} is {asked} but the {split} set of {cfg.dataset} has {full} "
-                                 f"points; use at most {full} (0 = all)")
+            raise ParameterError(
+                f"parameter {name!r} is {asked} but the {split} set of {cfg.dataset} has {full} "
+                f"points; use at most {full} (0 = all)"
+            )
         if asked == full:  # the whole split, as 0 asks: one run, one id, one parameter table
             setattr(cfg, name, 0)
     sizes = dict(zip(("train", "test"), dataset_sizes(cfg)))
@@ -266,12 +273,15 @@ def check_sizes(cfg: Any, checks: Checks) -> None:
             name = f"n_{split}" if hasattr(cfg, f"n_{split}") else "dataset"
             raise ParameterError(
                 f"parameter {name!r} gives a {split} set of {n} points; this chapter needs at least {need} "
-                f"({checks.min_per_class} per class of {N_CLASSES})")
+                f"({checks.min_per_class} per class of {N_CLASSES})"
+            )
     for name, split in checks.within.items():
         value = getattr(cfg, name)
         if value > sizes[split]:
-            raise ParameterError(f"parameter {name!r} is {value} but the {split} set of {cfg.dataset} "
-                                 f"has {sizes[split]} points; use at most {sizes[split]}")
+            raise ParameterError(
+                f"parameter {name!r} is {value} but the {split} set of {cfg.dataset} "
+                f"has {sizes[split]} points; use at most {sizes[split]}"
+            )
 
 
 def run_checks(spec: Mapping[str, Param], cfg: SimpleNamespace) -> None:
@@ -317,8 +327,9 @@ def check_dataset(cfg: SimpleNamespace) -> str:
     return message
 
 
-def resolve_values(spec: Mapping[str, Param], given: Mapping[str, Any], *,
-                   check_device: bool = True, check_data: bool | None = None) -> SimpleNamespace:
+def resolve_values(
+    spec: Mapping[str, Param], given: Mapping[str, Any], *, check_device: bool = True, check_data: bool | None = None
+) -> SimpleNamespace:
     """The parameters of ``given`` filled from the profile and validated, all chapter checks run.
 
     No device is picked and nothing is seeded: this is what ``lib.sweep`` checks a point
@@ -329,14 +340,10 @@ def resolve_values(spec: Mapping[str, Param], given: Mapping[str, Any], *,
     full = {**COMMON, **spec}
     unknown = sorted(set(given) - set(full) - {"profile"})
     if unknown:
-        raise ParameterError(
-            f"unknown parameter(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(full))}"
-        )
+        raise ParameterError(f"unknown parameter(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(full))}")
     profile = given.get("profile") or os.environ.get("BOOK_PROFILE", "quick")
     if profile not in PROFILES:
-        raise ParameterError(
-            f"parameter 'profile' is {profile!r}; allowed values: {', '.join(map(repr, PROFILES))}"
-        )
+        raise ParameterError(f"parameter 'profile' is {profile!r}; allowed values: {', '.join(map(repr, PROFILES))}")
     out: dict[str, Any] = {"profile": profile}
     for name, p in full.items():
         value = given.get(name)
@@ -361,8 +368,7 @@ def device_name(device: torch.device) -> str:
     return device.type
 
 
-def resolve(spec: Mapping[str, Param], namespace: Mapping[str, Any] | None = None, /,
-            **values: Any) -> SimpleNamespace:
+def resolve(spec: Mapping[str, Param], namespace: Mapping[str, Any] | None = None, /, **values: Any) -> SimpleNamespace:
     """Fill a chapter's parameters from its profile, validate them, seed and pick the device.
 
     ``namespace`` (typically the notebook's ``globals()``) supplies ``profile`` and any
@@ -380,7 +386,8 @@ def resolve(spec: Mapping[str, Param], namespace: Mapping[str, Any] | None = Non
         if unknown:
             raise ParameterError(
                 f"unknown parameter(s) {', '.join(map(repr, unknown))} (given to papermill); "
-                f"known: {', '.join(sorted(full))}")
+                f"known: {', '.join(sorted(full))}"
+            )
         given.update({k: namespace[k] for k in (*full, "profile") if k in namespace})
     given.update(values)
     cfg = resolve_values(spec, given, check_data=False)
@@ -401,8 +408,7 @@ def describe(spec: Mapping[str, Param], cfg: SimpleNamespace) -> pd.DataFrame:
     """A table of the resolved parameters: value, quick and paper defaults, meaning."""
     full = {**COMMON, **spec}
     rows = [
-        {"parameter": k, "value": getattr(cfg, k), "quick": p.quick,
-         "paper": p.default("paper"), "meaning": p.help}
+        {"parameter": k, "value": getattr(cfg, k), "quick": p.quick, "paper": p.default("paper"), "meaning": p.help}
         for k, p in full.items()
     ]
     return pd.DataFrame(rows).set_index("parameter")

@@ -12,6 +12,7 @@ known dataset's, or another of the same dataset's four files under this one's na
 named and skipped, never reported as damaged. :func:`availability` says before any
 compute (``lib.config.resolve`` asks it) whether a dataset can be had at all.
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,14 +47,22 @@ IDX_FILES: dict[str, dict[str, tuple[str, ...]]] = {
         "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",),
     },
     "fashion-mnist": {
-        "train-images-idx3-ubyte.gz": ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-                                       "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7"),
-        "train-labels-idx1-ubyte.gz": ("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-                                       "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056"),
-        "t10k-images-idx3-ubyte.gz": ("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-                                      "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa"),
-        "t10k-labels-idx1-ubyte.gz": ("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-                                      "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"),
+        "train-images-idx3-ubyte.gz": (
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+        ),
+        "train-labels-idx1-ubyte.gz": (
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+        ),
+        "t10k-images-idx3-ubyte.gz": (
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+        ),
+        "t10k-labels-idx1-ubyte.gz": (
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+        ),
     },
 }
 SUMS_FILE = PROJECT_ROOT / "data" / "SHA256SUMS"
@@ -90,8 +99,18 @@ MIRRORS: dict[str, tuple[str, ...]] = {
 CLASS_NAMES = {
     "digits": [str(i) for i in range(10)],
     "mnist": [str(i) for i in range(10)],
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "fashion-mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
 }
 
 
@@ -125,12 +144,15 @@ class Dataset:
         return x.reshape(-1, 1, *self.image_shape)
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, train={tuple(self.x_train.shape)}, "
-                f"test={tuple(self.x_test.shape)}, range={self.value_range}, "
-                f"device={self.x_train.device})")
+        return (
+            f"Dataset({self.name!r}, train={tuple(self.x_train.shape)}, "
+            f"test={tuple(self.x_test.shape)}, range={self.value_range}, "
+            f"device={self.x_train.device})"
+        )
 
 
 # ---------------------------------------------------------------- IDX files
+
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (optionally gzip-compressed) into a numpy array, checking its size."""
@@ -230,8 +252,12 @@ def download(url: str, dest: Path, accepted_sha256: tuple[str, ...], timeout: fl
     return dest
 
 
-PARTS = {"train-images": "train images", "train-labels": "train labels",
-         "t10k-images": "test images", "t10k-labels": "test labels"}
+PARTS = {
+    "train-images": "train images",
+    "train-labels": "train labels",
+    "t10k-images": "test images",
+    "t10k-labels": "test labels",
+}
 
 
 def part(filename: str) -> str:
@@ -266,8 +292,7 @@ def _misnamed(name: str, filename: str, path: Path, other: str) -> str:
     """The note for ``path``, found as ``name``'s ``filename``, that is the known file ``other`` (``dataset/file``)."""
     dataset, _, file = other.partition("/")
     if dataset != name:
-        return (f"{path} is {dataset}'s {file} (not {name}): skipped, kept; "
-                f"its place is {search_dirs(dataset)[0]}/")
+        return f"{path} is {dataset}'s {file} (not {name}): skipped, kept; its place is {search_dirs(dataset)[0]}/"
     raw = file.removesuffix(".gz")
     if raw == filename.removesuffix(".gz"):  # the right data, compressed or not against its name
         if path.suffix == ".gz":
@@ -275,8 +300,7 @@ def _misnamed(name: str, filename: str, path: Path, other: str) -> str:
         return f"{path} holds the {part(raw)} of {name} gzip-compressed: skipped, kept; rename it to {raw}.gz"
     right = raw + (".gz" if path.suffix == ".gz" else "")
     beside = path.with_name(right)
-    fix = (f"{right} is already beside it, so this copy is not needed" if beside.exists()
-           else f"rename it to {right}")
+    fix = f"{right} is already beside it, so this copy is not needed" if beside.exists() else f"rename it to {right}"
     return f"{path} holds the {part(raw)} of {name}, not the {part(filename)}: skipped, kept; {fix}"
 
 
@@ -299,16 +323,22 @@ def _verify(name: str, filename: str, path: Path) -> str | None:
     if other is not None:
         return _misnamed(name, filename, path, other)
     if path.suffix != ".gz" and payload_expected is None:
-        raise DataError(f"{path}: an uncompressed {name} file cannot be verified (no checksum of its payload is "
-                        f"in data/SHA256SUMS); use the published {filename} instead")
+        raise DataError(
+            f"{path}: an uncompressed {name} file cannot be verified (no checksum of its payload is "
+            f"in data/SHA256SUMS); use the published {filename} instead"
+        )
     shape = idx_shape(path)
     expected_kind = "labels" if "-labels-" in filename else "images"
     if shape is not None and ("labels" if len(shape) == 1 else "images") != expected_kind:
-        raise DataError(f"{path}: SHA-256 matches no known file (got {digest}), and its IDX header declares "
-                        f"{_header_part(name, shape)} of shape {shape}, not the {part(filename)} its name says: "
-                        f"a file saved under another's name (rename it) or not {name} (delete it)")
-    raise DataError(f"{path}: SHA-256 does not match {name}'s {path.name} nor any other known file "
-                    f"(got {digest}); it is damaged or not {name}: delete it and retry")
+        raise DataError(
+            f"{path}: SHA-256 matches no known file (got {digest}), and its IDX header declares "
+            f"{_header_part(name, shape)} of shape {shape}, not the {part(filename)} its name says: "
+            f"a file saved under another's name (rename it) or not {name} (delete it)"
+        )
+    raise DataError(
+        f"{path}: SHA-256 does not match {name}'s {path.name} nor any other known file "
+        f"(got {digest}); it is damaged or not {name}: delete it and retry"
+    )
 
 
 def locate(name: str, filename: str, *, allow_download: bool = True) -> Path:
@@ -345,13 +375,17 @@ def locate(name: str, filename: str, *, allow_download: bool = True) -> Path:
 
 def _missing_message(name: str, filename: str) -> str:
     where = "\n  ".join(str(d) for d in search_dirs(name))
-    return (f"{name}: {filename} not found. Put the four IDX files ({', '.join(IDX_FILES[name])}) "
-            f"in one of:\n  {where}\nor set BOOK_DATA_DIR, or run once with network access.")
+    return (
+        f"{name}: {filename} not found. Put the four IDX files ({', '.join(IDX_FILES[name])}) "
+        f"in one of:\n  {where}\nor set BOOK_DATA_DIR, or run once with network access."
+    )
 
 
 # How to get each dataset's files by hand, beyond copying them into one of search_dirs.
-HOW_TO_GET = {"fashion-mnist": "on Debian or Ubuntu, `apt-get install dataset-fashion-mnist` installs them in "
-                               "/usr/share/datasets/fashion-mnist/"}
+HOW_TO_GET = {
+    "fashion-mnist": "on Debian or Ubuntu, `apt-get install dataset-fashion-mnist` installs them in "
+    "/usr/share/datasets/fashion-mnist/"
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -424,32 +458,46 @@ def availability(name: str, *, allow_download: bool = True) -> tuple[bool, str]:
     dirs = search_dirs(name)
     env = os.environ.get("BOOK_DATA_DIR")
     if env and Path(env).exists() and not Path(env).is_dir():
-        return False, (f"{name} cannot be looked for: BOOK_DATA_DIR is {env}, a file, not a folder. Point it at "
-                       f"the folder that holds the data sets' files (or their {name}/ subfolder), or unset it "
-                       f"to use data/ and /usr/share/datasets/.")
-    missing = [f for f in IDX_FILES[name]
-               if not any((d / stem).is_file() for d in dirs for stem in (f, f.removesuffix(".gz")))]
+        return False, (
+            f"{name} cannot be looked for: BOOK_DATA_DIR is {env}, a file, not a folder. Point it at "
+            f"the folder that holds the data sets' files (or their {name}/ subfolder), or unset it "
+            f"to use data/ and /usr/share/datasets/."
+        )
+    missing = [
+        f for f in IDX_FILES[name] if not any((d / stem).is_file() for d in dirs for stem in (f, f.removesuffix(".gz")))
+    ]
     if not missing:
         return True, ""
-    searched = (f"\nNot found: {', '.join(missing)} (nor uncompressed), looked for in:"
-                + "".join(f"\n  {d}" for d in dirs)
-                + (f"\n(BOOK_DATA_DIR is {env}, which does not exist.)" if env and not Path(env).exists() else ""))
-    to_get = (f"\nTo get them: copy the four IDX files of {name} into one of those folders, "
-              f"or set BOOK_DATA_DIR to the folder holding them (or its {name}/ subfolder)"
-              + "".join(f"; {how}" for how in [HOW_TO_GET.get(name)] if how)
-              + "; or run once with network access. Or choose another dataset.")
+    searched = (
+        f"\nNot found: {', '.join(missing)} (nor uncompressed), looked for in:"
+        + "".join(f"\n  {d}" for d in dirs)
+        + (f"\n(BOOK_DATA_DIR is {env}, which does not exist.)" if env and not Path(env).exists() else "")
+    )
+    to_get = (
+        f"\nTo get them: copy the four IDX files of {name} into one of those folders, "
+        f"or set BOOK_DATA_DIR to the folder holding them (or its {name}/ subfolder)"
+        + "".join(f"; {how}" for how in [HOW_TO_GET.get(name)] if how)
+        + "; or run once with network access. Or choose another dataset."
+    )
     if not allow_download:
         return False, f"{name} is not on this machine, and downloading is not allowed.{searched}{to_get}"
     target = dirs[0]
     why_not = _unwritable(target)
     if why_not:
-        return False, (f"{name} is not on this machine and cannot be downloaded ({target} cannot be written: "
-                       f"{why_not}).{searched}{to_get}")
+        return False, (
+            f"{name} is not on this machine and cannot be downloaded ({target} cannot be written: "
+            f"{why_not}).{searched}{to_get}"
+        )
     unreachable = [_mirror_unreachable(url) for url in MIRRORS[name]]
     if all(unreachable):
-        return False, (f"{name} is not on this machine and cannot be downloaded (no mirror can be reached: "
-                       f"{'; '.join(unreachable)}).{searched}{to_get}")
-    return True, f"{name} is not on this machine: it will be downloaded into {target}/ when the data are loaded.{searched}"
+        return False, (
+            f"{name} is not on this machine and cannot be downloaded (no mirror can be reached: "
+            f"{'; '.join(unreachable)}).{searched}{to_get}"
+        )
+    return (
+        True,
+        f"{name} is not on this machine: it will be downloaded into {target}/ when the data are loaded.{searched}",
+    )
 
 
 def load_idx_dataset(name: str, *, allow_download: bool = True) -> tuple[np.ndarray, ...]:
@@ -464,12 +512,14 @@ def load_idx_dataset(name: str, *, allow_download: bool = True) -> tuple[np.ndar
         if x.ndim != 3 or y.ndim != 1:
             raise DataError(f"{name}: {split} images must be (N, H, W) and labels (N,), got {x.shape} and {y.shape}")
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= classes):
-            raise DataError(f"{name}: {split} labels must be classes 0..{classes - 1}, found "
-                            f"{int(y.min())}..{int(y.max())}")
+            raise DataError(
+                f"{name}: {split} labels must be classes 0..{classes - 1}, found {int(y.min())}..{int(y.max())}"
+            )
     return xtr, ytr, xte, yte
 
 
 # ---------------------------------------------------------------- loading
+
 
 def _subsample(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Generator):
     if n is None or n >= len(x):
@@ -478,17 +528,24 @@ def _subsample(x: np.ndarray, y: np.ndarray, n: int | None, rng: np.random.Gener
     return x[idx], y[idx]
 
 
-def load(name: str, *, device: torch.device | str = "cpu", value_range: tuple[float, float] = (0.0, 1.0),
-         n_train: int | None = None, n_test: int | None = None, seed: int = 0,
-         dtype: torch.dtype = torch.float32, allow_download: bool = True) -> Dataset:
+def load(
+    name: str,
+    *,
+    device: torch.device | str = "cpu",
+    value_range: tuple[float, float] = (0.0, 1.0),
+    n_train: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    allow_download: bool = True,
+) -> Dataset:
     """Load dataset ``name`` (one of DATASETS) onto ``device``, flattened and scaled.
 
     ``n_train``/``n_test`` take a seeded random subset. ``digits`` (1,797 8x8 images
     shipped with scikit-learn) is split 1,347/450 stratified by ``seed``.
     """
     if name not in DATASETS:
-        raise ParameterError(f"parameter 'dataset' is {name!r}; allowed values: "
-                             + ", ".join(map(repr, DATASETS)))
+        raise ParameterError(f"parameter 'dataset' is {name!r}; allowed values: " + ", ".join(map(repr, DATASETS)))
     lo, hi = value_range
     if not hi > lo:
         raise ParameterError(f"parameter 'value_range' must have max > min, got {value_range}")
@@ -499,8 +556,7 @@ def load(name: str, *, device: torch.device | str = "cpu", value_range: tuple[fl
 
         d = load_digits()
         x = d.images.reshape(len(d.images), -1) / 16.0
-        xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=0.25, random_state=seed,
-                                              stratify=d.target)
+        xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=0.25, random_state=seed, stratify=d.target)
         shape = (8, 8)
     else:
         xtr, ytr, xte, yte = load_idx_dataset(name, allow_download=allow_download)
@@ -516,11 +572,11 @@ def load(name: str, *, device: torch.device | str = "cpu", value_range: tuple[fl
     def to_y(a):
         return torch.as_tensor(np.asarray(a, dtype=np.int64)).to(device)
 
-    return Dataset(name, to_x(xtr), to_y(ytr), to_x(xte), to_y(yte), shape, (float(lo), float(hi)),
-                   CLASS_NAMES[name])
+    return Dataset(name, to_x(xtr), to_y(ytr), to_x(xte), to_y(yte), shape, (float(lo), float(hi)), CLASS_NAMES[name])
 
 
 # ---------------------------------------------------------------- synthetic
+
 
 @dataclass
 class SubspaceData:
@@ -543,8 +599,15 @@ class SubspaceData:
 LABEL_RULES = ("sign", "xor", "random")
 
 
-def random_subspace(d: int, k: int, *, generator: torch.Generator | None = None,
-                    axis_aligned: bool = False, device="cpu", dtype=torch.float32) -> torch.Tensor:
+def random_subspace(
+    d: int,
+    k: int,
+    *,
+    generator: torch.Generator | None = None,
+    axis_aligned: bool = False,
+    device="cpu",
+    dtype=torch.float32,
+) -> torch.Tensor:
     """An orthonormal (d, k) basis of a uniformly random k-dim subspace (or the first k axes)."""
     if not 1 <= k <= d:
         raise ParameterError(f"parameters must satisfy 1 <= k <= d, got k={k}, d={d}")
@@ -556,9 +619,18 @@ def random_subspace(d: int, k: int, *, generator: torch.Generator | None = None,
     return q.to(device=device, dtype=dtype)
 
 
-def subspace_points(n: int, d: int, k: int, *, rule: str = "sign", generator: torch.Generator | None = None,
-                    axis_aligned: bool = False, radius: float = 1.0, device="cpu",
-                    dtype=torch.float32) -> SubspaceData:
+def subspace_points(
+    n: int,
+    d: int,
+    k: int,
+    *,
+    rule: str = "sign",
+    generator: torch.Generator | None = None,
+    axis_aligned: bool = False,
+    radius: float = 1.0,
+    device="cpu",
+    dtype=torch.float32,
+) -> SubspaceData:
     """``n`` points uniform on a sphere of ``radius`` inside a random k-dim subspace of R^d.
 
     Labels (+1/-1 as 1/0): ``sign`` of the first coordinate, ``xor`` of the signs of the
@@ -580,8 +652,12 @@ def subspace_points(n: int, d: int, k: int, *, rule: str = "sign", generator: to
     else:
         y = torch.randint(0, 2, (n,), generator=generator)
     x = c @ basis.T
-    return SubspaceData(x.to(device=device, dtype=dtype), y.to(device), basis.to(device=device, dtype=dtype),
-                        c.to(device=device, dtype=dtype))
+    return SubspaceData(
+        x.to(device=device, dtype=dtype),
+        y.to(device),
+        basis.to(device=device, dtype=dtype),
+        c.to(device=device, dtype=dtype),
+    )
 
 
 def diagonal_points(device="cpu", dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:

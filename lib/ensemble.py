@@ -21,6 +21,7 @@ code for chapter 4 (PyTorch's ``nn.Linear`` default, uniform, or Gaussian fan-in
 weights; in both the weights are divided by the init factor while the biases keep
 PyTorch's default ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, and there is an output bias).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -51,8 +52,9 @@ def signed(y: torch.Tensor) -> torch.Tensor:
     return y.float()
 
 
-def per_member(value: Scalars, n: int, name: str, *, device=None, dtype=torch.float32,
-               positive: bool = False) -> torch.Tensor:
+def per_member(
+    value: Scalars, n: int, name: str, *, device=None, dtype=torch.float32, positive: bool = False
+) -> torch.Tensor:
     """``value`` (a scalar or one value per member) as a tensor of shape ``(n,)``, checked."""
     t = torch.as_tensor(value, dtype=dtype, device=device).flatten()
     if t.numel() == 1:
@@ -107,11 +109,12 @@ class TwoLayerEnsemble:
     def active_output_mass(self, x: torch.Tensor) -> torch.Tensor:
         """``S_e(x_i) = sum_j v_j^2 1[w_j x_i + b_j > 0]``, shape ``(E, n)`` (the book's derivation)."""
         gate = (self.preactivations(x) > 0).to(self.w.dtype)
-        return torch.matmul(gate, (self.v ** 2)[:, :, None]).squeeze(-1)
+        return torch.matmul(gate, (self.v**2)[:, :, None]).squeeze(-1)
 
     def clone(self) -> "TwoLayerEnsemble":
-        return TwoLayerEnsemble(self.w.clone(), self.b.clone(), self.v.clone(),
-                                None if self.c is None else self.c.clone())
+        return TwoLayerEnsemble(
+            self.w.clone(), self.b.clone(), self.v.clone(), None if self.c is None else self.c.clone()
+        )
 
     def select(self, idx: torch.Tensor) -> "TwoLayerEnsemble":
         """The members ``idx`` (a copy), in that order."""
@@ -132,9 +135,11 @@ class TwoLayerEnsemble:
         if self.c is None:
             return self
         E, _, d = self.w.shape
-        return TwoLayerEnsemble(torch.cat([self.w, self.w.new_zeros(E, 1, d)], 1),
-                                torch.cat([self.b, self.b.new_ones(E, 1)], 1),
-                                torch.cat([self.v, self.c[:, None]], 1))
+        return TwoLayerEnsemble(
+            torch.cat([self.w, self.w.new_zeros(E, 1, d)], 1),
+            torch.cat([self.b, self.b.new_ones(E, 1)], 1),
+            torch.cat([self.v, self.c[:, None]], 1),
+        )
 
     def member(self, e: int) -> TwoLayerReLU:
         """Member ``e`` as a :class:`lib.models.TwoLayerReLU` (a copy; needs no output bias)."""
@@ -165,10 +170,21 @@ class TwoLayerEnsemble:
         return cls(*(None if ts[0] is None else torch.cat(ts) for ts in cols))
 
 
-def init(n_members: int, d: int, width: int, *, init_scale: Scalars = 1.0, scheme: str = "fan-in-gaussian",
-         dims: Sequence[int] | None = None, widths: Sequence[int] | None = None, random_bias: bool = True,
-         first_layer_std: Scalars | None = None, generator: torch.Generator | None = None,
-         device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> TwoLayerEnsemble:
+def init(
+    n_members: int,
+    d: int,
+    width: int,
+    *,
+    init_scale: Scalars = 1.0,
+    scheme: str = "fan-in-gaussian",
+    dims: Sequence[int] | None = None,
+    widths: Sequence[int] | None = None,
+    random_bias: bool = True,
+    first_layer_std: Scalars | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> TwoLayerEnsemble:
     """A fresh ensemble; ``s = init_scale`` per member (the authors' init factor is ``1/s``).
 
     ``scheme`` (fan-in = the member's own ``d_e`` for the first layer, ``m_e`` for the second):
@@ -191,8 +207,7 @@ def init(n_members: int, d: int, width: int, *, init_scale: Scalars = 1.0, schem
     if n_members < 1 or d < 1 or width < 1:
         raise ParameterError(f"n_members, d and width must be positive, got {n_members}, {d}, {width}")
     if scheme not in INIT_SCHEMES:
-        raise ParameterError(f"parameter 'scheme' is {scheme!r}; allowed values: "
-                             + ", ".join(map(repr, INIT_SCHEMES)))
+        raise ParameterError(f"parameter 'scheme' is {scheme!r}; allowed values: " + ", ".join(map(repr, INIT_SCHEMES)))
     if first_layer_std is not None and scheme != "fan-in-gaussian":
         raise ParameterError(f"parameter 'first_layer_std' applies only to scheme 'fan-in-gaussian', not {scheme!r}")
     s = per_member(init_scale, n_members, "init_scale", dtype=torch.float64, positive=True)
@@ -313,10 +328,24 @@ class _Workspace:
         return f, z, grads
 
 
-def fit(ens: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, *, lr: Scalars, steps: int,
-        weight_decay: Scalars = 0.0, margin: float | None = None, optimizer: str = "gd",
-        train_output: bool = True, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-        log_every: int = 0, progress: bool = True, desc: str = "ensemble", compact: bool = True) -> FitResult:
+def fit(
+    ens: TwoLayerEnsemble,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lr: Scalars,
+    steps: int,
+    weight_decay: Scalars = 0.0,
+    margin: float | None = None,
+    optimizer: str = "gd",
+    train_output: bool = True,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    log_every: int = 0,
+    progress: bool = True,
+    desc: str = "ensemble",
+    compact: bool = True,
+) -> FitResult:
     """Train every member in place by full-batch descent on the mean logistic loss.
 
     ``x`` is ``(n, d)`` shared by all members or ``(E, n, d)``; ``y`` is ``(n,)`` or
@@ -330,8 +359,9 @@ def fit(ens: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, *, lr: Scalars,
     compare with: both give the same numbers).
     """
     if optimizer not in OPTIMIZERS:
-        raise ParameterError(f"parameter 'optimizer' is {optimizer!r}; allowed values: "
-                             + ", ".join(map(repr, OPTIMIZERS)))
+        raise ParameterError(
+            f"parameter 'optimizer' is {optimizer!r}; allowed values: " + ", ".join(map(repr, OPTIMIZERS))
+        )
     if steps < 0:
         raise ParameterError(f"parameter 'steps' must be >= 0, got {steps}")
     if margin is not None and not margin > 0:
@@ -389,10 +419,13 @@ def _warn_diverged(loss: torch.Tensor, lr: torch.Tensor, steps: int, desc: str) 
         return
     shown = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
     rates = sorted({float(lr[i]) for i in bad})
-    warnings.warn(f"{desc}: the training loss of {len(bad)} of {len(loss)} members is not finite after "
-                  f"{steps} steps (members {shown}); training diverges, lower 'lr' "
-                  f"(theirs: {', '.join(f'{r:g}' for r in rates[:5])}{' ...' if len(rates) > 5 else ''})",
-                  RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        f"{desc}: the training loss of {len(bad)} of {len(loss)} members is not finite after "
+        f"{steps} steps (members {shown}); training diverges, lower 'lr' "
+        f"(theirs: {', '.join(f'{r:g}' for r in rates[:5])}{' ...' if len(rates) > 5 else ''})",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 class _Running:
@@ -458,7 +491,8 @@ class _Running:
         if self.x.ndim == 3:
             self.x = self.x.index_select(0, keep)
         self.y, self.lr, self.wd, self.done, self.pow1, self.pow2 = (
-            t.index_select(0, keep) for t in (self.y, self.lr, self.wd, stopped, self.pow1, self.pow2))
+            t.index_select(0, keep) for t in (self.y, self.lr, self.wd, stopped, self.pow1, self.pow2)
+        )
         if self.moments is not None:
             self.moments = [(m1.index_select(0, keep), m2.index_select(0, keep)) for m1, m2 in self.moments]
         self.work = _Workspace(self.ens, self.x, self.y)

@@ -21,6 +21,7 @@ of the ledger (the claims tables, the Evidence page) says so.
 
 Run as ``python -m lib.evidence build SPEC.yaml [SPEC.yaml ...] [--out evidence]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,20 +42,48 @@ import pandas as pd
 
 from . import claims, sweep
 from .provenance import code_sha256, cpu_id, lib_sha256, notebook_sha256, torch_version  # noqa: F401  (interface)
-from .verdicts import (BOOK, EVIDENCE_DIR, STALE, current_hashes, is_stale, replicated, shown,  # noqa: F401
-                       stale_column)
+from .verdicts import BOOK, EVIDENCE_DIR, STALE, current_hashes, is_stale, replicated, shown, stale_column  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "sweeps" / "evidence"
 LEDGER, CONDITIONS, VERDICTS = "ledger.csv", "conditions.csv", "verdicts.csv"  # in EVIDENCE_DIR
 
 # The provenance every sweep point records (lib.sweep's ``provenance`` dict).
-PROVENANCE = ("git_commit", "lib_sha256", "code_sha256", "notebook_sha256", "torch", "device", "threads", "cpu", "python",
-              "host", "wall_s", "date")
+PROVENANCE = (
+    "git_commit",
+    "lib_sha256",
+    "code_sha256",
+    "notebook_sha256",
+    "torch",
+    "device",
+    "threads",
+    "cpu",
+    "python",
+    "host",
+    "wall_s",
+    "date",
+)
 # A digest of each run's rows (every other column), written with them: an edited, added or deleted row is named.
 RUN_DIGEST = "run_sha256"
-LEDGER_COLUMNS = ("claim_id", "chapter", "kind", "claim", "condition", "dataset", "scale", "seed",
-                  "estimate", "lo", "hi", "verdict", "point", "notebook", "parameters", *PROVENANCE, RUN_DIGEST)
+LEDGER_COLUMNS = (
+    "claim_id",
+    "chapter",
+    "kind",
+    "claim",
+    "condition",
+    "dataset",
+    "scale",
+    "seed",
+    "estimate",
+    "lo",
+    "hi",
+    "verdict",
+    "point",
+    "notebook",
+    "parameters",
+    *PROVENANCE,
+    RUN_DIGEST,
+)
 # Parameters that never define a condition: replications differ by seed; the device is provenance.
 NOT_CONDITION = ("seed", "device")
 CLAIM_KEY = re.compile(r"^claim:(?P<id>[a-z][a-z0-9]*\.[a-z0-9_]+):(?P<field>estimate|lo|hi|verdict|claim|rank|kind)$")
@@ -66,16 +95,18 @@ HOLDS, FAILS, DEPENDS, FRAGILE = "holds", "does not hold", "depends on the data"
 NOT_MEASURED = "not measured"
 TOO_FEW = "too few replications"
 REPLICATED = (HOLDS, FAILS, DEPENDS, FRAGILE, NOT_MEASURED, TOO_FEW)
-RULE = (f"A claim **holds** only when it holds in at least {THRESHOLD:.0%} of the replications of "
-        f"every condition, and **does not hold** only when it fails in at least {THRESHOLD:.0%} "
-        f"of the replications of every condition. It **depends on the data** when conditions "
-        f"disagree: it holds in at least {THRESHOLD:.0%} of one condition's replications and fails "
-        f"in at least {THRESHOLD:.0%} of another's. It is **not measured** when in at least "
-        f"{THRESHOLD:.0%} of the replications of every condition the run could not compute its "
-        f"statistic at all (inconclusive, with no estimate: the chapter's claims table says why). "
-        f"Otherwise (some condition is split, inconclusive, or not measured while another is not) it "
-        f"is **fragile**. A claim with fewer than {MIN_REPLICATIONS} replications "
-        f"in some condition has **too few replications** to be decided.")
+RULE = (
+    f"A claim **holds** only when it holds in at least {THRESHOLD:.0%} of the replications of "
+    f"every condition, and **does not hold** only when it fails in at least {THRESHOLD:.0%} "
+    f"of the replications of every condition. It **depends on the data** when conditions "
+    f"disagree: it holds in at least {THRESHOLD:.0%} of one condition's replications and fails "
+    f"in at least {THRESHOLD:.0%} of another's. It is **not measured** when in at least "
+    f"{THRESHOLD:.0%} of the replications of every condition the run could not compute its "
+    f"statistic at all (inconclusive, with no estimate: the chapter's claims table says why). "
+    f"Otherwise (some condition is split, inconclusive, or not measured while another is not) it "
+    f"is **fragile**. A claim with fewer than {MIN_REPLICATIONS} replications "
+    f"in some condition has **too few replications** to be decided."
+)
 
 
 class EvidenceError(ValueError):
@@ -108,7 +139,9 @@ def varied_parameters(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, s
     """Per (notebook, dataset): the parameters whose values differ between its runs (not seed, device, profile)."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for r in records:
-        groups.setdefault((r.get("notebook"), str(r["parameters"].get("dataset", "synthetic"))), []).append(r["parameters"])
+        groups.setdefault((r.get("notebook"), str(r["parameters"].get("dataset", "synthetic"))), []).append(
+            r["parameters"]
+        )
     out = {}
     for key, params in groups.items():
         names = sorted({k for p in params for k in p} - {*NOT_CONDITION, "profile"})
@@ -147,15 +180,26 @@ def ledger_rows(record: Mapping[str, Any], varied: Iterable[str] | None = None) 
     prov.setdefault("date", record.get("finished"))
     rows = []
     for cid, fields in claim_values(record.get("results") or {}).items():
-        rows.append({
-            "claim_id": cid, "chapter": cid.split(".")[0], "kind": fields.get("kind", ""),
-            "claim": fields.get("claim", ""),
-            "condition": label, "dataset": dataset, "scale": scale, "seed": params.get("seed"),
-            "estimate": _number(fields.get("estimate")), "lo": _number(fields.get("lo")),
-            "hi": _number(fields.get("hi")), "verdict": fields.get("verdict"),
-            "point": record["point"], "notebook": record.get("notebook"),
-            "parameters": json.dumps(params, sort_keys=True),
-            **{k: prov.get(k) for k in PROVENANCE}})
+        rows.append(
+            {
+                "claim_id": cid,
+                "chapter": cid.split(".")[0],
+                "kind": fields.get("kind", ""),
+                "claim": fields.get("claim", ""),
+                "condition": label,
+                "dataset": dataset,
+                "scale": scale,
+                "seed": params.get("seed"),
+                "estimate": _number(fields.get("estimate")),
+                "lo": _number(fields.get("lo")),
+                "hi": _number(fields.get("hi")),
+                "verdict": fields.get("verdict"),
+                "point": record["point"],
+                "notebook": record.get("notebook"),
+                "parameters": json.dumps(params, sort_keys=True),
+                **{k: prov.get(k) for k in PROVENANCE},
+            }
+        )
     return rows
 
 
@@ -173,8 +217,14 @@ def spec_records(spec_path: str | Path) -> tuple[list[dict], list[dict]]:
         if rec and rec.get("status") == "done":
             done.append(rec)
         else:
-            missing.append({"point": p.id, "parameters": p.parameters,
-                            "status": rec.get("status") if rec else "not run", "error": rec and rec.get("error")})
+            missing.append(
+                {
+                    "point": p.id,
+                    "parameters": p.parameters,
+                    "status": rec.get("status") if rec else "not run",
+                    "error": rec and rec.get("error"),
+                }
+            )
     return done, missing
 
 
@@ -187,8 +237,11 @@ def make_ledger(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """The tidy ledger of many point records, in :data:`LEDGER_COLUMNS` order."""
     records = [r for r in records if r.get("status") == "done"]
     varied = varied_parameters(records)
-    rows = [row for rec in records for row in ledger_rows(
-        rec, varied[(rec.get("notebook"), str(rec["parameters"].get("dataset", "synthetic")))])]
+    rows = [
+        row
+        for rec in records
+        for row in ledger_rows(rec, varied[(rec.get("notebook"), str(rec["parameters"].get("dataset", "synthetic")))])
+    ]
     ledger = pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))
     # Claims keep their row in the chapter's claims table (its recorded rank), then their id.
     rank = {}
@@ -203,8 +256,11 @@ def _sorted(ledger: pd.DataFrame, rank: Mapping[str, float] | None = None) -> pd
     if rank is None:
         rank = {cid: i for i, cid in enumerate(dict.fromkeys(ledger.claim_id))}
     ledger = ledger.assign(_rank=ledger.claim_id.map(rank))
-    return (ledger.sort_values(["chapter", "_rank", "claim_id", "condition", "seed"], kind="stable")
-            .drop(columns="_rank").reset_index(drop=True))
+    return (
+        ledger.sort_values(["chapter", "_rank", "claim_id", "condition", "seed"], kind="stable")
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )
 
 
 # ------------------------------------------------------------------ aggregation
@@ -237,8 +293,9 @@ def condition_verdict(holds: float, fails: float, threshold: float = THRESHOLD, 
     return FRAGILE
 
 
-def replicated_verdict(shares: Iterable[tuple[float, ...]], threshold: float = THRESHOLD,
-                       min_replications: int = MIN_REPLICATIONS) -> str:
+def replicated_verdict(
+    shares: Iterable[tuple[float, ...]], threshold: float = THRESHOLD, min_replications: int = MIN_REPLICATIONS
+) -> str:
     """The replicated verdict (:data:`RULE`) from each condition's shares.
 
     One tuple per condition: ``(share holds, share does not hold, n)``, optionally followed
@@ -276,8 +333,9 @@ def _one_hash(hashes: Iterable[Any]) -> str:
     return found[0] if len(found) == 1 else f"mixed:{len(found)}" if found else ""
 
 
-def aggregate(ledger: pd.DataFrame, threshold: float = THRESHOLD,
-              min_replications: int = MIN_REPLICATIONS) -> tuple[pd.DataFrame, pd.DataFrame]:
+def aggregate(
+    ledger: pd.DataFrame, threshold: float = THRESHOLD, min_replications: int = MIN_REPLICATIONS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per claim and condition the shares and mean with 95% interval; per claim the replicated verdict.
 
     Returns ``(conditions, verdicts)``; every condition a claim was run in is kept,
@@ -291,35 +349,99 @@ def aggregate(ledger: pd.DataFrame, threshold: float = THRESHOLD,
             share = {v: float((g.verdict == v).mean()) for v in claims.VERDICTS}
             share_nothing = float(measured_nothing(g).mean())
             m, lo, hi = mean_interval(g.estimate)
-            by_condition[cond] = {"holds": share[claims.HOLDS], "fails": share[claims.FAILS],
-                                  "inconclusive": share[claims.INCONCLUSIVE], "not_measured": share_nothing,
-                                  "n": n}
-            cond_rows.append({"claim_id": cid, "chapter": g.chapter.iloc[0], "condition": cond,
-                              "dataset": g.dataset.iloc[0], "scale": g.scale.iloc[0], "n": n,
-                              "share_holds": share[claims.HOLDS], "share_fails": share[claims.FAILS],
-                              "share_inconclusive": share[claims.INCONCLUSIVE], "share_not_measured": share_nothing,
-                              "verdict": condition_verdict(share[claims.HOLDS], share[claims.FAILS], threshold,
-                                                           share_nothing),
-                              "estimate_mean": m, "estimate_lo": lo, "estimate_hi": hi})
+            by_condition[cond] = {
+                "holds": share[claims.HOLDS],
+                "fails": share[claims.FAILS],
+                "inconclusive": share[claims.INCONCLUSIVE],
+                "not_measured": share_nothing,
+                "n": n,
+            }
+            cond_rows.append(
+                {
+                    "claim_id": cid,
+                    "chapter": g.chapter.iloc[0],
+                    "condition": cond,
+                    "dataset": g.dataset.iloc[0],
+                    "scale": g.scale.iloc[0],
+                    "n": n,
+                    "share_holds": share[claims.HOLDS],
+                    "share_fails": share[claims.FAILS],
+                    "share_inconclusive": share[claims.INCONCLUSIVE],
+                    "share_not_measured": share_nothing,
+                    "verdict": condition_verdict(share[claims.HOLDS], share[claims.FAILS], threshold, share_nothing),
+                    "estimate_mean": m,
+                    "estimate_lo": lo,
+                    "estimate_hi": hi,
+                }
+            )
         m, lo, hi = mean_interval(rows.estimate)
         text = next((t for t in rows.claim if isinstance(t, str) and t), "")
-        verdict_rows.append({
-            "id": cid, "chapter": rows.chapter.iloc[0], "kind": _one_hash(rows.kind), "claim": text,
-            "replicated": replicated_verdict(((c["holds"], c["fails"], c["n"], c["not_measured"])
-                                              for c in by_condition.values()), threshold, min_replications),
-            "n": len(rows), "conditions": len(by_condition),
-            "estimate_mean": m, "estimate_lo": lo, "estimate_hi": hi,
-            "by_condition": json.dumps(by_condition), "notebook": _one_hash(rows.notebook),
-            "code_sha256": _one_hash(rows.code_sha256), "notebook_sha256": _one_hash(rows.notebook_sha256),
-            "lib_sha256": _one_hash(rows.lib_sha256),
-            "threshold": threshold, "min_replications": min_replications})
-    conditions = pd.DataFrame(cond_rows, columns=[
-        "claim_id", "chapter", "condition", "dataset", "scale", "n", "share_holds", "share_fails",
-        "share_inconclusive", "share_not_measured", "verdict", "estimate_mean", "estimate_lo", "estimate_hi"])
-    verdicts = pd.DataFrame(verdict_rows, columns=[
-        "id", "chapter", "kind", "claim", "replicated", "n", "conditions", "estimate_mean", "estimate_lo",
-        "estimate_hi", "by_condition", "notebook", "code_sha256", "notebook_sha256", "lib_sha256", "threshold",
-        "min_replications"])
+        verdict_rows.append(
+            {
+                "id": cid,
+                "chapter": rows.chapter.iloc[0],
+                "kind": _one_hash(rows.kind),
+                "claim": text,
+                "replicated": replicated_verdict(
+                    ((c["holds"], c["fails"], c["n"], c["not_measured"]) for c in by_condition.values()),
+                    threshold,
+                    min_replications,
+                ),
+                "n": len(rows),
+                "conditions": len(by_condition),
+                "estimate_mean": m,
+                "estimate_lo": lo,
+                "estimate_hi": hi,
+                "by_condition": json.dumps(by_condition),
+                "notebook": _one_hash(rows.notebook),
+                "code_sha256": _one_hash(rows.code_sha256),
+                "notebook_sha256": _one_hash(rows.notebook_sha256),
+                "lib_sha256": _one_hash(rows.lib_sha256),
+                "threshold": threshold,
+                "min_replications": min_replications,
+            }
+        )
+    conditions = pd.DataFrame(
+        cond_rows,
+        columns=[
+            "claim_id",
+            "chapter",
+            "condition",
+            "dataset",
+            "scale",
+            "n",
+            "share_holds",
+            "share_fails",
+            "share_inconclusive",
+            "share_not_measured",
+            "verdict",
+            "estimate_mean",
+            "estimate_lo",
+            "estimate_hi",
+        ],
+    )
+    verdicts = pd.DataFrame(
+        verdict_rows,
+        columns=[
+            "id",
+            "chapter",
+            "kind",
+            "claim",
+            "replicated",
+            "n",
+            "conditions",
+            "estimate_mean",
+            "estimate_lo",
+            "estimate_hi",
+            "by_condition",
+            "notebook",
+            "code_sha256",
+            "notebook_sha256",
+            "lib_sha256",
+            "threshold",
+            "min_replications",
+        ],
+    )
     return conditions, verdicts
 
 
@@ -329,9 +451,12 @@ def aggregate(ledger: pd.DataFrame, threshold: float = THRESHOLD,
 def run_digests(ledger: pd.DataFrame) -> dict[str, str]:
     """Per run (``point``): the SHA-256 of its rows as CSV text (every column but the digest), rows by claim id."""
     cols = [c for c in LEDGER_COLUMNS if c != RUN_DIGEST]
-    return {point: hashlib.sha256(rows[cols].sort_values("claim_id", kind="stable")
-                                  .to_csv(index=False, header=False).encode()).hexdigest()
-            for point, rows in ledger.groupby("point", sort=False)}
+    return {
+        point: hashlib.sha256(
+            rows[cols].sort_values("claim_id", kind="stable").to_csv(index=False, header=False).encode()
+        ).hexdigest()
+        for point, rows in ledger.groupby("point", sort=False)
+    }
 
 
 def _write_tables(ledger: pd.DataFrame, out: Path, **rule: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -374,8 +499,17 @@ def read(name: str, out: str | Path | None = None) -> pd.DataFrame | None:
     if not path.exists():
         return None
     # pandas reads back exactly the floats it wrote (tested), so a re-run compares exactly
-    return pd.read_csv(path, dtype={"claim": str, "by_condition": str, "lib_sha256": str, "git_commit": str,
-                                    "code_sha256": str, "notebook_sha256": str})
+    return pd.read_csv(
+        path,
+        dtype={
+            "claim": str,
+            "by_condition": str,
+            "lib_sha256": str,
+            "git_commit": str,
+            "code_sha256": str,
+            "notebook_sha256": str,
+        },
+    )
 
 
 _HEX = re.compile(r"^[0-9a-f]{7,64}$")
@@ -459,15 +593,22 @@ def check_tables(out: str | Path | None = None, specs: Iterable[str | Path] | No
         recorded = set(rows[RUN_DIGEST].astype(str))
         if recorded != {digests[point]}:
             r = rows.iloc[0]
-            problems.append(f"run {point} ({r.chapter}, {r.condition}, seed {r.seed}): its {len(rows)} rows do not "
-                            "match the digest recorded with them (a row was edited, added or deleted)")
-    tables = {name: pd.read_csv(out / name, dtype=str, keep_default_na=False) if (out / name).exists() else None
-              for name in (CONDITIONS, VERDICTS)}
+            problems.append(
+                f"run {point} ({r.chapter}, {r.condition}, seed {r.seed}): its {len(rows)} rows do not "
+                "match the digest recorded with them (a row was edited, added or deleted)"
+            )
+    tables = {
+        name: pd.read_csv(out / name, dtype=str, keep_default_na=False) if (out / name).exists() else None
+        for name in (CONDITIONS, VERDICTS)
+    }
     if any(t is None for t in tables.values()):
         return problems + [f"{name} is missing in {out}" for name, t in tables.items() if t is None]
     verdicts = tables[VERDICTS]
     try:
-        rule = {"threshold": float(verdicts.threshold.iloc[0]), "min_replications": int(verdicts.min_replications.iloc[0])}
+        rule = {
+            "threshold": float(verdicts.threshold.iloc[0]),
+            "min_replications": int(verdicts.min_replications.iloc[0]),
+        }
     except (AttributeError, IndexError, ValueError):
         return problems + [f"{VERDICTS} does not state its rule (threshold, min_replications)"]
     conditions, again = aggregate(ledger, **rule)
@@ -479,8 +620,9 @@ def check_tables(out: str | Path | None = None, specs: Iterable[str | Path] | No
         extra = sorted(recorded - set(expected))
         missing = [p for p in expected if p not in recorded]
         problems += [f"run {p} is not a run of the evidence specs" for p in extra[:10]]
-        problems += [f"run {p} of the evidence specs is not in the ledger ({sweep.short(expected[p])})"
-                     for p in missing[:10]]
+        problems += [
+            f"run {p} of the evidence specs is not in the ledger ({sweep.short(expected[p])})" for p in missing[:10]
+        ]
         if len(extra) + len(missing) > 20:
             problems.append(f"({len(extra)} runs not in the specs, {len(missing)} runs of the specs missing in all)")
     return problems
@@ -494,12 +636,22 @@ def provenance_summary(ledger: pd.DataFrame) -> dict[str, Any]:
         return sorted({str(v) for v in runs[col].dropna() if str(v)})
 
     dates = pd.to_datetime(runs.date, errors="coerce").dropna()
-    return {"runs": len(runs), "rows": len(ledger), "claims": ledger.claim_id.nunique(),
-            "conditions": ledger.condition.nunique(), "git_commits": values("git_commit"),
-            "lib_sha256": values("lib_sha256"), "devices": values("device"), "torch": values("torch"),
-            "threads": values("threads"), "cpus": values("cpu"), "hosts": values("host"),
-            "first": dates.min().isoformat() if len(dates) else "", "last": dates.max().isoformat() if len(dates) else "",
-            "wall_s": float(pd.to_numeric(runs.wall_s, errors="coerce").sum())}
+    return {
+        "runs": len(runs),
+        "rows": len(ledger),
+        "claims": ledger.claim_id.nunique(),
+        "conditions": ledger.condition.nunique(),
+        "git_commits": values("git_commit"),
+        "lib_sha256": values("lib_sha256"),
+        "devices": values("device"),
+        "torch": values("torch"),
+        "threads": values("threads"),
+        "cpus": values("cpu"),
+        "hosts": values("host"),
+        "first": dates.min().isoformat() if len(dates) else "",
+        "last": dates.max().isoformat() if len(dates) else "",
+        "wall_s": float(pd.to_numeric(runs.wall_s, errors="coerce").sum()),
+    }
 
 
 # ------------------------------------------------------------ the Evidence page
@@ -513,8 +665,9 @@ def matrix(conditions: pd.DataFrame, verdicts: pd.DataFrame, notebook_dir: str |
     in is left empty (NaN).
     """
     order = list(dict.fromkeys(conditions.sort_values(["chapter"], kind="stable").condition))
-    shares = (conditions.pivot(index="claim_id", columns="condition", values="share_holds")
-              .reindex(index=list(verdicts.id), columns=order))
+    shares = conditions.pivot(index="claim_id", columns="condition", values="share_holds").reindex(
+        index=list(verdicts.id), columns=order
+    )
     v = verdicts.set_index("id")
     label = [f"{i}: {t}" if isinstance(t, str) and t else i for i, t in zip(shares.index, v.claim)]
     out = shares.copy()
@@ -531,8 +684,9 @@ def not_measured_cells(conditions: pd.DataFrame, verdicts: pd.DataFrame, table: 
     if len(table) != len(verdicts):
         raise ValueError(f"table has {len(table)} rows but verdicts {len(verdicts)}: not the matrix of these verdicts")
     share_cols = [c for c in table.columns if c not in ("n", "replicated verdict")]
-    flag = (conditions.assign(nm=conditions.verdict == NOT_MEASURED)
-            .pivot(index="claim_id", columns="condition", values="nm"))
+    flag = conditions.assign(nm=conditions.verdict == NOT_MEASURED).pivot(
+        index="claim_id", columns="condition", values="nm"
+    )
     flag = flag.reindex(index=list(verdicts.id), columns=share_cols).fillna(False).astype(bool)
     flag.index = table.index
     return flag
@@ -545,17 +699,29 @@ def heat_table(table: pd.DataFrame, not_measured: pd.DataFrame | None = None) ->
     grey: a share of 0 there is no evidence against the claim.
     """
     share_cols = [c for c in table.columns if c not in ("n", "replicated verdict")]
-    styler = (table.style.background_gradient(cmap="RdYlGn", vmin=0.0, vmax=1.0, subset=share_cols)
-              .format("{:.0%}", subset=share_cols, na_rep="").format("{:d}", subset=["n"])
-              .set_properties(subset=share_cols, **{"text-align": "center"})
-              .set_table_styles([{"selector": "th.row_heading", "props": "text-align: left; font-weight: normal;"}]))
+    styler = (
+        table.style.background_gradient(cmap="RdYlGn", vmin=0.0, vmax=1.0, subset=share_cols)
+        .format("{:.0%}", subset=share_cols, na_rep="")
+        .format("{:d}", subset=["n"])
+        .set_properties(subset=share_cols, **{"text-align": "center"})
+        .set_table_styles([{"selector": "th.row_heading", "props": "text-align: left; font-weight: normal;"}])
+    )
     if not_measured is not None and not_measured.to_numpy().any():
         cells = [(r, c) for r in not_measured.index for c in not_measured.columns if not_measured.at[r, c]]
         for r, c in cells:
             styler = styler.format(lambda _: NOT_MEASURED, subset=pd.IndexSlice[[r], [c]])
-        styler = styler.apply(lambda d: pd.DataFrame(
-            [["background-color: #d9d9d9; color: #000000" if (r, c) in cells else "" for c in d.columns]
-             for r in d.index], index=d.index, columns=d.columns), axis=None, subset=share_cols)
+        styler = styler.apply(
+            lambda d: pd.DataFrame(
+                [
+                    ["background-color: #d9d9d9; color: #000000" if (r, c) in cells else "" for c in d.columns]
+                    for r in d.index
+                ],
+                index=d.index,
+                columns=d.columns,
+            ),
+            axis=None,
+            subset=share_cols,
+        )
     return styler
 
 
@@ -564,8 +730,9 @@ def stale_chapters(ledger: pd.DataFrame, notebook_dir: str | Path = BOOK) -> lis
     out = []
     for (chapter, notebook), rows in ledger.groupby(["chapter", "notebook"], sort=True):
         now = current_hashes(notebook, notebook_dir)
-        if any(is_stale(c, h, now) for c, h in set(zip(rows.get("code_sha256", [None] * len(rows)),
-                                                        rows.notebook_sha256))):
+        if any(
+            is_stale(c, h, now) for c, h in set(zip(rows.get("code_sha256", [None] * len(rows)), rows.notebook_sha256))
+        ):
             out.append(chapter)
     return sorted(set(out))
 
@@ -574,25 +741,34 @@ def summary(out: str | Path | None = None) -> str:
     """The Evidence page's account of the ledger as Markdown: staleness first, then what it holds."""
     ledger, verdicts = read(LEDGER, out), read(VERDICTS, out)
     if ledger is None or verdicts is None or ledger.empty:
-        return ("**No evidence is recorded yet.** `make evidence` runs the specs in `sweeps/evidence/` "
-                "and writes the ledger to `evidence/`; until then every claim reads *not replicated yet*.")
+        return (
+            "**No evidence is recorded yet.** `make evidence` runs the specs in `sweeps/evidence/` "
+            "and writes the ledger to `evidence/`; until then every claim reads *not replicated yet*."
+        )
     s = provenance_summary(ledger)
     lines = []
     stale = stale_chapters(ledger)
     if stale:
-        lines.append(f"> **Stale evidence.** {', '.join(stale)} {'was' if len(stale) == 1 else 'were'} recorded "
-                     "with other code than built this page (code the chapter executes, or its notebook, changed "
-                     "since). Their verdicts below describe that code, not this one; `make evidence` re-records "
-                     "the stale chapters only.\n")
+        lines.append(
+            f"> **Stale evidence.** {', '.join(stale)} {'was' if len(stale) == 1 else 'were'} recorded "
+            "with other code than built this page (code the chapter executes, or its notebook, changed "
+            "since). Their verdicts below describe that code, not this one; `make evidence` re-records "
+            "the stale chapters only.\n"
+        )
     is_check = verdicts.get("kind", pd.Series("", index=verdicts.index)).astype(str) == "check"
     counts = verdicts[~is_check].replicated.value_counts()
     tally = ", ".join(f"{counts[v]} {v}" for v in REPLICATED if v in counts)
-    lines.append(f"The ledger holds {s['rows']} claim records from {s['runs']} runs: {s['claims']} claims in "
-                 f"{s['conditions']} condition{'s' * (s['conditions'] != 1)}, {s['wall_s'] / 60:.1f} minutes of runs in all. "
-                 f"Replicated verdicts: {tally}."
-                 + (f" Mechanism checks (identities any correct implementation shows, not findings): "
-                    f"{int((verdicts[is_check].replicated == HOLDS).sum())} of {int(is_check.sum())} hold."
-                    if is_check.any() else ""))
+    lines.append(
+        f"The ledger holds {s['rows']} claim records from {s['runs']} runs: {s['claims']} claims in "
+        f"{s['conditions']} condition{'s' * (s['conditions'] != 1)}, {s['wall_s'] / 60:.1f} minutes of runs in all. "
+        f"Replicated verdicts: {tally}."
+        + (
+            f" Mechanism checks (identities any correct implementation shows, not findings): "
+            f"{int((verdicts[is_check].replicated == HOLDS).sum())} of {int(is_check.sum())} hold."
+            if is_check.any()
+            else ""
+        )
+    )
     return "\n".join(lines)
 
 
@@ -607,13 +783,18 @@ def provenance_table(out: str | Path | None = None) -> pd.DataFrame | None:
     def listed(values: list[str], width: int = 0) -> str:
         return ", ".join(v[:width] if width else v for v in values) or "(not recorded)"
 
-    rows = {"git commits": listed(s["git_commits"], 10),
-            "code": "every chapter current" if not stale else f"stale: {', '.join(stale)} (code or notebook changed)",
-            "lib/ hashes": listed(s["lib_sha256"], 12),
-            "devices": listed(s["devices"]), "torch": listed(s["torch"]), "CPUs": listed(s["cpus"]),
-            "hosts": listed(s["hosts"]),
-            "recorded": f"{s['first'][:16].replace('T', ' ')} to {s['last'][:16].replace('T', ' ')}",
-            "runs": str(s["runs"]), "total wall time of the runs": f"{s['wall_s'] / 60:.1f} min"}
+    rows = {
+        "git commits": listed(s["git_commits"], 10),
+        "code": "every chapter current" if not stale else f"stale: {', '.join(stale)} (code or notebook changed)",
+        "lib/ hashes": listed(s["lib_sha256"], 12),
+        "devices": listed(s["devices"]),
+        "torch": listed(s["torch"]),
+        "CPUs": listed(s["cpus"]),
+        "hosts": listed(s["hosts"]),
+        "recorded": f"{s['first'][:16].replace('T', ' ')} to {s['last'][:16].replace('T', ' ')}",
+        "runs": str(s["runs"]),
+        "total wall time of the runs": f"{s['wall_s'] / 60:.1f} min",
+    }
     return pd.DataFrame({"value": rows}).rename_axis("provenance")
 
 
@@ -632,17 +813,25 @@ def details(out: str | Path | None = None) -> pd.DataFrame | None:
     if conditions is None or conditions.empty:
         return None
     c = conditions
-    table = pd.DataFrame({
-        "claim": c.claim_id, "condition": c.condition, "n": c.n, "holds": c.share_holds.map("{:.0%}".format),
-        "does not hold": c.share_fails.map("{:.0%}".format),
-        "inconclusive": c.share_inconclusive.map("{:.0%}".format),
-        # of the inconclusive ones: no estimate at all (a ledger recorded before this column: blank)
-        "of which not measured": (c.share_not_measured.map("{:.0%}".format) if "share_not_measured" in c
-                                  else pd.Series("", index=c.index)),
-        "verdict in this condition": c.verdict,
-        "statistic: mean [95% interval across seeds]": [
-            "" if math.isnan(m) else claims.fmt(m, None if math.isnan(lo) else (lo, hi)) for m, lo, hi in
-            zip(c.estimate_mean, c.estimate_lo, c.estimate_hi)]})
+    table = pd.DataFrame(
+        {
+            "claim": c.claim_id,
+            "condition": c.condition,
+            "n": c.n,
+            "holds": c.share_holds.map("{:.0%}".format),
+            "does not hold": c.share_fails.map("{:.0%}".format),
+            "inconclusive": c.share_inconclusive.map("{:.0%}".format),
+            # of the inconclusive ones: no estimate at all (a ledger recorded before this column: blank)
+            "of which not measured": (
+                c.share_not_measured.map("{:.0%}".format) if "share_not_measured" in c else pd.Series("", index=c.index)
+            ),
+            "verdict in this condition": c.verdict,
+            "statistic: mean [95% interval across seeds]": [
+                "" if math.isnan(m) else claims.fmt(m, None if math.isnan(lo) else (lo, hi))
+                for m, lo, hi in zip(c.estimate_mean, c.estimate_lo, c.estimate_hi)
+            ],
+        }
+    )
     return table.set_index(["claim", "condition"])
 
 
@@ -692,8 +881,9 @@ def tolerances(ledger: pd.DataFrame, rows: pd.DataFrame, sds: float = TOLERANCE_
     return out
 
 
-def recheck_captured(ledger: pd.DataFrame, captured: str | Path, *, threads: int,
-                     notebook_dir: str | Path = BOOK) -> list[dict[str, Any]]:
+def recheck_captured(
+    ledger: pd.DataFrame, captured: str | Path, *, threads: int, notebook_dir: str | Path = BOOK
+) -> list[dict[str, Any]]:
     """Compare chapters already executed (e.g. by nbval in ``make test``) with their recorded runs.
 
     A chapter executed at its defaults is the ledger's run of :func:`default_point`. Its
@@ -714,24 +904,40 @@ def recheck_captured(ledger: pd.DataFrame, captured: str | Path, *, threads: int
         default = default_point(Path(notebook_dir) / name)
         point = default.id
         rows = ledger[ledger.point == point]
-        entry = {"notebook": name, "point": point, "status": "not recorded", "kind": "", "why": "", "stale": False,
-                 "details": [], "claims": len(rows)}
+        entry = {
+            "notebook": name,
+            "point": point,
+            "status": "not recorded",
+            "kind": "",
+            "why": "",
+            "stale": False,
+            "details": [],
+            "claims": len(rows),
+        }
         out.append(entry)
         if rows.empty:
             entry["details"] = ["the ledger has no run at the chapter's defaults"]
             continue
         r = rows.iloc[0]
-        entry["stale"] = is_stale(getattr(r, "code_sha256", None), r.notebook_sha256,
-                                  current_hashes(name, notebook_dir))
+        entry["stale"] = is_stale(
+            getattr(r, "code_sha256", None), r.notebook_sha256, current_hashes(name, notebook_dir)
+        )
         executed = Path(captured) / name
         if not executed.is_file():
-            entry.update(status="not executed", details=[f"no executed copy in {captured} (a cell failed or was skipped)"])
+            entry.update(
+                status="not executed", details=[f"no executed copy in {captured} (a cell failed or was skipped)"]
+            )
             continue
         device = config.device_name(config.pick_device(default.resolved.get("device")))
         why = exact_why_not(rows, device=device, threads=threads, cpu=here)
         entry.update(kind="tolerance" if why else "exact", why=why)
-        record = {"status": "done", "point": point, "notebook": name, "results": results.from_notebook(executed),
-                  "parameters": json.loads(rows.parameters.iloc[0])}
+        record = {
+            "status": "done",
+            "point": point,
+            "notebook": name,
+            "results": results.from_notebook(executed),
+            "parameters": json.loads(rows.parameters.iloc[0]),
+        }
         diffs = compare(rows, record, tolerances(ledger, rows) if why else None)
         entry.update(status="differs" if diffs else "reproduced", details=diffs)
     return out
@@ -742,8 +948,13 @@ def _int_or(v: Any, default: int | None) -> int | None:
     return default if pd.isna(v) else int(v)
 
 
-def rerun(ledger: pd.DataFrame, point: str, output: str | Path, notebook_dir: str | Path = ROOT / "book",
-          timeout: float | None = None) -> list[str]:
+def rerun(
+    ledger: pd.DataFrame,
+    point: str,
+    output: str | Path,
+    notebook_dir: str | Path = ROOT / "book",
+    timeout: float | None = None,
+) -> list[str]:
     """Re-execute one recorded run and compare its claim records with the ledger's, exactly.
 
     Returns the differences (an empty list when every estimate, interval and verdict
@@ -754,9 +965,16 @@ def rerun(ledger: pd.DataFrame, point: str, output: str | Path, notebook_dir: st
     if rows.empty:
         raise EvidenceError(f"point {point!r} is not in the ledger")
     notebook = Path(notebook_dir) / rows.notebook.iloc[0]
-    task = {"id": point, "parameters": json.loads(rows.parameters.iloc[0]), "notebook": str(notebook),
-            "notebook_name": notebook.name, "output": str(output), "kernel": "python3", "timeout": timeout,
-            "root": str(ROOT)}
+    task = {
+        "id": point,
+        "parameters": json.loads(rows.parameters.iloc[0]),
+        "notebook": str(notebook),
+        "notebook_name": notebook.name,
+        "output": str(output),
+        "kernel": "python3",
+        "timeout": timeout,
+        "root": str(ROOT),
+    }
     threads = _int_or(rows["threads"].iloc[0], None) if "threads" in rows else None
     if threads is not None:  # a ledger recorded before threads were provenance lacks them
         task["env"] = {"OMP_NUM_THREADS": str(threads)}
@@ -788,8 +1006,11 @@ def compare(rows: pd.DataFrame, record: Mapping[str, Any], tolerance: Mapping[st
             else:
                 same = abs(float(now) - float(old)) <= tolerance.get(r.claim_id, 0.0)
             if not same:
-                within = "" if tolerance is None or field == "verdict" else \
-                    f" (more than the tolerance {tolerance.get(r.claim_id, 0.0):.3g} apart)"
+                within = (
+                    ""
+                    if tolerance is None or field == "verdict"
+                    else f" (more than the tolerance {tolerance.get(r.claim_id, 0.0):.3g} apart)"
+                )
                 diffs.append(f"{r.claim_id}.{field}: recorded {old!r}, re-run {now!r}{within}")
     return diffs
 
@@ -808,8 +1029,9 @@ def current_rows(ledger: pd.DataFrame | None, points: Iterable[str], notebook_di
     return rows[np.array(fresh, dtype=bool)]
 
 
-def spec_is_current(spec: str | Path, out: str | Path | None = None,
-                    notebook_dir: str | Path = BOOK) -> tuple[bool, str]:
+def spec_is_current(
+    spec: str | Path, out: str | Path | None = None, notebook_dir: str | Path = BOOK
+) -> tuple[bool, str]:
     """Whether the ledger in ``out`` holds every run of ``spec`` recorded with its chapter's current code."""
     ledger = read(LEDGER, out)
     points = list(spec_points([spec]))
@@ -818,8 +1040,10 @@ def spec_is_current(spec: str | Path, out: str | Path | None = None,
     if not missing:
         return True, f"{spec}: all {len(points)} runs in the ledger are current"
     stale = [p for p in missing if ledger is not None and p in set(ledger.point)]
-    return False, (f"{spec}: {len(missing)} of {len(points)} runs to record ({len(stale)} stale in the ledger, "
-                   f"{len(missing) - len(stale)} not in it)")
+    return False, (
+        f"{spec}: {len(missing)} of {len(points)} runs to record ({len(stale)} stale in the ledger, "
+        f"{len(missing) - len(stale)} not in it)"
+    )
 
 
 RECORDING = "recording.json"
@@ -841,16 +1065,28 @@ def read_recording(out: str | Path | None = None) -> dict[str, Any]:
 def log_recording(out: str | Path | None, *, workers: int, wall_s: float, specs: Mapping[str, float]) -> dict:
     """Add one invocation (its workers, wall time and per-spec times) to ``recording.json``; return it."""
     data = read_recording(out)
-    entry = {"command": f"make evidence WORKERS={workers}", "workers": workers, "cpu_count": os.cpu_count(),
-             "wall_s": wall_s, "specs": dict(specs), "finished": pd.Timestamp.now("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")}
+    entry = {
+        "command": f"make evidence WORKERS={workers}",
+        "workers": workers,
+        "cpu_count": os.cpu_count(),
+        "wall_s": wall_s,
+        "specs": dict(specs),
+        "finished": pd.Timestamp.now("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     data["invocations"].append(entry)
     data["total_wall_s"] = float(sum(i.get("wall_s", 0) for i in data["invocations"]))
     sweep.atomic_write(Path(out or EVIDENCE_DIR) / RECORDING, lambda p: p.write_text(json.dumps(data, indent=1) + "\n"))
     return entry
 
 
-def build(specs: Iterable[str | Path], out: str | Path | None = None, *, partial: bool = False,
-          notebook_dir: str | Path = BOOK, **rule: Any) -> tuple[pd.DataFrame, list[dict]]:
+def build(
+    specs: Iterable[str | Path],
+    out: str | Path | None = None,
+    *,
+    partial: bool = False,
+    notebook_dir: str | Path = BOOK,
+    **rule: Any,
+) -> tuple[pd.DataFrame, list[dict]]:
     """Collect the finished points of every spec into the ledger and write the three tables.
 
     A point the sweep has not finished keeps its rows from the ledger in ``out`` when they
@@ -875,21 +1111,29 @@ def build(specs: Iterable[str | Path], out: str | Path | None = None, *, partial
         ledger = _sorted(pd.concat([ledger, kept[list(ledger.columns)]], ignore_index=True))
     dropped = sorted(set(old.point) - set(ledger.point)) if old is not None and "point" in old else []
     if ledger.empty:
-        raise EvidenceError(f"no run of {len(missing)} has finished: nothing to build, {out} left as it is "
-                            "(run the specs first: `make evidence`)")
+        raise EvidenceError(
+            f"no run of {len(missing)} has finished: nothing to build, {out} left as it is "
+            "(run the specs first: `make evidence`)"
+        )
     if (missing or dropped) and not partial:
         why = []
         if missing:
             total = len(missing) + ledger.point.nunique()
-            why.append(f"{len(missing)} of {total} runs of the specs have not finished "
-                       f"(e.g. {missing[0]['spec']} {sweep.short(missing[0]['parameters'])}: {missing[0]['status']})")
+            why.append(
+                f"{len(missing)} of {total} runs of the specs have not finished "
+                f"(e.g. {missing[0]['spec']} {sweep.short(missing[0]['parameters'])}: {missing[0]['status']})"
+            )
         if dropped:
             why.append(f"it would drop {len(dropped)} of the {old.point.nunique()} runs recorded in {out / LEDGER}")
-        raise EvidenceError("; ".join(why) + f"; {out} left as it is. Finish the runs (`make evidence` resumes) "
-                            "or pass --partial to write the ledger of the finished runs only")
+        raise EvidenceError(
+            "; ".join(why) + f"; {out} left as it is. Finish the runs (`make evidence` resumes) "
+            "or pass --partial to write the ledger of the finished runs only"
+        )
     write(ledger, out, **rule)
-    return ledger, missing + [{"point": p, "parameters": {}, "status": "dropped from the ledger", "error": None,
-                               "spec": "recorded before"} for p in dropped]
+    return ledger, missing + [
+        {"point": p, "parameters": {}, "status": "dropped from the ledger", "error": None, "spec": "recorded before"}
+        for p in dropped
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -898,28 +1142,49 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="collect evidence sweeps into the ledger and its verdicts")
     b.add_argument("specs", nargs="+", help="evidence sweep specs (YAML)")
     b.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
-    b.add_argument("--partial", action="store_true",
-                   help="write the ledger of the finished runs even when runs are missing or recorded runs are dropped")
-    b.add_argument("--min-replications", type=int, default=MIN_REPLICATIONS,
-                   help=f"replications a condition needs before a verdict (default {MIN_REPLICATIONS})")
-    q = sub.add_parser("current", help="exit 0 when the ledger holds every run of the spec recorded with its "
-                       "chapter's current code, 1 when some run must be recorded (make evidence skips current specs)")
+    b.add_argument(
+        "--partial",
+        action="store_true",
+        help="write the ledger of the finished runs even when runs are missing or recorded runs are dropped",
+    )
+    b.add_argument(
+        "--min-replications",
+        type=int,
+        default=MIN_REPLICATIONS,
+        help=f"replications a condition needs before a verdict (default {MIN_REPLICATIONS})",
+    )
+    q = sub.add_parser(
+        "current",
+        help="exit 0 when the ledger holds every run of the spec recorded with its "
+        "chapter's current code, 1 when some run must be recorded (make evidence skips current specs)",
+    )
     q.add_argument("spec", help="an evidence spec (YAML)")
     q.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
-    g = sub.add_parser("log-recording", help="add one `make evidence` invocation to evidence/recording.json "
-                       "and print the times")
+    g = sub.add_parser(
+        "log-recording", help="add one `make evidence` invocation to evidence/recording.json and print the times"
+    )
     g.add_argument("--workers", type=int, required=True)
     g.add_argument("--wall-s", type=float, required=True, help="wall time of the whole invocation")
     g.add_argument("times", nargs="*", help="SPEC=SECONDS for each spec")
     g.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
-    c = sub.add_parser("check", help="check the evidence: schema, provenance, each run's digest, the verdict tables "
-                       "recomputed from the ledger, and exactly the specs' runs")
+    c = sub.add_parser(
+        "check",
+        help="check the evidence: schema, provenance, each run's digest, the verdict tables "
+        "recomputed from the ledger, and exactly the specs' runs",
+    )
     c.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
-    c.add_argument("--specs", nargs="*", default=None,
-                   help="the evidence specs whose runs the ledger must hold (default: sweeps/evidence/*.yaml "
-                        "for the default folder; none for another)")
-    r = sub.add_parser("recheck", help="compare chapters already executed at their defaults with their recorded runs "
-                       "(exactly where they can repeat bit for bit, else within a tolerance)")
+    c.add_argument(
+        "--specs",
+        nargs="*",
+        default=None,
+        help="the evidence specs whose runs the ledger must hold (default: sweeps/evidence/*.yaml "
+        "for the default folder; none for another)",
+    )
+    r = sub.add_parser(
+        "recheck",
+        help="compare chapters already executed at their defaults with their recorded runs "
+        "(exactly where they can repeat bit for bit, else within a tolerance)",
+    )
     r.add_argument("executed", help="folder of the executed chapter notebooks (make test: _build/nbval/book)")
     r.add_argument("--threads", type=int, required=True, help="the CPU thread count they were executed with")
     r.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
@@ -928,13 +1193,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "recheck":
         return _recheck(args)
     if args.command == "log-recording":
-        entry = log_recording(args.out, workers=args.workers, wall_s=args.wall_s,
-                              specs={t.split("=", 1)[0]: float(t.split("=", 1)[1]) for t in args.times})
+        entry = log_recording(
+            args.out,
+            workers=args.workers,
+            wall_s=args.wall_s,
+            specs={t.split("=", 1)[0]: float(t.split("=", 1)[1]) for t in args.times},
+        )
         for spec, secs in entry["specs"].items():
             print(f"  {spec}: {secs:.0f} s")
         total = read_recording(args.out)["total_wall_s"]
-        print(f"make evidence: {entry['wall_s']:.0f} s this time; {total:.0f} s over every invocation that "
-              f"built the ledger ({Path(args.out) / RECORDING})")
+        print(
+            f"make evidence: {entry['wall_s']:.0f} s this time; {total:.0f} s over every invocation that "
+            f"built the ledger ({Path(args.out) / RECORDING})"
+        )
         return 0
     if args.command == "current":
         ok, text = spec_is_current(args.spec, args.out)
@@ -949,9 +1220,12 @@ def main(argv: list[str] | None = None) -> int:
         if specs is None and Path(args.out).resolve() == Path(EVIDENCE_DIR).resolve():
             specs = sorted(SPECS.glob("*.yaml"))
         problems = check_tables(args.out, specs)
-        print("\n".join(problems) or f"evidence sound: {len(ledger)} rows of {ledger.point.nunique()} runs, each "
-              f"matching its digest; conditions.csv and verdicts.csv follow from them"
-              + (f"; exactly the runs of {len(specs)} specs" if specs else ""))
+        print(
+            "\n".join(problems)
+            or f"evidence sound: {len(ledger)} rows of {ledger.point.nunique()} runs, each "
+            f"matching its digest; conditions.csv and verdicts.csv follow from them"
+            + (f"; exactly the runs of {len(specs)} specs" if specs else "")
+        )
         return 1 if problems else 0
     try:
         ledger, missing = build(args.specs, args.out, partial=args.partial, min_replications=args.min_replications)
@@ -959,11 +1233,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evidence: error: {err}", file=sys.stderr)
         return 2
     s = provenance_summary(ledger)
-    print(f"ledger {Path(args.out) / LEDGER}: {s['rows']} rows, {s['claims']} claims, {s['runs']} runs, "
-          f"{s['conditions']} conditions, {s['wall_s']:.0f} s of runs")
+    print(
+        f"ledger {Path(args.out) / LEDGER}: {s['rows']} rows, {s['claims']} claims, {s['runs']} runs, "
+        f"{s['conditions']} conditions, {s['wall_s']:.0f} s of runs"
+    )
     for m in missing:
-        print(f"  not in the ledger ({m['status']}): {m['spec']} {sweep.short(m['parameters'])}"
-              + (f": {m['error']}" if m.get("error") else ""))
+        print(
+            f"  not in the ledger ({m['status']}): {m['spec']} {sweep.short(m['parameters'])}"
+            + (f": {m['error']}" if m.get("error") else "")
+        )
     problems = check_ledger(ledger)
     for p in problems:
         print(f"  ledger problem: {p}")
@@ -980,8 +1258,11 @@ def _recheck(args: argparse.Namespace) -> int:
         head = f"{e['notebook']} (run {e['point']})"
         stale = " [stale: its code or notebook changed since the recording]" if e["stale"] else ""
         if e["status"] == "reproduced":
-            how = ("identical (estimates, intervals, verdicts)" if e["kind"] == "exact" else
-                   f"verdicts identical, estimates within {TOLERANCE_SDS:g} between-seed SDs ({e['why']})")
+            how = (
+                "identical (estimates, intervals, verdicts)"
+                if e["kind"] == "exact"
+                else f"verdicts identical, estimates within {TOLERANCE_SDS:g} between-seed SDs ({e['why']})"
+            )
             print(f"{head}: {e['kind']} check: all {e['claims']} recorded claims {how}{stale}")
         else:
             kind = f"{e['kind']} check: " if e["kind"] else ""

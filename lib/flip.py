@@ -15,6 +15,7 @@ Which to use when:
   (the score is piecewise linear along a ray); use it whenever the model is a
   :class:`lib.ensemble.TwoLayerEnsemble`.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,10 +24,9 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
-from . import attacks
+from . import attacks, manifold
 from .config import ParameterError
 from .ensemble import TwoLayerEnsemble
-from . import manifold
 from .train import predict
 
 Score = Callable[[torch.Tensor], torch.Tensor]
@@ -36,8 +36,18 @@ Flips = Callable[[torch.Tensor, "float | torch.Tensor"], torch.Tensor]
 
 # ---------------------------------------------------------------- the budget of an attack
 
-def budget_search(flips: Flips, n: int, eps_max: float, *, doublings: int = 0, bisection_steps: int = 12,
-                  geometric: bool = False, device=None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+
+def budget_search(
+    flips: Flips,
+    n: int,
+    eps_max: float,
+    *,
+    doublings: int = 0,
+    bisection_steps: int = 12,
+    geometric: bool = False,
+    device=None,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
     """Per input, the smallest budget in ``(0, eps_max]`` at which a monotone predicate turns true.
 
     Growth: budgets ``eps_max / 2**doublings``, doubled up to ``eps_max``; each round asks
@@ -59,7 +69,7 @@ def budget_search(flips: Flips, n: int, eps_max: float, *, doublings: int = 0, b
     if not geometric:
         at_zero = flips(torch.arange(n, device=device), 0.0).bool()
         hi[at_zero] = 0.0
-    eps = float(eps_max) * 2.0 ** -doublings
+    eps = float(eps_max) * 2.0**-doublings
     below = eps / 2 if geometric else 0.0
     for _ in range(doublings + 1):
         idx = torch.isinf(hi).nonzero().squeeze(1)
@@ -76,9 +86,17 @@ def budget_search(flips: Flips, n: int, eps_max: float, *, doublings: int = 0, b
     return hi
 
 
-def smallest_flipping_eps(model: nn.Module, attack: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                          eps_max: float, *, bisection_steps: int = 12, batch_size: int = 4096,
-                          **attack_kw) -> torch.Tensor:
+def smallest_flipping_eps(
+    model: nn.Module,
+    attack: Callable[..., torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps_max: float,
+    *,
+    bisection_steps: int = 12,
+    batch_size: int = 4096,
+    **attack_kw,
+) -> torch.Tensor:
     """Per input, the smallest budget ``eps`` at which ``attack(model, x, y, eps)`` changes the label from ``y``.
 
     ``attack`` follows ``lib.attacks`` (per-sample ``eps`` tensor allowed) and must be
@@ -86,11 +104,12 @@ def smallest_flipping_eps(model: nn.Module, attack: Callable[..., torch.Tensor],
     with arithmetic bisection on ``[0, eps_max]``: 0 for inputs already misclassified,
     ``inf`` for inputs the attack does not flip at ``eps_max``.
     """
+
     def flips(idx: torch.Tensor, eps: float | torch.Tensor) -> torch.Tensor:
         out = []
         for i in range(0, len(idx), batch_size):
-            j = idx[i:i + batch_size]
-            e = eps if not torch.is_tensor(eps) else eps[i:i + batch_size].to(x.dtype)
+            j = idx[i : i + batch_size]
+            e = eps if not torch.is_tensor(eps) else eps[i : i + batch_size].to(x.dtype)
             xa = attack(model, x[j], y[j], e, **attack_kw)
             out.append(predict(model, xa).argmax(1) != y[j])
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool, device=x.device)
@@ -106,10 +125,21 @@ class FlipResult(NamedTuple):
     delta: torch.Tensor
 
 
-def min_flip_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps_max: float,
-                  bases: torch.Tensor | None = None, part: str = "on", steps: int = 10, doublings: int = 8,
-                  bisection_steps: int = 4, random_start: bool = False, generator: torch.Generator | None = None,
-                  clamp: tuple[float, float] | None = None) -> FlipResult:
+def min_flip_norm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps_max: float,
+    bases: torch.Tensor | None = None,
+    part: str = "on",
+    steps: int = 10,
+    doublings: int = 8,
+    bisection_steps: int = 4,
+    random_start: bool = False,
+    generator: torch.Generator | None = None,
+    clamp: tuple[float, float] | None = None,
+) -> FlipResult:
     """Smallest L2 budget at which L2 PGD, restricted to a subspace or not, moves the prediction off ``y``.
 
     With ``bases`` the PGD steps and random start are projected on (``part="on"``) or off
@@ -124,16 +154,35 @@ def min_flip_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps_max
     with it overestimates the distance. Unclamped by default: clamping to a pixel box
     would move a restricted perturbation out of its subspace.
     """
-    return min_flip_norms(model, x, y, {"": (bases, part)}, eps_max=eps_max, steps=steps, doublings=doublings,
-                          bisection_steps=bisection_steps, random_start=random_start, generator=generator,
-                          clamp=clamp)[""]
+    return min_flip_norms(
+        model,
+        x,
+        y,
+        {"": (bases, part)},
+        eps_max=eps_max,
+        steps=steps,
+        doublings=doublings,
+        bisection_steps=bisection_steps,
+        random_start=random_start,
+        generator=generator,
+        clamp=clamp,
+    )[""]
 
 
-def min_flip_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                   restrictions: dict[str, tuple[torch.Tensor | None, str]], *, eps_max: float, steps: int = 10,
-                   doublings: int = 8, bisection_steps: int = 4, random_start: bool = False,
-                   generator: torch.Generator | None = None,
-                   clamp: tuple[float, float] | None = None) -> dict[str, FlipResult]:
+def min_flip_norms(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    restrictions: dict[str, tuple[torch.Tensor | None, str]],
+    *,
+    eps_max: float,
+    steps: int = 10,
+    doublings: int = 8,
+    bisection_steps: int = 4,
+    random_start: bool = False,
+    generator: torch.Generator | None = None,
+    clamp: tuple[float, float] | None = None,
+) -> dict[str, FlipResult]:
     """:func:`min_flip_norm` under several restrictions at once: ``{name: (bases or None, part)}``.
 
     The searches run as one: every (restriction, sample) pair is one input of a single
@@ -144,8 +193,10 @@ def min_flip_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """
     for name, (_, part) in restrictions.items():
         if part not in manifold.PARTS:
-            raise ParameterError(f"restriction {name!r}: parameter 'part' is {part!r}; allowed values: "
-                                 + ", ".join(map(repr, manifold.PARTS)))
+            raise ParameterError(
+                f"restriction {name!r}: parameter 'part' is {part!r}; allowed values: "
+                + ", ".join(map(repr, manifold.PARTS))
+            )
     x = x.detach()
     n, r = len(x), len(restrictions)
     xs = x if r == 1 else x.repeat(r, *([1] * (x.ndim - 1)))
@@ -156,20 +207,42 @@ def min_flip_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     def flips(idx: torch.Tensor, eps: float | torch.Tensor) -> torch.Tensor:
         if torch.is_tensor(eps):
             eps = eps.to(x.dtype)
-        adv = attacks.pgd(model, xs[idx], ys[idx], eps, norm="l2", steps=steps, project=_projector(kinds, idx, n),
-                          clamp=clamp, random_start=random_start, generator=generator, loss_fn=manifold.margin_loss)
+        adv = attacks.pgd(
+            model,
+            xs[idx],
+            ys[idx],
+            eps,
+            norm="l2",
+            steps=steps,
+            project=_projector(kinds, idx, n),
+            clamp=clamp,
+            random_start=random_start,
+            generator=generator,
+            loss_fn=manifold.margin_loss,
+        )
         ok = predict(model, adv).argmax(1) != ys[idx]
         best[idx[ok]] = (adv - xs[idx])[ok]
         return ok
 
-    hi = budget_search(flips, r * n, eps_max, doublings=doublings, bisection_steps=bisection_steps,
-                       geometric=True, device=x.device, dtype=x.dtype)
+    hi = budget_search(
+        flips,
+        r * n,
+        eps_max,
+        doublings=doublings,
+        bisection_steps=bisection_steps,
+        geometric=True,
+        device=x.device,
+        dtype=x.dtype,
+    )
     norm = torch.where(torch.isfinite(hi), best.flatten(1).norm(dim=1), hi)
-    return {name: FlipResult(norm[i * n:(i + 1) * n], best[i * n:(i + 1) * n]) for i, name in enumerate(restrictions)}
+    return {
+        name: FlipResult(norm[i * n : (i + 1) * n], best[i * n : (i + 1) * n]) for i, name in enumerate(restrictions)
+    }
 
 
-def _projector(kinds: list[tuple[torch.Tensor | None, str]], idx: torch.Tensor,
-               n: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def _projector(
+    kinds: list[tuple[torch.Tensor | None, str]], idx: torch.Tensor, n: int
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The step projection of the batch ``idx`` of stacked (restriction, sample) pairs: each row by its own restriction.
 
     ``idx`` is ascending (as :func:`budget_search` passes it), so each restriction's rows
@@ -193,14 +266,17 @@ def _projector(kinds: list[tuple[torch.Tensor | None, str]], idx: torch.Tensor,
 
     def project(v: torch.Tensor) -> torch.Tensor:
         return torch.cat([v[a:b] if p is None else p(v[a:b]) for a, b, p in pieces])
+
     return project
 
 
 # ---------------------------------------------------------------- along a fixed direction
 
+
 @torch.no_grad()
-def ray_distance(f: Score, x: torch.Tensor, u: torch.Tensor, *, t_max: float, grid: int = 64,
-                 tol: float = 1e-6, max_iter: int = 60) -> torch.Tensor:
+def ray_distance(
+    f: Score, x: torch.Tensor, u: torch.Tensor, *, t_max: float, grid: int = 64, tol: float = 1e-6, max_iter: int = 60
+) -> torch.Tensor:
     """Smallest ``t`` in ``(0, t_max]`` with ``sign f(x + t u) != sign f(x)``; ``inf`` if none.
 
     ``f`` maps ``(..., d)`` to ``(...)``; ``x`` and ``u`` have the same shape ``(..., d)``
@@ -240,8 +316,9 @@ def ray_distance(f: Score, x: torch.Tensor, u: torch.Tensor, *, t_max: float, gr
     return torch.where(found, hi, torch.full_like(hi, math.inf))
 
 
-def ray_distance_exact(ens: TwoLayerEnsemble, x: torch.Tensor, u: torch.Tensor,
-                       t_max: float = math.inf) -> torch.Tensor:
+def ray_distance_exact(
+    ens: TwoLayerEnsemble, x: torch.Tensor, u: torch.Tensor, t_max: float = math.inf
+) -> torch.Tensor:
     """Exact smallest ``t > 0`` with ``sign f_e(x_i + t u_ei) != sign f_e(x_i)``, shape ``(E, n)``.
 
     Along a ray every pre-activation is linear in ``t``, so ``f`` is piecewise linear

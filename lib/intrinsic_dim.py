@@ -7,6 +7,7 @@ slope ``d`` through the origin against ``log mu``; the estimate is that slope, f
 on the empirical distribution after dropping the largest ratios. Only the two
 nearest neighbours enter, so the estimate probes the data at its smallest scale.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,7 +17,7 @@ def _two_nn_distances(x: torch.Tensor, block: int = 1024) -> torch.Tensor:
     """Distances to the first and second nearest other point, (N, 2), computed in row blocks."""
     out = []
     for i in range(0, len(x), block):
-        d = torch.cdist(x[i:i + block], x)
+        d = torch.cdist(x[i : i + block], x)
         idx = torch.arange(i, min(i + block, len(x)), device=x.device)
         d[torch.arange(len(idx), device=x.device), idx] = float("inf")  # not its own neighbour
         out.append(d.topk(2, dim=1, largest=False).values)
@@ -45,7 +46,7 @@ def twonn(x: torch.Tensor, *, discard_fraction: float = 0.1) -> float:
     m = min(n - 1, max(3, int(n * (1 - discard_fraction))))
     x_fit = log_mu[:m]
     y_fit = -torch.log1p(-torch.arange(1, m + 1, dtype=torch.float64, device=x.device) / n)
-    denom = (x_fit ** 2).sum().item()
+    denom = (x_fit**2).sum().item()
     if denom <= 0:
         raise ValueError("all second-neighbour distances equal the first: the intrinsic dimension is undefined")
     return (x_fit * y_fit).sum().item() / denom

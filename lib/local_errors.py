@@ -15,6 +15,7 @@ copies of a network during training (the "shorter training" conditions), and
 :func:`tuned_logistic` is the multinomial logistic regression, its L2 penalty
 chosen on held-out training data, that serves as the linear baseline.
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,8 +40,16 @@ class LocalErrorMLP(MLP):
     MLP (the trained top classifier gives the network's prediction).
     """
 
-    def __init__(self, in_dim: int, widths: Sequence[int], n_classes: int, *, activation: str = "relu",
-                 readout_scale: float = 0.01, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        in_dim: int,
+        widths: Sequence[int],
+        n_classes: int,
+        *,
+        activation: str = "relu",
+        readout_scale: float = 0.01,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__(in_dim, widths, n_classes, activation)
         if not readout_scale > 0:
             raise ParameterError(f"parameter 'readout_scale' must be > 0, got {readout_scale}")
@@ -97,7 +106,7 @@ def cross_layer_gradients(model: LocalErrorMLP, x: torch.Tensor, y: torch.Tensor
         grads = torch.autograd.grad(loss, flat, allow_unused=True, retain_graph=True)
         i = 0
         for j, b in enumerate(blocks):
-            gb = [gr for gr in grads[i:i + len(b)] if gr is not None]
+            gb = [gr for gr in grads[i : i + len(b)] if gr is not None]
             g[k, j] = max((gr.abs().max().item() for gr in gb), default=0.0)
             i += len(b)
     return g
@@ -138,19 +147,37 @@ def hidden_at(net: MLP, x: torch.Tensor, depth: int) -> torch.Tensor:
 def hidden_features(net: MLP, x: torch.Tensor, batch_size: int = 4096) -> list[torch.Tensor]:
     """All hidden representations of ``x`` in eval mode, batched (for spectra and readouts)."""
     with eval_mode(net):
-        parts = [net(x[i:i + batch_size], return_hidden=True)[1] for i in range(0, len(x), batch_size)]
+        parts = [net(x[i : i + batch_size], return_hidden=True)[1] for i in range(0, len(x), batch_size)]
     return [torch.cat([p[k] for p in parts]) for k in range(len(net.hidden))]
 
 
-def fit_linear_readouts(net: MLP, x: torch.Tensor, y: torch.Tensor, n_classes: int, *, epochs: int,
-                        lr: float = 1e-3, batch_size: int = 64, weight_decay: float = 0.0,
-                        generator: torch.Generator | None = None) -> list[nn.Linear]:
+def fit_linear_readouts(
+    net: MLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    weight_decay: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> list[nn.Linear]:
     """A multinomial logistic regression per hidden layer, fitted with Adam on frozen features."""
     readouts = []
     for h in hidden_features(net, x):
         lin = nn.Linear(h.shape[1], n_classes).to(h.device)
-        train.fit(lin, h, y, epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
-                  generator=generator, progress=False)
+        train.fit(
+            lin,
+            h,
+            y,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            weight_decay=weight_decay,
+            generator=generator,
+            progress=False,
+        )
         readouts.append(lin)
     return readouts
 
@@ -158,8 +185,17 @@ def fit_linear_readouts(net: MLP, x: torch.Tensor, y: torch.Tensor, n_classes: i
 ANNEAL_FACTOR = 0.1  # learning rate of the final stage, relative to ``lr``
 
 
-def fit_annealed(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, anneal_epochs: int = 0,
-                 lr: float = 1e-3, generator: torch.Generator | None = None, **fit_kwargs) -> pd.DataFrame:
+def fit_annealed(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    anneal_epochs: int = 0,
+    lr: float = 1e-3,
+    generator: torch.Generator | None = None,
+    **fit_kwargs,
+) -> pd.DataFrame:
     """:func:`lib.train.fit` for ``epochs - anneal_epochs`` epochs at ``lr``, then the rest at ``lr * ANNEAL_FACTOR``.
 
     One generator draws every epoch's batch order, so the first stage is exactly a
@@ -215,8 +251,15 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, *, l2: float,
     lin = nn.Linear(x.shape[1], n_classes).to(x.device, x.dtype)
     nn.init.zeros_(lin.weight)
     nn.init.zeros_(lin.bias)
-    opt = torch.optim.LBFGS(lin.parameters(), lr=1.0, max_iter=max_iter, history_size=20,
-                            line_search_fn="strong_wolfe", tolerance_grad=1e-7, tolerance_change=1e-10)
+    opt = torch.optim.LBFGS(
+        lin.parameters(),
+        lr=1.0,
+        max_iter=max_iter,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-7,
+        tolerance_change=1e-10,
+    )
 
     def closure():
         opt.zero_grad()
@@ -232,8 +275,15 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, *, l2: float,
     return lin.requires_grad_(False)
 
 
-def tuned_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, *, l2_grid: Sequence[float],
-                   val_fraction: float = 0.2, generator: torch.Generator | None = None) -> tuple[nn.Linear, float]:
+def tuned_logistic(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    *,
+    l2_grid: Sequence[float],
+    val_fraction: float = 0.2,
+    generator: torch.Generator | None = None,
+) -> tuple[nn.Linear, float]:
     """:func:`fit_logistic` with ``l2`` chosen by accuracy on a held-out part of the training data, refitted on all of it.
 
     Returns the refitted layer and the chosen ``l2`` (the largest among equally good values).

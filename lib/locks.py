@@ -6,18 +6,19 @@ without guessing; the file holds the owner's pid and host for messages. Temporar
 files are named after their writer (:func:`temp_name`) so :func:`remove_stale_temps`
 can remove those whose writer is gone.
 """
+
 from __future__ import annotations
 
 import ctypes
 import fcntl
 import json
 import os
-import signal
 import re
+import signal
 import socket
 import time
 from pathlib import Path
-from typing import Any, IO
+from typing import IO, Any
 
 HOST = socket.gethostname()
 FOREIGN_STALE_S = 24 * 3600  # a temporary file of another host is removed only when this old
@@ -53,8 +54,11 @@ def remove_stale_temps(folder: str | Path) -> list[Path]:
     for path in folder.iterdir():
         m = _TEMP.match(path.name)
         if m:
-            dead = (not pid_alive(int(m["pid"])) if m["host"] == host
-                    else time.time() - path.stat().st_mtime > FOREIGN_STALE_S)
+            dead = (
+                not pid_alive(int(m["pid"]))
+                if m["host"] == host
+                else time.time() - path.stat().st_mtime > FOREIGN_STALE_S
+            )
         else:
             old = _OLD_TEMP.match(path.name)
             if not old:
@@ -111,8 +115,9 @@ def claim(path: str | Path, info: dict[str, Any] | None = None) -> Held | None:
         handle.close()
     handle.seek(0)
     handle.truncate()
-    handle.write(json.dumps({"pid": os.getpid(), "host": HOST, "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                             **(info or {})}))
+    handle.write(
+        json.dumps({"pid": os.getpid(), "host": HOST, "since": time.strftime("%Y-%m-%dT%H:%M:%S"), **(info or {})})
+    )
     handle.flush()
     return Held(path, handle)
 

@@ -14,6 +14,7 @@ The random-direction baseline: for ``v`` uniform on the sphere of ``R^n`` and an
 k-dimensional subspace, ``E ||P v||^2 / ||v||^2 = k / n`` exactly, so the root-mean-square
 on-manifold fraction of random directions is ``sqrt(k / n)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,6 +34,7 @@ PARTS = ("on", "off")
 
 
 # ---------------------------------------------------------------- tangent spaces
+
 
 def tangent_basis(phi: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -> torch.Tensor:
     """Orthonormal bases ``(N, n, k)`` of the tangent spaces of ``phi``'s image at codes ``z`` ``(N, k)``.
@@ -97,8 +99,15 @@ def random_baseline(n: int, k: int) -> float:
     return math.sqrt(k / n)
 
 
-def random_bases(count: int, n: int, k: int, *, generator: torch.Generator | None = None,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def random_bases(
+    count: int,
+    n: int,
+    k: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """``count`` independent uniformly random k-dim subspaces of R^n as bases ``(count, n, k)``."""
     if not 1 <= k <= n:
         raise ParameterError(f"parameters must satisfy 1 <= k <= n, got k={k}, n={n}")
@@ -109,6 +118,7 @@ def random_bases(count: int, n: int, k: int, *, generator: torch.Generator | Non
 
 
 # ---------------------------------------------------------------- boundary geometry
+
 
 def margin(logits: torch.Tensor) -> torch.Tensor:
     """Logit of the top class minus the runner-up's: zero on the decision boundary."""
@@ -135,6 +145,7 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- manifolds given by a map
+
 
 class AutoEncoder(nn.Module):
     """MLP autoencoder ``in_dim -> widths -> latent_dim -> reversed(widths) -> in_dim``.
@@ -174,8 +185,9 @@ class AutoEncoder(nn.Module):
 
 def _check_activation(activation: str) -> None:
     if activation not in ACTIVATIONS:
-        raise ParameterError(f"parameter 'activation' is {activation!r}; allowed values: "
-                             + ", ".join(map(repr, ACTIVATIONS)))
+        raise ParameterError(
+            f"parameter 'activation' is {activation!r}; allowed values: " + ", ".join(map(repr, ACTIVATIONS))
+        )
 
 
 class ConvAutoEncoder(nn.Module):
@@ -189,8 +201,13 @@ class ConvAutoEncoder(nn.Module):
     :class:`AutoEncoder`'s do, so :func:`tangent_basis` treats both alike.
     """
 
-    def __init__(self, image_shape: tuple[int, int], latent_dim: int, channels: Sequence[int] = (32, 64),
-                 activation: str = "gelu"):
+    def __init__(
+        self,
+        image_shape: tuple[int, int],
+        latent_dim: int,
+        channels: Sequence[int] = (32, 64),
+        activation: str = "gelu",
+    ):
         super().__init__()
         _check_activation(activation)
         h, w = (int(v) for v in image_shape)
@@ -207,13 +224,22 @@ class ConvAutoEncoder(nn.Module):
         self._grid = (c2, h // 4, w // 4)
         flat = c2 * (h // 4) * (w // 4)
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 3, stride=2, padding=1), act(),
-            nn.Conv2d(c1, c2, 3, stride=2, padding=1), act(),
-            nn.Flatten(), nn.Linear(flat, latent_dim))
+            nn.Conv2d(1, c1, 3, stride=2, padding=1),
+            act(),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1),
+            act(),
+            nn.Flatten(),
+            nn.Linear(flat, latent_dim),
+        )
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, flat), act(), nn.Unflatten(1, self._grid),
-            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), act(),
-            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1), nn.Flatten())
+            nn.Linear(latent_dim, flat),
+            act(),
+            nn.Unflatten(1, self._grid),
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),
+            act(),
+            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),
+            nn.Flatten(),
+        )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.reshape(-1, 1, *self.image_shape))
@@ -228,8 +254,15 @@ class ConvAutoEncoder(nn.Module):
 AE_KINDS = ("conv", "mlp")
 
 
-def make_autoencoder(kind: str, image_shape: tuple[int, int], latent_dim: int, *, widths: Sequence[int] = (128,),
-                     channels: Sequence[int] = (32, 64), activation: str = "gelu") -> nn.Module:
+def make_autoencoder(
+    kind: str,
+    image_shape: tuple[int, int],
+    latent_dim: int,
+    *,
+    widths: Sequence[int] = (128,),
+    channels: Sequence[int] = (32, 64),
+    activation: str = "gelu",
+) -> nn.Module:
     """An autoencoder of ``kind`` (``"conv"``: :class:`ConvAutoEncoder`, ``"mlp"``: :class:`AutoEncoder`)."""
     if kind not in AE_KINDS:
         raise ParameterError(f"parameter 'ae_kind' is {kind!r}; allowed values: " + ", ".join(map(repr, AE_KINDS)))
@@ -260,9 +293,18 @@ def pca_basis(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, directions[:, :k].contiguous()
 
 
-def fit_autoencoder(ae: nn.Module, x: torch.Tensor, *, epochs: int, batch_size: int = 64, lr: float = 1e-3,
-                    generator: torch.Generator | None = None, x_val: torch.Tensor | None = None,
-                    progress: bool = True, callback: Callable[[int, nn.Module], None] | None = None) -> pd.DataFrame:
+def fit_autoencoder(
+    ae: nn.Module,
+    x: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    generator: torch.Generator | None = None,
+    x_val: torch.Tensor | None = None,
+    progress: bool = True,
+    callback: Callable[[int, nn.Module], None] | None = None,
+) -> pd.DataFrame:
     """Train ``ae`` in place on mean squared reconstruction error (Adam, seeded mini-batches).
 
     One row per epoch: ``train_mse`` and, with ``x_val``, ``val_mse`` and ``val_explained``
@@ -281,7 +323,7 @@ def fit_autoencoder(ae: nn.Module, x: torch.Tensor, *, epochs: int, batch_size: 
         ae.train()
         order = torch.randperm(len(x), generator=generator).to(x.device)
         for i in range(0, len(x), batch_size):
-            xb = x[order[i:i + batch_size]]
+            xb = x[order[i : i + batch_size]]
             loss = (ae(xb) - xb).pow(2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -301,8 +343,9 @@ def fit_autoencoder(ae: nn.Module, x: torch.Tensor, *, epochs: int, batch_size: 
 
 def _mse(ae: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> float:
     """Mean squared reconstruction error of ``ae`` on ``x``, in batches."""
-    total = sum((ae(x[i:i + batch_size]) - x[i:i + batch_size]).pow(2).sum().item()
-                for i in range(0, len(x), batch_size))
+    total = sum(
+        (ae(x[i : i + batch_size]) - x[i : i + batch_size]).pow(2).sum().item() for i in range(0, len(x), batch_size)
+    )
     return total / x.numel()
 
 
@@ -322,8 +365,16 @@ class SineManifold(nn.Module):
     k-dim subspace.
     """
 
-    def __init__(self, n: int, k: int, amplitude: float = 0.0, frequency: float = math.pi, *,
-                 axis_aligned: bool = False, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        n: int,
+        k: int,
+        amplitude: float = 0.0,
+        frequency: float = math.pi,
+        *,
+        axis_aligned: bool = False,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         if not 1 <= k < n:
             raise ParameterError(f"manifold dimension must satisfy 1 <= k < n, got k={k}, n={n}")
@@ -354,8 +405,9 @@ def checkerboard(c: torch.Tensor, cells: int) -> torch.Tensor:
     return idx.sum(dim=1) % 2
 
 
-def manifold_points(phi: SineManifold, count: int, *, cells: int = 2,
-                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def manifold_points(
+    phi: SineManifold, count: int, *, cells: int = 2, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``count`` points ``phi(c)`` with c uniform in ``[-1, 1]^k``, checkerboard labels, and the codes c."""
     c = torch.rand(count, phi.k, generator=generator) * 2 - 1
     c = c.to(phi.u.device)
@@ -367,13 +419,20 @@ def manifold_points(phi: SineManifold, count: int, *, cells: int = 2,
 # ---------------------------------------------------------------- the learned manifold's parameters
 # Chapter 2's manifold of natural images, and chapter 5's lens 2 (the same manifold, the same parameters).
 LEARNED_PARAMS: dict[str, Param] = {
-    "latent_dim": Param(int, 0, 0, check="nonnegative",
-                        help="autoencoder latent (manifold) dimension k; 0 = 8 for 8x8 images, 16 for 28x28"),
+    "latent_dim": Param(
+        int,
+        0,
+        0,
+        check="nonnegative",
+        help="autoencoder latent (manifold) dimension k; 0 = 8 for 8x8 images, 16 for 28x28",
+    ),
     "ae_kind": Param(str, "conv", "conv", choices=AE_KINDS, help="autoencoder: convolutional or MLP"),
-    "ae_channels": Param((list, int), [16, 32], [32, 64], check="positive", max=MAX_WIDTH,
-                         help="conv autoencoder channels (two stages)"),
-    "ae_widths": Param((list, int), [128], [512, 256], check="positive", max=MAX_WIDTH,
-                       help="MLP autoencoder hidden widths"),
+    "ae_channels": Param(
+        (list, int), [16, 32], [32, 64], check="positive", max=MAX_WIDTH, help="conv autoencoder channels (two stages)"
+    ),
+    "ae_widths": Param(
+        (list, int), [128], [512, 256], check="positive", max=MAX_WIDTH, help="MLP autoencoder hidden widths"
+    ),
     "ae_epochs": Param(int, 30, 40, check="positive", help="autoencoder training epochs"),
     "ae_lr": Param(float, 3e-3, 1e-3, check="positive", help="Adam learning rate of the autoencoder"),
 }
@@ -386,12 +445,15 @@ def check_learned(cfg) -> None:
     if cfg.latent_dim == 0:
         cfg.latent_dim = DEFAULT_LATENT[n_pixels]
     if cfg.latent_dim >= n_pixels:
-        raise ParameterError(f"parameter 'latent_dim' must be < {n_pixels} (pixels of {cfg.dataset}), got {cfg.latent_dim}")
+        raise ParameterError(
+            f"parameter 'latent_dim' must be < {n_pixels} (pixels of {cfg.dataset}), got {cfg.latent_dim}"
+        )
     if len(cfg.ae_channels) != 2:
         raise ParameterError(f"parameter 'ae_channels' needs exactly two entries, got {cfg.ae_channels}")
 
 
 def autoencoder_for(cfg, image_shape: tuple[int, int]) -> nn.Module:
     """The untrained autoencoder of ``cfg``'s learned-manifold parameters for images of ``image_shape``, on ``cfg.device``."""
-    return make_autoencoder(cfg.ae_kind, image_shape, cfg.latent_dim, widths=cfg.ae_widths,
-                            channels=cfg.ae_channels).to(cfg.device)
+    return make_autoencoder(
+        cfg.ae_kind, image_shape, cfg.latent_dim, widths=cfg.ae_widths, channels=cfg.ae_channels
+    ).to(cfg.device)

@@ -1,5 +1,6 @@
 """Models used across the book: an MLP exposing its hidden layers, a small conv net,
 and the two-layer ReLU network of chapter 4."""
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,9 @@ class MLP(nn.Module):
     def __init__(self, in_dim: int, widths: Sequence[int], n_classes: int, activation: str = "relu"):
         super().__init__()
         if activation not in ACTIVATIONS:
-            raise ParameterError(f"parameter 'activation' is {activation!r}; allowed values: "
-                                 + ", ".join(map(repr, ACTIVATIONS)))
+            raise ParameterError(
+                f"parameter 'activation' is {activation!r}; allowed values: " + ", ".join(map(repr, ACTIVATIONS))
+            )
         widths = check_widths(widths)
         dims = [in_dim, *widths]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
@@ -56,8 +58,9 @@ class SmallConvNet(nn.Module):
     flattened, and the penultimate dense layer.
     """
 
-    def __init__(self, image_shape: tuple[int, int], n_classes: int, channels: Sequence[int] = (16, 32),
-                 hidden: int = 64):
+    def __init__(
+        self, image_shape: tuple[int, int], n_classes: int, channels: Sequence[int] = (16, 32), hidden: int = 64
+    ):
         super().__init__()
         channels = check_widths(channels, "channels")
         if len(channels) != 2:
@@ -91,8 +94,15 @@ class TwoLayerReLU(nn.Module):
     ``train_output=False`` freezes ``v`` at its initial value.
     """
 
-    def __init__(self, d: int, width: int, init_scale: float = 1.0, bias: bool = True,
-                 train_output: bool = True, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        d: int,
+        width: int,
+        init_scale: float = 1.0,
+        bias: bool = True,
+        train_output: bool = True,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         if d < 1 or width < 1:
             raise ParameterError(f"d and width must be positive, got d={d}, width={width}")

@@ -12,6 +12,7 @@ Two statistics, both resampled over (x, y) pairs:
   reverse). A quadratic alone is not enough: it also bends for a trend that rises
   and saturates.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,9 +51,9 @@ def quadratic_vertex(x, y) -> tuple[np.ndarray, np.ndarray]:
     mu, sd = x.mean(-1, keepdims=True), x.std(-1, keepdims=True)
     sd = np.where(sd > 0, sd, 1.0)
     z = (x - mu) / sd  # standardised for a well-conditioned solve
-    mom = np.stack([(z ** k).sum(-1) for k in range(5)], -1)
+    mom = np.stack([(z**k).sum(-1) for k in range(5)], -1)
     a = np.stack([mom[..., 0:3], mom[..., 1:4], mom[..., 2:5]], -2)
-    rhs = np.stack([(z ** k * y).sum(-1) for k in range(3)], -1)
+    rhs = np.stack([(z**k * y).sum(-1) for k in range(3)], -1)
     coef = np.linalg.solve(a + 1e-12 * np.eye(3), rhs[..., None])[..., 0]
     b, c = coef[..., 1], coef[..., 2]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -101,8 +102,9 @@ def _below(ci) -> bool:
     return ci[1] < 0
 
 
-def trend(x, y, *, n_boot: int = 2000, level: float = 0.95, inner: float = 0.2,
-          rng: np.random.Generator | int | None = 0) -> Trend:
+def trend(
+    x, y, *, n_boot: int = 2000, level: float = 0.95, inner: float = 0.2, rng: np.random.Generator | int | None = 0
+) -> Trend:
     """Classify y(x) as increasing, decreasing, interior maximum/minimum or undetermined.
 
     The breakpoint is the vertex of the fitted quadratic, clipped to the ``inner`` and
@@ -148,8 +150,9 @@ def trend(x, y, *, n_boot: int = 2000, level: float = 0.95, inner: float = 0.2,
         shape = "undetermined"
     left_slope = float(_slope_rows(x, y, x <= bp))
     right_slope = float(_slope_rows(x, y, x >= bp))
-    return Trend(x.size, spearman(x, y), rho_ci, bp, bp_ci, float(curv), left_slope, left_ci,
-                 right_slope, right_ci, shape)
+    return Trend(
+        x.size, spearman(x, y), rho_ci, bp, bp_ci, float(curv), left_slope, left_ci, right_slope, right_ci, shape
+    )
 
 
 def direction_verdict(t: Trend, want: str) -> str:

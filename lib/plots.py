@@ -1,23 +1,32 @@
 """One look for every figure of the book."""
+
 from __future__ import annotations
 
 import math
 from typing import Iterable
 
 import matplotlib
-
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 import seaborn as sns
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 PALETTE = "colorblind"
 
 
 def set_theme() -> None:
     """The book's seaborn theme: white grid, colour-blind palette, readable sizes."""
-    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE,
-                  rc={"figure.dpi": 110, "savefig.dpi": 150, "figure.figsize": (6.4, 4.0),
-                      "axes.titlesize": "medium", "legend.frameon": False})
+    sns.set_theme(
+        context="notebook",
+        style="whitegrid",
+        palette=PALETTE,
+        rc={
+            "figure.dpi": 110,
+            "savefig.dpi": 150,
+            "figure.figsize": (6.4, 4.0),
+            "axes.titlesize": "medium",
+            "legend.frameon": False,
+        },
+    )
     matplotlib.rcParams["figure.constrained_layout.use"] = True
 
 
@@ -33,8 +42,9 @@ class ReadableLogLocator(LogLocator):
     def tick_values(self, vmin: float, vmax: float):
         lo, hi = sorted((vmin, vmax))
         decades = math.log10(hi / lo) if lo > 0 else math.inf
-        self.set_params(subs=(1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0) if decades <= 1 else (1.0, 2.0, 5.0) if decades <= 2
-                        else (1.0,))
+        self.set_params(
+            subs=(1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0) if decades <= 1 else (1.0, 2.0, 5.0) if decades <= 2 else (1.0,)
+        )
         return super().tick_values(vmin, vmax)
 
 

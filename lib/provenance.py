@@ -6,6 +6,7 @@ and compares :func:`code_sha256` and :func:`notebook_sha256` with a finished poi
 tell a result recorded with other code (stale) from a current one: only a change to code
 the chapter executes counts, not comments, docstrings, layout or figures.
 """
+
 from __future__ import annotations
 
 import ast
@@ -47,8 +48,12 @@ def normalised_source(source: str) -> str:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree)
 
@@ -161,8 +166,22 @@ def torch_version() -> str | None:
 # Instruction sets that pick different kernels in torch's CPU libraries (MKL, oneDNN, ATen's
 # vectorised code), and so different rounding: a run of the book's code recorded on one CPU
 # gave other numbers, with the same torch and thread count, on a CPU with AVX-512 FP16 and AMX.
-KERNEL_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
-                "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve", "sve2")
+KERNEL_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",
+    "sve",
+    "sve2",
+)
 
 
 def cpu_id(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
@@ -188,19 +207,28 @@ def cpu_id(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
     return "; ".join(part for part in (name, ids, have) if part)
 
 
-def collect(notebook: str | Path, *, device: str | None, wall_s: float, threads: int | None = None,
-            root: str | Path = ROOT) -> dict[str, Any]:
+def collect(
+    notebook: str | Path, *, device: str | None, wall_s: float, threads: int | None = None, root: str | Path = ROOT
+) -> dict[str, Any]:
     """The provenance of one run of ``notebook`` that took ``wall_s`` seconds on ``device`` with ``threads`` CPU threads."""
-    return {"git_commit": git_commit(root), "lib_sha256": lib_sha256(root),
-            "code_sha256": code_sha256(notebook, root), "notebook_sha256": notebook_sha256(notebook), "torch": torch_version(), "device": device,
-            "threads": threads, "cpu": cpu_id(),
-            "python": platform.python_version(), "host": socket.gethostname(), "wall_s": round(wall_s, 3),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return {
+        "git_commit": git_commit(root),
+        "lib_sha256": lib_sha256(root),
+        "code_sha256": code_sha256(notebook, root),
+        "notebook_sha256": notebook_sha256(notebook),
+        "torch": torch_version(),
+        "device": device,
+        "threads": threads,
+        "cpu": cpu_id(),
+        "python": platform.python_version(),
+        "host": socket.gethostname(),
+        "wall_s": round(wall_s, 3),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def stale(record: dict[str, Any], *, code: str, notebook: str) -> list[str]:
     """What differs between a record's provenance and the current code: ``"code"`` (what the chapter
     executes in ``lib``, :func:`code_sha256`), ``"notebook"``, or nothing."""
     prov = record.get("provenance") or {}
-    return [name for name, current in (("notebook", notebook), ("code", code))
-            if prov.get(f"{name}_sha256") != current]
+    return [name for name, current in (("notebook", notebook), ("code", code)) if prov.get(f"{name}_sha256") != current]

@@ -4,6 +4,7 @@
 ``MIME_TYPE`` (with a short plain-text form for readers); ``lib.sweep`` reads them
 back from each executed notebook.
 """
+
 from __future__ import annotations
 
 import json

@@ -20,6 +20,7 @@ a randomized block power iteration for the two components a map needs (``O(N dim
 pass instead of the ``O(N dim^2 + dim^3)`` of a full covariance and ``eigh``), computed
 once per layer and shared by maps of every size.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,8 +58,9 @@ def decay(value: float, t: int, total: int, kind: str) -> float:
 
 def grid(rows: int, cols: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """Grid coordinates ``(rows*cols, 2)`` of the units, row-major."""
-    i, j = torch.meshgrid(torch.arange(rows, device=device, dtype=dtype),
-                          torch.arange(cols, device=device, dtype=dtype), indexing="ij")
+    i, j = torch.meshgrid(
+        torch.arange(rows, device=device, dtype=dtype), torch.arange(cols, device=device, dtype=dtype), indexing="ij"
+    )
     return torch.stack([i.reshape(-1), j.reshape(-1)], dim=1)
 
 
@@ -84,7 +86,8 @@ def tensor_batches(*xs: torch.Tensor, chunk_size: int | None = None) -> Batches:
 
     def batches():
         for i in range(0, n, step):
-            yield [x[i:i + step] for x in xs]
+            yield [x[i : i + step] for x in xs]
+
     return batches
 
 
@@ -92,9 +95,9 @@ def tensor_batches(*xs: torch.Tensor, chunk_size: int | None = None) -> Batches:
 class Plane:
     """A layer's mean and first (up to) two principal components: all a PCA initialisation needs."""
 
-    mean: torch.Tensor        # (dim,), float64
+    mean: torch.Tensor  # (dim,), float64
     components: torch.Tensor  # (2, dim), unit rows (a zero row when the data have one component)
-    variances: torch.Tensor   # (2,)
+    variances: torch.Tensor  # (2,)
     n: int
 
 
@@ -107,8 +110,16 @@ def _orient(pcs: torch.Tensor) -> torch.Tensor:
     return pcs * torch.where(pcs.gather(1, j) < 0, -1.0, 1.0).to(pcs.dtype)
 
 
-def principal_planes(batches: Batches, *, method: str = "randomized", oversample: int = 8, n_iter: int = 6,
-                     seed: int = 0, progress: bool = False, desc: str = "PCA") -> list[Plane]:
+def principal_planes(
+    batches: Batches,
+    *,
+    method: str = "randomized",
+    oversample: int = 8,
+    n_iter: int = 6,
+    seed: int = 0,
+    progress: bool = False,
+    desc: str = "PCA",
+) -> list[Plane]:
     """Mean and top two principal components of every layer, streamed over ``batches``.
 
     ``"randomized"``: block power (subspace) iteration with ``2 + oversample`` columns and a
@@ -130,8 +141,14 @@ def principal_planes(batches: Batches, *, method: str = "randomized", oversample
         n, sums, prods = 0, None, None
         for chunk in batches():
             if q is None:  # random orthonormal start, one per layer (k never exceeds the dimension)
-                q = [torch.linalg.qr(torch.randn(a.shape[1], min(2 + oversample, a.shape[1]), generator=g,
-                                                 dtype=torch.float64).to(a.device))[0] for a in chunk]
+                q = [
+                    torch.linalg.qr(
+                        torch.randn(a.shape[1], min(2 + oversample, a.shape[1]), generator=g, dtype=torch.float64).to(
+                            a.device
+                        )
+                    )[0]
+                    for a in chunk
+                ]
             if sums is None:
                 sums = [torch.zeros(a.shape[1], dtype=torch.float64, device=a.device) for a in chunk]
                 prods = [torch.zeros_like(ql) for ql in q]
@@ -187,8 +204,9 @@ def _plane(mean: torch.Tensor, pcs: torch.Tensor, evals: torch.Tensor, n: int) -
     return Plane(mean, pcs, evals, n)
 
 
-def pca_init(x: torch.Tensor | Plane, rows: int, cols: int, *, scaled: bool = False,
-             method: str = "randomized") -> torch.Tensor:
+def pca_init(
+    x: torch.Tensor | Plane, rows: int, cols: int, *, scaled: bool = False, method: str = "randomized"
+) -> torch.Tensor:
     """Weights on the plane of the first two principal components, as MiniSom's ``pca_weights_init``.
 
     Unit ``(i, j)`` gets ``mean + a_i pc1 + b_j pc2`` with ``a``, ``b`` evenly spaced in
@@ -223,8 +241,9 @@ def distances2(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def best_units(x: torch.Tensor, weights: torch.Tensor, k: int = 1,
-               chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def best_units(
+    x: torch.Tensor, weights: torch.Tensor, k: int = 1, chunk_size: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` nearest units of every input and their Euclidean distances, in chunks.
 
     Returns ``(idx, dist)`` of shape ``(N, k)``, nearest first.
@@ -233,7 +252,7 @@ def best_units(x: torch.Tensor, weights: torch.Tensor, k: int = 1,
     idx, dist = [], []
     w = weights.to(x.dtype)
     for i in range(0, len(x), chunk_size):
-        d2 = distances2(x[i:i + chunk_size], w)
+        d2 = distances2(x[i : i + chunk_size], w)
         if k == 1:  # argmin keeps the first of tied units, as MiniSom's winner does
             j = d2.argmin(1, keepdim=True)
             d2 = d2.gather(1, j)
@@ -287,11 +306,11 @@ class SOM:
             for dj in (-1, 0, 1):
                 if di == dj == 0:
                     continue
-                a = w[max(di, 0):self.rows + min(di, 0), max(dj, 0):self.cols + min(dj, 0)]
-                b = w[max(-di, 0):self.rows + min(-di, 0), max(-dj, 0):self.cols + min(-dj, 0)]
+                a = w[max(di, 0) : self.rows + min(di, 0), max(dj, 0) : self.cols + min(dj, 0)]
+                b = w[max(-di, 0) : self.rows + min(-di, 0), max(-dj, 0) : self.cols + min(-dj, 0)]
                 d = (a - b).norm(dim=-1)
-                total[max(-di, 0):self.rows + min(-di, 0), max(-dj, 0):self.cols + min(-dj, 0)] += d
-                count[max(-di, 0):self.rows + min(-di, 0), max(-dj, 0):self.cols + min(-dj, 0)] += 1
+                total[max(-di, 0) : self.rows + min(-di, 0), max(-dj, 0) : self.cols + min(-dj, 0)] += d
+                count[max(-di, 0) : self.rows + min(-di, 0), max(-dj, 0) : self.cols + min(-dj, 0)] += 1
         return total / count.clamp_min(1)
 
 
@@ -321,10 +340,22 @@ def _initial_weights(init, plane: Plane | None, rows: int, cols: int, dim: int, 
 
 
 @torch.no_grad()
-def fit_layers(batches: Batches, rows: int, cols: int, *, epochs: int = 10, sigma: float | None = None,
-               learning_rate: float = 1.0, sigma_decay: str = "asymptotic", lr_decay: str = "asymptotic",
-               init: str | Sequence[torch.Tensor] = "pca", planes: Sequence[Plane] | None = None,
-               schedule_at: str = "end", progress: bool = False, desc: str = "SOM") -> list[SOM]:
+def fit_layers(
+    batches: Batches,
+    rows: int,
+    cols: int,
+    *,
+    epochs: int = 10,
+    sigma: float | None = None,
+    learning_rate: float = 1.0,
+    sigma_decay: str = "asymptotic",
+    lr_decay: str = "asymptotic",
+    init: str | Sequence[torch.Tensor] = "pca",
+    planes: Sequence[Plane] | None = None,
+    schedule_at: str = "end",
+    progress: bool = False,
+    desc: str = "SOM",
+) -> list[SOM]:
     """One batch SOM per layer of ``batches`` (see :data:`Batches`), all fitted in the same passes.
 
     The algorithm is :func:`fit`'s. Each pass streams the chunks once: every layer's BMUs,
@@ -346,8 +377,18 @@ def fit_layers(batches: Batches, rows: int, cols: int, *, epochs: int = 10, sigm
         raise ParameterError("SOM data must be non-empty (N, dim) matrices")
     if isinstance(init, str) and planes is None:
         planes = principal_planes(batches)
-    ws = [_initial_weights(init[li] if isinstance(init, list) else init, None if planes is None else planes[li],
-                           rows, cols, a.shape[1], a.device, a.dtype) for li, a in enumerate(first)]
+    ws = [
+        _initial_weights(
+            init[li] if isinstance(init, list) else init,
+            None if planes is None else planes[li],
+            rows,
+            cols,
+            a.shape[1],
+            a.device,
+            a.dtype,
+        )
+        for li, a in enumerate(first)
+    ]
     coords = grid(rows, cols, device=first[0].device, dtype=first[0].dtype)
     k = rows * cols
     history = []
@@ -371,10 +412,23 @@ def fit_layers(batches: Batches, rows: int, cols: int, *, epochs: int = 10, sigm
     return [SOM(w, rows, cols, list(history)) for w in ws]
 
 
-def fit(x: torch.Tensor, rows: int, cols: int, *, epochs: int = 10, sigma: float | None = None,
-        learning_rate: float = 1.0, sigma_decay: str = "asymptotic", lr_decay: str = "asymptotic",
-        init: str | torch.Tensor = "pca", plane: Plane | None = None, schedule_at: str = "end",
-        chunk_size: int | None = None, progress: bool = False, desc: str = "SOM") -> SOM:
+def fit(
+    x: torch.Tensor,
+    rows: int,
+    cols: int,
+    *,
+    epochs: int = 10,
+    sigma: float | None = None,
+    learning_rate: float = 1.0,
+    sigma_decay: str = "asymptotic",
+    lr_decay: str = "asymptotic",
+    init: str | torch.Tensor = "pca",
+    plane: Plane | None = None,
+    schedule_at: str = "end",
+    chunk_size: int | None = None,
+    progress: bool = False,
+    desc: str = "SOM",
+) -> SOM:
     """Batch SOM on the rows of ``x``: ``epochs`` passes over the data, one weight update per pass.
 
     Each pass ``t``: every input's BMU ``c_i``; ``h_t[j, k]`` the Gaussian neighbourhood at
@@ -393,11 +447,21 @@ def fit(x: torch.Tensor, rows: int, cols: int, *, epochs: int = 10, sigma: float
     if x.ndim != 2 or len(x) == 0:
         raise ParameterError(f"SOM data must be a non-empty (N, dim) matrix, got shape {tuple(x.shape)}")
     chunk_size = chunk_size or _chunk_size(rows * cols, x.shape[1])
-    return fit_layers(tensor_batches(x, chunk_size=chunk_size), rows, cols, epochs=epochs, sigma=sigma,
-                      learning_rate=learning_rate, sigma_decay=sigma_decay, lr_decay=lr_decay,
-                      init=[init] if isinstance(init, torch.Tensor) else init,
-                      planes=None if plane is None else [plane], schedule_at=schedule_at,
-                      progress=progress, desc=desc)[0]
+    return fit_layers(
+        tensor_batches(x, chunk_size=chunk_size),
+        rows,
+        cols,
+        epochs=epochs,
+        sigma=sigma,
+        learning_rate=learning_rate,
+        sigma_decay=sigma_decay,
+        lr_decay=lr_decay,
+        init=[init] if isinstance(init, torch.Tensor) else init,
+        planes=None if plane is None else [plane],
+        schedule_at=schedule_at,
+        progress=progress,
+        desc=desc,
+    )[0]
 
 
 @torch.no_grad()
@@ -427,6 +491,7 @@ def topographic_error(idx: torch.Tensor, rows: int, cols: int) -> float:
 
 
 # ---------------------------------------------------------------- code measures
+
 
 def contingency(codes: torch.Tensor, labels: torch.Tensor, n_units: int, n_classes: int) -> torch.Tensor:
     """Counts ``(n_units, n_classes)``: how many inputs of each class have each code."""
@@ -468,7 +533,7 @@ def code_measures(counts: torch.Tensor) -> dict[str, float]:
     present = per_class > 0
     per_class_eff = torch.pow(2.0, _entropy(c[:, present].T, 1))
     return {
-        "effective_codes": float(2 ** h_code),
+        "effective_codes": float(2**h_code),
         "effective_codes_per_class": float(per_class_eff.mean()),
         "used_codes": int(used.sum()),
         "shared_codes": float(shared.sum() / used.sum()),
@@ -511,8 +576,14 @@ def homogeneity(codes: torch.Tensor, labels: torch.Tensor, reference: torch.Tens
     return float(torch.nanmean(other_class_fraction(codes, labels, reference)))
 
 
-def test_homogeneity(codes_train: torch.Tensor, y_train: torch.Tensor, codes_test: torch.Tensor,
-                     y_test: torch.Tensor, n_units: int, n_classes: int) -> np.ndarray:
+def test_homogeneity(
+    codes_train: torch.Tensor,
+    y_train: torch.Tensor,
+    codes_test: torch.Tensor,
+    y_test: torch.Tensor,
+    n_units: int,
+    n_classes: int,
+) -> np.ndarray:
     """Each test input's :func:`other_class_fraction` against the training inputs' codes (NaN: unused code)."""
     ref = contingency(codes_train, y_train, n_units, n_classes)
     return other_class_fraction(codes_test, y_test, ref).cpu().numpy()
@@ -521,8 +592,9 @@ def test_homogeneity(codes_train: torch.Tensor, y_train: torch.Tensor, codes_tes
 LANDING = ("true class's code", "adversarial class's code", "another class's code", "unused code")
 
 
-def landing(codes: torch.Tensor, true: torch.Tensor, adversarial: torch.Tensor,
-            reference: torch.Tensor) -> torch.Tensor:
+def landing(
+    codes: torch.Tensor, true: torch.Tensor, adversarial: torch.Tensor, reference: torch.Tensor
+) -> torch.Tensor:
     """Where each (adversarial) code lands, as an index into :data:`LANDING`.
 
     A code belongs to the majority class of the reference (clean) inputs that use it;

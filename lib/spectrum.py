@@ -8,6 +8,7 @@ along the log axis). This is the *rank-decay* exponent, not the exponent of the
 eigenvalue density (for a pure power law the density exponent is ``1 + 1/alpha``).
 Ranks are 1-based throughout.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -91,13 +92,16 @@ def check_window(window, n_eigs: int, rank: int | None = None) -> tuple[int, int
     if hi > n_eigs:
         raise SpectrumError(f"window {lo}..{hi} goes beyond the {n_eigs} eigenvalues of the spectrum")
     if rank is not None and hi > rank:
-        raise SpectrumError(f"window {lo}..{hi} goes beyond the numerical rank {rank} of the covariance "
-                            f"(eigenvalues past rank {rank} are zero up to round-off); shrink the window")
+        raise SpectrumError(
+            f"window {lo}..{hi} goes beyond the numerical rank {rank} of the covariance "
+            f"(eigenvalues past rank {rank} are zero up to round-off); shrink the window"
+        )
     return lo, hi
 
 
-def fit_power_law(eigs, window: tuple[int, int], *, weighting: str = "inverse_rank",
-                  rtol: float = 1e-10) -> PowerLawFit:
+def fit_power_law(
+    eigs, window: tuple[int, int], *, weighting: str = "inverse_rank", rtol: float = 1e-10
+) -> PowerLawFit:
     """Fit ``log lambda_n = c - alpha log n`` by (weighted) least squares over ranks ``window``.
 
     ``weighting="inverse_rank"`` weights rank n by 1/n as in Stringer et al. (2019);
@@ -110,7 +114,7 @@ def fit_power_law(eigs, window: tuple[int, int], *, weighting: str = "inverse_ra
     eigs = np.asarray(eigs, dtype=np.float64)
     lo, hi = check_window(window, eigs.size, numerical_rank(eigs, rtol))
     ranks = np.arange(lo, hi + 1, dtype=np.float64)
-    y = np.log(eigs[lo - 1:hi])
+    y = np.log(eigs[lo - 1 : hi])
     x = np.log(ranks)
     w = 1.0 / ranks if weighting == "inverse_rank" else np.ones_like(ranks)
     design = np.stack([np.ones_like(x), -x], axis=1)
@@ -118,7 +122,7 @@ def fit_power_law(eigs, window: tuple[int, int], *, weighting: str = "inverse_ra
     resid = y - design @ coef
     ybar = np.sum(w * y) / np.sum(w)
     ss_tot = np.sum(w * (y - ybar) ** 2)
-    r2 = 1.0 - np.sum(w * resid ** 2) / ss_tot if ss_tot > 0 else float("nan")
+    r2 = 1.0 - np.sum(w * resid**2) / ss_tot if ss_tot > 0 else float("nan")
     return PowerLawFit(float(coef[1]), float(coef[0]), float(r2), (lo, hi), weighting)
 
 
@@ -129,7 +133,7 @@ def participation_ratio(eigs) -> float:
         raise SpectrumError("eigenvalues must be a non-empty 1-D array of finite numbers")
     if np.any(eigs < 0):
         raise SpectrumError("eigenvalues of a covariance cannot be negative")
-    s2 = np.sum(eigs ** 2)
+    s2 = np.sum(eigs**2)
     if s2 == 0:
         raise SpectrumError("participation ratio of an all-zero spectrum is undefined")
     return float(np.sum(eigs) ** 2 / s2)
@@ -148,5 +152,9 @@ class SpectrumSummary:
 def analyse(x, window: tuple[int, int], *, weighting: str = "inverse_rank", rtol: float = 1e-10) -> SpectrumSummary:
     """Spectrum, power-law fit over ``window`` and participation ratio of activations ``x``."""
     eigs = eigenspectrum(x)
-    return SpectrumSummary(eigs, fit_power_law(eigs, window, weighting=weighting, rtol=rtol),
-                           participation_ratio(eigs), numerical_rank(eigs, rtol))
+    return SpectrumSummary(
+        eigs,
+        fit_power_law(eigs, window, weighting=weighting, rtol=rtol),
+        participation_ratio(eigs),
+        numerical_rank(eigs, rtol),
+    )

@@ -20,6 +20,7 @@ stack's ``forward`` maps such a batch to ``(S * B, n_classes)`` logits, so attac
 written for one network (:func:`lib.attacks.pgd`, with its per-row norms) apply to
 the stack unchanged.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,10 +57,14 @@ class StackedMLP(nn.Module):
         kind = type(first)
         shapes = tuple(p.shape for p in first.parameters())
         for net in nets[1:]:
-            if type(net) is not kind or tuple(p.shape for p in net.parameters()) != shapes \
-                    or type(net.act) is not type(first.act):
-                raise ParameterError("parameter 'nets': every network of a stack must have the same class, "
-                                     "layer sizes and activation")
+            if (
+                type(net) is not kind
+                or tuple(p.shape for p in net.parameters()) != shapes
+                or type(net.act) is not type(first.act)
+            ):
+                raise ParameterError(
+                    "parameter 'nets': every network of a stack must have the same class, layer sizes and activation"
+                )
         self.n_members = len(nets)
         self.local = isinstance(first, LocalErrorMLP)
         self.act = copy.deepcopy(first.act)
@@ -74,10 +79,12 @@ class StackedMLP(nn.Module):
         # Weights transposed, (S, in, out), so that a layer is one baddbmm and its gradient
         # comes out in the parameter's own layout; biases (S, 1, out).
         self.weights = nn.ParameterList(
-            nn.Parameter(stacked(lambda n, i=i: (n.head if i == "head" else n.hidden[i]).weight.T)) for i in layers)
+            nn.Parameter(stacked(lambda n, i=i: (n.head if i == "head" else n.hidden[i]).weight.T)) for i in layers
+        )
         self.biases = nn.ParameterList(
             nn.Parameter(stacked(lambda n, i=i: (n.head if i == "head" else n.hidden[i]).bias).unsqueeze(1))
-            for i in layers)
+            for i in layers
+        )
         if self.local:
             for i in range(len(first.hidden)):
                 self.register_buffer(f"readout_{i}", stacked(lambda n, i=i: n.readouts[i]))
@@ -85,8 +92,9 @@ class StackedMLP(nn.Module):
     def _members(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.shape[0]
         if rows % self.n_members:
-            raise ValueError(f"a batch of a stack of {self.n_members} has a multiple of {self.n_members} rows, "
-                             f"got {rows}")
+            raise ValueError(
+                f"a batch of a stack of {self.n_members} has a multiple of {self.n_members} rows, got {rows}"
+            )
         return x.reshape(self.n_members, rows // self.n_members, -1)
 
     def _layer(self, i: int, h: torch.Tensor) -> torch.Tensor:
@@ -131,19 +139,31 @@ class StackedMLP(nn.Module):
 def member_losses(stack: StackedMLP, x: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     """Every member's mean loss over its own rows, ``(S,)``: softmax cross-entropy, or the sum of
     the local losses of every layer and the top classifier (:func:`lib.local_errors.local_loss`)."""
+
     def per_member(logits):
         return F.cross_entropy(logits, y, reduction="none").view(stack.n_members, -1).mean(1)
+
     if loss == "cross_entropy":
         return per_member(stack(x))
     local, top = stack.local_forward(x)
     return torch.stack([per_member(z) for z in (*local, top)]).sum(0)
 
 
-def fit_annealed(stack: StackedMLP, x: torch.Tensor, y: torch.Tensor, *, epochs: int, anneal_epochs: int = 0,
-                 batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
-                 generators: Sequence[torch.Generator], loss: str = "cross_entropy",
-                 transform: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                 desc: str = "training") -> pd.DataFrame:
+def fit_annealed(
+    stack: StackedMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    anneal_epochs: int = 0,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    generators: Sequence[torch.Generator],
+    loss: str = "cross_entropy",
+    transform: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    desc: str = "training",
+) -> pd.DataFrame:
     """Train every member of ``stack`` as :func:`lib.local_errors.fit_annealed` trains one network.
 
     Adam at ``lr`` for ``epochs - anneal_epochs`` epochs, then a fresh Adam at ``lr *
@@ -161,8 +181,9 @@ def fit_annealed(stack: StackedMLP, x: torch.Tensor, y: torch.Tensor, *, epochs:
     train.check_schedule(epochs=epochs, anneal_epochs=anneal_epochs, batch_size=batch_size, lr=lr)
     generators = list(generators)
     if len(generators) != stack.n_members:
-        raise ParameterError(f"parameter 'generators' needs one generator per member ({stack.n_members}), "
-                             f"got {len(generators)}")
+        raise ParameterError(
+            f"parameter 'generators' needs one generator per member ({stack.n_members}), got {len(generators)}"
+        )
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
     n, s = len(x), stack.n_members
@@ -189,8 +210,12 @@ def fit_annealed(stack: StackedMLP, x: torch.Tensor, y: torch.Tensor, *, epochs:
             for m in set(range(s)) - warned:  # as lib.train.fit: checked every epoch, warned once
                 if why := train.divergence([row[m] for row in losses]):
                     warned.add(m)
-                    warnings.warn(f"{desc}: member {m}: {why} by epoch {len(losses)}; training diverges, "
-                                  f"lower 'lr' (now {lr:g})", RuntimeWarning, stacklevel=2)
+                    warnings.warn(
+                        f"{desc}: member {m}: {why} by epoch {len(losses)}; training diverges, lower 'lr' (now {lr:g})",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
     stack.eval()
-    return pd.DataFrame([{"member": m, "epoch": e + 1, "loss": row[m]}
-                         for e, row in enumerate(losses) for m in range(s)])
+    return pd.DataFrame(
+        [{"member": m, "epoch": e + 1, "loss": row[m]} for e, row in enumerate(losses) for m in range(s)]
+    )

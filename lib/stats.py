@@ -1,4 +1,5 @@
 """Small statistics shared by the chapters: bootstrap intervals, Wilson intervals, row correlations."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,9 @@ import numpy as np
 from scipy import stats
 
 
-def bootstrap_ci(values, stat: Callable = np.mean, *, n_boot: int = 2000,
-                 rng: np.random.Generator | int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    values, stat: Callable = np.mean, *, n_boot: int = 2000, rng: np.random.Generator | int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of ``stat`` over the 1-D sample ``values`` (NaNs dropped).
 
     ``stat`` must accept ``axis=1`` (all resamples are drawn at once as one index matrix);
@@ -36,7 +38,7 @@ def row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation of matching rows (last axis); NaN where a row is constant."""
     a = a - a.mean(axis=-1, keepdims=True)
     b = b - b.mean(axis=-1, keepdims=True)
-    den = np.sqrt((a ** 2).sum(-1) * (b ** 2).sum(-1))
+    den = np.sqrt((a**2).sum(-1) * (b**2).sum(-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (a * b).sum(-1) / np.where(den > 0, den, 1), np.nan)
 
@@ -50,7 +52,7 @@ def row_spearman(a: np.ndarray, b: np.ndarray, c: np.ndarray | None) -> np.ndarr
     rc = stats.rankdata(c, axis=-1)
     r_ac, r_bc = row_pearson(ra, rc), row_pearson(rb, rc)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (r_ab - r_ac * r_bc) / np.sqrt((1 - r_ac ** 2) * (1 - r_bc ** 2))
+        return (r_ab - r_ac * r_bc) / np.sqrt((1 - r_ac**2) * (1 - r_bc**2))
 
 
 def spearman_with_ci(a, b, idx: np.ndarray, control=None) -> tuple[float, float, float]:

@@ -6,6 +6,7 @@ A subspace P is given by an orthonormal basis ``B`` of shape ``(d, k)`` (or a ba
 All functions broadcast over leading batch dimensions and follow the device of
 their inputs.
 """
+
 from __future__ import annotations
 
 import torch

@@ -39,6 +39,7 @@ need them, the one place in ``lib`` that does so: ``--help`` answers in a fracti
 second, the process that only dispatches points never loads torch, and a worker process
 (which imports this module first) ties itself to the sweep within a fraction of a second.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,8 +107,9 @@ class Spec:
             raise SpecError(f"a sweep spec must be a mapping, got {type(raw).__name__}")
         unknown = [k for k in raw if k not in SPEC_KEYS]
         if unknown:
-            raise SpecError(f"unknown key(s) in the spec: {', '.join(map(repr, unknown))}; "
-                            f"allowed: {', '.join(SPEC_KEYS)}")
+            raise SpecError(
+                f"unknown key(s) in the spec: {', '.join(map(repr, unknown))}; allowed: {', '.join(SPEC_KEYS)}"
+            )
         if not raw.get("notebook"):
             raise SpecError("the spec names no 'notebook'")
         notebook = Path(raw["notebook"])
@@ -129,12 +131,19 @@ class Spec:
             raise SpecError("'points' is empty: give at least one point or leave it out")
         seeds = _seeds(raw.get("seeds"))
         timeout = raw.get("timeout")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or timeout <= 0):
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
             raise SpecError(f"'timeout' must be a positive number of seconds, got {timeout!r}")
-        return cls(notebook=notebook, output=output, parameters=dict(parameters),
-                   grid={k: list(v) for k, v in grid.items()}, points=[dict(p) for p in points],
-                   seeds=seeds, kernel=str(raw.get("kernel") or "python3"), timeout=timeout, name=name)
+        return cls(
+            notebook=notebook,
+            output=output,
+            parameters=dict(parameters),
+            grid={k: list(v) for k, v in grid.items()},
+            points=[dict(p) for p in points],
+            seeds=seeds,
+            kernel=str(raw.get("kernel") or "python3"),
+            timeout=timeout,
+            name=name,
+        )
 
     def combinations(self) -> list[dict[str, Any]]:
         """Every parameter set: fixed parameters + (grid product and explicit points) x seeds."""
@@ -172,8 +181,11 @@ def _seeds(value: Any) -> list[int] | None:
         if value < 1:
             raise SpecError(f"'seeds' must be a positive count or a list of seeds, got {value!r}")
         return list(range(value))
-    if (isinstance(value, list) and value
-            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
+    ):
         return list(dict.fromkeys(value))
     raise SpecError(f"'seeds' must be a positive count or a non-empty list of non-negative ints, got {value!r}")
 
@@ -218,8 +230,12 @@ class Plan:
 
 def point_id(notebook: str | Path, parameters: Mapping[str, Any]) -> str:
     """Stable id: SHA-256 of the canonical JSON of the notebook's file name and the parameters."""
-    canon = json.dumps({"notebook": Path(notebook).name, "parameters": parameters},
-                       sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    canon = json.dumps(
+        {"notebook": Path(notebook).name, "parameters": parameters},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
     return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
@@ -261,8 +277,10 @@ def _check_by_default(name: str, default: str, value: Any) -> Any:
     else:
         ok = isinstance(value, kind)
     if not ok:
-        raise SpecError(f"parameter {name!r} must be {kind.__name__} (its default is {default}), "
-                        f"got {value!r} ({type(value).__name__})")
+        raise SpecError(
+            f"parameter {name!r} must be {kind.__name__} (its default is {default}), "
+            f"got {value!r} ({type(value).__name__})"
+        )
     return value
 
 
@@ -302,12 +320,17 @@ def plan(spec: Spec, *, check_device: bool = True) -> Plan:
     if spec.seeds is not None and "seed" not in declared:
         raise SpecError(f"'seeds' is given but notebook {str(spec.notebook)!r} has no parameter 'seed'")
     combos = spec.combinations()
-    for where, names in (("parameters", spec.parameters), ("grid", spec.grid),
-                         *((f"points[{i}]", p) for i, p in enumerate(spec.points))):
+    for where, names in (
+        ("parameters", spec.parameters),
+        ("grid", spec.grid),
+        *((f"points[{i}]", p) for i, p in enumerate(spec.points)),
+    ):
         for n in names:
             if n not in declared:
-                raise SpecError(f"parameter {n!r} (in {where}) is not a parameter of {str(spec.notebook)!r}; "
-                                f"its parameters are: {', '.join(declared)}")
+                raise SpecError(
+                    f"parameter {n!r} (in {where}) is not a parameter of {str(spec.notebook)!r}; "
+                    f"its parameters are: {', '.join(declared)}"
+                )
     chapter = chapter_spec(nb_path)
     params = None if chapter is None else {**config.COMMON, **chapter}
     points: dict[str, Point] = {}
@@ -323,8 +346,9 @@ def plan(spec: Spec, *, check_device: bool = True) -> Plan:
                     clean[n] = None
                 elif n == "profile" and params is not None:
                     if v not in config.PROFILES:
-                        raise config.ParameterError(f"parameter 'profile' is {v!r}; allowed values: "
-                                                    f"{', '.join(map(repr, config.PROFILES))}")
+                        raise config.ParameterError(
+                            f"parameter 'profile' is {v!r}; allowed values: {', '.join(map(repr, config.PROFILES))}"
+                        )
                     clean[n] = v
                 elif params is not None and n in params and not (n == "device" and not check_device):
                     clean[n] = config.validate_value(n, params[n], v)
@@ -332,8 +356,11 @@ def plan(spec: Spec, *, check_device: bool = True) -> Plan:
                     clean[n] = _check_by_default(n, declared[n]["default"], v)
             resolved = {n: clean.get(n, _literal(d["default"])) for n, d in declared.items()}
             if chapter is not None:
-                cfg = config.resolve_values(chapter, {n: v for n, v in clean.items() if n in params or n == "profile"},
-                                            check_device=check_device)
+                cfg = config.resolve_values(
+                    chapter,
+                    {n: v for n, v in clean.items() if n in params or n == "profile"},
+                    check_device=check_device,
+                )
                 resolved.update({n: getattr(cfg, n) for n in (*params, "profile")})
         except (config.ParameterError, SpecError) as err:
             raise SpecError(f"{err} (point {short(combo)})") from None
@@ -406,8 +433,7 @@ def _owner_alive(task: Mapping[str, Any]) -> bool:
     return not task.get("owner") or locks.held(task["owner"])
 
 
-def _watch(task: Mapping[str, Any], started: dict[str, int], stop: threading.Event,
-           abandoned: threading.Event) -> None:
+def _watch(task: Mapping[str, Any], started: dict[str, int], stop: threading.Event, abandoned: threading.Event) -> None:
     """Until ``stop``: when the point's sweep is gone, mark the point abandoned and kill its kernel."""
     while not stop.wait(POLL_S):
         if not abandoned.is_set() and not _owner_alive(task):
@@ -422,8 +448,14 @@ def _watch(task: Mapping[str, Any], started: dict[str, int], stop: threading.Eve
 
 def _abandoned(task: Mapping[str, Any]) -> dict[str, Any]:
     """What a point returns when its sweep is gone: nothing is recorded on disk."""
-    return {"point": task["id"], "notebook": task["notebook_name"], "parameters": task["parameters"],
-            "status": "abandoned", "error": "the sweep that queued this point is gone", "results": {}}
+    return {
+        "point": task["id"],
+        "notebook": task["notebook_name"],
+        "parameters": task["parameters"],
+        "status": "abandoned",
+        "error": "the sweep that queued this point is gone",
+        "results": {},
+    }
 
 
 def _claim_point(task: Mapping[str, Any]) -> locks.Held | None:
@@ -465,9 +497,13 @@ def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
     final, partial_nb, log = out / f"{pid}.ipynb", out / f".{pid}.partial.ipynb", out / f"{pid}.log"
     info = out / f".{pid}.run.json"
     before = read_record(out / f"{pid}.json")
-    if (before and before.get("status") == "done" and task.get("code_sha256")
-            and not provenance.stale(before, code=task["code_sha256"], notebook=task["notebook_sha256"])
-            and not executed_damage(out, before)):
+    if (
+        before
+        and before.get("status") == "done"
+        and task.get("code_sha256")
+        and not provenance.stale(before, code=task["code_sha256"], notebook=task["notebook_sha256"])
+        and not executed_damage(out, before)
+    ):
         return {**before, "reused": True}  # another process finished it while this one waited
     partial_nb.unlink(missing_ok=True)  # a leftover of a killed run of this point
     info.unlink(missing_ok=True)
@@ -486,14 +522,20 @@ def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
             # loop fail with "This event loop is already running".
             nb = contextvars.Context().run(
                 papermill.execute_notebook,
-                task["notebook"], str(partial_nb), parameters=task["parameters"], kernel_name=task["kernel"],
-                progress_bar=False, log_output=False, execution_timeout=task.get("timeout"),
+                task["notebook"],
+                str(partial_nb),
+                parameters=task["parameters"],
+                kernel_name=task["kernel"],
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=task.get("timeout"),
                 kernel_manager_class=_kernel_manager(env, log_file, started),
                 # Stop the kernel at once after the last cell: the shorter the time between the
                 # end of the computation and its record, the rarer a kill in between (which reruns it).
                 shutdown_kernel="immediate",
                 # The kernel starts in the notebook's folder, as in the book build (no chdir here).
-                resources={"metadata": {"path": str(Path(task["notebook"]).parent)}})
+                resources={"metadata": {"path": str(Path(task["notebook"]).parent)}},
+            )
             values = results.from_notebook(nb)
         except papermill.PapermillExecutionError as err:
             status, error = "failed", f"{err.ename}: {err.evalue}"
@@ -514,12 +556,21 @@ def _run_claimed(task: Mapping[str, Any]) -> dict[str, Any]:
         executed = _file_sha256(final)
     wall = time.time() - start
     record = {
-        "point": pid, "notebook": task["notebook_name"], "parameters": task["parameters"],
-        "resolved": task.get("resolved"), "status": status, "error": error, "results": values, "executed_sha256": executed,
-        "seconds": round(wall, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "host": socket.gethostname(), "gpu": env.get("CUDA_VISIBLE_DEVICES"),
-        "provenance": provenance.collect(task["notebook"], device=ran_on, threads=run_info.get("threads"),
-                                         wall_s=wall, root=task["root"]),
+        "point": pid,
+        "notebook": task["notebook_name"],
+        "parameters": task["parameters"],
+        "resolved": task.get("resolved"),
+        "status": status,
+        "error": error,
+        "results": values,
+        "executed_sha256": executed,
+        "seconds": round(wall, 3),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "host": socket.gethostname(),
+        "gpu": env.get("CUDA_VISIBLE_DEVICES"),
+        "provenance": provenance.collect(
+            task["notebook"], device=ran_on, threads=run_info.get("threads"), wall_s=wall, root=task["root"]
+        ),
     }
     _write_json(out / f"{pid}.json", record)
     return record
@@ -624,15 +675,19 @@ class Summary:
     damaged: list[tuple[str, str]] = field(default_factory=list)  # (point, what was wrong): run again
 
     def __str__(self) -> str:
-        lines = [f"sweep {self.name!r}: {self.points} points: {self.done} done, {self.skipped} skipped "
-                 f"(finished before), {self.failed} failed; wall time {self.wall_s:.1f} s",
-                 f"  table: {self.output / TABLE}.csv and .parquet"]
+        lines = [
+            f"sweep {self.name!r}: {self.points} points: {self.done} done, {self.skipped} skipped "
+            f"(finished before), {self.failed} failed; wall time {self.wall_s:.1f} s",
+            f"  table: {self.output / TABLE}.csv and .parquet",
+        ]
         lines += _duplicate_lines(self.duplicates)
         if self.stale:
             what = sorted({w for _, ws in self.stale for w in ws})
             verb = "redone" if self.rerun_stale else "kept; run with --rerun-stale to redo them"
-            lines.append(f"  {len(self.stale)} finished point(s) were recorded with another "
-                         f"{' and '.join(what)} than the current one: {verb}")
+            lines.append(
+                f"  {len(self.stale)} finished point(s) were recorded with another "
+                f"{' and '.join(what)} than the current one: {verb}"
+            )
             lines += [f"    stale {pid} ({', '.join(ws)} changed)" for pid, ws in self.stale]
         lines += [f"  run again {pid}: finished before, but {why}" for pid, why in self.damaged]
         lines += [f"  failed {r['point']} ({short(r['parameters'])}): {r['error']}" for r in self.failures]
@@ -642,16 +697,19 @@ class Summary:
         """Raise :class:`SweepError` listing the failed points and their errors, if any; else return self."""
         if self.failed:
             failed = "\n".join(f"  {r['point']} ({short(r['parameters'])}): {r['error']}" for r in self.failures)
-            raise SweepError(f"{self.failed} of {self.points} points of sweep {self.name!r} failed "
-                             f"(their executed notebooks and logs are in {self.output / 'points'}):\n{failed}")
+            raise SweepError(
+                f"{self.failed} of {self.points} points of sweep {self.name!r} failed "
+                f"(their executed notebooks and logs are in {self.output / 'points'}):\n{failed}"
+            )
         return self
 
 
 def _duplicate_lines(duplicates: list[tuple[dict[str, Any], str]]) -> list[str]:
     if not duplicates:
         return []
-    return ([f"  {len(duplicates)} parameter set(s) resolve to a point already in the sweep and were merged:"]
-            + [f"    {short(params)} -> {pid}" for params, pid in duplicates])
+    return [f"  {len(duplicates)} parameter set(s) resolve to a point already in the sweep and were merged:"] + [
+        f"    {short(params)} -> {pid}" for params, pid in duplicates
+    ]
 
 
 def visible_gpus() -> list[str]:
@@ -742,9 +800,18 @@ def _result_or_failure(fut: Any, task: Mapping[str, Any]) -> dict:
     try:
         return fut.result()
     except Exception as err:
-        record = {"point": task["id"], "notebook": task["notebook_name"], "parameters": task["parameters"],
-                  "status": "failed", "error": f"worker lost: {type(err).__name__}: {err}", "results": {},
-                  "seconds": None, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": None, "gpu": None}
+        record = {
+            "point": task["id"],
+            "notebook": task["notebook_name"],
+            "parameters": task["parameters"],
+            "status": "failed",
+            "error": f"worker lost: {type(err).__name__}: {err}",
+            "results": {},
+            "seconds": None,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "host": None,
+            "gpu": None,
+        }
         points = Path(task["output"]) / "points"
         held = locks.claim(points / f"{task['id']}.lock")
         if held is not None:  # else another process runs the point now: its record will say
@@ -765,16 +832,27 @@ def _prepare_output(out: Path, spec: Spec, points: list[Point]) -> None:
         for partial_nb in (out / "points").glob(".*.partial.ipynb"):
             if not locks.held(out / "points" / f"{partial_nb.name[1:].split('.')[0]}.lock"):
                 partial_nb.unlink(missing_ok=True)
-        _write_json(out / "sweep.json", {"name": spec.name, "notebook": str(spec.notebook),
-                                        "points": {p.id: p.parameters for p in points}})
+        _write_json(
+            out / "sweep.json",
+            {"name": spec.name, "notebook": str(spec.notebook), "points": {p.id: p.parameters for p in points}},
+        )
     except OSError as err:
-        raise SweepError(f"the output folder {str(spec.output)!r} cannot be used: "
-                         f"{err.strerror or err}{f' ({err.filename})' if err.filename else ''}") from None
+        raise SweepError(
+            f"the output folder {str(spec.output)!r} cannot be used: "
+            f"{err.strerror or err}{f' ({err.filename})' if err.filename else ''}"
+        ) from None
 
 
-def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, scheduler: str | None = None,
-        client: Any = None, progress: bool = True, on_point: Callable[[dict], None] | None = None,
-        rerun_stale: bool = False) -> Summary:
+def run(
+    spec: Spec | Mapping[str, Any] | str | Path,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    client: Any = None,
+    progress: bool = True,
+    on_point: Callable[[dict], None] | None = None,
+    rerun_stale: bool = False,
+) -> Summary:
     """Run every point of ``spec`` not finished before; return the summary with the results table.
 
     ``workers`` > 1 runs points in that many local processes; ``scheduler`` (an address)
@@ -819,10 +897,24 @@ def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, schedu
     skipped = len(records)
     # Held while the sweep runs: its points stop (and record nothing) when it is gone.
     owner = locks.claim(out / f".sweep.{locks.HOST.split('.')[0]}-{os.getpid()}.lock", {"sweep": spec.name})
-    tasks = [{"id": p.id, "parameters": p.parameters, "resolved": p.resolved, "notebook": str(nb),
-              "notebook_name": nb.name, "output": str(out), "kernel": spec.kernel, "timeout": spec.timeout,
-              "root": str(ROOT), "owner": str(owner.path), "code_sha256": code_hash, "notebook_sha256": nb_hash}
-             for p in points if p.id not in records]
+    tasks = [
+        {
+            "id": p.id,
+            "parameters": p.parameters,
+            "resolved": p.resolved,
+            "notebook": str(nb),
+            "notebook_name": nb.name,
+            "output": str(out),
+            "kernel": spec.kernel,
+            "timeout": spec.timeout,
+            "root": str(ROOT),
+            "owner": str(owner.path),
+            "code_sha256": code_hash,
+            "notebook_sha256": nb_hash,
+        }
+        for p in points
+        if p.id not in records
+    ]
     order = {p.id: i for i, p in enumerate(points)}
 
     def table() -> pd.DataFrame:
@@ -841,8 +933,15 @@ def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, schedu
         done = failed = 0
         failures: list[dict] = []
         last_write = 0.0
-        bar = tqdm(total=len(points), initial=skipped, desc=spec.name, unit="point", disable=not progress,
-                   file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(
+            total=len(points),
+            initial=skipped,
+            desc=spec.name,
+            unit="point",
+            disable=not progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
         try:
             for rec in stream:
                 if rec.get("reused"):
@@ -872,7 +971,8 @@ def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, schedu
             raise SweepInterrupted(
                 f"interrupted: {finished} of {len(points)} points of sweep {spec.name!r} are finished and kept in "
                 f"{out / 'points'} ({done} of them in this run); the running points were stopped and record "
-                "nothing. Run the same command again to resume where it stopped.") from None
+                "nothing. Run the same command again to resume where it stopped."
+            ) from None
         finally:
             bar.close()
             stream.close()
@@ -881,16 +981,38 @@ def run(spec: Spec | Mapping[str, Any] | str | Path, *, workers: int = 1, schedu
         if own_client is not None:
             own_client.close()
         owner.release()
-    return Summary(spec.name, out, len(points), done, skipped, failed, time.time() - start, table(), failures,
-                   stale, rerun_stale, planned.duplicates, damaged)
+    return Summary(
+        spec.name,
+        out,
+        len(points),
+        done,
+        skipped,
+        failed,
+        time.time() - start,
+        table(),
+        failures,
+        stale,
+        rerun_stale,
+        planned.duplicates,
+        damaged,
+    )
 
 
 # ------------------------------------------------------------------------- plotting
 
 
-def plot(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, ax: Any = None,
-         xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
-         logx: bool = False) -> Any:
+def plot(
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    *,
+    ax: Any = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+    logx: bool = False,
+) -> Any:
     """Mean of ``y`` over seeds against ``x`` (one line per ``hue``), each run as a faint dot.
 
     Only finished points are drawn. Numeric ``x`` gives a line plot, other ``x`` a point
@@ -913,8 +1035,18 @@ def plot(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, ax: Any
         sns.scatterplot(data=data, x=x, y=y, hue=hue, ax=ax, alpha=0.35, legend=False, s=18)
     else:
         sns.pointplot(**kw, order=list(dict.fromkeys(data[x])), dodge=0.2 if hue else False)
-        sns.stripplot(data=data, x=x, y=y, hue=hue, ax=ax, alpha=0.35, legend=False, size=4,
-                      order=list(dict.fromkeys(data[x])), dodge=bool(hue))
+        sns.stripplot(
+            data=data,
+            x=x,
+            y=y,
+            hue=hue,
+            ax=ax,
+            alpha=0.35,
+            legend=False,
+            size=4,
+            order=list(dict.fromkeys(data[x])),
+            dodge=bool(hue),
+        )
     if logx and numeric:
         from matplotlib.ticker import NullLocator
 
@@ -933,11 +1065,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.sweep", description=__doc__.split("\n")[0])
     parser.add_argument("spec", help="sweep spec (YAML)")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run the points on this Dask distributed scheduler (e.g. tcp://host:8786)")
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the points on this Dask distributed scheduler (e.g. tcp://host:8786)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="check the spec and list its points; run nothing")
-    parser.add_argument("--rerun-stale", action="store_true",
-                        help="redo finished points recorded with another notebook or lib/ than the current one")
+    parser.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="redo finished points recorded with another notebook or lib/ than the current one",
+    )
     args = parser.parse_args(argv)
     try:
         spec = load_spec(args.spec)
@@ -945,8 +1083,11 @@ def main(argv: list[str] | None = None) -> int:
             planned = plan(spec, check_device=args.scheduler is None)
             for p in planned.points:
                 print(p.id, short(p.parameters))
-            print("\n".join([f"{len(planned.points)} points, output {spec.output}",
-                             *_duplicate_lines(planned.duplicates)]))
+            print(
+                "\n".join(
+                    [f"{len(planned.points)} points, output {spec.output}", *_duplicate_lines(planned.duplicates)]
+                )
+            )
             return 0
         summary = run(spec, workers=args.workers, scheduler=args.scheduler, rerun_stale=args.rerun_stale)
     except SweepInterrupted as err:

@@ -1,4 +1,5 @@
 """Mini-batch training over device-resident tensors (no DataLoader), seeded, with a progress bar."""
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,7 @@ def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
     """Model outputs on ``x`` in eval mode, batched; restores the previous mode."""
     with eval_mode(model):
-        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> float:
@@ -49,23 +50,26 @@ def divergence(losses: list[float]) -> str | None:
     return None
 
 
-def check_schedule(*, epochs: int, batch_size: int | None = None, lr: float | None = None,
-                   anneal_epochs: int | None = None) -> None:
+def check_schedule(
+    *, epochs: int, batch_size: int | None = None, lr: float | None = None, anneal_epochs: int | None = None
+) -> None:
     """Raise :class:`ParameterError` unless the training schedule's given parameters are valid:
     ``epochs >= 1``, ``0 <= anneal_epochs < epochs``, ``batch_size >= 1``, ``lr > 0``."""
     if epochs < 1:
         raise ParameterError(f"parameter 'epochs' must be >= 1, got {epochs}")
     if anneal_epochs is not None and not 0 <= anneal_epochs < epochs:
-        raise ParameterError(f"parameter 'anneal_epochs' must be in 0..{epochs - 1} (below 'epochs'), "
-                             f"got {anneal_epochs}")
+        raise ParameterError(
+            f"parameter 'anneal_epochs' must be in 0..{epochs - 1} (below 'epochs'), got {anneal_epochs}"
+        )
     if batch_size is not None and batch_size < 1:
         raise ParameterError(f"parameter 'batch_size' must be >= 1, got {batch_size}")
     if lr is not None and not lr > 0:
         raise ParameterError(f"parameter 'lr' must be > 0, got {lr}")
 
 
-def make_optimizer(params, name: str, lr: float, weight_decay: float = 0.0,
-                   momentum: float = 0.0) -> torch.optim.Optimizer:
+def make_optimizer(
+    params, name: str, lr: float, weight_decay: float = 0.0, momentum: float = 0.0
+) -> torch.optim.Optimizer:
     """An optimizer by name (see OPTIMIZERS), in PyTorch's fused implementation where it has one.
 
     The fused kernels update every parameter in one call instead of a dozen small
@@ -82,11 +86,24 @@ def make_optimizer(params, name: str, lr: float, weight_decay: float = 0.0,
     return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum, fused=fused or None)
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int = 64,
-        lr: float = 1e-3, optimizer: str = "adam", weight_decay: float = 0.0,
-        generator: torch.Generator | None = None, loss_fn: LossFn = cross_entropy,
-        transform: BatchTransform | None = None, x_val: torch.Tensor | None = None,
-        y_val: torch.Tensor | None = None, progress: bool = True, desc: str = "training") -> pd.DataFrame:
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    generator: torch.Generator | None = None,
+    loss_fn: LossFn = cross_entropy,
+    transform: BatchTransform | None = None,
+    x_val: torch.Tensor | None = None,
+    y_val: torch.Tensor | None = None,
+    progress: bool = True,
+    desc: str = "training",
+) -> pd.DataFrame:
     """Train ``model`` in place by mini-batch descent over tensors already on its device.
 
     Each epoch visits a fresh permutation drawn from ``generator`` (CPU), so the same
@@ -129,7 +146,10 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
         why = None if warned else divergence([r["loss"] for r in rows])
         if why:
             warned = True
-            warnings.warn(f"{desc}: {why} by epoch {epoch}; training diverges, lower 'lr' (now {lr:g})",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{desc}: {why} by epoch {epoch}; training diverges, lower 'lr' (now {lr:g})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     model.eval()
     return pd.DataFrame(rows)

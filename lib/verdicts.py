@@ -2,6 +2,7 @@
 
 One module, imported by both, so neither needs the other for its words.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,9 @@ def current_hashes(notebook: str, notebook_dir: str | Path = BOOK) -> tuple[str,
 
 def is_stale(code: str, notebook_hash: str, current: tuple[str, str]) -> bool:
     """Whether evidence recorded with these code and notebook hashes was made with other code than ``current``."""
-    return not (isinstance(code, str) and isinstance(notebook_hash, str) and current[0]
-                and (code, notebook_hash) == current)
+    return not (
+        isinstance(code, str) and isinstance(notebook_hash, str) and current[0] and (code, notebook_hash) == current
+    )
 
 
 def stale_column(table: pd.DataFrame, notebook_dir: str | Path = BOOK) -> list[bool]:
@@ -45,8 +47,10 @@ def stale_column(table: pd.DataFrame, notebook_dir: str | Path = BOOK) -> list[b
     if not {"notebook", "code_sha256", "notebook_sha256"} <= set(table.columns):
         return [True] * len(table)
     now = {nb: current_hashes(nb, notebook_dir) for nb in set(table["notebook"].astype(str))}
-    return [is_stale(c, h, now[str(nb)]) for nb, c, h in zip(table["notebook"], table["code_sha256"],
-                                                              table["notebook_sha256"])]
+    return [
+        is_stale(c, h, now[str(nb)])
+        for nb, c, h in zip(table["notebook"], table["code_sha256"], table["notebook_sha256"])
+    ]
 
 
 def replicated(path: str | Path | None = None, notebook_dir: str | Path = BOOK) -> pd.DataFrame:

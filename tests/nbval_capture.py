@@ -4,6 +4,7 @@ For every notebook whose cells all passed under nbval, an executed copy is
 written to ``$NBVAL_CAPTURE_DIR/<path relative to the repo>``; ``python -m
 lib.bookcache import`` then stores it in the book's execution cache.
 """
+
 from __future__ import annotations
 
 import copy
@@ -43,6 +44,7 @@ def pytest_collection_modifyitems(session, config, items):
         path = Path(str(item.fspath)).resolve()
         rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
         return LONGEST_FIRST.index(rel) if rel in LONGEST_FIRST else len(LONGEST_FIRST)
+
     items.sort(key=rank)  # stable: cells keep their order, other files theirs
 
 

@@ -12,6 +12,7 @@ executions finished (``end`` lines) per point, pairs of executions of one point 
 overlapped in time, processes of the killed sweep still alive 3 s after each kill and
 how long the last of them took to exit.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,10 @@ results.record(y=x)
 def write_notebook(folder: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell('x = 0\nlog = ""\nduration = 1.5', metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell(BODY)]
+    nb.cells = [
+        nbformat.v4.new_code_cell('x = 0\nlog = ""\nduration = 1.5', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(BODY),
+    ]
     path = folder / "tiny.ipynb"
     nbformat.write(nb, str(path))
     return path
@@ -75,6 +78,7 @@ def tagged(tag: str) -> list[tuple[int, str]]:
 
 def survivors(tag: str, ctag: str | None) -> tuple[list[tuple[int, str]], float]:
     """The killed sweep's processes alive 3 s after the kill, and when the last was gone (30 s at most)."""
+
     def alive() -> list[tuple[int, str]]:
         found = tagged(tag.split("=")[1])
         if ctag is not None:  # the cluster's own processes stay; its kernels must not
@@ -125,27 +129,45 @@ def main() -> int:
     parser.add_argument("--dask", action="store_true", help="run the points on a Dask LocalCluster")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--duration", type=float, default=1.5, help="seconds each execution of the notebook takes")
-    parser.add_argument("--max-wait", type=float, default=30.0,
-                        help="each kill comes uniformly between 2 s and this many seconds after the start")
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=30.0,
+        help="each kill comes uniformly between 2 s and this many seconds after the start",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     folder = Path(tempfile.mkdtemp(prefix="sweep-kill-"))
     notebook, log = write_notebook(folder), folder / "runs.log"
     spec = folder / "spec.yaml"
-    spec.write_text(yaml.safe_dump({"notebook": str(notebook), "output": str(folder / "out"),
-                                    "parameters": {"log": str(log), "duration": args.duration}, "grid": {"x": list(range(args.points))}}))
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "notebook": str(notebook),
+                "output": str(folder / "out"),
+                "parameters": {"log": str(log), "duration": args.duration},
+                "grid": {"x": list(range(args.points))},
+            }
+        )
+    )
     tag = f"SWEEP_KILL_TAG={uuid.uuid4().hex}"
     env = {**os.environ, "PYTHONPATH": str(ROOT), tag.split("=")[0]: tag.split("=")[1]}
     command = [sys.executable, "-m", "lib.sweep", str(spec)]
     cluster, ctag = None, None
     if args.dask:
         ctag = f"SWEEP_KILL_CLUSTER={uuid.uuid4().hex}"
-        code = ("import time; from distributed import LocalCluster; "
-                f"c = LocalCluster(n_workers={args.workers}, threads_per_worker=1, processes=True, "
-                "dashboard_address=None); print(c.scheduler_address, flush=True); time.sleep(10**6)")
-        cluster = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                                   env={**os.environ, "PYTHONPATH": str(ROOT), ctag.split("=")[0]: ctag.split("=")[1]},
-                                   cwd=ROOT)
+        code = (
+            "import time; from distributed import LocalCluster; "
+            f"c = LocalCluster(n_workers={args.workers}, threads_per_worker=1, processes=True, "
+            "dashboard_address=None); print(c.scheduler_address, flush=True); time.sleep(10**6)"
+        )
+        cluster = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), ctag.split("=")[0]: ctag.split("=")[1]},
+            cwd=ROOT,
+        )
         command += ["--scheduler", cluster.stdout.readline().strip()]
     else:
         command += ["--workers", str(args.workers)]
@@ -164,8 +186,11 @@ def main() -> int:
             leftovers.append(len(alive))
             kernels_left += alive
             vanish.append(gone_after)
-            print(f"kill {k + 1} after {waited:.1f} s: processes left 3 s later {len(alive)}, "
-                  f"all gone {gone_after:.1f} s after the kill", flush=True)
+            print(
+                f"kill {k + 1} after {waited:.1f} s: processes left 3 s later {len(alive)}, "
+                f"all gone {gone_after:.1f} s after the kill",
+                flush=True,
+            )
         final = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
         print(final.stdout.strip())
     finally:
@@ -177,19 +202,28 @@ def main() -> int:
     started = collections.Counter(x for (x, _) in runs)
     table = json.loads((folder / "out" / "sweep.json").read_text())
     records = [json.loads(p.read_text()) for p in (folder / "out" / "points").glob("*.json")]
-    report = {"mode": "dask LocalCluster" if args.dask else f"{args.workers} local workers",
-              "kills": args.kills, "points": args.points, "executions_started": sum(started.values()),
-              "executions_finished": sum(ended.values()),
-              "finished_per_point": [ended.get(x, 0) for x in range(args.points)],
-              "overlapping_executions_of_one_point": overlaps(runs),
-              "processes_left_3s_after_kills": sum(leftovers),
-              "slowest_exit_after_a_kill_s": round(max(vanish, default=0.0), 1),
-              "records_done": sum(r["status"] == "done" for r in records), "points_in_spec": len(table["points"])}
+    report = {
+        "mode": "dask LocalCluster" if args.dask else f"{args.workers} local workers",
+        "kills": args.kills,
+        "points": args.points,
+        "executions_started": sum(started.values()),
+        "executions_finished": sum(ended.values()),
+        "finished_per_point": [ended.get(x, 0) for x in range(args.points)],
+        "overlapping_executions_of_one_point": overlaps(runs),
+        "processes_left_3s_after_kills": sum(leftovers),
+        "slowest_exit_after_a_kill_s": round(max(vanish, default=0.0), 1),
+        "records_done": sum(r["status"] == "done" for r in records),
+        "points_in_spec": len(table["points"]),
+    }
     print(json.dumps(report, indent=1))
     if kernels_left:
         print("left:", kernels_left[:5])
-    ok = (report["finished_per_point"] == [1] * args.points and report["overlapping_executions_of_one_point"] == 0
-          and report["slowest_exit_after_a_kill_s"] < 30 and report["records_done"] == args.points)
+    ok = (
+        report["finished_per_point"] == [1] * args.points
+        and report["overlapping_executions_of_one_point"] == 0
+        and report["slowest_exit_after_a_kill_s"] < 30
+        and report["records_done"] == args.points
+    )
     return 0 if ok else 1
 
 

@@ -83,8 +83,10 @@ def test_targeted_raises_target_probability(trained):
     target = 1 - y
     p_before = torch.softmax(net(x), 1).gather(1, target[:, None]).mean()
     assert p_before < 0.05
-    for xa in (attacks.fgsm(net, x, target, 0.2, targeted=True),
-               attacks.pgd(net, x, target, 0.2, targeted=True, generator=torch.Generator().manual_seed(0))):
+    for xa in (
+        attacks.fgsm(net, x, target, 0.2, targeted=True),
+        attacks.pgd(net, x, target, 0.2, targeted=True, generator=torch.Generator().manual_seed(0)),
+    ):
         p_after = torch.softmax(net(xa), 1).gather(1, target[:, None]).mean()
         assert p_after > 0.5
 
@@ -113,15 +115,26 @@ def test_project_keeps_perturbation_in_subspace(trained):
     net, x, y = trained
     basis = torch.eye(20)[:, :3]
     proj = lambda v: v @ basis @ basis.T  # noqa: E731
-    xa = attacks.pgd(net, x, y, 0.3, norm="l2", clamp=None, project=proj,
-                     generator=torch.Generator().manual_seed(0))
+    xa = attacks.pgd(net, x, y, 0.3, norm="l2", clamp=None, project=proj, generator=torch.Generator().manual_seed(0))
     delta = xa - x
     assert torch.allclose(delta, proj(delta), atol=1e-6)
     assert delta[:, 3:].abs().max() < 1e-6
 
 
-def _pgd_textbook(model, x, y, eps, norm="linf", steps=10, step_size=None, random_start=True, generator=None,
-                  targeted=False, clamp=(0.0, 1.0), project=None):
+def _pgd_textbook(
+    model,
+    x,
+    y,
+    eps,
+    norm="linf",
+    steps=10,
+    step_size=None,
+    random_start=True,
+    generator=None,
+    targeted=False,
+    clamp=(0.0, 1.0),
+    project=None,
+):
     """PGD as first written: delta state, box then range clamp, one operation at a time."""
     shape = (-1, *([1] * (x.ndim - 1)))
     e = torch.as_tensor(eps, dtype=x.dtype)
@@ -157,13 +170,21 @@ def _pgd_textbook(model, x, y, eps, norm="linf", steps=10, step_size=None, rando
     return x0 + delta
 
 
-@pytest.mark.parametrize("case", [
-    dict(norm="linf", eps=0.1), dict(norm="l2", eps=0.8),
-    dict(norm="linf", eps=0.1, random_start=False), dict(norm="l2", eps=0.8, random_start=False),
-    dict(norm="linf", eps=0.2, targeted=True), dict(norm="l2", eps=1.0, targeted=True, steps=5),
-    dict(norm="linf", eps="per-sample", clamp=None), dict(norm="l2", eps="per-sample", step_size=0.05),
-    dict(norm="l2", eps=0.5, project="first-3", clamp=None), dict(norm="linf", eps=0.1, project="first-3"),
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(norm="linf", eps=0.1),
+        dict(norm="l2", eps=0.8),
+        dict(norm="linf", eps=0.1, random_start=False),
+        dict(norm="l2", eps=0.8, random_start=False),
+        dict(norm="linf", eps=0.2, targeted=True),
+        dict(norm="l2", eps=1.0, targeted=True, steps=5),
+        dict(norm="linf", eps="per-sample", clamp=None),
+        dict(norm="l2", eps="per-sample", step_size=0.05),
+        dict(norm="l2", eps=0.5, project="first-3", clamp=None),
+        dict(norm="linf", eps=0.1, project="first-3"),
+    ],
+)
 def test_pgd_matches_textbook_loop(trained, case):
     """The streamlined update computes the same iterates as the step-by-step loop, to round-off."""
     net, x, y = trained
@@ -227,6 +248,7 @@ def test_pgd_restores_threads_and_mode_after_an_error(trained, two_threads):
         calls.append(m.training)
         if len(calls) == 2:
             raise RuntimeError("planted")
+
     hook = net.register_forward_pre_hook(fail_second)
     net.train()
     try:

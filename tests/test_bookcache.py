@@ -36,11 +36,13 @@ def _small_book(tmp_path):
     (tmp_path / "intro.md").write_text("# intro\n")
     cache = get_cache(str(tmp_path / "cache"))
     a = _notebook(tmp_path / "book" / "a.ipynb", "print(1)", executed=True)
-    cache.cache_notebook_bundle(CacheBundleIn(a, str(tmp_path / "book" / "a.ipynb"),
-                                              data={"execution_seconds": 12.5}), check_validity=False)
+    cache.cache_notebook_bundle(
+        CacheBundleIn(a, str(tmp_path / "book" / "a.ipynb"), data={"execution_seconds": 12.5}), check_validity=False
+    )
     _notebook(tmp_path / "b_run.ipynb", "print(2)", executed=True)
-    cache.cache_notebook_file(str(tmp_path / "b_run.ipynb"), uri=str(tmp_path / "book" / "b.ipynb"),
-                              check_validity=False)
+    cache.cache_notebook_file(
+        str(tmp_path / "b_run.ipynb"), uri=str(tmp_path / "book" / "b.ipynb"), check_validity=False
+    )
     _notebook(tmp_path / "book" / "b.ipynb", "print(2)", executed=False)
     _notebook(tmp_path / "book" / "c.ipynb", "print(3)", executed=False)
     return tmp_path

@@ -1,7 +1,7 @@
 """Chapter 1's parameter checks and conditions (no training)."""
-import pytest
 
 import pandas as pd
+import pytest
 
 from lib import claims, config
 from lib.chapters import ch01
@@ -13,13 +13,16 @@ def resolve(**kw):
     return config.resolve(ch01.PARAMS, {"profile": "quick"}, device="cpu", **kw)
 
 
-@pytest.mark.parametrize("kw, name", [
-    ({"alpha_window": [11, 300]}, "alpha_window"),    # beyond the narrowest layer
-    ({"alpha_window": [11]}, "alpha_window"),
-    ({"alpha_window": [20, 21]}, "alpha_window"),
-    ({"epoch_grid": [1, 40]}, "epoch_grid"),
-    ({"epsilons": [0.1, 0.2]}, "epsilons"),             # no clean point
-])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"alpha_window": [11, 300]}, "alpha_window"),  # beyond the narrowest layer
+        ({"alpha_window": [11]}, "alpha_window"),
+        ({"alpha_window": [20, 21]}, "alpha_window"),
+        ({"epoch_grid": [1, 40]}, "epoch_grid"),
+        ({"epsilons": [0.1, 0.2]}, "epsilons"),  # no clean point
+    ],
+)
 def test_bad_parameters_fail_before_training(kw, name):
     with pytest.raises(ParameterError, match=name):
         ch01.load_data(resolve(**kw))
@@ -30,10 +33,16 @@ def test_window_must_fit_the_test_set():
         ch01.load_data(resolve(n_test=50))
 
 
-@pytest.mark.parametrize("kw, name", [({"widths": [0]}, "widths"), ({"dataset": "cifar"}, "dataset"),
-                                      ({"weight_decays": [-1.0]}, "weight_decays"),
-                                      ({"n_boot": 50}, "'n_boot' must be >= 100, got 50"),
-                                      ({"width_grid": [10**6]}, "'width_grid' must be <= 65536")])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"widths": [0]}, "widths"),
+        ({"dataset": "cifar"}, "dataset"),
+        ({"weight_decays": [-1.0]}, "weight_decays"),
+        ({"n_boot": 50}, "'n_boot' must be >= 100, got 50"),
+        ({"width_grid": [10**6]}, "'width_grid' must be <= 65536"),
+    ],
+)
 def test_bad_values_are_rejected_by_resolve(kw, name):
     with pytest.raises(ParameterError, match=name):
         resolve(**kw)
@@ -62,22 +71,32 @@ def trend_of(shape, rho=0.5, ci=(0.2, 0.8)):
     return Trend(20, rho, ci, nan, (nan, nan), nan, nan, (nan, nan), nan, (nan, nan), shape)
 
 
-@pytest.mark.parametrize("shape, want, verdict", [
-    ("increasing", "increasing", claims.HOLDS),
-    ("decreasing", "increasing", claims.FAILS),          # the paper's direction, not any direction
-    ("interior maximum", "increasing", claims.FAILS),
-    ("undetermined", "increasing", claims.INCONCLUSIVE),
-    ("interior minimum", "non-monotonic", claims.HOLDS),
-    ("decreasing", "non-monotonic", claims.FAILS),
-])
+@pytest.mark.parametrize(
+    "shape, want, verdict",
+    [
+        ("increasing", "increasing", claims.HOLDS),
+        ("decreasing", "increasing", claims.FAILS),  # the paper's direction, not any direction
+        ("interior maximum", "increasing", claims.FAILS),
+        ("undetermined", "increasing", claims.INCONCLUSIVE),
+        ("interior minimum", "non-monotonic", claims.HOLDS),
+        ("decreasing", "non-monotonic", claims.FAILS),
+    ],
+)
 def test_direction_verdicts(shape, want, verdict):
     assert direction_verdict(trend_of(shape), want) == verdict
 
 
 def fake_fidelity(local=0.85, logistic=0.83, backprop=0.855):
-    return ch01.Fidelity(logistic, 1e-2, local, backprop, [0.86, 0.85, 0.855], [0.85] * 3,
-                         (local - logistic, (local - logistic - 0.01, local - logistic + 0.01)),
-                         (backprop - local, (backprop - local - 0.01, backprop - local + 0.01)))
+    return ch01.Fidelity(
+        logistic,
+        1e-2,
+        local,
+        backprop,
+        [0.86, 0.85, 0.855],
+        [0.85] * 3,
+        (local - logistic, (local - logistic - 0.01, local - logistic + 0.01)),
+        (backprop - local, (backprop - local - 0.01, backprop - local + 0.01)),
+    )
 
 
 def test_claims_have_ids_numbers_and_an_untestable_bound(monkeypatch):
@@ -112,6 +131,8 @@ def test_result_sentences_follow_the_numbers():
     assert "cannot be told apart" in ch01.fidelity_text(cfg, fake_fidelity(local=0.835))
     checks = ch01.fidelity_table(cfg, fake_fidelity(local=0.70))
     assert list(checks.passes) == [False, False, True]
-    table = pd.DataFrame({"alpha": [1.5, 2.0, 1.1], "method": ["local"] * 3, "condition": ["base", "base", "0.05 epochs"]})
+    table = pd.DataFrame(
+        {"alpha": [1.5, 2.0, 1.1], "method": ["local"] * 3, "condition": ["base", "base", "0.05 epochs"]}
+    )
     assert ch01.bound_text(table, 1.2, 1.3).startswith("1 of the 3")
     assert "untestable" in ch01.bound_text(table, 1.05, 1.3)

@@ -1,4 +1,5 @@
 """Chapter 2's parameter checks, mislabelled-training budgets and verdicts, and flip-norm display."""
+
 import math
 
 import numpy as np
@@ -24,20 +25,25 @@ def test_latent_dim_zero_takes_the_book_choice_for_the_image_size(dataset, k, mn
     assert resolve(dataset=dataset, latent_dim=5).latent_dim == 5
 
 
-@pytest.mark.parametrize("kw, name", [
-    ({"mislabel_rms": [0.2, 0.1]}, "mislabel_rms"),
-    ({"mislabel_fractions": [0.5, 1.0]}, "mislabel_fractions"),
-    ({"latent_dim": 64}, "latent_dim"),
-    ({"ae_channels": [8, 16, 32]}, "ae_channels"),
-    ({"attack_eps": 9.0}, "flip_eps_max"),
-])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"mislabel_rms": [0.2, 0.1]}, "mislabel_rms"),
+        ({"mislabel_fractions": [0.5, 1.0]}, "mislabel_fractions"),
+        ({"latent_dim": 64}, "latent_dim"),
+        ({"ae_channels": [8, 16, 32]}, "ae_channels"),
+        ({"attack_eps": 9.0}, "flip_eps_max"),
+    ],
+)
 def test_bad_parameter_combinations_fail_before_compute(kw, name):
     with pytest.raises(ParameterError, match=name):
         resolve(**kw)
 
 
-@pytest.mark.parametrize("kw, name", [({"ae_kind": "vae"}, "ae_kind"), ({"n_test": -1}, "n_test"),
-                                      ({"mislabel_rms": [-0.1]}, "mislabel_rms")])
+@pytest.mark.parametrize(
+    "kw, name",
+    [({"ae_kind": "vae"}, "ae_kind"), ({"n_test": -1}, "n_test"), ({"mislabel_rms": [-0.1]}, "mislabel_rms")],
+)
 def test_bad_values_are_rejected_by_resolve(kw, name):
     with pytest.raises(ParameterError, match=name):
         config.resolve(ch02.PARAMS, {"profile": "quick"}, device="cpu", **kw)
@@ -76,9 +82,18 @@ def test_flip_text_never_shows_a_bare_inf():
 
 def test_summary_shows_no_flip_text():
     cfg = resolve()
-    geo = {kind: pd.DataFrame({"normal_tangent": [0.3, 0.4], "normal_random": [0.3, 0.3], "pgd_tangent": [0.5, 0.5],
-                               "pgd_random": [0.35, 0.35], **{n: [1.0, 2.0] for n in ch02.RESTRICTIONS}})
-           for kind in ("standard", "adversarial")}
+    geo = {
+        kind: pd.DataFrame(
+            {
+                "normal_tangent": [0.3, 0.4],
+                "normal_random": [0.3, 0.3],
+                "pgd_tangent": [0.5, 0.5],
+                "pgd_random": [0.35, 0.35],
+                **{n: [1.0, 2.0] for n in ch02.RESTRICTIONS},
+            }
+        )
+        for kind in ("standard", "adversarial")
+    }
     geo["adversarial"]["on-manifold"] = [math.inf, math.inf]
     table = ch02.summary(cfg, geo, 64)
     assert table.loc["median flip: on-manifold", "adversarial"] == "no flip within L2 <= 8 (100% of points)"
@@ -92,10 +107,19 @@ def test_size_slope_is_gain_per_doubling():
 
 
 def _mis(success, acc, lo, hi, shifted=0.05):
-    return pd.DataFrame({"rms": [0.1], "l2_budget": [0.8], "attack_success": [success], "clean_accuracy": [acc],
-                         "shifted_accuracy": [shifted],
-                         "clean_lo": [lo], "clean_hi": [hi], "verdict here": [ch02.mislabelled_verdict(success, lo, hi)],
-                         "judged": [True]})
+    return pd.DataFrame(
+        {
+            "rms": [0.1],
+            "l2_budget": [0.8],
+            "attack_success": [success],
+            "clean_accuracy": [acc],
+            "shifted_accuracy": [shifted],
+            "clean_lo": [lo],
+            "clean_hi": [hi],
+            "verdict here": [ch02.mislabelled_verdict(success, lo, hi)],
+            "judged": [True],
+        }
+    )
 
 
 def test_mislabelled_reading_follows_the_numbers():
@@ -130,11 +154,20 @@ def test_mislabelled_sweep_uses_scaled_budgets_and_reports_success():
 
 def test_quality_reading_follows_the_snapshots():
     def table(shares):
-        return pd.DataFrame({"manifold": "conv autoencoder", "epoch": [0, 1, 3, 10],
-                             "explained variance": [-1, 0.3, 0.6, 0.8], "RMS share: pgd": shares})
+        return pd.DataFrame(
+            {
+                "manifold": "conv autoencoder",
+                "epoch": [0, 1, 3, 10],
+                "explained variance": [-1, 0.3, 0.6, 0.8],
+                "RMS share: pgd": shares,
+            }
+        )
+
     pca = pd.Series({"explained variance": 0.7, "RMS share: pgd": 0.5})
     text = ch02.quality_reading(table([0.1, 0.4, 0.5, 0.6]), pca, "RMS share: pgd")
-    assert "rises with the explained variance" in text and "untrained decoder (epoch 0) gives a PGD share of 0.10" in text
+    assert (
+        "rises with the explained variance" in text and "untrained decoder (epoch 0) gives a PGD share of 0.10" in text
+    )
     assert "falls as" in ch02.quality_reading(table([0.1, 0.6, 0.5, 0.4]), pca, "RMS share: pgd")
     assert "not follow" in ch02.quality_reading(table([0.1, 0.5, 0.6, 0.5]), pca, "RMS share: pgd")
 
@@ -150,6 +183,7 @@ def test_censored_flip_pairs_are_read_both_ways_and_decide_nothing_alone():
 
     def positive_mean(v):
         return HOLDS if v.mean() > 0 else FAILS
+
     assert c.verdict(positive_mean(c.dropped), positive_mean) == HOLDS  # both readings agree
     assert c.verdict(HOLDS, lambda v: FAILS) == INCONCLUSIVE  # the readings disagree
     clean = ch02.censored_log_growth([on[:4], off[:4]], 8.0, np.subtract)
@@ -157,6 +191,7 @@ def test_censored_flip_pairs_are_read_both_ways_and_decide_nothing_alone():
 
     def never(v):
         raise AssertionError("the capped reading is read only when a pair is censored")
+
     assert clean.verdict(FAILS, never) == FAILS  # nothing censored: the dropped reading decides
 
 
@@ -166,18 +201,27 @@ def test_parameter_bounds_and_the_learned_manifold_in_place():
     with pytest.raises(ParameterError, match=r"parameter 'widths' must be <= 65536"):
         config.resolve(ch02.PARAMS, {"profile": "quick"}, device="cpu", widths=[10**6])
     names = list(ch02.PARAMS)
-    assert names[names.index("lr") + 1:names.index("ae_snapshots")] == list(manifold.LEARNED_PARAMS)
+    assert names[names.index("lr") + 1 : names.index("ae_snapshots")] == list(manifold.LEARNED_PARAMS)
 
 
 def _claim_inputs(seed=0, n=40):
     rng = np.random.default_rng(seed)
 
     def geo(scale):
-        return pd.DataFrame({"normal_tangent": rng.uniform(0.2, 0.4, n), "normal_random": rng.uniform(0.3, 0.4, n),
-                             "pgd_tangent": rng.uniform(0.3, 0.5, n), "pgd_random": rng.uniform(0.3, 0.4, n),
-                             "unrestricted": rng.uniform(0.5, 1.0, n), "on-manifold": rng.uniform(2, 3, n),
-                             "off-manifold": scale * rng.uniform(0.8, 1.2, n), "random k-dim": rng.uniform(3, 4, n),
-                             "random (n-k)-dim": rng.uniform(0.8, 1.2, n)})
+        return pd.DataFrame(
+            {
+                "normal_tangent": rng.uniform(0.2, 0.4, n),
+                "normal_random": rng.uniform(0.3, 0.4, n),
+                "pgd_tangent": rng.uniform(0.3, 0.5, n),
+                "pgd_random": rng.uniform(0.3, 0.4, n),
+                "unrestricted": rng.uniform(0.5, 1.0, n),
+                "on-manifold": rng.uniform(2, 3, n),
+                "off-manifold": scale * rng.uniform(0.8, 1.2, n),
+                "random k-dim": rng.uniform(3, 4, n),
+                "random (n-k)-dim": rng.uniform(0.8, 1.2, n),
+            }
+        )
+
     crit = pd.DataFrame({"seen": [False, True, False, False]})
     return crit, {"standard": geo(1.0), "adversarial": geo(2.0)}, 64, torch.full((n,), 4.0), _mis(0.99, 0.6, 0.55, 0.65)
 
@@ -185,6 +229,7 @@ def _claim_inputs(seed=0, n=40):
 def test_claims_follow_their_declarations_without_side_effects(monkeypatch):
     def no_record(**_):
         raise AssertionError("claims() must not record anything")
+
     monkeypatch.setattr(results, "record", no_record)
     cfg = resolve()
     crit, geo, n, nn_other, mis = _claim_inputs()
@@ -205,5 +250,10 @@ def test_claims_follow_their_declarations_without_side_effects(monkeypatch):
     assert s["clinging_dimpling_settings"] == 1
     gated = {r.id: r.verdict for r in ch02.claims(cfg, crit, geo, n, nn_other, mis, 0.1, 0.3)}
     assert {i for i, v in gated.items() if v == INCONCLUSIVE} == {
-        "ch02.clinging_dimpling", "ch02.pgd_mostly_off", "ch02.pgd_below_random", "ch02.on_larger_than_off",
-        "ch02.on_larger_than_random", "ch02.at_deepens_dimples"}
+        "ch02.clinging_dimpling",
+        "ch02.pgd_mostly_off",
+        "ch02.pgd_below_random",
+        "ch02.on_larger_than_off",
+        "ch02.on_larger_than_random",
+        "ch02.at_deepens_dimples",
+    }

@@ -1,4 +1,5 @@
 """Chapter 3 helpers: parameter checks, rank correlations with bootstrap intervals."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,15 +11,15 @@ from lib.chapters import ch03
 from lib.config import ParameterError
 
 
-@pytest.mark.parametrize("bad", [{"channels": [8, 16, 32]}, {"models": ["mlp", "mlp"]}, {"som_grid": 1},
-                                 {"epsilons": [0.1, 0.9]}])
+@pytest.mark.parametrize(
+    "bad", [{"channels": [8, 16, 32]}, {"models": ["mlp", "mlp"]}, {"som_grid": 1}, {"epsilons": [0.1, 0.9]}]
+)
 def test_bad_parameter_combinations_fail_naming_the_parameter(bad):
     with pytest.raises(ParameterError, match=next(iter(bad)) if "epsilons" not in bad else "flip_eps_max"):
         ch03.check(config.resolve(ch03.PARAMS, {"profile": "quick", **bad}))  # resolve runs the check
 
 
-@pytest.mark.parametrize("bad", [{"models": ["resnet"]}, {"som_lr": 0.0}, {"som_sigma": -1.0},
-                                 {"flip_attack": "cw"}])
+@pytest.mark.parametrize("bad", [{"models": ["resnet"]}, {"som_lr": 0.0}, {"som_sigma": -1.0}, {"flip_attack": "cw"}])
 def test_bad_single_parameters_fail_in_resolve(bad):
     with pytest.raises(ParameterError, match=next(iter(bad))):
         config.resolve(ch03.PARAMS, {"profile": "quick", **bad})
@@ -75,13 +76,33 @@ def test_convergence_tells_a_plateau_a_fitted_set_and_a_falling_loss_apart():
 
 
 def test_training_follows_the_schedule_and_is_deterministic():
-    cfg = config.resolve(ch03.PARAMS, {"profile": "quick", "n_train": 200, "n_test": 100, "n_attack": 100, "epochs": 4,
-                                       "widths": [16], "device": "cpu"})
+    cfg = config.resolve(
+        ch03.PARAMS,
+        {
+            "profile": "quick",
+            "n_train": 200,
+            "n_test": 100,
+            "n_attack": 100,
+            "epochs": 4,
+            "widths": [16],
+            "device": "cpu",
+        },
+    )
     ds = ch03.load_data(cfg)
     runs = []
     for _ in range(2):
-        cfg = config.resolve(ch03.PARAMS, {"profile": "quick", "n_train": 200, "n_test": 100, "n_attack": 100, "epochs": 4,
-                                           "widths": [16], "device": "cpu"})
+        cfg = config.resolve(
+            ch03.PARAMS,
+            {
+                "profile": "quick",
+                "n_train": 200,
+                "n_test": 100,
+                "n_attack": 100,
+                "epochs": 4,
+                "widths": [16],
+                "device": "cpu",
+            },
+        )
         net = ch03.build("mlp", cfg, ds)
         runs.append(ch03.train_model(cfg, net, ds, "test"))
     assert runs[0].epoch.tolist() == [1, 2, 3, 4]
@@ -90,7 +111,9 @@ def test_training_follows_the_schedule_and_is_deterministic():
 
 
 def test_streamed_layers_equal_held_layers():
-    cfg = config.resolve(ch03.PARAMS, {"profile": "quick", "n_train": 300, "n_test": 100, "n_attack": 100, "device": "cpu"})
+    cfg = config.resolve(
+        ch03.PARAMS, {"profile": "quick", "n_train": 300, "n_test": 100, "n_attack": 100, "device": "cpu"}
+    )
     ds = ch03.load_data(cfg)
     net = ch03.build("conv", cfg, ds)
     held = ch03.layer_batches(net, ds.x_train, budget_mb=1e6)
@@ -101,8 +124,10 @@ def test_streamed_layers_equal_held_layers():
         for k, a in enumerate(full):
             assert torch.allclose(torch.cat([p[k] for p in parts]), a, atol=1e-6)
     # the chosen layers only, and maps fitted on both sources agree
-    assert [a.shape[1] for a in next(iter(ch03.layer_batches(net, ds.x_train, [1, 3])()))] == \
-        [full[1].shape[1], full[3].shape[1]]
+    assert [a.shape[1] for a in next(iter(ch03.layer_batches(net, ds.x_train, [1, 3])()))] == [
+        full[1].shape[1],
+        full[3].shape[1],
+    ]
     planes = som.principal_planes(held)
     a = ch03.fit_maps(cfg, held, planes)
     b = ch03.fit_maps(cfg, streamed, planes)
@@ -111,10 +136,17 @@ def test_streamed_layers_equal_held_layers():
 
 
 def test_training_text_states_the_computed_verdict():
-    table = pd.DataFrame({"train accuracy": [0.95, 0.99], "test accuracy": [0.86, 0.80],
-                          "pixel logistic regression (test)": [0.82, 0.82], "final train loss": [0.17, 0.3],
-                          "loss fall, last 2 epochs": [0.005, 0.2], "converged": ["plateau", "no"]},
-                         index=pd.Index(["MLP", "conv net"], name="model"))
+    table = pd.DataFrame(
+        {
+            "train accuracy": [0.95, 0.99],
+            "test accuracy": [0.86, 0.80],
+            "pixel logistic regression (test)": [0.82, 0.82],
+            "final train loss": [0.17, 0.3],
+            "loss fall, last 2 epochs": [0.005, 0.2],
+            "converged": ["plateau", "no"],
+        },
+        index=pd.Index(["MLP", "conv net"], name="model"),
+    )
     text = ch03.training_text(table).splitlines()
     assert "MLP" in text[0] and "has converged at this schedule" in text[0] and "0.040 above" in text[0]
     assert "has not converged" in text[1] and "0.020 below" in text[1] and "2 epochs before" in text[1]

@@ -1,4 +1,5 @@
 """Chapter 4 helpers: parameter checks, planted scaling exponents, paired data, the affine invariant."""
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -32,11 +33,22 @@ def test_exponents_recover_planted_slopes():
     rows = []
     for seed in range(8):
         for v in (1.0, 2.0, 4.0, 8.0):
-            S = 3.0 * v ** 0.4  # output mass growing like v^0.4: adds 0.2 to the slope
-            pred = v ** 0.5 * np.sqrt(S)
-            rows.append({"seed": seed, "value": v, "decay": 1.0, "S": S, "pred_perp": pred,
-                         "g_perp": pred * np.exp(rng.normal(0, 0.01)), "delta_perp": 1 / pred, "f": 1.0,
-                         "reached": True, "sweep": "width"})
+            S = 3.0 * v**0.4  # output mass growing like v^0.4: adds 0.2 to the slope
+            pred = v**0.5 * np.sqrt(S)
+            rows.append(
+                {
+                    "seed": seed,
+                    "value": v,
+                    "decay": 1.0,
+                    "S": S,
+                    "pred_perp": pred,
+                    "g_perp": pred * np.exp(rng.normal(0, 0.01)),
+                    "delta_perp": 1 / pred,
+                    "f": 1.0,
+                    "reached": True,
+                    "sweep": "width",
+                }
+            )
     out = ch04.exponents(pd.DataFrame(rows))
     assert out["structural"] == pytest.approx(0.5, abs=1e-9)
     assert out["predicted"] == pytest.approx(0.7, abs=1e-9)
@@ -81,14 +93,18 @@ def test_figure_data_are_the_authors():
     assert x.shape == (25, 3) and set(x[:, :2].flatten().tolist()) == {0.0, 0.25, 0.5, 0.75, 1.0}
     assert (x[:, 2] == 0.5).all()
     # the authors' rule (chess/data.py): a coordinate is "in" on the odd grid values 0.25 and 0.75; label = XNOR
-    odd = ((x[:, :2] == 0.25) | (x[:, :2] == 0.75))
+    odd = (x[:, :2] == 0.25) | (x[:, :2] == 0.75)
     assert torch.equal(y > 0, ~(odd[:, 0] ^ odd[:, 1]))
 
 
 def test_figure_parameters_are_per_figure_and_checked():
     cfg = config.resolve(ch04.PARAMS, {"profile": "paper"})
     assert (cfg.chessboard_steps, cfg.chessboard_small_init_factor, cfg.chessboard_weight_decay) == (100000, 3.0, 0.003)
-    assert (cfg.diagonal_steps, cfg.chessboard_init, cfg.diagonal_init) == (40000, "pytorch-uniform", "gaussian-weights")
+    assert (cfg.diagonal_steps, cfg.chessboard_init, cfg.diagonal_init) == (
+        40000,
+        "pytorch-uniform",
+        "gaussian-weights",
+    )
     assert ch04.CHESSBOARD["margin"] == 0.01 and ch04.DIAGONAL["margin"] == 0.3
     with pytest.raises(ParameterError, match="chessboard_init"):
         config.resolve(ch04.PARAMS, {"profile": "quick"}, chessboard_init="xavier")
@@ -127,14 +143,18 @@ def test_small_figures_train_count_reached_runs_and_claim_gains():
 
 def test_gains_and_claims_leave_out_networks_that_did_not_fit():
     """A gain compares fitted networks only; with fewer than 2 fitted seeds the claim is inconclusive and says so."""
-    rows = [{"variant": v, "seed": s, "plane": p, "delta_off": d, "min_margin": m}
-            for s in range(3) for p in (ch04.AFFINE, "z=0")
-            for v, d, m in (("vanilla", 1.0, 0.02), ("small init", 2.0 + s / 10, 0.02 if s or p == "z=0" else -0.3))]
+    rows = [
+        {"variant": v, "seed": s, "plane": p, "delta_off": d, "min_margin": m}
+        for s in range(3)
+        for p in (ch04.AFFINE, "z=0")
+        for v, d, m in (("vanilla", 1.0, 0.02), ("small init", 2.0 + s / 10, 0.02 if s or p == "z=0" else -0.3))
+    ]
     meas = pd.DataFrame(rows)
     gain = ch04.affine_gain(meas)
     assert np.isnan(gain.at[0, ch04.AFFINE]) and gain.at[1, ch04.AFFINE] == 2.1 and gain.at[0, "z=0"] == 2.0
-    decl = claims.Declared("ch04.x", claims.CONTROL, "claim", "ratio over the {fitted} of {seeds} seeds; holds if > 1",
-                           threshold=1.0)
+    decl = claims.Declared(
+        "ch04.x", claims.CONTROL, "claim", "ratio over the {fitted} of {seeds} seeds; holds if > 1", threshold=1.0
+    )
     c = _fitted_ratio(decl, gain[ch04.AFFINE])
     assert c.verdict == "holds" and "2 of 3 seeds" in c.statistic and c.lo > 1
     unfit = meas.assign(min_margin=np.where(meas.variant == "vanilla", 0.02, -0.1))

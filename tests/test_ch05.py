@@ -1,4 +1,5 @@
 """Chapter 5: parameter checks, the population, the statistics over networks and the claims' verdicts."""
+
 import dataclasses
 import math
 import subprocess
@@ -19,35 +20,48 @@ def resolve(**kw):
     return config.resolve(ch05.PARAMS, {"profile": "quick"}, device="cpu", **kw)
 
 
-@pytest.mark.parametrize("kw, name", [
-    ({"alpha_window": [11, 200]}, "alpha_window"),      # beyond the narrowest layer
-    ({"alpha_window": [11, 12]}, "alpha_window"),
-    ({"n_eval": 5000}, "n_eval"),
-    ({"latent_dim": 64}, "latent_dim"),                  # digits have 64 pixels
-    ({"epoch_grid": [20]}, "epoch_grid"),
-    ({"pgd_budgets": [0.5, 9.0]}, "flip_eps_max"),
-    ({"init_scales": [1.0, 2.0]}, "init_scales"),
-])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"alpha_window": [11, 200]}, "alpha_window"),  # beyond the narrowest layer
+        ({"alpha_window": [11, 12]}, "alpha_window"),
+        ({"n_eval": 5000}, "n_eval"),
+        ({"latent_dim": 64}, "latent_dim"),  # digits have 64 pixels
+        ({"epoch_grid": [20]}, "epoch_grid"),
+        ({"pgd_budgets": [0.5, 9.0]}, "flip_eps_max"),
+        ({"init_scales": [1.0, 2.0]}, "init_scales"),
+    ],
+)
 def test_bad_parameters_fail_before_training(kw, name):
     with pytest.raises(ParameterError, match=name):
         ch05.load_data(resolve(**kw))
 
 
-@pytest.mark.parametrize("kw, name", [({"widths": [0]}, "widths"), ({"dataset": "cifar"}, "dataset"),
-                                      ({"n_seeds": 1}, "n_seeds"), ({"pca_variance": 1.0}, "pca_variance"),
-                                      ({"weight_decays": [-1.0]}, "weight_decays")])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"widths": [0]}, "widths"),
+        ({"dataset": "cifar"}, "dataset"),
+        ({"n_seeds": 1}, "n_seeds"),
+        ({"pca_variance": 1.0}, "pca_variance"),
+        ({"weight_decays": [-1.0]}, "weight_decays"),
+    ],
+)
 def test_bad_values_are_rejected_by_resolve(kw, name):
     with pytest.raises(ParameterError, match=name):
         resolve(**kw)
 
 
-@pytest.mark.parametrize("kw, message", [
-    ({"n_seeds": 1}, "parameter 'n_seeds' must be >= 2, got 1"),
-    ({"som_grid": 1}, "parameter 'som_grid' must be >= 2, got 1"),
-    ({"n_boot": 99}, "parameter 'n_boot' must be >= 100, got 99"),
-    ({"width_grid": [config.MAX_WIDTH + 1]}, f"parameter 'width_grid' must be <= {config.MAX_WIDTH}"),
-    ({"anneal_share": 1.0}, r"must be in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"n_seeds": 1}, "parameter 'n_seeds' must be >= 2, got 1"),
+        ({"som_grid": 1}, "parameter 'som_grid' must be >= 2, got 1"),
+        ({"n_boot": 99}, "parameter 'n_boot' must be >= 100, got 99"),
+        ({"width_grid": [config.MAX_WIDTH + 1]}, f"parameter 'width_grid' must be <= {config.MAX_WIDTH}"),
+        ({"anneal_share": 1.0}, r"must be in \[0, 1\)"),
+    ],
+)
 def test_bounds_name_the_parameter_and_the_bound(kw, message):
     with pytest.raises(ParameterError, match=message):
         resolve(**kw)
@@ -56,7 +70,7 @@ def test_bounds_name_the_parameter_and_the_bound(kw, message):
 def test_lens_2_parameters_are_the_learned_manifolds_in_place():
     keys, names = list(ch05.PARAMS), list(manifold.LEARNED_PARAMS)
     at = keys.index(names[0])
-    assert keys[at - 1:at + len(names) + 1] == ["alpha_window", *names, "som_grid"]  # the table's order
+    assert keys[at - 1 : at + len(names) + 1] == ["alpha_window", *names, "som_grid"]  # the table's order
     for name, p in manifold.LEARNED_PARAMS.items():
         assert ch05.PARAMS[name] == dataclasses.replace(p, help="lens 2: " + p.help)
 
@@ -126,7 +140,7 @@ def test_spearman_and_its_partial_on_a_common_cause():
     assert r > 0.9 and lo > 0.8
     p, plo, phi = stats.spearman_with_ci(a, b, idx, control=c)
     assert abs(p) < 0.35 and plo < 0 < phi
-    assert stats.spearman_with_ci(np.arange(60), -np.arange(60) ** 3, idx)[0] == pytest.approx(-1.0)
+    assert stats.spearman_with_ci(np.arange(60), -(np.arange(60) ** 3), idx)[0] == pytest.approx(-1.0)
 
 
 def synthetic_table(direction: int, seed: int = 0) -> pd.DataFrame:
@@ -136,9 +150,16 @@ def synthetic_table(direction: int, seed: int = 0) -> pd.DataFrame:
     rows = []
     for n in ch05.population(cfg):
         robust = rng.uniform(0.2, 2.0) + (1.0 if n.method == "adversarial" else 0.0)
-        row = {"method": n.method, "condition": n.condition, "configuration": n.configuration, "seed": n.seed,
-               "clean_accuracy": rng.uniform(0.9, 0.95), "flip_norm": robust, "pgd_0.5": robust / 3,
-               "pgd_1": robust / 4}
+        row = {
+            "method": n.method,
+            "condition": n.condition,
+            "configuration": n.configuration,
+            "seed": n.seed,
+            "clean_accuracy": rng.uniform(0.9, 0.95),
+            "flip_norm": robust,
+            "pgd_0.5": robust / 3,
+            "pgd_1": robust / 4,
+        }
         for lens, (_, _, sign) in ch05.LENSES.items():
             s = sign if sign else 1
             row[lens] = math.exp(direction * s * robust + 0.05 * rng.normal())
@@ -169,16 +190,34 @@ def test_training_shift_pairs_the_same_condition_and_seed():
     adv = table.method == "adversarial"
     shift = ch05.training_shift(cfg, table)
     assert shift.loc["flip_norm", "mean change"] == pytest.approx(
-        table[adv].flip_norm.mean() - table[table.method == "backprop"].flip_norm.mean())
+        table[adv].flip_norm.mean() - table[table.method == "backprop"].flip_norm.mean()
+    )
     table.loc[adv, "alpha"] = table.loc[table.method == "backprop", "alpha"].to_numpy() + 0.5
     s = ch05.training_shift(cfg, table).loc["alpha"]
     assert s["mean change"] == pytest.approx(0.5) and s.lo == pytest.approx(0.5) and s.hi == pytest.approx(0.5)
 
 
 def tiny_cfg(**kw):
-    return resolve(widths=[32, 32], width_grid=[40], epochs=2, epoch_grid=[1], n_seeds=2, alpha_window=[3, 8],
-                   n_eval=12, ae_epochs=1, ae_channels=[4, 8], som_grid=3, som_sigma=1.0, som_epochs=2,
-                   pgd_steps=2, flip_steps=2, bisection_steps=1, at_steps=1, n_train=200, **kw)
+    return resolve(
+        widths=[32, 32],
+        width_grid=[40],
+        epochs=2,
+        epoch_grid=[1],
+        n_seeds=2,
+        alpha_window=[3, 8],
+        n_eval=12,
+        ae_epochs=1,
+        ae_channels=[4, 8],
+        som_grid=3,
+        som_sigma=1.0,
+        som_epochs=2,
+        pgd_steps=2,
+        flip_steps=2,
+        bisection_steps=1,
+        at_steps=1,
+        n_train=200,
+        **kw,
+    )
 
 
 def test_one_network_is_measured_through_every_lens_deterministically():

@@ -30,18 +30,21 @@ def test_profile_from_environment(monkeypatch, mnist_here):
         resolve(SPEC)
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"dataset": "nosuch"}, r"'dataset' is 'nosuch'; allowed values: 'digits', 'mnist', 'fashion-mnist'"),
-    ({"eps": -0.5}, r"'eps' must be >= 0"),
-    ({"widths": [8, 0]}, r"'widths' must be > 0"),
-    ({"widths": []}, r"'widths' must be a non-empty list"),
-    ({"epochs": 2.5}, r"'epochs' must be int"),
-    ({"epochs": "3"}, r"'epochs' must be int"),
-    ({"eps": float("nan")}, r"'eps' must be finite"),
-    ({"device": "tpu"}, r"'device'.*allowed values"),
-    ({"seed": -1}, r"'seed' must be >= 0"),
-    ({"nosuch": 1}, r"unknown parameter\(s\) 'nosuch'"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"dataset": "nosuch"}, r"'dataset' is 'nosuch'; allowed values: 'digits', 'mnist', 'fashion-mnist'"),
+        ({"eps": -0.5}, r"'eps' must be >= 0"),
+        ({"widths": [8, 0]}, r"'widths' must be > 0"),
+        ({"widths": []}, r"'widths' must be a non-empty list"),
+        ({"epochs": 2.5}, r"'epochs' must be int"),
+        ({"epochs": "3"}, r"'epochs' must be int"),
+        ({"eps": float("nan")}, r"'eps' must be finite"),
+        ({"device": "tpu"}, r"'device'.*allowed values"),
+        ({"seed": -1}, r"'seed' must be >= 0"),
+        ({"nosuch": 1}, r"unknown parameter\(s\) 'nosuch'"),
+    ],
+)
 def test_bad_values_name_the_parameter(kw, match):
     with pytest.raises(ParameterError, match=match):
         resolve(SPEC, profile="quick", **kw)
@@ -78,10 +81,11 @@ def test_toolkit_spec_resolves_for_both_profiles(mnist_here):
     assert list(config.describe(toolkit.PARAMS, cfg).index[:2]) == ["seed", "device"]
 
 
-
 def test_upper_bounds_name_the_parameter():
-    spec = {"steps": Param(int, 10, check="positive", max=1000),
-            "rates": Param((list, float), [0.1], check="positive", max=1.0)}
+    spec = {
+        "steps": Param(int, 10, check="positive", max=1000),
+        "rates": Param((list, float), [0.1], check="positive", max=1.0),
+    }
     assert resolve(spec, steps=1000).steps == 1000
     with pytest.raises(ParameterError, match=r"'steps' must be <= 1000, got 100000000"):
         resolve(spec, steps=100_000_000)
@@ -98,8 +102,12 @@ def test_huge_seed_is_refused_naming_seed():
 def test_unknown_name_injected_by_papermill_is_refused():
     # papermill injects `-p epoch 1` as a cell "# Parameters\nepoch = 1\n"; the kernel's
     # input history (_ih) holds it even though `epoch` is no parameter of the chapter.
-    namespace = {"profile": "quick", "epochs": None, "epoch": 1,
-                 "_ih": ["", "import os\nepochs = None", '# Parameters\nepoch = 1\nseed = 3\n']}
+    namespace = {
+        "profile": "quick",
+        "epochs": None,
+        "epoch": 1,
+        "_ih": ["", "import os\nepochs = None", "# Parameters\nepoch = 1\nseed = 3\n"],
+    }
     with pytest.raises(ParameterError, match=r"unknown parameter\(s\) 'epoch' \(given to papermill\); known: "):
         resolve(SPEC, namespace)
     namespace["_ih"][2] = "# Parameters\nepochs = 4\nseed = 3\n"
@@ -108,10 +116,13 @@ def test_unknown_name_injected_by_papermill_is_refused():
 
 
 def test_registered_checks_run_in_resolve():
-    spec = {"dataset": Param(str, "digits", choices=config.DATASETS),
-            "n_train": Param(int, 0, check="nonnegative"),
-            "n_attack": Param(int, 100, check="positive"),
-            "lo": Param(int, 1), "hi": Param(int, 2)}
+    spec = {
+        "dataset": Param(str, "digits", choices=config.DATASETS),
+        "n_train": Param(int, 0, check="nonnegative"),
+        "n_attack": Param(int, 100, check="positive"),
+        "lo": Param(int, 1),
+        "hi": Param(int, 2),
+    }
 
     def check(cfg):
         if cfg.hi <= cfg.lo:
@@ -146,11 +157,17 @@ def test_checks_are_registered_by_chapter_name(monkeypatch):
 
 
 def test_sizes_above_the_dataset_are_refused_and_the_whole_split_is_one_value():
-    spec = {"dataset": Param(str, "digits", choices=config.DATASETS),
-            "n_train": Param(int, 0, check="nonnegative"), "n_test": Param(int, 0, check="nonnegative")}
+    spec = {
+        "dataset": Param(str, "digits", choices=config.DATASETS),
+        "n_train": Param(int, 0, check="nonnegative"),
+        "n_test": Param(int, 0, check="nonnegative"),
+    }
     config.register("test-sizes", spec)
-    with pytest.raises(ParameterError, match=r"'n_test' is 100000 but the test set of digits has 450 points; "
-                                             r"use at most 450"):
+    with pytest.raises(
+        ParameterError,
+        match=r"'n_test' is 100000 but the test set of digits has 450 points; "
+        r"use at most 450",
+    ):
         resolve(spec, n_test=100000)
     with pytest.raises(ParameterError, match=r"'n_train' is 1348 but the train set of digits has 1347"):
         resolve(spec, n_train=1348)
@@ -185,25 +202,43 @@ def test_resolve_writes_the_device_and_thread_count_for_a_sweep(monkeypatch, tmp
 
 def test_chapter_bounds_and_checks_stop_bad_values_in_resolve():
     for module, kw, match in (
-            (toolkit, {"pgd_steps": 100_000_000}, r"'pgd_steps' must be <= 10000"),
-            (toolkit, {"lr": 1e6}, r"'lr' must be <= 1, got"),
-            (ch03, {"n_attack": 100_000}, r"'n_attack' is 100000 but the test set of digits has 450 points"),
-            (ch04, {"lr": 1000}, r"'lr' must be <= 10"),
-            (ch04, {"lr": 5.0, "sweep_weight_decay": [0.0, 0.3]}, r"parameter 'lr' \(5.0\) times the largest"),
-            (ch04, {"k": 64}, r"'k' must be < d"),
-            (ch01, {"n_train": 3}, r"'n_train' gives a train set of 3 points"),
-            (ch01, {"n_train": 1}, r"'n_train' gives a train set of 1 points"),
-            (ch01, {"alpha_window": [11, 500], "widths": [512] * 3, "width_grid": [512]},
-             r"'alpha_window' ends at rank 500 but the test set has only 450 points")):
+        (toolkit, {"pgd_steps": 100_000_000}, r"'pgd_steps' must be <= 10000"),
+        (toolkit, {"lr": 1e6}, r"'lr' must be <= 1, got"),
+        (ch03, {"n_attack": 100_000}, r"'n_attack' is 100000 but the test set of digits has 450 points"),
+        (ch04, {"lr": 1000}, r"'lr' must be <= 10"),
+        (ch04, {"lr": 5.0, "sweep_weight_decay": [0.0, 0.3]}, r"parameter 'lr' \(5.0\) times the largest"),
+        (ch04, {"k": 64}, r"'k' must be < d"),
+        (ch01, {"n_train": 3}, r"'n_train' gives a train set of 3 points"),
+        (ch01, {"n_train": 1}, r"'n_train' gives a train set of 1 points"),
+        (
+            ch01,
+            {"alpha_window": [11, 500], "widths": [512] * 3, "width_grid": [512]},
+            r"'alpha_window' ends at rank 500 but the test set has only 450 points",
+        ),
+    ):
         with pytest.raises(ParameterError, match=match):
             resolve(module.PARAMS, profile="quick", device="cpu", **kw)
 
 
 # Every parameter that sets a layer's width, per chapter (chapter 4 has one width, not a list).
-WIDTHS = [(toolkit, "widths"), (ch01, "widths"), (ch01, "width_grid"), (ch02, "widths"), (ch02, "synth_widths"),
-          (ch02, "ae_widths"), (ch02, "ae_channels"), (ch03, "widths"), (ch03, "channels"), (ch03, "conv_hidden"),
-          (ch04, "width"), (ch04, "sweep_width"), (ch05, "widths"), (ch05, "width_grid"), (ch05, "ae_widths"),
-          (ch05, "ae_channels")]
+WIDTHS = [
+    (toolkit, "widths"),
+    (ch01, "widths"),
+    (ch01, "width_grid"),
+    (ch02, "widths"),
+    (ch02, "synth_widths"),
+    (ch02, "ae_widths"),
+    (ch02, "ae_channels"),
+    (ch03, "widths"),
+    (ch03, "channels"),
+    (ch03, "conv_hidden"),
+    (ch04, "width"),
+    (ch04, "sweep_width"),
+    (ch05, "widths"),
+    (ch05, "width_grid"),
+    (ch05, "ae_widths"),
+    (ch05, "ae_channels"),
+]
 
 
 @pytest.mark.parametrize("module, name", WIDTHS, ids=[f"{m.__name__.split('.')[-1]}-{n}" for m, n in WIDTHS])
@@ -235,14 +270,19 @@ def test_a_dataset_that_cannot_be_had_is_refused_in_resolve(module, offline_with
     with pytest.raises(ParameterError) as err:
         resolve(module.PARAMS, profile="quick", device="cpu", dataset="mnist")
     message = str(err.value)
-    assert message.startswith("parameter 'dataset' is 'mnist', but mnist is not on this machine and cannot be "
-                              "downloaded (no mirror can be reached: ossci-datasets.s3.amazonaws.com does not resolve")
+    assert message.startswith(
+        "parameter 'dataset' is 'mnist', but mnist is not on this machine and cannot be "
+        "downloaded (no mirror can be reached: ossci-datasets.s3.amazonaws.com does not resolve"
+    )
     assert f"\n  {offline_without_data / 'system' / 'mnist'}\n" in message and "To get them:" in message
     a_file = offline_without_data / "notes.txt"
     a_file.write_text("")
     monkeypatch.setenv("BOOK_DATA_DIR", str(a_file))
-    with pytest.raises(ParameterError, match=rf"^parameter 'dataset' is 'fashion-mnist', but fashion-mnist cannot "
-                                             rf"be looked for: BOOK_DATA_DIR is {a_file}, a file, not a folder"):
+    with pytest.raises(
+        ParameterError,
+        match=rf"^parameter 'dataset' is 'fashion-mnist', but fashion-mnist cannot "
+        rf"be looked for: BOOK_DATA_DIR is {a_file}, a file, not a folder",
+    ):
         resolve(module.PARAMS, profile="quick", device="cpu", dataset="fashion-mnist")
     assert resolve(module.PARAMS, profile="quick", device="cpu").dataset == "digits"
 
@@ -256,4 +296,5 @@ def test_a_dataset_to_download_is_announced_and_a_cluster_is_not_asked(offline_w
     monkeypatch.setattr(data, "_host_resolves", lambda host: True)
     assert resolve(spec, device="cpu").dataset == "mnist"
     assert capsys.readouterr().out.startswith(
-        f"mnist is not on this machine: it will be downloaded into {offline_without_data / 'data' / 'mnist'}/")
+        f"mnist is not on this machine: it will be downloaded into {offline_without_data / 'data' / 'mnist'}/"
+    )

@@ -74,8 +74,7 @@ def test_download_verifies_and_writes_atomically(fake_dataset):
     ds = data.load("mnist", value_range=(-1, 1))
     assert ds.x_train.shape == (6, 784) and ds.x_test.shape == (4, 784)
     assert ds.image_shape == (28, 28)
-    expected = torch.tensor(arrays["train-images-idx3-ubyte.gz"].reshape(6, -1) / 255.0 * 2 - 1,
-                            dtype=torch.float32)
+    expected = torch.tensor(arrays["train-images-idx3-ubyte.gz"].reshape(6, -1) / 255.0 * 2 - 1, dtype=torch.float32)
     assert torch.allclose(ds.x_train, expected, atol=1e-6)
     assert sorted(p.name for p in (cache / "mnist").iterdir()) == sorted(arrays)  # no .part left
 
@@ -140,16 +139,16 @@ def payloads(arrays):
     out = {}
     for name, a in arrays.items():
         a = np.asarray(a, dtype=np.uint8)
-        out[name.removesuffix(".gz")] = (struct.pack(">BBBB", 0, 0, 0x08, a.ndim)
-                                         + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes())
+        out[name.removesuffix(".gz")] = (
+            struct.pack(">BBBB", 0, 0, 0x08, a.ndim) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes()
+        )
     return out
 
 
 def test_uncompressed_files_are_verified_by_their_payload(fake_dataset, monkeypatch):
     arrays, cache = fake_dataset
     raw = payloads(arrays)
-    monkeypatch.setitem(data.PAYLOAD_SHA256, "mnist",
-                        {k: hashlib.sha256(v).hexdigest() for k, v in raw.items()})
+    monkeypatch.setitem(data.PAYLOAD_SHA256, "mnist", {k: hashlib.sha256(v).hexdigest() for k, v in raw.items()})
     (cache / "mnist").mkdir(parents=True)
     for k, v in raw.items():
         (cache / "mnist" / k).write_bytes(v)
@@ -157,7 +156,10 @@ def test_uncompressed_files_are_verified_by_their_payload(fake_dataset, monkeypa
     assert sorted(p.name for p in (cache / "mnist").iterdir()) == sorted(raw)
     images, labels = cache / "mnist" / "train-images-idx3-ubyte", cache / "mnist" / "train-labels-idx1-ubyte"
     damaged = {
-        "flipped pixel": (images, raw["train-images-idx3-ubyte"][:-1] + bytes([255 - raw["train-images-idx3-ubyte"][-1]])),
+        "flipped pixel": (
+            images,
+            raw["train-images-idx3-ubyte"][:-1] + bytes([255 - raw["train-images-idx3-ubyte"][-1]]),
+        ),
         "zeroed images": (images, raw["train-images-idx3-ubyte"][:16] + bytes(6 * 784)),
         "shuffled labels": (labels, raw["train-labels-idx1-ubyte"][:8] + raw["train-labels-idx1-ubyte"][8:][::-1]),
     }
@@ -173,8 +175,12 @@ def test_uncompressed_files_are_verified_by_their_payload(fake_dataset, monkeypa
 
 
 def test_labels_outside_the_classes_are_refused(tmp_path, monkeypatch):
-    arrays = {"train-images-idx3-ubyte.gz": np.zeros((3, 28, 28)), "train-labels-idx1-ubyte.gz": [1, 200, 2],
-              "t10k-images-idx3-ubyte.gz": np.zeros((2, 28, 28)), "t10k-labels-idx1-ubyte.gz": [0, 1]}
+    arrays = {
+        "train-images-idx3-ubyte.gz": np.zeros((3, 28, 28)),
+        "train-labels-idx1-ubyte.gz": [1, 200, 2],
+        "t10k-images-idx3-ubyte.gz": np.zeros((2, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": [0, 1],
+    }
     folder = tmp_path / "mnist"
     folder.mkdir()
     for name, a in arrays.items():
@@ -190,8 +196,12 @@ def fake_fashion(folder, monkeypatch):
     rng = np.random.default_rng(1)
     folder.mkdir(parents=True, exist_ok=True)
     sums = {}
-    for name, shape in (("train-images-idx3-ubyte.gz", (5, 28, 28)), ("train-labels-idx1-ubyte.gz", (5,)),
-                        ("t10k-images-idx3-ubyte.gz", (3, 28, 28)), ("t10k-labels-idx1-ubyte.gz", (3,))):
+    for name, shape in (
+        ("train-images-idx3-ubyte.gz", (5, 28, 28)),
+        ("train-labels-idx1-ubyte.gz", (5,)),
+        ("t10k-images-idx3-ubyte.gz", (3, 28, 28)),
+        ("t10k-labels-idx1-ubyte.gz", (3,)),
+    ):
         write_idx(folder / name, rng.integers(0, 10, shape))
         sums[name] = (data.sha256(folder / name),)
     monkeypatch.setitem(data.IDX_FILES, "fashion-mnist", sums)
@@ -266,11 +276,17 @@ def test_availability_reads_no_file_and_says_where_it_looked_and_how_to_get_the_
     assert data.availability("digits") == (True, "")
     usable, message = data.availability("fashion-mnist")
     assert not usable
-    assert message.startswith("fashion-mnist is not on this machine and cannot be downloaded (no mirror can be "
-                              "reached: fashion-mnist.s3-website.eu-central-1.amazonaws.com does not resolve; "
-                              "raw.githubusercontent.com does not resolve).")
-    for folder in (no_data / "fashion-mnist", no_data, tmp_path / "project" / "data" / "fashion-mnist",
-                   tmp_path / "system" / "fashion-mnist"):
+    assert message.startswith(
+        "fashion-mnist is not on this machine and cannot be downloaded (no mirror can be "
+        "reached: fashion-mnist.s3-website.eu-central-1.amazonaws.com does not resolve; "
+        "raw.githubusercontent.com does not resolve)."
+    )
+    for folder in (
+        no_data / "fashion-mnist",
+        no_data,
+        tmp_path / "project" / "data" / "fashion-mnist",
+        tmp_path / "system" / "fashion-mnist",
+    ):
         assert f"\n  {folder}\n" in message
     assert "To get them: copy the four IDX files of fashion-mnist into one of those folders" in message
     assert "apt-get install dataset-fashion-mnist" in message
@@ -304,7 +320,9 @@ def test_book_data_dir_that_is_a_file_or_missing(no_data, monkeypatch, tmp_path)
     a_file.write_text("x")
     monkeypatch.setenv("BOOK_DATA_DIR", str(a_file))
     usable, message = data.availability("mnist")
-    assert not usable and message.startswith(f"mnist cannot be looked for: BOOK_DATA_DIR is {a_file}, a file, not a folder")
+    assert not usable and message.startswith(
+        f"mnist cannot be looked for: BOOK_DATA_DIR is {a_file}, a file, not a folder"
+    )
     # A missing BOOK_DATA_DIR: fine when the files are elsewhere or can be downloaded into it, said otherwise.
     monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path / "typo"))
     usable, message = data.availability("mnist")
@@ -314,7 +332,10 @@ def test_book_data_dir_that_is_a_file_or_missing(no_data, monkeypatch, tmp_path)
     # ... but not below a file: nothing can be written there.
     monkeypatch.setenv("BOOK_DATA_DIR", str(a_file / "sub"))
     usable, message = data.availability("mnist")
-    assert not usable and f"cannot be downloaded ({a_file / 'sub' / 'mnist'} cannot be written: {a_file} is a file" in message
+    assert (
+        not usable
+        and f"cannot be downloaded ({a_file / 'sub' / 'mnist'} cannot be written: {a_file} is a file" in message
+    )
 
 
 def test_a_name_that_does_not_resolve_is_not_reachable():
@@ -336,19 +357,27 @@ def test_a_file_of_the_same_dataset_under_another_ones_name_is_named_never_calle
     with pytest.raises(data.DataError) as err:
         data.load("fashion-mnist")
     message = str(err.value)
-    assert (f"{images} holds the test labels of fashion-mnist, not the train images: skipped, kept; "
-            f"t10k-labels-idx1-ubyte.gz is already beside it, so this copy is not needed") in message
+    assert (
+        f"{images} holds the test labels of fashion-mnist, not the train images: skipped, kept; "
+        f"t10k-labels-idx1-ubyte.gz is already beside it, so this copy is not needed"
+    ) in message
     assert "damaged" not in message and "delete" not in message
     labels.unlink()  # the only copy of the test labels: its right name is said
-    with pytest.raises(data.DataError, match=r"holds the test labels of fashion-mnist, not the train images: "
-                                             r"skipped, kept; rename it to t10k-labels-idx1-ubyte.gz"):
+    with pytest.raises(
+        data.DataError,
+        match=r"holds the test labels of fashion-mnist, not the train images: "
+        r"skipped, kept; rename it to t10k-labels-idx1-ubyte.gz",
+    ):
         data.load("fashion-mnist", allow_download=False)
     images.rename(labels)
     # A gzip file without its .gz ending is the right file in the wrong form.
     images.with_suffix("").write_bytes(labels.read_bytes())
     (fashion_here / "t10k-images-idx3-ubyte.gz").rename(fashion_here / "t10k-images-idx3-ubyte")
-    with pytest.raises(data.DataError, match=r"t10k-images-idx3-ubyte holds the test images of fashion-mnist "
-                                             r"gzip-compressed: skipped, kept; rename it to t10k-images-idx3-ubyte.gz"):
+    with pytest.raises(
+        data.DataError,
+        match=r"t10k-images-idx3-ubyte holds the test images of fashion-mnist "
+        r"gzip-compressed: skipped, kept; rename it to t10k-images-idx3-ubyte.gz",
+    ):
         data.locate("fashion-mnist", "t10k-images-idx3-ubyte.gz", allow_download=False)
 
 
@@ -356,8 +385,10 @@ def test_an_unknown_labels_file_under_an_images_name_is_named_by_its_header(fash
     write_idx(fashion_here / "train-images-idx3-ubyte.gz", np.arange(10) % 10)
     with pytest.raises(data.DataError) as err:
         data.locate("fashion-mnist", "train-images-idx3-ubyte.gz", allow_download=False)
-    assert ("its IDX header declares labels of shape (10,), not the train images its name says: a file saved "
-            "under another's name (rename it) or not fashion-mnist (delete it)") in str(err.value)
+    assert (
+        "its IDX header declares labels of shape (10,), not the train images its name says: a file saved "
+        "under another's name (rename it) or not fashion-mnist (delete it)"
+    ) in str(err.value)
     assert data.idx_shape(fashion_here / "train-labels-idx1-ubyte.gz") == (5,)
     assert data._header_part("fashion-mnist", (10000,)) == "test labels"
 
@@ -368,6 +399,9 @@ def test_real_fashion_mnist_test_labels_under_the_train_images_name_are_named(no
         skip_unless_ci("Debian's dataset-fashion-mnist is not installed")
     (no_data / "fashion-mnist").mkdir()
     os.symlink(real, no_data / "fashion-mnist" / "train-images-idx3-ubyte.gz")
-    with pytest.raises(data.DataError, match=r"holds the test labels of fashion-mnist, not the train images: "
-                                             r"skipped, kept; rename it to t10k-labels-idx1-ubyte.gz"):
+    with pytest.raises(
+        data.DataError,
+        match=r"holds the test labels of fashion-mnist, not the train images: "
+        r"skipped, kept; rename it to t10k-labels-idx1-ubyte.gz",
+    ):
         data.locate("fashion-mnist", "train-images-idx3-ubyte.gz", allow_download=False)

@@ -1,4 +1,5 @@
 """Batched two-layer ensembles: equal to networks trained one by one, and the subspace mechanism."""
+
 import math
 import warnings
 
@@ -64,8 +65,11 @@ def test_each_member_stops_at_its_own_margin():
 def test_padded_members_are_exactly_the_smaller_networks():
     g = torch.Generator().manual_seed(2)
     small = ensemble.init(1, 3, 8, generator=g, dtype=torch.float64)
-    big = ensemble.TwoLayerEnsemble(torch.zeros(1, 20, 7, dtype=torch.float64),
-                                    torch.zeros(1, 20, dtype=torch.float64), torch.zeros(1, 20, dtype=torch.float64))
+    big = ensemble.TwoLayerEnsemble(
+        torch.zeros(1, 20, 7, dtype=torch.float64),
+        torch.zeros(1, 20, dtype=torch.float64),
+        torch.zeros(1, 20, dtype=torch.float64),
+    )
     big.w[0, :8, :3], big.b[0, :8], big.v[0, :8] = small.w[0], small.b[0], small.v[0]
     x = torch.randn(9, 3, generator=g, dtype=torch.float64)
     y = torch.randint(0, 2, (9,), generator=g)
@@ -101,8 +105,9 @@ def test_init_law_follows_fan_in_and_init_scale():
 
 def _subspace_problem(axis_aligned, seed=5):
     g = torch.Generator().manual_seed(seed)
-    sd = data.subspace_points(12, 10, 2, rule="xor", generator=g, radius=3.0, axis_aligned=axis_aligned,
-                              dtype=torch.float64)
+    sd = data.subspace_points(
+        12, 10, 2, rule="xor", generator=g, radius=3.0, axis_aligned=axis_aligned, dtype=torch.float64
+    )
     return sd, ensemble.init(3, 10, 16, generator=g, dtype=torch.float64)
 
 
@@ -115,7 +120,7 @@ def test_orthogonal_weights_frozen_under_gd_and_decay_geometrically_with_weight_
     perp_t, perp_0 = subspace.project_perp(ens.w, sd.basis), subspace.project_perp(w0, sd.basis)
     torch.testing.assert_close(perp_t, c[:, None, None] * perp_0, atol=1e-10, rtol=0)
     torch.testing.assert_close(c, torch.tensor([1.0, 0.9995, 0.9975], dtype=torch.float64) ** 300)
-    assert (subspace.project(ens.w - w0, sd.basis).norm() > 0.1)  # the in-subspace part did train
+    assert subspace.project(ens.w - w0, sd.basis).norm() > 0.1  # the in-subspace part did train
     assert c[2] < 0.5
 
 
@@ -124,7 +129,7 @@ def test_adam_moves_orthogonal_weights_only_when_the_subspace_is_not_axis_aligne
         sd, ens = _subspace_problem(axis_aligned=aligned)
         w0 = ens.w.clone()
         ensemble.fit(ens, sd.x, sd.y, lr=0.01, steps=50, optimizer="adam", progress=False)
-        drift = (subspace.project_perp(ens.w - w0, sd.basis).norm() / subspace.project_perp(w0, sd.basis).norm())
+        drift = subspace.project_perp(ens.w - w0, sd.basis).norm() / subspace.project_perp(w0, sd.basis).norm()
         assert (drift > 1e-2) if moves else (drift < 1e-12)
 
 
@@ -184,8 +189,10 @@ def _authors_reference(ens, e, x, y, lr, wd, steps):
     net = torch.nn.Sequential(torch.nn.Linear(ens.dim, ens.width), torch.nn.ReLU(), torch.nn.Linear(ens.width, 1))
     net = net.double()
     with torch.no_grad():
-        net[0].weight.copy_(ens.w[e]); net[0].bias.copy_(ens.b[e])
-        net[2].weight.copy_(ens.v[e][None]); net[2].bias.copy_(ens.c[e][None])
+        net[0].weight.copy_(ens.w[e])
+        net[0].bias.copy_(ens.b[e])
+        net[2].weight.copy_(ens.v[e][None])
+        net[2].bias.copy_(ens.c[e][None])
     opt = torch.optim.SGD(net.parameters(), lr=lr, weight_decay=wd)
     target = (y > 0).double()[:, None]
     for _ in range(steps):
@@ -238,5 +245,11 @@ def test_diverged_members_are_named_in_a_warning_and_a_stable_fit_warns_nothing(
     assert torch.isfinite(fit.loss[[0, 3]]).all() and not torch.isfinite(fit.loss[[1, 2]]).any()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ensemble.fit(ensemble.init(4, 10, 20, generator=torch.Generator().manual_seed(0)), x, y,
-                     lr=0.1, steps=200, progress=False)
+        ensemble.fit(
+            ensemble.init(4, 10, 20, generator=torch.Generator().manual_seed(0)),
+            x,
+            y,
+            lr=0.1,
+            steps=200,
+            progress=False,
+        )

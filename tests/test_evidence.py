@@ -1,4 +1,5 @@
 """lib.evidence: the replication rule, the ledger from sweep records, staleness, and the recorded ledger (CI)."""
+
 from __future__ import annotations
 
 import json
@@ -15,29 +16,32 @@ from scipy import stats
 from lib import claims, evidence, results, sweep
 from lib.provenance import code_files, code_sha256, cpu_id
 
-H, F, I = claims.HOLDS, claims.FAILS, claims.INCONCLUSIVE
+H, F, INC = claims.HOLDS, claims.FAILS, claims.INCONCLUSIVE
 HEX = "ab" * 32
 
 
 # ------------------------------------------------------------------ the rule
 
 
-@pytest.mark.parametrize("shares, expected", [
-    ([(1.0, 0.0, 5), (0.8, 0.2, 5)], evidence.HOLDS),                      # >= 80% in every condition
-    ([(0.0, 1.0, 5), (0.2, 0.8, 10)], evidence.FAILS),                     # fails >= 80% everywhere
-    ([(1.0, 0.0, 5), (0.0, 0.8, 5)], evidence.DEPENDS),                    # one condition holds, one fails
-    ([(1.0, 0.0, 5), (0.6, 0.4, 5)], evidence.FRAGILE),                    # a condition is split
-    ([(0.2, 0.0, 5), (0.0, 0.2, 5)], evidence.FRAGILE),                    # mostly inconclusive
-    ([(1.0, 0.0, 5), (0.0, 1.0, 5), (0.4, 0.4, 5)], evidence.DEPENDS),     # disagreement wins over a split
-    ([(0.6, 0.4, 5)], evidence.FRAGILE),                                   # one condition, split
-    ([(1.0, 0.0, 5), (1.0, 0.0, 4)], evidence.TOO_FEW),                    # a condition below 5 runs
-    ([], evidence.TOO_FEW),
-    ([(0.0, 0.0, 5, 1.0), (0.0, 0.0, 5, 0.8)], evidence.NOT_MEASURED),     # nothing measured anywhere
-    ([(0.0, 0.0, 5, 1.0), (0.2, 0.0, 5, 0.6)], evidence.FRAGILE),          # measured (inconclusively) in one
-    ([(1.0, 0.0, 5), (0.0, 0.0, 5, 1.0)], evidence.FRAGILE),               # holds where measured only
-    ([(1.0, 0.0, 5), (0.0, 1.0, 5), (0.0, 0.0, 5, 1.0)], evidence.DEPENDS),
-    ([(0.0, 0.0, 5, 1.0), (0.0, 0.0, 4, 1.0)], evidence.TOO_FEW),
-])
+@pytest.mark.parametrize(
+    "shares, expected",
+    [
+        ([(1.0, 0.0, 5), (0.8, 0.2, 5)], evidence.HOLDS),  # >= 80% in every condition
+        ([(0.0, 1.0, 5), (0.2, 0.8, 10)], evidence.FAILS),  # fails >= 80% everywhere
+        ([(1.0, 0.0, 5), (0.0, 0.8, 5)], evidence.DEPENDS),  # one condition holds, one fails
+        ([(1.0, 0.0, 5), (0.6, 0.4, 5)], evidence.FRAGILE),  # a condition is split
+        ([(0.2, 0.0, 5), (0.0, 0.2, 5)], evidence.FRAGILE),  # mostly inconclusive
+        ([(1.0, 0.0, 5), (0.0, 1.0, 5), (0.4, 0.4, 5)], evidence.DEPENDS),  # disagreement wins over a split
+        ([(0.6, 0.4, 5)], evidence.FRAGILE),  # one condition, split
+        ([(1.0, 0.0, 5), (1.0, 0.0, 4)], evidence.TOO_FEW),  # a condition below 5 runs
+        ([], evidence.TOO_FEW),
+        ([(0.0, 0.0, 5, 1.0), (0.0, 0.0, 5, 0.8)], evidence.NOT_MEASURED),  # nothing measured anywhere
+        ([(0.0, 0.0, 5, 1.0), (0.2, 0.0, 5, 0.6)], evidence.FRAGILE),  # measured (inconclusively) in one
+        ([(1.0, 0.0, 5), (0.0, 0.0, 5, 1.0)], evidence.FRAGILE),  # holds where measured only
+        ([(1.0, 0.0, 5), (0.0, 1.0, 5), (0.0, 0.0, 5, 1.0)], evidence.DEPENDS),
+        ([(0.0, 0.0, 5, 1.0), (0.0, 0.0, 4, 1.0)], evidence.TOO_FEW),
+    ],
+)
 def test_replicated_verdict_rule(shares, expected):
     assert evidence.replicated_verdict(shares) == expected
 
@@ -54,22 +58,38 @@ def test_rule_threshold_and_minimum_are_parameters():
 
 def test_not_measured_is_inconclusive_without_an_estimate():
     """Only an inconclusive run with no estimate measured nothing; one with an estimate was merely undecided."""
-    recs = [record(f"d{s}", s, "digits", {"ch01.n": (None, None, None, I), "ch01.u": (0.1, -0.2, 0.4, I),
-                                          "ch01.m": (None if s < 4 else 0.3, None, None, I if s < 4 else H)})
-            for s in range(5)]
+    recs = [
+        record(
+            f"d{s}",
+            s,
+            "digits",
+            {
+                "ch01.n": (None, None, None, INC),
+                "ch01.u": (0.1, -0.2, 0.4, INC),
+                "ch01.m": (None if s < 4 else 0.3, None, None, INC if s < 4 else H),
+            },
+        )
+        for s in range(5)
+    ]
     code, nb = evidence.current_hashes("01_local_errors.ipynb")  # current: no stale marks in the cells
     conditions, verdicts = evidence.aggregate(evidence.make_ledger(recs).assign(code_sha256=code, notebook_sha256=nb))
     c, v = conditions.set_index("claim_id"), verdicts.set_index("id")
     assert (c.at["ch01.n", "share_not_measured"], c.at["ch01.n", "verdict"]) == (1.0, evidence.NOT_MEASURED)
     assert (c.at["ch01.u", "share_not_measured"], c.at["ch01.u", "verdict"]) == (0.0, evidence.FRAGILE)
     assert (c.at["ch01.m", "share_not_measured"], c.at["ch01.m", "verdict"]) == (0.8, evidence.NOT_MEASURED)
-    assert v.replicated.to_dict() == {"ch01.n": evidence.NOT_MEASURED, "ch01.u": evidence.FRAGILE,
-                                      "ch01.m": evidence.NOT_MEASURED}
+    assert v.replicated.to_dict() == {
+        "ch01.n": evidence.NOT_MEASURED,
+        "ch01.u": evidence.FRAGILE,
+        "ch01.m": evidence.NOT_MEASURED,
+    }
     assert json.loads(v.at["ch01.n", "by_condition"])["digits · quick"]["not_measured"] == 1.0
     table = evidence.matrix(conditions, verdicts)
     flags = evidence.not_measured_cells(conditions, verdicts, table)
-    assert {label.split(":")[0]: f for label, f in flags["digits · quick"].items()} == \
-        {"ch01.n": True, "ch01.u": False, "ch01.m": True}
+    assert {label.split(":")[0]: f for label, f in flags["digits · quick"].items()} == {
+        "ch01.n": True,
+        "ch01.u": False,
+        "ch01.m": True,
+    }
     html = evidence.heat_table(table, flags).to_html()
     # two condition cells and the two claims' replicated verdicts; unflagged, the verdicts alone
     assert html.count(">not measured<") == 4 and "#d9d9d9" in html
@@ -82,8 +102,11 @@ def test_not_measured_is_inconclusive_without_an_estimate():
 
 
 def test_condition_labels():
-    assert evidence.condition({"profile": "quick", "dataset": "digits", "seed": 3, "device": "cpu"}) == \
-        ("digits · quick", "digits", "quick")
+    assert evidence.condition({"profile": "quick", "dataset": "digits", "seed": 3, "device": "cpu"}) == (
+        "digits · quick",
+        "digits",
+        "quick",
+    )
     label, dataset, scale = evidence.condition({"profile": "paper", "d": 256, "k": 2, "radius": 16.0, "seed": 1})
     assert (label, dataset, scale) == ("synthetic · d=256 · k=2 · radius=16.0 · paper", "synthetic", "paper")
     fashion = {"profile": "quick", "dataset": "fashion-mnist", "n_train": 8000, "widths": [64, 64], "seed": 0}
@@ -93,58 +116,112 @@ def test_condition_labels():
 
 def test_conditions_are_what_varies_within_a_dataset():
     def rec(seed, dataset, **p):
-        return {"notebook": "x.ipynb", "status": "done", "point": f"{dataset}{seed}{p}",
-                "parameters": {"profile": "quick", "dataset": dataset, "n_train": 0, "seed": seed, **p},
-                "results": {"claim:ch01.a:estimate": 1.0, "claim:ch01.a:verdict": H}}
-    recs = [rec(s, "digits", epochs=5) for s in (0, 1)] + \
-           [rec(s, "fashion-mnist", n_train=8000, epochs=e) for s in (0, 1) for e in (5, 20)]
+        return {
+            "notebook": "x.ipynb",
+            "status": "done",
+            "point": f"{dataset}{seed}{p}",
+            "parameters": {"profile": "quick", "dataset": dataset, "n_train": 0, "seed": seed, **p},
+            "results": {"claim:ch01.a:estimate": 1.0, "claim:ch01.a:verdict": H},
+        }
+
+    recs = [rec(s, "digits", epochs=5) for s in (0, 1)] + [
+        rec(s, "fashion-mnist", n_train=8000, epochs=e) for s in (0, 1) for e in (5, 20)
+    ]
     assert evidence.varied_parameters(recs) == {("x.ipynb", "digits"): [], ("x.ipynb", "fashion-mnist"): ["epochs"]}
-    one_sets_lr = [{"notebook": "y", "parameters": {"d": 64, "seed": 0}},
-                   {"notebook": "y", "parameters": {"d": 64, "lr": 0.08, "seed": 0}}]
+    one_sets_lr = [
+        {"notebook": "y", "parameters": {"d": 64, "seed": 0}},
+        {"notebook": "y", "parameters": {"d": 64, "lr": 0.08, "seed": 0}},
+    ]
     assert evidence.varied_parameters(one_sets_lr) == {("y", "synthetic"): ["lr"]}
     labels = sorted(set(evidence.make_ledger(recs).condition))
     assert labels == ["digits · quick", "fashion-mnist · epochs=20 · quick", "fashion-mnist · epochs=5 · quick"]
 
 
 def provenance(**over) -> dict:
-    return {"git_commit": "0123456789abcdef0123456789abcdef01234567", "lib_sha256": HEX, "code_sha256": HEX,
-            "notebook_sha256": HEX,
-            "torch": "2.13.0", "device": "cpu", "threads": 1, "cpu": cpu_id(), "python": "3.11.2", "host": "box", "wall_s": 12.5,
-            "date": "2025-01-02T03:04:05", **over}
+    return {
+        "git_commit": "0123456789abcdef0123456789abcdef01234567",
+        "lib_sha256": HEX,
+        "code_sha256": HEX,
+        "notebook_sha256": HEX,
+        "torch": "2.13.0",
+        "device": "cpu",
+        "threads": 1,
+        "cpu": cpu_id(),
+        "python": "3.11.2",
+        "host": "box",
+        "wall_s": 12.5,
+        "date": "2025-01-02T03:04:05",
+        **over,
+    }
 
 
 def record(point: str, seed: int, dataset: str, claims_: dict, status: str = "done", **prov) -> dict:
     results = {"accuracy": 0.9}
     for cid, (est, lo, hi, verdict) in claims_.items():
-        results.update({f"claim:{cid}:estimate": est, f"claim:{cid}:lo": lo, f"claim:{cid}:hi": hi,
-                        f"claim:{cid}:verdict": verdict, f"claim:{cid}:claim": f"text of {cid}"})
-    return {"point": point, "notebook": "01_local_errors.ipynb", "status": status, "error": None,
-            "parameters": {"profile": "quick", "dataset": dataset, "seed": seed}, "results": results,
-            "seconds": 10.0, "finished": "2025-01-02T03:04:05", "host": "box", "provenance": provenance(**prov)}
+        results.update(
+            {
+                f"claim:{cid}:estimate": est,
+                f"claim:{cid}:lo": lo,
+                f"claim:{cid}:hi": hi,
+                f"claim:{cid}:verdict": verdict,
+                f"claim:{cid}:claim": f"text of {cid}",
+            }
+        )
+    return {
+        "point": point,
+        "notebook": "01_local_errors.ipynb",
+        "status": status,
+        "error": None,
+        "parameters": {"profile": "quick", "dataset": dataset, "seed": seed},
+        "results": results,
+        "seconds": 10.0,
+        "finished": "2025-01-02T03:04:05",
+        "host": "box",
+        "provenance": provenance(**prov),
+    }
 
 
 def test_ledger_rows_carry_claims_and_provenance():
-    rec = record("p0", 0, "digits", {"ch01.a": (0.5, 0.1, 0.9, H), "ch01.b": (None, None, None, I)})
+    rec = record("p0", 0, "digits", {"ch01.a": (0.5, 0.1, 0.9, H), "ch01.b": (None, None, None, INC)})
     rows = evidence.ledger_rows(rec)
     assert [r["claim_id"] for r in rows] == ["ch01.a", "ch01.b"]
     a, b = rows
-    assert (a["chapter"], a["condition"], a["seed"], a["estimate"], a["verdict"]) == ("ch01", "digits · quick", 0, 0.5, H)
+    assert (a["chapter"], a["condition"], a["seed"], a["estimate"], a["verdict"]) == (
+        "ch01",
+        "digits · quick",
+        0,
+        0.5,
+        H,
+    )
     assert a["claim"] == "text of ch01.a" and json.loads(a["parameters"])["dataset"] == "digits"
     assert math.isnan(b["estimate"]) and math.isnan(b["hi"])
     assert all(a[k] == v for k, v in provenance().items())
     assert evidence.ledger_rows({**rec, "status": "failed"}) == []
     # Without a provenance dict the record's own host, seconds and finish time stand in; the rest stays empty.
     bare = evidence.ledger_rows({**rec, "provenance": None})[0]
-    assert (bare["host"], bare["wall_s"], bare["date"], bare["git_commit"]) == ("box", 10.0, "2025-01-02T03:04:05", None)
+    assert (bare["host"], bare["wall_s"], bare["date"], bare["git_commit"]) == (
+        "box",
+        10.0,
+        "2025-01-02T03:04:05",
+        None,
+    )
 
 
 def hand_ledger() -> pd.DataFrame:
     """ch01.a holds on digits and fails on fashion; ch01.b holds everywhere (5 seeds per dataset)."""
     recs = []
     for seed in range(5):
-        recs.append(record(f"d{seed}", seed, "digits", {"ch01.a": (1.0 + seed, 0.5, 2.0, H), "ch01.b": (0.3, 0.1, 0.5, H)}))
-        recs.append(record(f"f{seed}", seed, "fashion-mnist",
-                           {"ch01.a": (-1.0, -2.0, -0.5, F if seed else I), "ch01.b": (0.4, 0.2, 0.6, H)}))
+        recs.append(
+            record(f"d{seed}", seed, "digits", {"ch01.a": (1.0 + seed, 0.5, 2.0, H), "ch01.b": (0.3, 0.1, 0.5, H)})
+        )
+        recs.append(
+            record(
+                f"f{seed}",
+                seed,
+                "fashion-mnist",
+                {"ch01.a": (-1.0, -2.0, -0.5, F if seed else INC), "ch01.b": (0.4, 0.2, 0.6, H)},
+            )
+        )
     return evidence.make_ledger(recs)
 
 
@@ -164,13 +241,20 @@ def test_aggregate_shares_means_and_verdicts():
     assert v.at["ch01.a", "replicated"] == evidence.DEPENDS and v.at["ch01.b", "replicated"] == evidence.HOLDS
     assert (v.at["ch01.a", "threshold"], v.at["ch01.a", "min_replications"]) == (0.8, 5)
     assert v.at["ch01.a", "n"] == 10 and v.at["ch01.a", "conditions"] == 2 and v.at["ch01.a", "lib_sha256"] == HEX
-    assert json.loads(v.at["ch01.a", "by_condition"])["fashion-mnist · quick"] == \
-        {"holds": 0.0, "fails": 0.8, "inconclusive": 0.2, "not_measured": 0.0, "n": 5}
+    assert json.loads(v.at["ch01.a", "by_condition"])["fashion-mnist · quick"] == {
+        "holds": 0.0,
+        "fails": 0.8,
+        "inconclusive": 0.2,
+        "not_measured": 0.0,
+        "n": 5,
+    }
 
 
 def test_mixed_code_hashes_are_not_one_hash():
-    recs = [record(f"p{s}", s, "digits", {"ch01.a": (1.0, 0.5, 2.0, H)}, code_sha256=h)
-            for s, h in enumerate([HEX] * 4 + ["cd" * 32])]
+    recs = [
+        record(f"p{s}", s, "digits", {"ch01.a": (1.0, 0.5, 2.0, H)}, code_sha256=h)
+        for s, h in enumerate([HEX] * 4 + ["cd" * 32])
+    ]
     _, verdicts = evidence.aggregate(evidence.make_ledger(recs))
     assert verdicts.code_sha256.iloc[0] == "mixed:2" and verdicts.notebook_sha256.iloc[0] == HEX
     now = (HEX, HEX)
@@ -219,8 +303,10 @@ def write_verdicts(folder: Path, current: bool) -> None:
 
 
 def rows() -> list[claims.Claim]:
-    return [claims.Claim("a claim", "s", "1", H, id="ch01.a", estimate=1.0, lo=0.5, hi=2.0),
-            claims.Claim("another", "s", "1", H, id="ch01.c", estimate=1.0, lo=0.5, hi=2.0)]
+    return [
+        claims.Claim("a claim", "s", "1", H, id="ch01.a", estimate=1.0, lo=0.5, hi=2.0),
+        claims.Claim("another", "s", "1", H, id="ch01.c", estimate=1.0, lo=0.5, hi=2.0),
+    ]
 
 
 def test_claims_table_shows_replicated_verdicts(tmp_path, monkeypatch):
@@ -248,8 +334,16 @@ def test_record_stores_the_claim_text():
 
 
 def test_ledger_keeps_the_chapter_table_order():
-    rec = record("p0", 0, "digits", {"ch01.z_first": (1.0, 0.5, 2.0, H), "ch01.a_second": (1.0, 0.5, 2.0, H),
-                                     "ch01.b_unranked": (1.0, 0.5, 2.0, H)})
+    rec = record(
+        "p0",
+        0,
+        "digits",
+        {
+            "ch01.z_first": (1.0, 0.5, 2.0, H),
+            "ch01.a_second": (1.0, 0.5, 2.0, H),
+            "ch01.b_unranked": (1.0, 0.5, 2.0, H),
+        },
+    )
     rec["results"].update({"claim:ch01.z_first:rank": 1, "claim:ch01.a_second:rank": 2})
     assert list(evidence.make_ledger([rec]).claim_id) == ["ch01.z_first", "ch01.a_second", "ch01.b_unranked"]
 
@@ -275,8 +369,13 @@ def test_matrix_and_heat_table():
     extra = conditions.iloc[[0]].assign(claim_id="ch04.z", chapter="ch04", condition="synthetic · d=64 · quick")
     verdicts = pd.concat([verdicts, verdicts.iloc[[0]].assign(id="ch04.z", chapter="ch04")])
     m = evidence.matrix(pd.concat([conditions, extra]), verdicts)
-    assert list(m.columns) == ["digits · quick", "fashion-mnist · quick", "synthetic · d=64 · quick", "n",
-                               "replicated verdict"]
+    assert list(m.columns) == [
+        "digits · quick",
+        "fashion-mnist · quick",
+        "synthetic · d=64 · quick",
+        "n",
+        "replicated verdict",
+    ]
     assert m.loc["ch01.a: text of ch01.a", "fashion-mnist · quick"] == 0.0
     assert math.isnan(m.loc["ch01.a: text of ch01.a", "synthetic · d=64 · quick"])
     assert m["replicated verdict"].iloc[0] == evidence.DEPENDS
@@ -314,7 +413,9 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 def test_a_chapter_goes_stale_only_when_code_it_executes_changes(tmp_path):
     shutil.copytree(sweep.ROOT / "lib", tmp_path / "lib", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(sweep.ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("_build", "*.ipynb_checkpoints"))
+    shutil.copytree(
+        sweep.ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("_build", "*.ipynb_checkpoints")
+    )
     ch02, ch04 = tmp_path / "book" / "02_dimpled_manifold.ipynb", tmp_path / "book" / "04_two_layer_subspace.ipynb"
     files = {p.relative_to(tmp_path).as_posix() for p in code_files(ch02, tmp_path)}
     assert {"lib/chapters/ch02/claims.py", "lib/manifold.py", "lib/claims.py"} <= files
@@ -323,7 +424,11 @@ def test_a_chapter_goes_stale_only_when_code_it_executes_changes(tmp_path):
     before = {nb: code_sha256(nb, tmp_path) for nb in (ch02, ch04)}
     claims_py = tmp_path / "lib" / "chapters" / "ch02" / "claims.py"
     _edit(claims_py, "MIN_SLOPE = 0.01", "# a comment a reader added\nMIN_SLOPE  =  0.01")  # comment, layout
-    _edit(claims_py, '"""', '"""A docstring reworded. ', )  # the module's docstring
+    _edit(
+        claims_py,
+        '"""',
+        '"""A docstring reworded. ',
+    )  # the module's docstring
     _edit(tmp_path / "lib" / "chapters" / "ch02" / "figures.py", 'color="0.5", lw=0.8', 'color="0.3", lw=0.8')
     _edit(tmp_path / "lib" / "plots.py", "def ", "def _unused_helper():\n    return 1\n\n\ndef ")
     assert {nb: code_sha256(nb, tmp_path) for nb in (ch02, ch04)} == before  # still current
@@ -354,13 +459,16 @@ def tiny_sweep(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("evidence")
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell(BODY)]
+    nb.cells = [
+        nbformat.v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(BODY),
+    ]
     (root / "book").mkdir()
     nbformat.write(nb, str(root / "book" / "09_tiny.ipynb"))
     spec = root / "ch09.yaml"
-    spec.write_text(f"notebook: {root / 'book' / '09_tiny.ipynb'}\noutput: {root / 'out'}\n"
-                    "grid: {dataset: [a, b]}\nseeds: [0]\n")
+    spec.write_text(
+        f"notebook: {root / 'book' / '09_tiny.ipynb'}\noutput: {root / 'out'}\ngrid: {{dataset: [a, b]}}\nseeds: [0]\n"
+    )
     summary = sweep.run(sweep.load_spec(spec), progress=False)
     assert summary.done == 2
     rec = json.loads(next((root / "out" / "points").glob("*.json")).read_text())
@@ -434,8 +542,11 @@ def test_only_stale_chapters_are_recorded_again(tiny_sweep, tmp_path, capsys):
     before = evidence.read(evidence.LEDGER, out)
     ledger, missing = evidence.build([clone], out, min_replications=1, notebook_dir=book)
     assert missing == [] and set(ledger.point) == set(before.point)
-    assert evidence.read(evidence.LEDGER, out).drop(columns=[evidence.RUN_DIGEST]).equals(
-        before.drop(columns=[evidence.RUN_DIGEST]))
+    assert (
+        evidence.read(evidence.LEDGER, out)
+        .drop(columns=[evidence.RUN_DIGEST])
+        .equals(before.drop(columns=[evidence.RUN_DIGEST]))
+    )
     # Its chapter's code changed since: every run is stale, the spec must run again, nothing is kept.
     stale = before.assign(code_sha256="0" * 64)
     evidence.write(stale, out, min_replications=1)
@@ -450,12 +561,18 @@ def test_only_stale_chapters_are_recorded_again(tiny_sweep, tmp_path, capsys):
 def test_recording_json_keeps_every_invocation_and_their_total(tmp_path, capsys):
     (tmp_path / evidence.RECORDING).write_text('{"command": "make evidence WORKERS=2", "workers": 2, "wall_s": 82}')
     assert evidence.read_recording(tmp_path)["total_wall_s"] == 82  # the older one-invocation format
-    assert evidence.main(["log-recording", "--workers", "2", "--wall-s", "100", "a.yaml=60", "b.yaml=40",
-                          "--out", str(tmp_path)]) == 0
+    assert (
+        evidence.main(
+            ["log-recording", "--workers", "2", "--wall-s", "100", "a.yaml=60", "b.yaml=40", "--out", str(tmp_path)]
+        )
+        == 0
+    )
     assert "100 s this time; 182 s over every invocation" in capsys.readouterr().out
     data = evidence.read_recording(tmp_path)
-    assert [i["wall_s"] for i in data["invocations"]] == [82, 100] and data["invocations"][1]["specs"] == \
-        {"a.yaml": 60.0, "b.yaml": 40.0}
+    assert [i["wall_s"] for i in data["invocations"]] == [82, 100] and data["invocations"][1]["specs"] == {
+        "a.yaml": 60.0,
+        "b.yaml": 40.0,
+    }
 
 
 def test_a_new_ledger_that_fails_its_check_replaces_nothing(tiny_sweep, tmp_path, monkeypatch):
@@ -493,16 +610,20 @@ def test_check_names_every_edit_of_the_evidence(tiny_sweep, tmp_path, capsys):
     def nudged(led):
         led.loc[0, "estimate"] += 1e-9
         return led
+
     assert f"run {point} " in problems_after(lambda: edit_ledger(nudged))
     found = problems_after(lambda: edit_ledger(lambda led: led.iloc[1:]))
     assert f"run {point} of the evidence specs is not in the ledger" in found
     assert f"run {point} " in problems_after(lambda: edit_ledger(lambda led: led.assign(lib_sha256="ab" * 32)))
-    assert "appears twice" in problems_after(lambda: edit_ledger(lambda led: pd.concat([led, led.iloc[[0]].assign(seed=1)])))
+    assert "appears twice" in problems_after(
+        lambda: edit_ledger(lambda led: pd.concat([led, led.iloc[[0]].assign(seed=1)]))
+    )
 
     def edit_table(name, col, value) -> None:
         t = pd.read_csv(out / name, dtype=str, keep_default_na=False)
         t.loc[0, col] = value
         t.to_csv(out / name, index=False)
+
     found = problems_after(lambda: edit_table(evidence.VERDICTS, "replicated", evidence.HOLDS))
     assert "verdicts.csv: ch09.positive_mean replicated reads 'holds'" in found
     assert "conditions.csv" in problems_after(lambda: edit_table(evidence.CONDITIONS, "share_holds", "0.5"))
@@ -521,8 +642,9 @@ def test_rerun_reproduces_a_recorded_point_exactly(tiny_sweep, tmp_path):
     tampered.loc[tampered.point == point, "estimate"] += 1e-12
     diffs = evidence.compare(tampered[tampered.point == point], again)
     assert len(diffs) == 1 and diffs[0].startswith("ch09.positive_mean.estimate: recorded")
-    assert evidence.compare(ledger[ledger.point == point], {**again, "status": "failed", "error": "boom"}) == \
-        ["the re-run failed: boom"]
+    assert evidence.compare(ledger[ledger.point == point], {**again, "status": "failed", "error": "boom"}) == [
+        "the re-run failed: boom"
+    ]
     with pytest.raises(evidence.EvidenceError, match="not in the ledger"):
         evidence.rerun(ledger, "nope", tmp_path, notebook_dir=book)
 
@@ -551,9 +673,15 @@ def test_recheck_compares_an_executed_chapter_with_its_recorded_run(tiny_sweep, 
     def cli(t=threads, folder=tmp_path / "executed") -> tuple[int, str]:
         rc = evidence.main(["recheck", str(folder), "--threads", str(t), "--out", str(out), "--notebooks", str(book)])
         return rc, capsys.readouterr().out
+
     [entry] = check()
-    assert (entry["notebook"], entry["point"], entry["status"], entry["kind"], entry["details"]) == \
-        ("09_tiny.ipynb", point, "reproduced", "exact", [])
+    assert (entry["notebook"], entry["point"], entry["status"], entry["kind"], entry["details"]) == (
+        "09_tiny.ipynb",
+        point,
+        "reproduced",
+        "exact",
+        [],
+    )
     rc, text = cli()
     assert rc == 0 and "exact check: all 1 recorded claims identical" in text and "kind of check: exact" in text
     # Another thread count or processor rounds differently: compared within the tolerance, never skipped.
@@ -627,9 +755,11 @@ def test_recorded_ledger_has_exactly_the_specs_runs():
 
 def test_cpu_id_names_the_processor_and_its_kernel_flags(tmp_path):
     x86 = tmp_path / "x86"
-    x86.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\n"
-                   "model name\t: Intel(R) Xeon(R) Gold\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f ht\n\n"
-                   "processor\t: 1\nmodel name\t: another\nflags\t\t: amx_tile\n")
+    x86.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\n"
+        "model name\t: Intel(R) Xeon(R) Gold\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f ht\n\n"
+        "processor\t: 1\nmodel name\t: another\nflags\t\t: amx_tile\n"
+    )
     assert cpu_id(x86) == "Intel(R) Xeon(R) Gold; family 6 model 85; sse4_2 avx avx2 fma avx512f"
     arm = tmp_path / "arm"
     arm.write_text("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd sve\nCPU part\t: 0xd40\n")

@@ -1,4 +1,5 @@
 """Flip searches (lib.flip): planted budgets, exact on linear scores, the exact two-layer search agrees with the ray scan."""
+
 import math
 
 import pytest
@@ -78,6 +79,7 @@ def _planted(calls):
     def flips(idx, eps):
         calls.append(len(idx))
         return torch.as_tensor(eps, dtype=torch.float64) >= THRESHOLDS[idx]
+
     return flips
 
 
@@ -87,7 +89,7 @@ def test_arithmetic_budget_search_recovers_planted_thresholds():
     assert out[0] == 0.0  # holds already at budget 0
     assert math.isinf(out[4])  # never holds within [0, eps_max]
     assert torch.all(out[1:4] >= THRESHOLDS[1:4])
-    assert torch.allclose(out[1:4], THRESHOLDS[1:4], atol=2 ** -20)
+    assert torch.allclose(out[1:4], THRESHOLDS[1:4], atol=2**-20)
     assert calls[:2] == [5, 4] and set(calls[2:]) == {3}  # only open brackets are asked again
     for bad in (0.0, -1.0, math.inf):
         with pytest.raises(ParameterError, match="eps_max"):
@@ -98,8 +100,8 @@ def test_geometric_budget_search_brackets_by_doubling():
     out = flip.budget_search(_planted([]), 5, 1.0, doublings=10, bisection_steps=12, geometric=True)
     assert math.isinf(out[4])
     assert torch.all(out[1:4] >= THRESHOLDS[1:4])
-    assert torch.all(out[1:4] <= THRESHOLDS[1:4] * 2 ** (2 ** -12) + 1e-12)  # relative precision
-    assert 0 < out[0] <= 2 ** -10  # the smallest budget: a geometric search never reaches 0
+    assert torch.all(out[1:4] <= THRESHOLDS[1:4] * 2 ** (2**-12) + 1e-12)  # relative precision
+    assert 0 < out[0] <= 2**-10  # the smallest budget: a geometric search never reaches 0
 
 
 def test_smallest_flipping_eps_of_a_linear_classifier():

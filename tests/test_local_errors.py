@@ -1,4 +1,5 @@
 """Local-error training: no gradient crosses layers, fixed readouts never move, readouts read layers."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -66,8 +67,9 @@ def test_training_is_deterministic_and_learns():
     runs = []
     for _ in range(2):
         m = net(scale=0.3)
-        hist = le.train_local(m, x, y, epochs=20, batch_size=16, lr=1e-2, generator=torch.Generator().manual_seed(3),
-                              progress=False)
+        hist = le.train_local(
+            m, x, y, epochs=20, batch_size=16, lr=1e-2, generator=torch.Generator().manual_seed(3), progress=False
+        )
         runs.append((m, hist))
     torch.testing.assert_close(runs[0][0].hidden[2].weight, runs[1][0].hidden[2].weight)
     assert hist.loss.iloc[-1] < hist.loss.iloc[0]
@@ -92,8 +94,9 @@ def test_layer_readout_matches_manual_forward_and_passes_input_gradients():
 def test_fitted_linear_readouts_read_every_layer():
     x, y = toy()
     m = net()
-    ro = le.fit_linear_readouts(m, x, y, 3, epochs=30, lr=1e-2, batch_size=32,
-                                generator=torch.Generator().manual_seed(0))
+    ro = le.fit_linear_readouts(
+        m, x, y, 3, epochs=30, lr=1e-2, batch_size=32, generator=torch.Generator().manual_seed(0)
+    )
     assert [r.in_features for r in ro] == [16, 12, 8]
     assert train.accuracy(le.LayerReadout(m, 1, ro[0]), x, y) > 0.9
 
@@ -106,12 +109,30 @@ def test_bad_readout_scale_raises():
 def test_annealed_fit_is_a_shorter_fit_then_a_lower_rate():
     x, y = toy()
     a, b, c = net(scale=0.3), net(scale=0.3), net(scale=0.3)
-    le.fit_annealed(a, x, y, epochs=4, anneal_epochs=0, batch_size=16, loss_fn=le.local_loss,
-                    generator=torch.Generator().manual_seed(3), progress=False)
+    le.fit_annealed(
+        a,
+        x,
+        y,
+        epochs=4,
+        anneal_epochs=0,
+        batch_size=16,
+        loss_fn=le.local_loss,
+        generator=torch.Generator().manual_seed(3),
+        progress=False,
+    )
     le.train_local(b, x, y, epochs=4, batch_size=16, generator=torch.Generator().manual_seed(3), progress=False)
     torch.testing.assert_close(a.hidden[1].weight, b.hidden[1].weight)  # no annealing = train.fit
-    hist = le.fit_annealed(c, x, y, epochs=4, anneal_epochs=2, batch_size=16, loss_fn=le.local_loss,
-                           generator=torch.Generator().manual_seed(3), progress=False)
+    hist = le.fit_annealed(
+        c,
+        x,
+        y,
+        epochs=4,
+        anneal_epochs=2,
+        batch_size=16,
+        loss_fn=le.local_loss,
+        generator=torch.Generator().manual_seed(3),
+        progress=False,
+    )
     assert list(hist.epoch) == [1, 2, 3, 4]
     assert not torch.allclose(c.hidden[1].weight, b.hidden[1].weight)  # the last two epochs differ
     with pytest.raises(ParameterError, match="anneal_epochs"):
@@ -124,15 +145,17 @@ def test_snapshots_equal_shorter_trainings():
     snaps = le.Snapshots({"init": 0, "one": per_epoch, "two": 2 * per_epoch})
     m = net(scale=0.3)
     init = [p.clone() for p in m.parameters()]
-    le.train_local(m, x, y, epochs=3, batch_size=16, transform=snaps, generator=torch.Generator().manual_seed(3),
-                   progress=False)
+    le.train_local(
+        m, x, y, epochs=3, batch_size=16, transform=snaps, generator=torch.Generator().manual_seed(3), progress=False
+    )
     assert snaps.step == 3 * per_epoch
     for p0, p1 in zip(init, snaps.restore(m, "init").parameters()):
         assert torch.equal(p0, p1)
     for label, epochs in (("one", 1), ("two", 2)):
         short = net(scale=0.3)
-        le.train_local(short, x, y, epochs=epochs, batch_size=16, generator=torch.Generator().manual_seed(3),
-                       progress=False)
+        le.train_local(
+            short, x, y, epochs=epochs, batch_size=16, generator=torch.Generator().manual_seed(3), progress=False
+        )
         torch.testing.assert_close(snaps.restore(m, label).hidden[2].weight, short.hidden[2].weight)
     with pytest.raises(KeyError, match="nope"):
         snaps.restore(m, "nope")

@@ -1,4 +1,5 @@
 """Tangent spaces, on/off-manifold projections and restricted attacks (lib.manifold)."""
+
 import math
 
 import pandas as pd
@@ -106,8 +107,9 @@ def test_restricted_pgd_stays_in_subspace_and_budget(part):
     y = torch.randint(0, 3, (8,), generator=_gen(14))
     bases = manifold.random_bases(8, 12, 4, generator=_gen(15))
     eps = torch.linspace(0.1, 0.8, 8)
-    adv = attacks.pgd(net, x, y, eps, norm="l2", steps=7, clamp=None, generator=_gen(16),
-                      project=manifold.projector(bases, part))
+    adv = attacks.pgd(
+        net, x, y, eps, norm="l2", steps=7, clamp=None, generator=_gen(16), project=manifold.projector(bases, part)
+    )
     delta = adv - x
     assert (delta.norm(dim=1) <= eps + 1e-5).all()
     assert delta.norm(dim=1).min() > 0
@@ -123,12 +125,16 @@ def test_min_flip_norm_finds_known_distance_of_linear_boundary():
     margin = (x @ w + 0.2).abs()
     bases = manifold.random_bases(16, 6, 2, generator=_gen(18))
     for b, part in ((None, "on"), (bases, "on"), (bases, "off")):
-        w_in = w.expand(16, -1) if b is None else (manifold.project(w.expand(16, -1), b) if part == "on"
-                                                    else manifold.complement(w.expand(16, -1), b))
+        w_in = (
+            w.expand(16, -1)
+            if b is None
+            else (manifold.project(w.expand(16, -1), b) if part == "on" else manifold.complement(w.expand(16, -1), b))
+        )
         true = margin / w_in.norm(dim=1)
-        res = flip.min_flip_norm(net, x, pred, eps_max=50.0, bases=b, part=part, steps=10,
-                                    bisection_steps=5, generator=_gen(19))
-        ok = (true > 50.0 * 2 ** -8) & (true < 50.0 * 0.9)  # inside the searched range
+        res = flip.min_flip_norm(
+            net, x, pred, eps_max=50.0, bases=b, part=part, steps=10, bisection_steps=5, generator=_gen(19)
+        )
+        ok = (true > 50.0 * 2**-8) & (true < 50.0 * 0.9)  # inside the searched range
         assert ok.sum() >= 10
         assert (res.norm[ok] >= true[ok] * (1 - 1e-4)).all(), "no flip can be shorter than the distance"
         assert (res.norm[ok] <= true[ok] * 1.025).all(), "bisection precision is 2**(1/32) ~ 2.2%"
@@ -145,8 +151,13 @@ def test_joint_searches_under_several_restrictions_equal_the_searches_one_by_one
     pred = net(x).argmax(1)
     per_sample = manifold.random_bases(30, 12, 3, generator=_gen(23))
     shared = manifold.random_bases(1, 12, 5, generator=_gen(24))[0]
-    restrictions = {"full": (None, "on"), "on": (per_sample, "on"), "off": (per_sample, "off"),
-                    "par": (shared, "on"), "perp": (shared, "off")}
+    restrictions = {
+        "full": (None, "on"),
+        "on": (per_sample, "on"),
+        "off": (per_sample, "off"),
+        "par": (shared, "on"),
+        "perp": (shared, "off"),
+    }
     kw = dict(eps_max=20.0, steps=8, bisection_steps=5)
     joint = flip.min_flip_norms(net, x, pred, restrictions, **kw)
     assert list(joint) == list(restrictions)
@@ -170,8 +181,9 @@ def test_min_flip_norm_reports_inf_beyond_budget():
 def test_checkerboard_labels_and_class_distance():
     c = torch.tensor([[-0.9, -0.9], [0.1, -0.9], [0.1, 0.1], [-0.9, 0.1]])
     assert manifold.checkerboard(c, 2).tolist() == [0, 1, 0, 1]
-    s = ch02.make_setting("t", 3, 1, 0.0, cells=4, n_train=4, n_eval=50, generator=_gen(21),
-                          device=torch.device("cpu"), axis_aligned=True)
+    s = ch02.make_setting(
+        "t", 3, 1, 0.0, cells=4, n_train=4, n_eval=50, generator=_gen(21), device=torch.device("cpu"), axis_aligned=True
+    )
     code = s.x_eval[:, 0]  # axis-aligned flat: the first coordinate is the code
     edges = torch.tensor([-0.5, 0.0, 0.5])
     expected = (code[:, None] - edges[None]).abs().min(dim=1).values
@@ -189,22 +201,32 @@ def test_autoencoder_training_reduces_reconstruction_error():
 
 
 def test_clinging_criterion_on_hand_made_curves():
-    s = ch02.make_setting("m", 50, 2, 0.0, cells=2, n_train=4, n_eval=200, generator=_gen(25),
-                          device=torch.device("cpu"))
+    s = ch02.make_setting(
+        "m", 50, 2, 0.0, cells=2, n_train=4, n_eval=200, generator=_gen(25), device=torch.device("cpu")
+    )
     steps = [0, 1, 10, 100]
 
     def curve(frac, acc):
-        return pd.DataFrame({"step": steps, "epoch": steps, "frac_tangent": frac, "accuracy": acc,
-                             "setting": "m", "training": "standard"})
+        return pd.DataFrame(
+            {
+                "step": steps,
+                "epoch": steps,
+                "frac_tangent": frac,
+                "accuracy": acc,
+                "setting": "m",
+                "training": "standard",
+            }
+        )
 
     cling = curve([0.2, 0.05, 0.06, 0.07], [0.5, 0.55, 0.8, 1.0])  # falls below the band, then fits
-    tilt = curve([0.2, 0.5, 0.8, 0.9], [0.5, 0.6, 0.8, 1.0])       # normal turns into the manifold
+    tilt = curve([0.2, 0.5, 0.8, 0.9], [0.5, 0.6, 0.8, 1.0])  # normal turns into the manifold
     assert bool(ch02.clinging_dimpling(cling, {"m": s}).seen.iloc[0])
     out = ch02.clinging_dimpling(tilt, {"m": s})
     assert not out.clinging.iloc[0] and not out.seen.iloc[0]
 
 
 # ---------------------------------------------------------------- conv autoencoder, explained variance, PCA
+
 
 @pytest.mark.parametrize("shape, k", [((8, 8), 8), ((28, 28), 16)])
 def test_conv_autoencoder_shapes(shape, k):
@@ -218,8 +240,14 @@ def test_conv_autoencoder_shapes(shape, k):
     assert ae(x.reshape(3, 1, *shape)).shape == (3, 1, *shape)
 
 
-@pytest.mark.parametrize("kw", [dict(image_shape=(10, 10), latent_dim=4), dict(image_shape=(8, 8), latent_dim=64),
-                                dict(image_shape=(8, 8), latent_dim=4, channels=(4,))])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(image_shape=(10, 10), latent_dim=4),
+        dict(image_shape=(8, 8), latent_dim=64),
+        dict(image_shape=(8, 8), latent_dim=4, channels=(4,)),
+    ],
+)
 def test_conv_autoencoder_rejects_bad_settings(kw):
     with pytest.raises(ParameterError):
         manifold.ConvAutoEncoder(**kw)
@@ -254,8 +282,9 @@ def test_explained_variance_known_values():
     # keeping only the largest-variance coordinate (variance 9 of 17 in total) explains 9/17
     keep = x.mean(0).expand_as(x).clone()
     keep[:, 2] = x[:, 2]
-    assert manifold.explained_variance(x, keep) == pytest.approx(x[:, 2].var(unbiased=False).item()
-                                                                  / x.var(0, unbiased=False).sum().item(), rel=1e-5)
+    assert manifold.explained_variance(x, keep) == pytest.approx(
+        x[:, 2].var(unbiased=False).item() / x.var(0, unbiased=False).sum().item(), rel=1e-5
+    )
 
 
 def test_pca_basis_recovers_a_planted_subspace():
@@ -276,12 +305,21 @@ def test_conv_autoencoder_explains_a_toy_image_manifold():
     b = torch.zeros(8, 8)
     b[3:7, 2:5] = 1.0
     c = torch.rand(400, 2, generator=_gen(36))
-    x = (c[:, :1] * a.flatten() + c[:, 1:] * b.flatten())
+    x = c[:, :1] * a.flatten() + c[:, 1:] * b.flatten()
     torch.manual_seed(0)
     ae = manifold.ConvAutoEncoder((8, 8), 2, (8, 16))
     seen = []
-    hist = manifold.fit_autoencoder(ae, x[:160], epochs=25, batch_size=20, lr=3e-3, generator=_gen(37),
-                                    x_val=x[300:], progress=False, callback=lambda e, m: seen.append((e, m.training)))
+    hist = manifold.fit_autoencoder(
+        ae,
+        x[:160],
+        epochs=25,
+        batch_size=20,
+        lr=3e-3,
+        generator=_gen(37),
+        x_val=x[300:],
+        progress=False,
+        callback=lambda e, m: seen.append((e, m.training)),
+    )
     assert seen == [(e, False) for e in range(26)], "callback after every epoch, from 0, in eval mode"
     assert hist.val_explained.iloc[-1] > 0.9
     with torch.no_grad():

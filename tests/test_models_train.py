@@ -46,8 +46,9 @@ def test_fit_lowers_loss_and_is_deterministic():
     for _ in range(2):
         torch.manual_seed(0)
         net = models.MLP(10, [32], 3)
-        hist = train.fit(net, x, y, epochs=5, batch_size=32, lr=1e-2,
-                         generator=torch.Generator().manual_seed(1), progress=False)
+        hist = train.fit(
+            net, x, y, epochs=5, batch_size=32, lr=1e-2, generator=torch.Generator().manual_seed(1), progress=False
+        )
         runs.append((hist, net))
     hist = runs[0][0]
     assert list(hist.columns) == ["epoch", "loss", "train_acc"]
@@ -92,7 +93,7 @@ def test_fit_is_the_plain_loop_over_seeded_permutations():
     for _ in range(3):
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), 20):
-            idx = order[i:i + 20]
+            idx = order[i : i + 20]
             loss = torch.nn.functional.cross_entropy(ref(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -106,9 +107,14 @@ def test_optimizer_matches_default_implementation(name):
     """The fused optimizer takes the same steps as torch.optim's default one, to round-off."""
     x, y = blobs(64)
     nets, steps = [], []
-    for make in (lambda ps: train.make_optimizer(ps, name, 1e-2, weight_decay=1e-3, momentum=0.9),
-                 lambda ps: (torch.optim.Adam(ps, lr=1e-2, weight_decay=1e-3) if name == "adam"
-                             else torch.optim.SGD(ps, lr=1e-2, weight_decay=1e-3, momentum=0.9))):
+    for make in (
+        lambda ps: train.make_optimizer(ps, name, 1e-2, weight_decay=1e-3, momentum=0.9),
+        lambda ps: (
+            torch.optim.Adam(ps, lr=1e-2, weight_decay=1e-3)
+            if name == "adam"
+            else torch.optim.SGD(ps, lr=1e-2, weight_decay=1e-3, momentum=0.9)
+        ),
+    ):
         torch.manual_seed(0)
         net = models.MLP(10, [16], 3)
         opt = make(net.parameters())

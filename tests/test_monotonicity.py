@@ -1,4 +1,5 @@
 """Trend shapes (increasing, decreasing, interior maximum) and the intrinsic dimension estimator."""
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +14,7 @@ def cloud(seed=0, n=80):
 
 def test_spearman_known_values():
     x = np.arange(10.0)
-    assert monotonicity.spearman(x, x ** 3) == pytest.approx(1.0)
+    assert monotonicity.spearman(x, x**3) == pytest.approx(1.0)
     assert monotonicity.spearman(x, -np.exp(x)) == pytest.approx(-1.0)
     assert np.isnan(monotonicity.spearman(x, np.ones(10)))
 
@@ -25,15 +26,18 @@ def test_quadratic_vertex_exact():
     assert float(c) == pytest.approx(-2.0)
 
 
-@pytest.mark.parametrize("make, shape", [
-    (lambda rng, x: x + rng.normal(0, 0.2, x.size), "increasing"),
-    (lambda rng, x: -np.exp(x) + rng.normal(0, 0.3, x.size), "decreasing"),
-    (lambda rng, x: -(x - 2) ** 2 + rng.normal(0, 0.05, x.size), "interior maximum"),
-    (lambda rng, x: (x - 2) ** 2 + rng.normal(0, 0.05, x.size), "interior minimum"),
-    (lambda rng, x: rng.normal(0, 1, x.size), "undetermined"),
-    # rises then saturates: a parabola bends, but the two-lines test sees no fall
-    (lambda rng, x: np.minimum(x, 2.2) + rng.normal(0, 0.03, x.size), "increasing"),
-])
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda rng, x: x + rng.normal(0, 0.2, x.size), "increasing"),
+        (lambda rng, x: -np.exp(x) + rng.normal(0, 0.3, x.size), "decreasing"),
+        (lambda rng, x: -((x - 2) ** 2) + rng.normal(0, 0.05, x.size), "interior maximum"),
+        (lambda rng, x: (x - 2) ** 2 + rng.normal(0, 0.05, x.size), "interior minimum"),
+        (lambda rng, x: rng.normal(0, 1, x.size), "undetermined"),
+        # rises then saturates: a parabola bends, but the two-lines test sees no fall
+        (lambda rng, x: np.minimum(x, 2.2) + rng.normal(0, 0.03, x.size), "increasing"),
+    ],
+)
 def test_trend_shapes(make, shape):
     rng, x = cloud()
     t = monotonicity.trend(x, make(rng, x), n_boot=500, rng=1)
@@ -44,7 +48,7 @@ def test_trend_shapes(make, shape):
 
 def test_interior_maximum_position_is_located():
     rng, x = cloud(2, 120)
-    t = monotonicity.trend(x, -(x - 2.3) ** 2 + rng.normal(0, 0.05, x.size), n_boot=500, rng=0)
+    t = monotonicity.trend(x, -((x - 2.3) ** 2) + rng.normal(0, 0.05, x.size), n_boot=500, rng=0)
     assert t.breakpoint_ci[0] < 2.3 < t.breakpoint_ci[1]
     assert t.breakpoint == pytest.approx(2.3, abs=0.1)
 

@@ -1,4 +1,5 @@
 """The book's notebooks as committed: valid nbformat 4.5 (every cell has an id) and never executed."""
+
 from __future__ import annotations
 
 import warnings

@@ -1,4 +1,5 @@
 """Parameters declared once: each chapter notebook's ``parameters`` cell is the one generated from its PARAMS."""
+
 from __future__ import annotations
 
 import importlib
@@ -37,13 +38,19 @@ def differences(source: str, name: str) -> str:
     expected = parameter_names(name)
     missing = [n for n in expected if n not in assigned]
     extra = [n for n in assigned if n not in expected]
-    what = ([f"missing {', '.join(missing)}"] if missing else []) + \
-        ([f"not parameters of {name}: {', '.join(extra)}"] if extra else [])
+    what = ([f"missing {', '.join(missing)}"] if missing else []) + (
+        [f"not parameters of {name}: {', '.join(extra)}"] if extra else []
+    )
     if not what:
-        what = ["the names are in another order than PARAMS (then seed, device)" if assigned != expected
-                else "other lines than the generated ones"]
-    return (f"the parameters cell differs from the one generated from {name}.PARAMS: {'; '.join(what)}. "
-            f"Paste the output of `python -m lib.chapters parameters-cell {name}`")
+        what = [
+            "the names are in another order than PARAMS (then seed, device)"
+            if assigned != expected
+            else "other lines than the generated ones"
+        ]
+    return (
+        f"the parameters cell differs from the one generated from {name}.PARAMS: {'; '.join(what)}. "
+        f"Paste the output of `python -m lib.chapters parameters-cell {name}`"
+    )
 
 
 def test_every_notebook_that_resolves_a_chapter_is_mapped_to_it():
@@ -65,8 +72,11 @@ def test_parameters_cell_is_generated_from_params(notebook):
 def test_a_drifted_parameters_cell_fails_naming_the_names():
     lines = parameters_cell("ch03").splitlines()
     drifted = "\n".join(line for line in lines if not line.startswith(("lr_schedule", "lr_drops"))) + "\nepoch = None"
-    assert re.search(r"missing lr_schedule, lr_drops; not parameters of ch03: epoch\. Paste the output of "
-                     r"`python -m lib\.chapters parameters-cell ch03`", differences(drifted, "ch03"))
+    assert re.search(
+        r"missing lr_schedule, lr_drops; not parameters of ch03: epoch\. Paste the output of "
+        r"`python -m lib\.chapters parameters-cell ch03`",
+        differences(drifted, "ch03"),
+    )
     swapped = "\n".join([*lines[:2], lines[3], lines[2], *lines[4:]])
     assert "in another order" in differences(swapped, "ch03")
     assert "other lines" in differences(parameters_cell("ch03") + "\n", "ch03")
@@ -106,8 +116,11 @@ def test_a_notebook_outside_the_chapters_has_none():
 
 
 def test_importing_the_mapping_imports_no_chapter():
-    code = ("import sys, lib.chapters as c; c.chapter_name('book/03_som_codes.ipynb'); "
-            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('lib.chapters.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=BOOK.parent).stdout
+    code = (
+        "import sys, lib.chapters as c; c.chapter_name('book/03_som_codes.ipynb'); "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('lib.chapters.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=BOOK.parent
+    ).stdout
     assert out.strip() == "[]"

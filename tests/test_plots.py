@@ -1,4 +1,5 @@
 """lib.plots: readable log axes."""
+
 import matplotlib
 
 matplotlib.use("Agg")

@@ -4,6 +4,7 @@ Fails on raw, untypeset TeX, an image that does not load, a failed request for a
 file of the book itself, or a JavaScript error. Needs ``_build/html`` (run after the
 book build: ``make test`` does) and Debian's ``chromium``.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,9 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
 SKIP_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static"}
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
 ]
 # TeX that MathJax should have typeset: $...$, $$...$$, \( \), \[ \] around a command or ^/_
 RAW_TEX = re.compile(r"(\$\$?[^$\n]*(\\[a-zA-Z]+|[\^_])[^$\n]*\$\$?)|\\\(|\\\[")
@@ -32,8 +40,11 @@ RAW_TEX = re.compile(r"(\$\$?[^$\n]*(\\[a-zA-Z]+|[\^_])[^$\n]*\$\$?)|\\\(|\\\[")
 def pages() -> list[Path]:
     if not HTML.exists():
         return []
-    return sorted(p for p in HTML.rglob("*.html")
-                  if not (set(p.relative_to(HTML).parts) & SKIP_DIRS) and p.name not in ("genindex.html", "search.html"))
+    return sorted(
+        p
+        for p in HTML.rglob("*.html")
+        if not (set(p.relative_to(HTML).parts) & SKIP_DIRS) and p.name not in ("genindex.html", "search.html")
+    )
 
 
 def chromium_path() -> str:
@@ -45,8 +56,9 @@ def chromium_path() -> str:
 
 
 # MathJax typesets asynchronously: wait for it when the page loads it
-MATHJAX_DONE = ("() => !window.MathJax || !MathJax.startup || !MathJax.startup.promise ||"
-                " MathJax.startup.promise.then(() => true)")
+MATHJAX_DONE = (
+    "() => !window.MathJax || !MathJax.startup || !MathJax.startup.promise || MathJax.startup.promise.then(() => true)"
+)
 VISIBLE_TEXT = """() => {
     const main = document.querySelector('main') || document.body;
     const clone = main.cloneNode(true);
@@ -61,6 +73,7 @@ MATH_NODES = "() => [document.querySelectorAll('.math').length, document.querySe
 @dataclass
 class Seen:
     """What a reader's browser showed of one page, or the error that stopped it from loading."""
+
     errors: list = field(default_factory=list)
     failed: list = field(default_factory=list)
     text: str = ""
@@ -99,8 +112,9 @@ def rendered() -> dict[Path, Seen]:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="book-render-") as profile, sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(profile, executable_path=chromium_path(), headless=True,
-                                                    args=CHROMIUM_ARGS)
+        ctx = pw.chromium.launch_persistent_context(
+            profile, executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+        )
         tabs = {page: _open(ctx, page) for page in pages()}
         for tab, seen in tabs.values():  # loaded, and typeset when the page uses MathJax
             if seen.crash is None:

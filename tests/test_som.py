@@ -1,4 +1,5 @@
 """lib.som against MiniSom (same weights, same answers) and code measures on hand-made maps."""
+
 import math
 
 import numpy as np
@@ -48,8 +49,18 @@ def test_batch_fit_reproduces_minisom_train_batch_offline(blobs):
     m.pca_weights_init(blobs)
     w0 = torch.tensor(m.get_weights().reshape(20, -1).copy())
     m.train_batch_offline(blobs, 7)
-    fitted = som.fit(torch.tensor(blobs), 5, 4, epochs=7, sigma=2.0, learning_rate=0.6, lr_decay="asymptotic",
-                     sigma_decay="asymptotic", schedule_at="start", init=w0)
+    fitted = som.fit(
+        torch.tensor(blobs),
+        5,
+        4,
+        epochs=7,
+        sigma=2.0,
+        learning_rate=0.6,
+        lr_decay="asymptotic",
+        sigma_decay="asymptotic",
+        schedule_at="start",
+        init=w0,
+    )
     np.testing.assert_allclose(fitted.weights.numpy(), m.get_weights().reshape(20, -1), atol=1e-10)
     assert [h["sigma"] for h in fitted.history][-1] == pytest.approx(2.0 / (1 + 6 / 3.5))
 
@@ -68,9 +79,13 @@ def test_errors_and_u_matrix_match_minisom(blobs):
 
 def test_decays_are_minisoms():
     m = MiniSom(5, 5, 1, sigma=4.0)
-    for kind, fn in [("asymptotic", m._asymptotic_decay), ("inverse_to_zero", m._inverse_decay_to_zero),
-                     ("linear_to_zero", m._linear_decay_to_zero), ("inverse_to_one", m._inverse_decay_to_one),
-                     ("linear_to_one", m._linear_decay_to_one)]:
+    for kind, fn in [
+        ("asymptotic", m._asymptotic_decay),
+        ("inverse_to_zero", m._inverse_decay_to_zero),
+        ("linear_to_zero", m._linear_decay_to_zero),
+        ("inverse_to_one", m._inverse_decay_to_one),
+        ("linear_to_one", m._linear_decay_to_one),
+    ]:
         assert som.decay(4.0, 7, 20, kind) == pytest.approx(fn(4.0, 7, 20))
     assert som.decay(4.0, 20, 20, "asymptotic") == pytest.approx(4.0 / 3)
 
@@ -80,13 +95,20 @@ def test_fit_lowers_quantization_error_and_rejects_bad_arguments(blobs):
     init = som.pca_init(x, 4, 4)
     fitted = som.fit(x, 4, 4, epochs=10, sigma=2.0)
     assert fitted.quantization_error(x) < som.SOM(init, 4, 4).quantization_error(x)
-    for kw in ({"epochs": 0}, {"sigma": -1.0}, {"learning_rate": 1.5}, {"lr_decay": "cosine"},
-               {"init": "random"}, {"schedule_at": "middle"}):
+    for kw in (
+        {"epochs": 0},
+        {"sigma": -1.0},
+        {"learning_rate": 1.5},
+        {"lr_decay": "cosine"},
+        {"init": "random"},
+        {"schedule_at": "middle"},
+    ):
         with pytest.raises(ParameterError):
             som.fit(x, 4, 4, **{"epochs": 2, **kw})
 
 
 # ---------------------------------------------------------------- code measures, hand-made maps
+
 
 def table(rows):
     return torch.tensor(rows, dtype=torch.float64)
@@ -155,6 +177,7 @@ def test_landing_categories():
 
 
 # ---------------------------------------------------------------- PCA start and streamed fitting at scale
+
 
 @pytest.fixture
 def wide():

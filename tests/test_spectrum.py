@@ -1,4 +1,5 @@
 """Eigen-spectrum, power-law exponent and participation ratio on data with known answers."""
+
 import numpy as np
 import pytest
 import torch
@@ -45,8 +46,7 @@ def test_more_units_than_samples_gives_descending_spectrum_with_zero_tail():
     assert eigs.shape == (60,)
     assert np.all(np.diff(eigs) <= 1e-12)
     assert spectrum.numerical_rank(eigs) == 19  # n - 1 after centring
-    np.testing.assert_allclose(eigs[:19], np.sort(np.linalg.eigvalsh(np.cov(x, rowvar=False)))[::-1][:19],
-                               rtol=1e-8)
+    np.testing.assert_allclose(eigs[:19], np.sort(np.linalg.eigvalsh(np.cov(x, rowvar=False)))[::-1][:19], rtol=1e-8)
 
 
 def test_window_is_one_based_and_inclusive():
@@ -57,10 +57,17 @@ def test_window_is_one_based_and_inclusive():
     assert spectrum.fit_power_law(eigs, (1, 10)).alpha > 1.5
 
 
-@pytest.mark.parametrize("window, message", [
-    ((0, 5), "1-based"), ((4, 5), "at least 3"), ((2, 11), "beyond the 10 eigenvalues"),
-    ((5, 3), "at least 3"), (("a", 3), "two integer ranks"), ((1, 2, 3), "two integer ranks"),
-])
+@pytest.mark.parametrize(
+    "window, message",
+    [
+        ((0, 5), "1-based"),
+        ((4, 5), "at least 3"),
+        ((2, 11), "beyond the 10 eigenvalues"),
+        ((5, 3), "at least 3"),
+        (("a", 3), "two integer ranks"),
+        ((1, 2, 3), "two integer ranks"),
+    ],
+)
 def test_bad_windows_raise_clear_errors(window, message):
     eigs = np.arange(1, 11, dtype=float) ** -1.0
     with pytest.raises(SpectrumError, match=message):
@@ -75,10 +82,15 @@ def test_window_beyond_numerical_rank_raises():
         spectrum.fit_power_law(eigs, (1, 5))
 
 
-@pytest.mark.parametrize("x, message", [
-    (np.zeros((10, 4)), "constant"), (np.ones((1, 4)), "at least 2 samples"),
-    (np.ones(5), "2-D"), (np.array([[1.0, np.nan], [0.0, 1.0]]), "NaN"),
-])
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.zeros((10, 4)), "constant"),
+        (np.ones((1, 4)), "at least 2 samples"),
+        (np.ones(5), "2-D"),
+        (np.array([[1.0, np.nan], [0.0, 1.0]]), "NaN"),
+    ],
+)
 def test_degenerate_activations_raise(x, message):
     with pytest.raises(SpectrumError, match=message):
         spectrum.eigenspectrum(x)

@@ -1,4 +1,5 @@
 """lib.stack: a stack of MLPs trains each member exactly as it would train alone."""
+
 import copy
 import math
 import warnings
@@ -22,15 +23,21 @@ def members(local=False, n=3, widths=(16, 12)):
     out = []
     for s in range(n):
         torch.manual_seed(s)
-        net = (le.LocalErrorMLP(6, list(widths), 3, readout_scale=0.3, generator=torch.Generator().manual_seed(s))
-               if local else models.MLP(6, list(widths), 3))
+        net = (
+            le.LocalErrorMLP(6, list(widths), 3, readout_scale=0.3, generator=torch.Generator().manual_seed(s))
+            if local
+            else models.MLP(6, list(widths), 3)
+        )
         out.append(net.double())
     return out
 
 
 def max_difference(nets_a, nets_b) -> float:
-    return max((a - b).abs().max().item() for na, nb in zip(nets_a, nets_b)
-               for a, b in zip(na.state_dict().values(), nb.state_dict().values()))
+    return max(
+        (a - b).abs().max().item()
+        for na, nb in zip(nets_a, nets_b)
+        for a, b in zip(na.state_dict().values(), nb.state_dict().values())
+    )
 
 
 def test_forward_is_every_members_forward_and_unstack_gives_the_members_back():
@@ -41,12 +48,12 @@ def test_forward_is_every_members_forward_and_unstack_gives_the_members_back():
     out = st(xs)
     assert out.shape == (36, 3)
     for s, net in enumerate(nets):
-        torch.testing.assert_close(out[12 * s:12 * (s + 1)], net(xs[12 * s:12 * (s + 1)]), rtol=0, atol=1e-12)
-        local, top = net.local_forward(xs[12 * s:12 * (s + 1)])
+        torch.testing.assert_close(out[12 * s : 12 * (s + 1)], net(xs[12 * s : 12 * (s + 1)]), rtol=0, atol=1e-12)
+        local, top = net.local_forward(xs[12 * s : 12 * (s + 1)])
         s_local, s_top = st.local_forward(xs)
-        torch.testing.assert_close(s_top[12 * s:12 * (s + 1)], top, rtol=0, atol=1e-12)
+        torch.testing.assert_close(s_top[12 * s : 12 * (s + 1)], top, rtol=0, atol=1e-12)
         for a, b in zip(s_local, local):
-            torch.testing.assert_close(a[12 * s:12 * (s + 1)], b, rtol=0, atol=1e-12)
+            torch.testing.assert_close(a[12 * s : 12 * (s + 1)], b, rtol=0, atol=1e-12)
     back = st.unstack()
     assert [type(n) for n in back] == [le.LocalErrorMLP] * 3 and max_difference(back, nets) == 0.0
     # The stack's parameters (what its optimizer gets) and state are the stacked tensors alone.
@@ -65,16 +72,40 @@ def test_stacked_training_equals_training_each_member_alone(method):
     loss_fn = le.local_loss if method == "local" else None
     transform = None
     if method == "adversarial":  # no random start: the same attack on the stack and on each member
+
         def transform(m, xb, yb):
             return attacks.pgd(m, xb, yb, 0.3, norm="l2", steps=2, random_start=False, clamp=None)
+
     for s, net in enumerate(alone):
         kw = dict(loss_fn=loss_fn) if loss_fn else {}
-        le.fit_annealed(net, x, y, epochs=4, anneal_epochs=1, batch_size=16, lr=1e-2, weight_decay=1e-3,
-                        generator=torch.Generator().manual_seed(10 + s), transform=transform, progress=False, **kw)
+        le.fit_annealed(
+            net,
+            x,
+            y,
+            epochs=4,
+            anneal_epochs=1,
+            batch_size=16,
+            lr=1e-2,
+            weight_decay=1e-3,
+            generator=torch.Generator().manual_seed(10 + s),
+            transform=transform,
+            progress=False,
+            **kw,
+        )
     st = stack.StackedMLP(nets)
-    hist = stack.fit_annealed(st, x, y, epochs=4, anneal_epochs=1, batch_size=16, lr=1e-2, weight_decay=1e-3,
-                              generators=[torch.Generator().manual_seed(10 + s) for s in range(3)],
-                              loss="local" if method == "local" else "cross_entropy", transform=transform)
+    hist = stack.fit_annealed(
+        st,
+        x,
+        y,
+        epochs=4,
+        anneal_epochs=1,
+        batch_size=16,
+        lr=1e-2,
+        weight_decay=1e-3,
+        generators=[torch.Generator().manual_seed(10 + s) for s in range(3)],
+        loss="local" if method == "local" else "cross_entropy",
+        transform=transform,
+    )
     trained = st.unstack()
     assert max_difference(trained, alone) < 1e-10
     assert max_difference(trained, nets) > 1e-3  # it did train

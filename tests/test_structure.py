@@ -1,4 +1,5 @@
 """The shape of the code: no import cycle in lib, chapter kernels without the book machinery, small files."""
+
 from __future__ import annotations
 
 import ast
@@ -50,7 +51,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         state[node] = "open"
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                found.append(path[path.index(nxt):] + [nxt])
+                found.append(path[path.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, path + [nxt])
         state[node] = "done"
@@ -74,10 +75,10 @@ def test_lib_has_no_import_cycle():
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_a_chapter_kernel_loads_no_book_machinery(chapter):
-    code = (f"import sys, lib.chapters.{chapter}; "
-            f"print(sorted(m for m in sys.modules if m in {MACHINERY!r}))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=LIB.parent).stdout.strip()
+    code = f"import sys, lib.chapters.{chapter}; print(sorted(m for m in sys.modules if m in {MACHINERY!r}))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=LIB.parent
+    ).stdout.strip()
     assert loaded == "[]", f"lib.chapters.{chapter} loads {loaded}"
 
 
@@ -95,16 +96,26 @@ def test_no_module_uses_another_modules_private_names():
     for path in sorted(LIB.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
-                found += [f"{path.name}: from {node.module} import {a.name}" for a in node.names
-                          if a.name.startswith("_") and not a.name.startswith("__")]
-            elif (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
-                  and isinstance(node.value, ast.Name) and node.value.id in {
-                      module_name(p).rsplit(".", 1)[-1] for p in LIB.rglob("*.py")}):
+                found += [
+                    f"{path.name}: from {node.module} import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
+            elif (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id in {module_name(p).rsplit(".", 1)[-1] for p in LIB.rglob("*.py")}
+            ):
                 found.append(f"{path.name}: {node.value.id}.{node.attr}")
     assert not found, found
 
 
 def test_chapter_files_stay_small():
-    big = {str(p.relative_to(LIB)): n for p in (LIB / "chapters").rglob("*.py")
-           if (n := len(p.read_text().splitlines())) > 450}
+    big = {
+        str(p.relative_to(LIB)): n
+        for p in (LIB / "chapters").rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 450
+    }
     assert not big, f"chapter files over 450 lines: {big}"

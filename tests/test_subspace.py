@@ -1,4 +1,5 @@
 """Subspace projections: known answers, idempotence, orthogonality, batching."""
+
 import torch
 
 from lib import data, subspace
@@ -23,7 +24,7 @@ def test_projections_idempotent_orthogonal_and_complete():
     torch.testing.assert_close((par * perp).sum(-1), torch.zeros(50, dtype=torch.float64), atol=1e-12, rtol=0)
     torch.testing.assert_close(par + perp, x)
     n_par, n_perp = subspace.norms(x, basis)
-    torch.testing.assert_close(n_par ** 2 + n_perp ** 2, (x ** 2).sum(-1))
+    torch.testing.assert_close(n_par**2 + n_perp**2, (x**2).sum(-1))
 
 
 def test_batched_bases_match_one_at_a_time():

@@ -1,4 +1,5 @@
 """lib.sweep on a tiny notebook the tests write: grids, workers, Dask, resuming, failures, validation."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,10 @@ results.record(total=a + b, product=a * b, cwd=os.getcwd(), lib_dir=os.path.dirn
 def notebook(tmp_path: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell(BODY)]
+    nb.cells = [
+        nbformat.v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(BODY),
+    ]
     path = tmp_path / "tiny.ipynb"
     nbformat.write(nb, str(path))
     return path
@@ -45,8 +48,13 @@ def notebook(tmp_path: Path) -> Path:
 
 def spec(notebook: Path, **extra) -> dict:
     log = notebook.parent / "runs.log"
-    return {"notebook": str(notebook), "output": str(notebook.parent / "out"),
-            "parameters": {"log": str(log)}, "grid": {"a": [1, 2], "b": [0.5, 3]}, **extra}
+    return {
+        "notebook": str(notebook),
+        "output": str(notebook.parent / "out"),
+        "parameters": {"log": str(log)},
+        "grid": {"a": [1, 2], "b": [0.5, 3]},
+        **extra,
+    }
 
 
 def runs(notebook: Path) -> list[str]:
@@ -81,10 +89,14 @@ def test_grid_on_a_dask_local_cluster(notebook):
     distributed = pytest.importorskip("distributed")
     # A point run first in this thread leaves jupyter_core's event loop in its context, which
     # the cluster's threads inherit: points must still not share that loop.
-    first = sweep.run(spec(notebook, output=str(notebook.parent / "first"), grid={"a": [1], "b": [0.5]}), progress=False)
+    first = sweep.run(
+        spec(notebook, output=str(notebook.parent / "first"), grid={"a": [1], "b": [0.5]}), progress=False
+    )
     assert first.done == 1
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         summary = sweep.run(spec(notebook), client=client, progress=False)
     assert (summary.done, summary.failed) == (4, 0)
     check_grid_table(summary.table)
@@ -130,9 +142,11 @@ def test_resume_runs_again_a_point_whose_executed_notebook_is_damaged_or_missing
     nb.write_text(nb.read_text().replace('"a = 1', '"a = 1 ') if '"a = 1' in nb.read_text() else nb.read_text() + " ")
     again = sweep.run(spec(notebook), progress=False)
     assert (again.done, again.skipped) == (3, 1) and len(runs(notebook)) == 7
-    assert dict(again.damaged) == {cut: "its executed notebook differs from the one it recorded",
-                                   gone: "its executed notebook is missing",
-                                   edited: "its executed notebook differs from the one it recorded"}
+    assert dict(again.damaged) == {
+        cut: "its executed notebook differs from the one it recorded",
+        gone: "its executed notebook is missing",
+        edited: "its executed notebook differs from the one it recorded",
+    }
     assert f"run again {gone}: finished before, but its executed notebook is missing" in str(again)
     record = json.loads((points / f"{cut}.json").read_text())
     assert record["executed_sha256"] == sweep._file_sha256(points / f"{cut}.ipynb")
@@ -142,20 +156,36 @@ def test_resume_runs_again_a_point_whose_executed_notebook_is_damaged_or_missing
 def test_ctrl_c_stops_the_running_points_keeps_the_finished_ones_and_says_how_to_resume(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell("a = 1\nwait = 0.0\n", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("import time\nfrom lib import results\ntime.sleep(wait)\n"
-                                          "results.record(a=a)\n")]
+    nb.cells = [
+        nbformat.v4.new_code_cell("a = 1\nwait = 0.0\n", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import time\nfrom lib import results\ntime.sleep(wait)\nresults.record(a=a)\n"),
+    ]
     nbformat.write(nb, str(tmp_path / "slow.ipynb"))
     path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump({"notebook": str(tmp_path / "slow.ipynb"), "output": str(tmp_path / "out"),
-                                    "points": [{"a": 1}, {"a": 2, "wait": 120.0}, {"a": 3, "wait": 120.0}]}))
-    proc = subprocess.Popen([sys.executable, "-m", "lib.sweep", str(path), "--workers", "2"], cwd=sweep.ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "notebook": str(tmp_path / "slow.ipynb"),
+                "output": str(tmp_path / "out"),
+                "points": [{"a": 1}, {"a": 2, "wait": 120.0}, {"a": 3, "wait": 120.0}],
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lib.sweep", str(path), "--workers", "2"],
+        cwd=sweep.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+    )
     points = tmp_path / "out" / "points"
     deadline = time.time() + 120
+
     def finished() -> list[Path]:
         return [p for p in points.glob("*.json") if not p.name.startswith(".")]
+
     while time.time() < deadline and not (finished() and len(list(points.glob(".*.partial.ipynb"))) == 2):
         time.sleep(0.2)
     time.sleep(2.0)  # the slow points' kernels are executing their cells
@@ -172,8 +202,12 @@ def test_ctrl_c_stops_the_running_points_keeps_the_finished_ones_and_says_how_to
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert "interrupted: 1 of 3 points" in err and "Run the same command again to resume" in err
     assert len(finished()) == 1
-    resumed = sweep.run(sweep.load_spec(path).__class__.from_dict(
-        {**yaml.safe_load(path.read_text()), "points": [{"a": 1}, {"a": 2}, {"a": 3}]}), progress=False)
+    resumed = sweep.run(
+        sweep.load_spec(path).__class__.from_dict(
+            {**yaml.safe_load(path.read_text()), "points": [{"a": 1}, {"a": 2}, {"a": 3}]}
+        ),
+        progress=False,
+    )
     assert resumed.skipped == 1 and resumed.done == 2
 
 
@@ -190,17 +224,20 @@ def test_failing_point_is_recorded_and_others_finish(notebook):
     assert (summary.done, summary.skipped, summary.failed) == (0, 1, 1)
 
 
-@pytest.mark.parametrize("change, culprit", [
-    ({"grid": {"c": [1, 2]}}, "'c'"),                          # not in the parameters cell
-    ({"points": [{"a": 1, "zz": 2}]}, "'zz'"),
-    ({"grid": {"a": ["one", 2]}}, "'a'"),                      # default is an int
-    ({"grid": {"b": [True]}}, "'b'"),
-    ({"grid": {"a": []}}, "'a'"),                              # empty axis
-    ({"grid": {}}, "grid is empty"),
-    ({"seeds": [0, 1]}, "'seed'"),                              # the notebook has no seed
-    ({"notebook": "missing.ipynb"}, "missing.ipynb"),
-    ({"kernell": "python3"}, "'kernell'"),
-])
+@pytest.mark.parametrize(
+    "change, culprit",
+    [
+        ({"grid": {"c": [1, 2]}}, "'c'"),  # not in the parameters cell
+        ({"points": [{"a": 1, "zz": 2}]}, "'zz'"),
+        ({"grid": {"a": ["one", 2]}}, "'a'"),  # default is an int
+        ({"grid": {"b": [True]}}, "'b'"),
+        ({"grid": {"a": []}}, "'a'"),  # empty axis
+        ({"grid": {}}, "grid is empty"),
+        ({"seeds": [0, 1]}, "'seed'"),  # the notebook has no seed
+        ({"notebook": "missing.ipynb"}, "missing.ipynb"),
+        ({"kernell": "python3"}, "'kernell'"),
+    ],
+)
 def test_bad_spec_fails_before_any_point_runs(notebook, change, culprit):
     with pytest.raises(sweep.SpecError, match=culprit):
         sweep.run({**spec(notebook), **change}, progress=False)
@@ -214,14 +251,19 @@ def test_chapter_spec_checks_types_and_ranges_without_running(notebook):
     assert sweep.chapter_spec(Path(sweep.ROOT) / "book" / "sweeps.ipynb") is sweeps.PARAMS
     assert sweep.chapter_spec(notebook) is None and sweep.chapter_params(notebook) is None  # no chapter's
     base = {"notebook": str(book), "output": "unused"}
-    for grid, culprit in (({"epochs": ["ten"]}, "'epochs' must be int"), ({"widths": [[0]]}, "'widths' must be > 0"),
-                          ({"dataset": ["cifar"]}, "'dataset'")):
+    for grid, culprit in (
+        ({"epochs": ["ten"]}, "'epochs' must be int"),
+        ({"widths": [[0]]}, "'widths' must be > 0"),
+        ({"dataset": ["cifar"]}, "'dataset'"),
+    ):
         with pytest.raises(sweep.SpecError, match=culprit):
             sweep.validate(sweep.Spec.from_dict({**base, "grid": grid}))
     points = sweep.validate(sweep.Spec.from_dict({**base, "grid": {"lr": [1, 1.0]}, "seeds": 2}))
     # 1 and 1.0 are the same float learning rate: one point per seed, the profile pinned.
-    assert [p.parameters for p in points] == [{"profile": "quick", "lr": 1.0, "seed": 0},
-                                              {"profile": "quick", "lr": 1.0, "seed": 1}]
+    assert [p.parameters for p in points] == [
+        {"profile": "quick", "lr": 1.0, "seed": 0},
+        {"profile": "quick", "lr": 1.0, "seed": 1},
+    ]
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
@@ -255,8 +297,15 @@ def test_plot_draws_finished_points():
     import matplotlib
 
     matplotlib.use("Agg")
-    table = pd.DataFrame({"point": list("abcd"), "status": ["done", "done", "done", "failed"],
-                          "x": [1, 1, 2, 2], "seed": [0, 1, 0, 0], "y": [0.5, 0.7, 0.9, None]})
+    table = pd.DataFrame(
+        {
+            "point": list("abcd"),
+            "status": ["done", "done", "done", "failed"],
+            "x": [1, 1, 2, 2],
+            "seed": [0, 1, 0, 0],
+            "y": [0.5, 0.7, 0.9, None],
+        }
+    )
     ax = sweep.plot(table, "x", "y", xlabel="x (units)")
     assert ax.get_xlabel() == "x (units)" and ax.get_ylabel() == "y"
     line = ax.get_lines()[0]
@@ -270,9 +319,23 @@ def test_records_carry_provenance_and_a_changed_notebook_is_stale(notebook):
     first = sweep.run(spec(notebook, grid={"a": [1, 2]}), progress=False)
     record = json.loads((notebook.parent / "out" / "points" / f"{first.table.point[0]}.json").read_text())
     prov = record["provenance"]
-    assert set(prov) == {"git_commit", "lib_sha256", "code_sha256", "notebook_sha256", "torch", "device", "threads", "cpu",
-                         "python", "host", "wall_s", "date"}
-    assert prov["lib_sha256"] == provenance.lib_sha256() and prov["notebook_sha256"] == provenance.notebook_sha256(notebook)
+    assert set(prov) == {
+        "git_commit",
+        "lib_sha256",
+        "code_sha256",
+        "notebook_sha256",
+        "torch",
+        "device",
+        "threads",
+        "cpu",
+        "python",
+        "host",
+        "wall_s",
+        "date",
+    }
+    assert prov["lib_sha256"] == provenance.lib_sha256() and prov["notebook_sha256"] == provenance.notebook_sha256(
+        notebook
+    )
     assert prov["code_sha256"] == provenance.code_sha256(notebook)
     # The same name, other code: the old results are reported as stale, kept, then redone on request.
     nb = nbformat.read(str(notebook), as_version=4)
@@ -288,8 +351,9 @@ def test_records_carry_provenance_and_a_changed_notebook_is_stale(notebook):
 
 def test_stale_code_is_detected(notebook, tmp_path):
     record = {"provenance": {"code_sha256": "0" * 64, "notebook_sha256": provenance.notebook_sha256(notebook)}}
-    assert provenance.stale(record, code=provenance.code_sha256(notebook),
-                            notebook=provenance.notebook_sha256(notebook)) == ["code"]
+    assert provenance.stale(
+        record, code=provenance.code_sha256(notebook), notebook=provenance.notebook_sha256(notebook)
+    ) == ["code"]
     # Clearing outputs or metadata does not change a notebook's hash; its code does.
     nb = nbformat.read(str(notebook), as_version=4)
     nb.metadata["foo"] = 1
@@ -299,8 +363,11 @@ def test_stale_code_is_detected(notebook, tmp_path):
 
 def test_default_null_and_omitted_values_are_one_point(notebook):
     book = Path(sweep.ROOT) / "book" / "00_toolkit.ipynb"
-    planned = sweep.plan(sweep.Spec.from_dict({"notebook": str(book), "output": "unused",
-                                               "points": [{"epochs": 15}, {"epochs": None}, {"lr": 0.001}]}))
+    planned = sweep.plan(
+        sweep.Spec.from_dict(
+            {"notebook": str(book), "output": "unused", "points": [{"epochs": 15}, {"epochs": None}, {"lr": 0.001}]}
+        )
+    )
     assert len(planned.points) == 1 and len(planned.duplicates) == 2
     assert planned.points[0].resolved["epochs"] == 15
     assert {pid for _, pid in planned.duplicates} == {planned.points[0].id}
@@ -311,15 +378,21 @@ def test_default_null_and_omitted_values_are_one_point(notebook):
 
 def test_the_whole_split_and_all_are_one_point_and_more_is_refused():
     book = Path(sweep.ROOT) / "book" / "03_som_codes.ipynb"
-    planned = sweep.plan(sweep.Spec.from_dict({"notebook": str(book), "output": "unused",
-                                               "points": [{"n_test": 0}, {"n_test": 450}, {"n_test": None}]}))
+    planned = sweep.plan(
+        sweep.Spec.from_dict(
+            {"notebook": str(book), "output": "unused", "points": [{"n_test": 0}, {"n_test": 450}, {"n_test": None}]}
+        )
+    )
     assert len(planned.points) == 1 and len(planned.duplicates) == 2
     with pytest.raises(sweep.SpecError, match=r"'n_test' is 100000 but the test set of digits has 450 points"):
         sweep.plan(sweep.Spec.from_dict({"notebook": str(book), "output": "unused", "points": [{"n_test": 100000}]}))
 
 
-@pytest.mark.parametrize("path", sorted(Path(sweep.ROOT).glob("sweeps/*.yaml"))
-                         + sorted(Path(sweep.ROOT).glob("sweeps/evidence/*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    sorted(Path(sweep.ROOT).glob("sweeps/*.yaml")) + sorted(Path(sweep.ROOT).glob("sweeps/evidence/*.yaml")),
+    ids=lambda p: p.name,
+)
 def test_every_example_and_evidence_spec_passes_its_dry_run(path, capsys):
     assert sweep.main([str(path), "--dry-run"]) == 0, capsys.readouterr().err
 
@@ -332,25 +405,37 @@ def test_dry_run_reports_merged_duplicates(notebook, capsys):
     assert "2 points" in out and "1 parameter set(s) resolve to a point already in the sweep" in out
 
 
-@pytest.mark.parametrize("notebook_name, grid, culprit", [
-    ("04_two_layer_subspace.ipynb", {"k": [64]}, "'k' must be < d"),      # ch04.validate
-    ("01_local_errors.ipynb", {"n_train": [3]}, "'n_train' gives a train set of 3 points"),  # minimum size
-    ("03_som_codes.ipynb", {"n_attack": [100000]}, "'n_attack' is 100000 but the test set"),
-])
+@pytest.mark.parametrize(
+    "notebook_name, grid, culprit",
+    [
+        ("04_two_layer_subspace.ipynb", {"k": [64]}, "'k' must be < d"),  # ch04.validate
+        ("01_local_errors.ipynb", {"n_train": [3]}, "'n_train' gives a train set of 3 points"),  # minimum size
+        ("03_som_codes.ipynb", {"n_attack": [100000]}, "'n_attack' is 100000 but the test set"),
+    ],
+)
 def test_dry_run_runs_the_chapters_cross_parameter_and_size_checks(tmp_path, capsys, notebook_name, grid, culprit):
     path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump({"notebook": str(Path(sweep.ROOT) / "book" / notebook_name),
-                                    "output": str(tmp_path / "out"), "grid": grid}))
+    path.write_text(
+        yaml.safe_dump(
+            {"notebook": str(Path(sweep.ROOT) / "book" / notebook_name), "output": str(tmp_path / "out"), "grid": grid}
+        )
+    )
     assert sweep.main([str(path), "--dry-run"]) == 2
     assert culprit in capsys.readouterr().err
 
 
 def test_point_lock_is_held_by_a_live_process_and_freed_by_its_death(tmp_path):
     lock = tmp_path / "p.lock"
-    code = ("import sys, time; from lib import locks; h = locks.claim(sys.argv[1]); "
-            "print('held', flush=True); time.sleep(60)")
-    child = subprocess.Popen([sys.executable, "-c", code, str(lock)], stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(sweep.ROOT)})
+    code = (
+        "import sys, time; from lib import locks; h = locks.claim(sys.argv[1]); "
+        "print('held', flush=True); time.sleep(60)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(lock)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(sweep.ROOT)},
+    )
     try:
         assert child.stdout.readline().strip() == "held"
         assert locks.held(lock) and locks.claim(lock) is None
@@ -381,10 +466,20 @@ def test_point_waits_for_a_live_holder_and_reuses_its_result(notebook):
     # The other process finishes the point with the current code, then lets go.
     prov = {"code_sha256": provenance.code_sha256(notebook), "notebook_sha256": provenance.notebook_sha256(notebook)}
     (points / f"{point.id}.ipynb").write_bytes(notebook.read_bytes())  # its executed notebook, intact
-    (points / f"{point.id}.json").write_text(json.dumps(
-        {"point": point.id, "parameters": point.parameters, "status": "done", "error": None,
-         "results": {"total": 7.5}, "seconds": 1.0, "provenance": prov,
-         "executed_sha256": sweep._file_sha256(points / f"{point.id}.ipynb")}))
+    (points / f"{point.id}.json").write_text(
+        json.dumps(
+            {
+                "point": point.id,
+                "parameters": point.parameters,
+                "status": "done",
+                "error": None,
+                "results": {"total": 7.5},
+                "seconds": 1.0,
+                "provenance": prov,
+                "executed_sha256": sweep._file_sha256(points / f"{point.id}.ipynb"),
+            }
+        )
+    )
     other.release()
     runner.join(60)
     summary = done["summary"]
@@ -393,8 +488,16 @@ def test_point_waits_for_a_live_holder_and_reuses_its_result(notebook):
 
 
 def test_owner_gone_means_the_point_is_not_run(notebook, tmp_path):
-    task = {"id": "x" * 16, "parameters": {"a": 1}, "notebook": str(notebook), "notebook_name": notebook.name,
-            "output": str(tmp_path), "kernel": "python3", "root": str(sweep.ROOT), "owner": str(tmp_path / "gone.lock")}
+    task = {
+        "id": "x" * 16,
+        "parameters": {"a": 1},
+        "notebook": str(notebook),
+        "notebook_name": notebook.name,
+        "output": str(tmp_path),
+        "kernel": "python3",
+        "root": str(sweep.ROOT),
+        "owner": str(tmp_path / "gone.lock"),
+    }
     (tmp_path / "points").mkdir()
     assert sweep.run_point(task)["status"] == "abandoned"
     assert runs(notebook) == [] and not (tmp_path / "points" / f"{task['id']}.json").exists()
@@ -406,8 +509,11 @@ def test_stale_temporary_files_of_dead_processes_are_removed(notebook):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
     host = locks.HOST.split(".")[0]
-    leftovers = [out / f".results.csv.{dead_pid}.tmp", out / f".results.parquet.{host}-{dead_pid}.tmp",
-                 out / "points" / f".abc.json.{host}-{dead_pid}.tmp"]
+    leftovers = [
+        out / f".results.csv.{dead_pid}.tmp",
+        out / f".results.parquet.{host}-{dead_pid}.tmp",
+        out / "points" / f".abc.json.{host}-{dead_pid}.tmp",
+    ]
     live = out / f".results.csv.{host}-{os.getppid()}.tmp"  # its writer (pytest's parent) is alive
     for p in (*leftovers, live):
         p.write_text("half")
@@ -428,7 +534,9 @@ def test_unusable_output_and_unreachable_scheduler_give_one_error_line(notebook,
     path.write_text(yaml.safe_dump(spec(notebook)))
     assert sweep.main([str(path), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("sweep: error: cannot reach the Dask scheduler 'tcp://127.0.0.1:9'") and "Traceback" not in err
+    assert (
+        err.startswith("sweep: error: cannot reach the Dask scheduler 'tcp://127.0.0.1:9'") and "Traceback" not in err
+    )
 
 
 def test_summary_check_names_failed_points(notebook):
@@ -451,11 +559,19 @@ def test_dry_run_refuses_a_point_whose_dataset_cannot_be_had(tmp_path, capsys, m
     monkeypatch.setattr(data, "_host_resolves", lambda host: False)
     monkeypatch.delenv("BOOK_DATA_DIR", raising=False)
     path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump({"notebook": str(Path(sweep.ROOT) / "book" / "03_som_codes.ipynb"),
-                                    "output": str(tmp_path / "out"), "grid": {"dataset": ["digits", "mnist"]}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "notebook": str(Path(sweep.ROOT) / "book" / "03_som_codes.ipynb"),
+                "output": str(tmp_path / "out"),
+                "grid": {"dataset": ["digits", "mnist"]},
+            }
+        )
+    )
     assert sweep.main([str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("sweep: error: parameter 'dataset' is 'mnist', but mnist is not on this machine and "
-                          "cannot be downloaded")
+    assert err.startswith(
+        "sweep: error: parameter 'dataset' is 'mnist', but mnist is not on this machine and cannot be downloaded"
+    )
     assert f"\n  {tmp_path / 'system' / 'mnist'}\n" in err and "dataset='mnist')" in err
     assert not (tmp_path / "out").exists()

@@ -1,4 +1,5 @@
 """The toolkit tour's summary: clean accuracy is measured on clean inputs whatever the strength grid."""
+
 import math
 
 import pytest
@@ -10,8 +11,16 @@ from lib.chapters import toolkit
 
 @pytest.fixture(scope="module")
 def tour():
-    cfg = config.resolve(toolkit.PARAMS, profile="quick", widths=[32], epochs=3, pgd_steps=3,
-                         epsilons=[0.0, 0.1, 0.2, 0.3], noise_stds=[0.0, 0.3, 0.8], device="cpu")
+    cfg = config.resolve(
+        toolkit.PARAMS,
+        profile="quick",
+        widths=[32],
+        epochs=3,
+        pgd_steps=3,
+        epsilons=[0.0, 0.1, 0.2, 0.3],
+        noise_stds=[0.0, 0.3, 0.8],
+        device="cpu",
+    )
     ds = data.load(cfg.dataset, device=cfg.device, seed=cfg.seed)
     net, _ = toolkit.train_mlp(cfg, ds)
     return cfg, ds, net, toolkit.robustness(cfg, net, ds)

@@ -8,6 +8,7 @@ sphinx-thebe's inline configuration script is registered twice under jupyter-boo
 1.x, which declares ``const THEBE_JS_URL`` twice: a JavaScript error on every page.
 Identical script entries are dropped from each page's context.
 """
+
 from __future__ import annotations
 
 import shutil

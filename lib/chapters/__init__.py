@@ -7,6 +7,7 @@ and ``tests/test_parameters.py`` requires each notebook's ``parameters`` cell to
 :func:`parameters_cell` of its chapter. Importing this package imports no chapter (nor torch):
 :func:`chapter` imports the one asked for.
 """
+
 from __future__ import annotations
 
 import importlib

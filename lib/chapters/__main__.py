@@ -3,6 +3,7 @@
 Paste the output into the notebook's cell tagged ``parameters``; ``tests/test_parameters.py``
 fails while the two differ. A notebook's path or file name works too.
 """
+
 from __future__ import annotations
 
 import argparse

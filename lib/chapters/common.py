@@ -1,4 +1,5 @@
 """What every chapter shares: loading its data set, CPU threads for small models, timing its stages."""
+
 from __future__ import annotations
 
 import functools
@@ -17,8 +18,9 @@ def load_data(cfg: SimpleNamespace, **options: Any) -> data.Dataset:
 
     ``options`` go to :func:`lib.data.load` (``value_range=(-1, 1)`` for chapter 1, say).
     """
-    return data.load(cfg.dataset, device=cfg.device, seed=cfg.seed, n_train=cfg.n_train or None,
-                     n_test=cfg.n_test or None, **options)
+    return data.load(
+        cfg.dataset, device=cfg.device, seed=cfg.seed, n_train=cfg.n_train or None, n_test=cfg.n_test or None, **options
+    )
 
 
 @contextmanager
@@ -64,10 +66,13 @@ class Stages:
 
     def timed(self, name: str) -> Callable[[Callable], Callable]:
         """Decorator: every call of the function is the stage ``name``."""
+
         def wrap(fn: Callable) -> Callable:
             @functools.wraps(fn)
             def inner(*args: Any, **kw: Any) -> Any:
                 with self(name):
                     return fn(*args, **kw)
+
             return inner
+
         return wrap

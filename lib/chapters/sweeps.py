@@ -1,4 +1,5 @@
 """The sweeps page (book/sweeps.ipynb): a small sweep of the toolkit tour over hidden widths."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,13 @@ from ..config import Param
 from ..sweep import ROOT
 
 PARAMS: dict[str, Param] = {
-    "widths": Param((list, int), [16, 256], [16, 64, 256, 1024], check="positive",
-                    help="hidden widths of the example sweep (one hidden layer each)"),
+    "widths": Param(
+        (list, int),
+        [16, 256],
+        [16, 64, 256, 1024],
+        check="positive",
+        help="hidden widths of the example sweep (one hidden layer each)",
+    ),
     "n_seeds": Param(int, 1, 3, check="positive", help="seeds per width (seed, seed + 1, ...)"),
     "workers": Param(int, 2, check="positive", help="local worker processes running the points"),
 }
@@ -23,14 +29,23 @@ MEASURES = {"noise_halving_l2": "Gaussian noise", "fgsm_halving_l2": "FGSM", "pg
 
 def example_spec(cfg: SimpleNamespace, output: str | Path) -> dict:
     """The example sweep: the toolkit tour at this page's profile and device, one-hidden-layer widths x seeds."""
-    return {"notebook": os.path.relpath(ROOT / "book" / "00_toolkit.ipynb"), "output": str(output), "name": "toolkit-width",
-            "parameters": {"profile": cfg.profile, "device": str(cfg.device)}, "grid": {"widths": [[w] for w in cfg.widths]},
-            "seeds": list(range(cfg.seed, cfg.seed + cfg.n_seeds))}
+    return {
+        "notebook": os.path.relpath(ROOT / "book" / "00_toolkit.ipynb"),
+        "output": str(output),
+        "name": "toolkit-width",
+        "parameters": {"profile": cfg.profile, "device": str(cfg.device)},
+        "grid": {"widths": [[w] for w in cfg.widths]},
+        "seeds": list(range(cfg.seed, cfg.seed + cfg.n_seeds)),
+    }
 
 
 def halving_sizes(table: pd.DataFrame) -> pd.DataFrame:
     """The sweep table in long form: one row per point and perturbation, with the hidden width as a number."""
     done = table[table.status == "done"].assign(hidden_units=lambda t: t.widths.str.strip("[]").astype(int))
-    long = done.melt(id_vars=["hidden_units", "seed", "status"], value_vars=list(MEASURES),
-                     var_name="perturbation", value_name="l2_size")
+    long = done.melt(
+        id_vars=["hidden_units", "seed", "status"],
+        value_vars=list(MEASURES),
+        var_name="perturbation",
+        value_name="l2_size",
+    )
     return long.assign(perturbation=long.perturbation.map(MEASURES))

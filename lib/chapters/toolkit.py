@@ -1,4 +1,5 @@
 """The toolkit tour (book/00_toolkit.ipynb): train an MLP, then attack it three ways."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -11,15 +12,22 @@ from ..config import DATASETS, MAX_WIDTH, Param
 
 PARAMS: dict[str, Param] = {
     "dataset": Param(str, "digits", "mnist", choices=DATASETS, help="image dataset"),
-    "widths": Param((list, int), [128, 128], [1000, 1000], check="positive", max=MAX_WIDTH,
-                    help="hidden layer widths"),
+    "widths": Param((list, int), [128, 128], [1000, 1000], check="positive", max=MAX_WIDTH, help="hidden layer widths"),
     "epochs": Param(int, 15, 20, check="positive", max=10_000, help="training epochs"),
     "batch_size": Param(int, 64, 64, check="positive", help="mini-batch size"),
     "lr": Param(float, 1e-3, 1e-3, check="positive", max=1.0, help="Adam learning rate"),
-    "epsilons": Param((list, float), [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3], check="nonnegative",
-                      help="L-inf budgets for FGSM and PGD (inputs in [0, 1])"),
-    "noise_stds": Param((list, float), [0.0, 0.1, 0.2, 0.3, 0.5, 0.8], check="nonnegative",
-                        help="standard deviations of the Gaussian noise"),
+    "epsilons": Param(
+        (list, float),
+        [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3],
+        check="nonnegative",
+        help="L-inf budgets for FGSM and PGD (inputs in [0, 1])",
+    ),
+    "noise_stds": Param(
+        (list, float),
+        [0.0, 0.1, 0.2, 0.3, 0.5, 0.8],
+        check="nonnegative",
+        help="standard deviations of the Gaussian noise",
+    ),
     "pgd_steps": Param(int, 10, 40, check="positive", max=10_000, help="PGD iterations"),
 }
 
@@ -27,8 +35,17 @@ PARAMS: dict[str, Param] = {
 def train_mlp(cfg: SimpleNamespace, ds: data.Dataset) -> tuple[models.MLP, pd.DataFrame]:
     """The tour's MLP, trained with Adam on cross-entropy."""
     net = models.MLP(ds.n_features, cfg.widths, ds.n_classes).to(cfg.device)
-    hist = train.fit(net, ds.x_train, ds.y_train, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                     generator=cfg.generator, x_val=ds.x_test, y_val=ds.y_test)
+    hist = train.fit(
+        net,
+        ds.x_train,
+        ds.y_train,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        generator=cfg.generator,
+        x_val=ds.x_test,
+        y_val=ds.y_test,
+    )
     return net, hist
 
 
@@ -84,10 +101,14 @@ def summarise(cfg: SimpleNamespace, curves: pd.DataFrame, net: models.MLP, ds: d
 
 def describe_summary(s: dict) -> str:
     """The summary as a sentence, saying 'not reached' where the curve never halves."""
+
     def f(v):
         return "not reached on this grid" if np.isnan(v) else f"{v:.2f}"
+
     ratio = s["noise_halving_l2"] / s["fgsm_halving_l2"]
     extra = "" if np.isnan(ratio) else f" Gaussian noise needs {ratio:.1f} times the L2 size of FGSM."
-    return (f"Clean accuracy {s['clean_accuracy']:.3f}. L2 size of the perturbation that halves it: "
-            f"Gaussian noise {f(s['noise_halving_l2'])}, FGSM {f(s['fgsm_halving_l2'])}, "
-            f"PGD {f(s['pgd_halving_l2'])}.{extra}")
+    return (
+        f"Clean accuracy {s['clean_accuracy']:.3f}. L2 size of the perturbation that halves it: "
+        f"Gaussian noise {f(s['noise_halving_l2'])}, FGSM {f(s['fgsm_halving_l2'])}, "
+        f"PGD {f(s['pgd_halving_l2'])}.{extra}"
+    )

@@ -9,6 +9,7 @@ length, width, weight decay) (``networks``), checks them against linear baseline
 against alpha (``alpha_trends``) and the smoothness bound (``smoothness``), and
 tests the claims (``claims``).
 """
+
 from .alpha_trends import POPULATIONS, trends, trends_by_population, trends_per_strength
 from .baselines import Fidelity, fidelity, fidelity_table
 from .claims import DECLARED, UNTESTABLE, claims, scalars
@@ -20,13 +21,37 @@ from .reading import bound_text, fidelity_text, scale_text, summary
 from .smoothness import bound_split, input_alpha, intrinsic_dimension
 
 __all__ = [
-    "PARAMS", "check", "load_data",
-    "METHODS", "conditions", "train_all", "training_summary", "readouts_unchanged",
-    "Fidelity", "fidelity", "fidelity_table",
-    "MEASURES", "measure", "pairs", "base_layers",
-    "POPULATIONS", "trends", "trends_by_population", "trends_per_strength",
-    "bound_split", "input_alpha", "intrinsic_dimension",
-    "DECLARED", "UNTESTABLE", "claims", "scalars",
-    "fidelity_text", "scale_text", "bound_text", "summary",
-    "plot_spectra", "plot_strength_curves", "plot_accuracy_vs_alpha",
+    "PARAMS",
+    "check",
+    "load_data",
+    "METHODS",
+    "conditions",
+    "train_all",
+    "training_summary",
+    "readouts_unchanged",
+    "Fidelity",
+    "fidelity",
+    "fidelity_table",
+    "MEASURES",
+    "measure",
+    "pairs",
+    "base_layers",
+    "POPULATIONS",
+    "trends",
+    "trends_by_population",
+    "trends_per_strength",
+    "bound_split",
+    "input_alpha",
+    "intrinsic_dimension",
+    "DECLARED",
+    "UNTESTABLE",
+    "claims",
+    "scalars",
+    "fidelity_text",
+    "scale_text",
+    "bound_text",
+    "summary",
+    "plot_spectra",
+    "plot_strength_curves",
+    "plot_accuracy_vs_alpha",
 ]

@@ -1,4 +1,5 @@
 """The shape of each accuracy measure against alpha: Spearman, breakpoint and side slopes (lib.monotonicity)."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -22,10 +23,19 @@ def trends(cfg: SimpleNamespace, table: pd.DataFrame, population: str = "pooled"
 
 def trend_rows(trs: dict[str, Trend], **extra) -> list[dict]:
     """Trends as table rows (Spearman, breakpoint, side slopes with intervals, shape)."""
-    return [{**extra, "measure": m, "n": t.n, "Spearman [95% CI]": fmt(t.spearman, t.spearman_ci, 2),
-             "breakpoint alpha [95% CI]": fmt(t.breakpoint, t.breakpoint_ci, 3),
-             "slope left": fmt(t.left_slope, t.left_ci, 2), "slope right": fmt(t.right_slope, t.right_ci, 2),
-             "shape": t.shape} for m, t in trs.items()]
+    return [
+        {
+            **extra,
+            "measure": m,
+            "n": t.n,
+            "Spearman [95% CI]": fmt(t.spearman, t.spearman_ci, 2),
+            "breakpoint alpha [95% CI]": fmt(t.breakpoint, t.breakpoint_ci, 3),
+            "slope left": fmt(t.left_slope, t.left_ci, 2),
+            "slope right": fmt(t.right_slope, t.right_ci, 2),
+            "shape": t.shape,
+        }
+        for m, t in trs.items()
+    ]
 
 
 def trends_per_strength(cfg: SimpleNamespace, long: pd.DataFrame, population: str = "pooled") -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """Is each network as good as its kind? The base networks against a raw-pixel logistic regression
 and against logistic readouts refitted on their own layers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,18 +50,32 @@ class Fidelity:
 def fidelity(cfg: SimpleNamespace, ds: data.Dataset, runs: list[Trained]) -> Fidelity:
     """Raw-pixel logistic regression, the base networks' top classifiers and logistic readouts refitted on their layers."""
     base = {r.cond.method: r for r in runs if r.cond.kind == "base"}
-    lin, l2 = le.tuned_logistic(ds.x_train, ds.y_train, ds.n_classes, l2_grid=cfg.logistic_l2,
-                                generator=config.generator(cfg.seed + 6))
+    lin, l2 = le.tuned_logistic(
+        ds.x_train, ds.y_train, ds.n_classes, l2_grid=cfg.logistic_l2, generator=config.generator(cfg.seed + 6)
+    )
     refit = {}
     for m in METHODS:
         feats = le.hidden_features(base[m].net, ds.x_train)
-        fits = [le.tuned_logistic(h, ds.y_train, ds.n_classes, l2_grid=cfg.logistic_l2,
-                                  generator=config.generator(cfg.seed + 7 + i))[0] for i, h in enumerate(feats)]
-        refit[m] = [train.accuracy(le.LayerReadout(base[m].net, i + 1, f), ds.x_test, ds.y_test)
-                    for i, f in enumerate(fits)]
+        fits = [
+            le.tuned_logistic(
+                h, ds.y_train, ds.n_classes, l2_grid=cfg.logistic_l2, generator=config.generator(cfg.seed + 7 + i)
+            )[0]
+            for i, h in enumerate(feats)
+        ]
+        refit[m] = [
+            train.accuracy(le.LayerReadout(base[m].net, i + 1, f), ds.x_test, ds.y_test) for i, f in enumerate(fits)
+        ]
     c_lin, c_loc, c_bp = correct(lin, ds), correct(base["local"].net, ds), correct(base["backprop"].net, ds)
-    return Fidelity(float(c_lin.mean()), l2, base["local"].top_accuracy, base["backprop"].top_accuracy,
-                    refit["backprop"], refit["local"], paired(cfg, c_loc, c_lin, 7), paired(cfg, c_bp, c_loc, 8))
+    return Fidelity(
+        float(c_lin.mean()),
+        l2,
+        base["local"].top_accuracy,
+        base["backprop"].top_accuracy,
+        refit["backprop"],
+        refit["local"],
+        paired(cfg, c_loc, c_lin, 7),
+        paired(cfg, c_bp, c_loc, 8),
+    )
 
 
 def fidelity_table(cfg: SimpleNamespace, fid: Fidelity) -> pd.DataFrame:
@@ -68,14 +83,20 @@ def fidelity_table(cfg: SimpleNamespace, fid: Fidelity) -> pd.DataFrame:
     lm, lm_ci = fid.local_minus_logistic
     bl, bl_ci = fid.backprop_minus_local
     rows = [
-        ("local-error top classifier beats a raw-pixel logistic regression (95% CI above 0)",
-         f"{fid.local_top:.3f} vs {fid.logistic:.3f} (l2 {fid.logistic_l2:g}); difference {fmt(lm, lm_ci)}",
-         lm_ci[0] > 0),
-        (f"local-error top classifier within {cfg.gap_tolerance:g} of backprop",
-         f"{fid.local_top:.3f} vs {fid.backprop_top:.3f}; backprop minus local {fmt(bl, bl_ci)}",
-         bl <= cfg.gap_tolerance),
-        (f"backprop head within {REFIT_TOLERANCE:g} of the best logistic readout refitted on its layers",
-         f"head {fid.backprop_top:.3f}; refitted layers " + ", ".join(f"{a:.3f}" for a in fid.backprop_refit),
-         fid.refit_gap <= REFIT_TOLERANCE),
+        (
+            "local-error top classifier beats a raw-pixel logistic regression (95% CI above 0)",
+            f"{fid.local_top:.3f} vs {fid.logistic:.3f} (l2 {fid.logistic_l2:g}); difference {fmt(lm, lm_ci)}",
+            lm_ci[0] > 0,
+        ),
+        (
+            f"local-error top classifier within {cfg.gap_tolerance:g} of backprop",
+            f"{fid.local_top:.3f} vs {fid.backprop_top:.3f}; backprop minus local {fmt(bl, bl_ci)}",
+            bl <= cfg.gap_tolerance,
+        ),
+        (
+            f"backprop head within {REFIT_TOLERANCE:g} of the best logistic readout refitted on its layers",
+            f"head {fid.backprop_top:.3f}; refitted layers " + ", ".join(f"{a:.3f}" for a in fid.backprop_refit),
+            fid.refit_gap <= REFIT_TOLERANCE,
+        ),
     ]
     return pd.DataFrame(rows, columns=["check", "measured (test accuracy)", "passes"], index=range(1, 4))

@@ -1,4 +1,5 @@
 """Chapter 1's figures: layer spectra, accuracy against attack strength, accuracy against alpha."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -23,11 +24,12 @@ def plot_spectra(cfg: SimpleNamespace, spectra: dict, condition: str = "base"):
             ax = axes[i, j]
             s = spectra[(m, condition, j + 1)]
             ranks = np.arange(1, s.rank + 1)
-            ax.loglog(ranks, s.eigs[:s.rank], color="C0", lw=1.5, label="eigenvalues")
+            ax.loglog(ranks, s.eigs[: s.rank], color="C0", lw=1.5, label="eigenvalues")
             ax.axvspan(lo, hi, color="C1", alpha=0.15, label=f"fit window {lo}..{hi}")
             fr = np.arange(lo, hi + 1)
-            ax.loglog(fr, s.fit.line(fr), color="C3", ls="--", lw=2,
-                      label=f"$n^{{-\\alpha}}$, $\\alpha$ = {s.fit.alpha:.2f}")
+            ax.loglog(
+                fr, s.fit.line(fr), color="C3", ls="--", lw=2, label=f"$n^{{-\\alpha}}$, $\\alpha$ = {s.fit.alpha:.2f}"
+            )
             ax.set_title(f"{m}, layer {j + 1}\n$R^2$ = {s.fit.r2:.3f}, participation ratio {s.participation_ratio:.1f}")
             ax.set_xlabel("rank $n$ of principal component")
             if j == 0:
@@ -41,11 +43,23 @@ def plot_strength_curves(cfg: SimpleNamespace, long: pd.DataFrame, condition: st
 
     fig, axes = plots.subplots(1, 2, width=4.4, height=3.4, sharey=True)
     part = long[long.condition == condition]
-    for ax, (attack, title) in zip(axes[0], [("gaussian", "Gaussian noise, std $2\\epsilon$"),
-                                             ("fgsm", "FGSM, step $2\\epsilon\\,$sign$(\\nabla_x \\ell)$")]):
+    for ax, (attack, title) in zip(
+        axes[0],
+        [
+            ("gaussian", "Gaussian noise, std $2\\epsilon$"),
+            ("fgsm", "FGSM, step $2\\epsilon\\,$sign$(\\nabla_x \\ell)$"),
+        ],
+    ):
         for (m, layer), g in part[part.attack == attack].groupby(["method", "layer"]):
-            ax.plot(g.eps, g.accuracy, marker="o", ms=3, color=f"C{layer - 1}",
-                    ls="-" if m == "local" else "--", label=f"{m}, layer {layer}")
+            ax.plot(
+                g.eps,
+                g.accuracy,
+                marker="o",
+                ms=3,
+                color=f"C{layer - 1}",
+                ls="-" if m == "local" else "--",
+                label=f"{m}, layer {layer}",
+            )
         ax.set(xlabel="strength $\\epsilon$ (inputs in [-1, 1])", title=title, ylim=(0, 1.02))
     axes[0, 0].set_ylabel("test accuracy of the layer's readout")
     axes[0, 1].legend(fontsize="x-small", ncol=2)
@@ -60,9 +74,16 @@ def plot_accuracy_vs_alpha(table: pd.DataFrame, trs: dict[str, Trend], bound: fl
     kinds = list(dict.fromkeys(table.kind))
     for ax, (measure, label) in zip(axes[0], MEASURES.items()):
         for (m, kind), g in table.groupby(["method", "kind"]):
-            ax.scatter(g.alpha, g[measure], s=22, marker="o" if m == "local" else "s",
-                       color=f"C{kinds.index(kind)}", alpha=0.85,
-                       facecolors="none" if m == "backprop" else None, label=f"{m}, {kind}")
+            ax.scatter(
+                g.alpha,
+                g[measure],
+                s=22,
+                marker="o" if m == "local" else "s",
+                color=f"C{kinds.index(kind)}",
+                alpha=0.85,
+                facecolors="none" if m == "backprop" else None,
+                label=f"{m}, {kind}",
+            )
         t = trs[measure]
         ax.axvline(t.breakpoint, color="grey", lw=1, ls=":")
         ax.axvspan(*t.breakpoint_ci, color="grey", alpha=0.1)

@@ -1,4 +1,5 @@
 """Every layer of every network: its eigen-spectrum's power law and its readout's accuracy under attack."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -13,8 +14,7 @@ from ...config import ParameterError
 from ..common import one_thread
 from .networks import Trained
 
-MEASURES = {"clean": "clean accuracy", "gaussian": "accuracy, Gaussian noise (mean)",
-            "fgsm": "accuracy, FGSM (mean)"}
+MEASURES = {"clean": "clean accuracy", "gaussian": "accuracy, Gaussian noise (mean)", "fgsm": "accuracy, FGSM (mean)"}
 
 
 def measure(cfg: SimpleNamespace, ds: data.Dataset, runs: list[Trained]) -> tuple[pd.DataFrame, dict]:
@@ -36,17 +36,33 @@ def _measure(cfg: SimpleNamespace, ds: data.Dataset, runs: list[Trained]) -> tup
             try:
                 s = spectrum.analyse(h, tuple(cfg.alpha_window))
             except spectrum.SpectrumError as exc:
-                raise ParameterError(f"parameter 'alpha_window' does not fit layer {depth} of the {run.cond.method} "
-                                     f"network ({run.cond.label}): {exc}") from exc
+                raise ParameterError(
+                    f"parameter 'alpha_window' does not fit layer {depth} of the {run.cond.method} "
+                    f"network ({run.cond.label}): {exc}"
+                ) from exc
             spectra[(run.cond.method, run.cond.label, depth)] = s
-            base = dict(method=run.cond.method, kind=run.cond.kind, condition=run.cond.label, layer=depth,
-                        alpha=s.fit.alpha, r2=s.fit.r2, pr=s.participation_ratio, rank=s.rank,
-                        rms=float(np.sqrt(s.eigs.sum())),
-                        top_accuracy=run.top_accuracy)
-            noise = attacks.accuracy_under(layer, attacks.noise_attack, ds.x_test, ds.y_test, strengths,
-                                           clamp=ds.value_range, generator=config.generator(cfg.seed + 4))
-            fgsm = attacks.accuracy_under(layer, attacks.fgsm, ds.x_test, ds.y_test, strengths,
-                                          clamp=ds.value_range)
+            base = dict(
+                method=run.cond.method,
+                kind=run.cond.kind,
+                condition=run.cond.label,
+                layer=depth,
+                alpha=s.fit.alpha,
+                r2=s.fit.r2,
+                pr=s.participation_ratio,
+                rank=s.rank,
+                rms=float(np.sqrt(s.eigs.sum())),
+                top_accuracy=run.top_accuracy,
+            )
+            noise = attacks.accuracy_under(
+                layer,
+                attacks.noise_attack,
+                ds.x_test,
+                ds.y_test,
+                strengths,
+                clamp=ds.value_range,
+                generator=config.generator(cfg.seed + 4),
+            )
+            fgsm = attacks.accuracy_under(layer, attacks.fgsm, ds.x_test, ds.y_test, strengths, clamp=ds.value_range)
             for eps, a_n, a_f in zip(cfg.epsilons, noise, fgsm):
                 rows.append({**base, "attack": "gaussian", "eps": eps, "accuracy": a_n})
                 rows.append({**base, "attack": "fgsm", "eps": eps, "accuracy": a_f})

@@ -4,6 +4,7 @@ Each condition (training length, width, weight decay) is trained for both method
 every hidden layer gets a readout (the fixed local readout ``B_l``, or a logistic
 regression fitted on a backprop layer) so its accuracy can be measured.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -69,8 +70,13 @@ def build(cfg: SimpleNamespace, ds: data.Dataset, method: str, widths: list[int]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         if method == "local":
-            net = le.LocalErrorMLP(ds.n_features, widths, ds.n_classes, readout_scale=cfg.readout_scale,
-                                   generator=config.generator(cfg.seed + 1))
+            net = le.LocalErrorMLP(
+                ds.n_features,
+                widths,
+                ds.n_classes,
+                readout_scale=cfg.readout_scale,
+                generator=config.generator(cfg.seed + 1),
+            )
         else:
             net = models.MLP(ds.n_features, widths, ds.n_classes)
     return net.to(cfg.device)
@@ -87,17 +93,26 @@ def with_readouts(cfg: SimpleNamespace, ds: data.Dataset, cond: Condition, net: 
     if cond.method == "local":
         readouts = net.readouts
     else:
-        readouts = le.fit_linear_readouts(net, ds.x_train, ds.y_train, ds.n_classes, epochs=cfg.readout_epochs,
-                                          lr=cfg.lr, batch_size=cfg.batch_size,
-                                          generator=config.generator(cfg.seed + 3))
-    t = Trained(cond, net, readouts, train.accuracy(net, ds.x_train, ds.y_train),
-                train.accuracy(net, ds.x_test, ds.y_test))
+        readouts = le.fit_linear_readouts(
+            net,
+            ds.x_train,
+            ds.y_train,
+            ds.n_classes,
+            epochs=cfg.readout_epochs,
+            lr=cfg.lr,
+            batch_size=cfg.batch_size,
+            generator=config.generator(cfg.seed + 3),
+        )
+    t = Trained(
+        cond, net, readouts, train.accuracy(net, ds.x_train, ds.y_train), train.accuracy(net, ds.x_test, ds.y_test)
+    )
     t.layers = [le.LayerReadout(net, i + 1, r) for i, r in enumerate(readouts)]
     return t
 
 
-def train_condition(cfg: SimpleNamespace, ds: data.Dataset, cond: Condition,
-                    snapshots: le.Snapshots | None = None) -> Trained:
+def train_condition(
+    cfg: SimpleNamespace, ds: data.Dataset, cond: Condition, snapshots: le.Snapshots | None = None
+) -> Trained:
     """Train one network (local errors or backprop; last ``anneal_epochs`` at lr/10) and read out its layers.
 
     The batch order is the same for every condition, so a snapshot of the base run
@@ -105,9 +120,20 @@ def train_condition(cfg: SimpleNamespace, ds: data.Dataset, cond: Condition,
     """
     net = build(cfg, ds, cond.method, cond.widths)
     loss_fn = le.local_loss if cond.method == "local" else train.cross_entropy
-    le.fit_annealed(net, ds.x_train, ds.y_train, epochs=int(cond.epochs), anneal_epochs=cfg.anneal_epochs,
-                    batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cond.weight_decay, loss_fn=loss_fn,
-                    transform=snapshots, generator=config.generator(cfg.seed + 2), progress=False)
+    le.fit_annealed(
+        net,
+        ds.x_train,
+        ds.y_train,
+        epochs=int(cond.epochs),
+        anneal_epochs=cfg.anneal_epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        weight_decay=cond.weight_decay,
+        loss_fn=loss_fn,
+        transform=snapshots,
+        generator=config.generator(cfg.seed + 2),
+        progress=False,
+    )
     return with_readouts(cfg, ds, cond, net)
 
 
@@ -132,9 +158,17 @@ def train_all(cfg: SimpleNamespace, ds: data.Dataset) -> list[Trained]:
 
 def training_summary(runs: list[Trained]) -> pd.DataFrame:
     """Final training loss and the network's own test accuracy, per trained network."""
-    return pd.DataFrame([{"method": r.cond.method, "condition": r.cond.label,
-                          "top-classifier training accuracy": r.train_accuracy,
-                          "top-classifier test accuracy": r.top_accuracy} for r in runs])
+    return pd.DataFrame(
+        [
+            {
+                "method": r.cond.method,
+                "condition": r.cond.label,
+                "top-classifier training accuracy": r.train_accuracy,
+                "top-classifier test accuracy": r.top_accuracy,
+            }
+            for r in runs
+        ]
+    )
 
 
 def readouts_unchanged(cfg: SimpleNamespace, ds: data.Dataset, run: Trained) -> bool:

@@ -9,26 +9,68 @@ Ilyas et al. (2019) (:mod:`.mislabelled`). Standard and PGD adversarial training
 compared on the measures of (1) and (2). Parameters in :mod:`.params`, claims in
 :mod:`.claims`, sentences in :mod:`.reading`, figures in :mod:`.figures`.
 """
+
 from __future__ import annotations
 
-from .params import PARAMS, check
-from .synthetic import clinging_dimpling, make_setting, random_band, run_synthetic, synthetic_settings
-from .images import (RESTRICTIONS, censored_log_growth, flip_text, image_geometry, nearest_other_class, probes,
-                     summary, train_autoencoder, train_classifier)
-from .mislabelled import mislabel_budget, mislabelled_sweep, mislabelled_verdict, size_slope
 from .claims import DECLARED, claims, manifold_gate, scalars
+from .figures import (
+    plot_boundaries,
+    plot_curves,
+    plot_flip_norms,
+    plot_fractions,
+    plot_manifold_quality,
+    plot_mislabelled,
+    plot_perturbations,
+)
+from .images import (
+    RESTRICTIONS,
+    censored_log_growth,
+    flip_text,
+    image_geometry,
+    nearest_other_class,
+    probes,
+    summary,
+    train_autoencoder,
+    train_classifier,
+)
+from .mislabelled import mislabel_budget, mislabelled_sweep, mislabelled_verdict, size_slope
+from .params import PARAMS, check
 from .reading import findings, mislabelled_reading, quality_reading
-from .figures import (plot_boundaries, plot_curves, plot_flip_norms, plot_fractions, plot_manifold_quality,
-                      plot_mislabelled, plot_perturbations)
+from .synthetic import clinging_dimpling, make_setting, random_band, run_synthetic, synthetic_settings
 
 __all__ = [
-    "PARAMS", "check",
-    "synthetic_settings", "run_synthetic", "clinging_dimpling", "random_band", "make_setting",
-    "RESTRICTIONS", "train_classifier", "probes", "train_autoencoder", "image_geometry", "nearest_other_class",
-    "summary", "flip_text", "censored_log_growth",
-    "mislabelled_sweep", "mislabel_budget", "mislabelled_verdict", "size_slope",
-    "DECLARED", "claims", "scalars", "manifold_gate",
-    "findings", "quality_reading", "mislabelled_reading",
-    "plot_boundaries", "plot_curves", "plot_fractions", "plot_flip_norms", "plot_manifold_quality",
-    "plot_perturbations", "plot_mislabelled",
+    "PARAMS",
+    "check",
+    "synthetic_settings",
+    "run_synthetic",
+    "clinging_dimpling",
+    "random_band",
+    "make_setting",
+    "RESTRICTIONS",
+    "train_classifier",
+    "probes",
+    "train_autoencoder",
+    "image_geometry",
+    "nearest_other_class",
+    "summary",
+    "flip_text",
+    "censored_log_growth",
+    "mislabelled_sweep",
+    "mislabel_budget",
+    "mislabelled_verdict",
+    "size_slope",
+    "DECLARED",
+    "claims",
+    "scalars",
+    "manifold_gate",
+    "findings",
+    "quality_reading",
+    "mislabelled_reading",
+    "plot_boundaries",
+    "plot_curves",
+    "plot_fractions",
+    "plot_flip_norms",
+    "plot_manifold_quality",
+    "plot_perturbations",
+    "plot_mislabelled",
 ]

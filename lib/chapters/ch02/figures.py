@@ -1,15 +1,16 @@
 """Chapter 2's figures: every ``plot_*`` returns its figure."""
+
 from __future__ import annotations
 
 import math
 from types import SimpleNamespace
 
-from matplotlib.lines import Line2D
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from ... import data, plots
 from .claims import MIN_EXPLAINED
@@ -39,26 +40,38 @@ def plot_boundaries(cfg: SimpleNamespace, settings: dict[str, Setting], fields: 
             ax.plot(curve[:, 0], curve[:, 1], color="0.5", lw=0.8, ls=":")
             xs, ys = s.x.cpu(), s.y.cpu()
             for label, color, marker in ((0, "C0", "o"), (1, "C3", "s")):
-                ax.scatter(xs[ys == label, 0], xs[ys == label, 1], s=12, c=color, marker=marker,
-                           edgecolors="k", linewidths=0.3, zorder=3)
+                ax.scatter(
+                    xs[ys == label, 0],
+                    xs[ys == label, 1],
+                    s=12,
+                    c=color,
+                    marker=marker,
+                    edgecolors="k",
+                    linewidths=0.3,
+                    zorder=3,
+                )
             ax.set_title(f"{name}, step {step}\n(accuracy {acc.get(step, math.nan):.2f})", fontsize=9)
             ax.set_aspect("equal")
             if r == len(names) - 1:
                 ax.set_xlabel("$x_1$ (input units)")
             if j == 0:
                 ax.set_ylabel("$x_2$ (input units)")
-    handles = [Line2D([], [], color="k", label="decision boundary"),
-               Line2D([], [], color="0.5", ls=":", label="data manifold"),
-               Line2D([], [], ls="", marker="o", color="C0", label="class 0"),
-               Line2D([], [], ls="", marker="s", color="C3", label="class 1")]
+    handles = [
+        Line2D([], [], color="k", label="decision boundary"),
+        Line2D([], [], color="0.5", ls=":", label="data manifold"),
+        Line2D([], [], ls="", marker="o", color="C0", label="class 0"),
+        Line2D([], [], ls="", marker="s", color="C3", label="class 1"),
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncol=4)
     return fig
 
 
-CURVE_PANELS = (("frac_tangent", "tangent share", "RMS tangent share\nof the boundary normal"),
-                ("dist_full", "distance", "median L2 distance\nto the boundary"),
-                ("angle", "angle", "median angle between\nnormal and manifold (deg)"),
-                ("accuracy", "accuracy", "accuracy on fresh\nmanifold points"))
+CURVE_PANELS = (
+    ("frac_tangent", "tangent share", "RMS tangent share\nof the boundary normal"),
+    ("dist_full", "distance", "median L2 distance\nto the boundary"),
+    ("angle", "angle", "median angle between\nnormal and manifold (deg)"),
+    ("accuracy", "accuracy", "accuracy on fresh\nmanifold points"),
+)
 
 
 def plot_curves(curves: pd.DataFrame, settings: dict[str, Setting]):
@@ -92,12 +105,17 @@ def plot_curves(curves: pd.DataFrame, settings: dict[str, Setting]):
         axes[r, 1].yaxis.set_minor_formatter(NullFormatter())
         kinds = curves[curves.setting.isin(names)].training.unique()
         handles = [Line2D([], [], color=f"C{i}", label=f"{n}") for i, n in enumerate(names)]
-        handles += [Line2D([], [], color="k", ls=ls, label=f"{kind} training")
-                    for kind, ls in zip(TRAININGS, ("-", "--")) if kind in kinds]
-        handles += [Line2D([], [], color="0.5", alpha=0.5, label="random subspace, same k"),
-                    Line2D([], [], color="0.8", lw=6, label="random-direction band"),
-                    Line2D([], [], color="0.5", ls=":", label="distance to true label change"),
-                    Line2D([], [], color="0.4", ls="-.", label="random-direction angle")]
+        handles += [
+            Line2D([], [], color="k", ls=ls, label=f"{kind} training")
+            for kind, ls in zip(TRAININGS, ("-", "--"))
+            if kind in kinds
+        ]
+        handles += [
+            Line2D([], [], color="0.5", alpha=0.5, label="random subspace, same k"),
+            Line2D([], [], color="0.8", lw=6, label="random-direction band"),
+            Line2D([], [], color="0.5", ls=":", label="distance to true label change"),
+            Line2D([], [], color="0.4", ls="-.", label="random-direction angle"),
+        ]
         axes[r, -1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
@@ -108,10 +126,17 @@ def plot_fractions(geo: dict[str, pd.DataFrame], k: int, n: int):
     bins = np.linspace(0, 1, 41)
     for ax, what, title in ((axes[0, 0], "normal", "boundary normal"), (axes[0, 1], "pgd", "PGD perturbation")):
         for kind, color in zip(TRAININGS, ("C0", "C1")):
-            ax.hist(geo[kind][f"{what}_tangent"], bins=bins, alpha=0.55, color=color,
-                    label=f"tangent space, {kind} net")
-        ax.hist(geo["standard"][f"{what}_random"], bins=bins, histtype="step", color="k", lw=1.2,
-                label="random k-dim subspace, standard net")
+            ax.hist(
+                geo[kind][f"{what}_tangent"], bins=bins, alpha=0.55, color=color, label=f"tangent space, {kind} net"
+            )
+        ax.hist(
+            geo["standard"][f"{what}_random"],
+            bins=bins,
+            histtype="step",
+            color="k",
+            lw=1.2,
+            label="random k-dim subspace, standard net",
+        )
         ax.axvline(math.sqrt(k / n), color="k", ls="--", lw=1, label=f"$\\sqrt{{k/n}}$ = {math.sqrt(k / n):.2f}")
         ax.axvline(1 / math.sqrt(2), color="0.5", ls=":", lw=1, label="on = off ($1/\\sqrt{2}$)")
         ax.set(xlabel="on-subspace share of the L2 norm", title=f"{title} (k = {k}, n = {n})")
@@ -128,18 +153,29 @@ def plot_flip_norms(geo: dict[str, pd.DataFrame], nn_other: torch.Tensor, eps_ma
     long = pd.concat([df[list(RESTRICTIONS)].assign(training=k) for k, df in geo.items()])
     long = long.melt(id_vars="training", var_name="PGD restricted to", value_name="flip norm")
     missed = (~np.isfinite(long["flip norm"])).groupby(long["PGD restricted to"], sort=False).mean()
-    labels = {name: name if missed[name] == 0 else f"{name}\n({missed[name]:.0%} no flip\nwithin {eps_max:g})"
-              for name in RESTRICTIONS}
+    labels = {
+        name: name if missed[name] == 0 else f"{name}\n({missed[name]:.0%} no flip\nwithin {eps_max:g})"
+        for name in RESTRICTIONS
+    }
     long["PGD restricted to"] = long["PGD restricted to"].map(labels)
     long = long[np.isfinite(long["flip norm"])]
     fig, axes = plots.subplots(1, 1, width=7.5, height=3.6)
     ax = axes[0, 0]
-    sns.boxplot(long, x="PGD restricted to", y="flip norm", hue="training", ax=ax, fliersize=1.5,
-                order=list(labels.values()))
-    ax.axhline(float(nn_other.median()) / 2, color="k", ls=":", lw=1,
-               label="half the median distance to\nthe nearest other-class image")
-    ax.set(yscale="log", ylabel="L2 norm needed to flip (pixel units)",
-           title="Smallest flipping perturbation, by subspace the attack is confined to")
+    sns.boxplot(
+        long, x="PGD restricted to", y="flip norm", hue="training", ax=ax, fliersize=1.5, order=list(labels.values())
+    )
+    ax.axhline(
+        float(nn_other.median()) / 2,
+        color="k",
+        ls=":",
+        lw=1,
+        label="half the median distance to\nthe nearest other-class image",
+    )
+    ax.set(
+        yscale="log",
+        ylabel="L2 norm needed to flip (pixel units)",
+        title="Smallest flipping perturbation, by subspace the attack is confined to",
+    )
     ax.tick_params(axis="x", labelsize=8)
     ax.legend(fontsize=8)
     return fig
@@ -155,14 +191,28 @@ def plot_manifold_quality(quality: pd.DataFrame, k: int, n: int):
         name = col.removeprefix("RMS share: ")
         ax.plot(ae["explained variance"], ae[col], marker="o", color=f"C{i}", label=f"{name}, autoencoder epochs")
         for _, r in ae.iterrows():
-            ax.annotate(f"{r.epoch:g}", (r["explained variance"], r[col]), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
-        ax.scatter(pca["explained variance"], pca[col], marker="s", s=50, color=f"C{i}", edgecolors="k",
-                   label=f"{name}, PCA (same k)", zorder=3)
-    ax.axhline(math.sqrt(k / n), color="k", ls="--", lw=1, label=f"random direction $\\sqrt{{k/n}}$ = {math.sqrt(k / n):.2f}")
+            ax.annotate(
+                f"{r.epoch:g}", (r["explained variance"], r[col]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
+        ax.scatter(
+            pca["explained variance"],
+            pca[col],
+            marker="s",
+            s=50,
+            color=f"C{i}",
+            edgecolors="k",
+            label=f"{name}, PCA (same k)",
+            zorder=3,
+        )
+    ax.axhline(
+        math.sqrt(k / n), color="k", ls="--", lw=1, label=f"random direction $\\sqrt{{k/n}}$ = {math.sqrt(k / n):.2f}"
+    )
     ax.axvline(MIN_EXPLAINED, color="0.5", ls=":", lw=1, label="half the variance explained")
-    ax.set(xlabel="explained variance of the test images (1 - MSE / pixel variance)",
-           ylabel="RMS share in the tangent space", title=f"On-manifold share against manifold quality (k = {k})")
+    ax.set(
+        xlabel="explained variance of the test images (1 - MSE / pixel variance)",
+        ylabel="RMS share in the tangent space",
+        title=f"On-manifold share against manifold quality (k = {k})",
+    )
     ax.legend(fontsize=7)
     return fig
 
@@ -178,9 +228,9 @@ def plot_perturbations(ds: data.Dataset, x: torch.Tensor, deltas: dict, count: i
         for c, name in enumerate(cols):
             ax = axes[r, c]
             if name == "image":
-                ax.imshow(ds.images(x[i:i + 1])[0, 0].cpu(), cmap="gray_r", vmin=0, vmax=1)
+                ax.imshow(ds.images(x[i : i + 1])[0, 0].cpu(), cmap="gray_r", vmin=0, vmax=1)
             else:
-                d = ds.images(deltas[name][i:i + 1])[0, 0].cpu()
+                d = ds.images(deltas[name][i : i + 1])[0, 0].cpu()
                 m = float(d.abs().max()) or 1.0
                 ax.imshow(d, cmap="RdBu_r", vmin=-m, vmax=m)
                 ax.set_xlabel(f"norm {float(norms[name][i]):.2f}", fontsize=8)
@@ -204,7 +254,11 @@ def plot_mislabelled(mis: pd.DataFrame, chance: float):
     ax.axhline(MIN_SUCCESS, color="C2", ls=":", lw=1, label=f"success needed to judge ({MIN_SUCCESS:g})")
     j = judged(mis)
     ax.axvline(j.rms, color="0.6", lw=6, alpha=0.3, label="budget the claim is judged at")
-    ax.set(xlabel="budget: RMS change per pixel (L2 budget / sqrt(pixels))", ylabel="fraction",
-           title="Training on mislabelled adversarial examples only", ylim=(0, 1.02))
+    ax.set(
+        xlabel="budget: RMS change per pixel (L2 budget / sqrt(pixels))",
+        ylabel="fraction",
+        title="Training on mislabelled adversarial examples only",
+        ylim=(0, 1.02),
+    )
     ax.legend(fontsize=7)
     return fig

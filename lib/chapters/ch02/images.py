@@ -4,6 +4,7 @@ Adversarial directions are split into on- and off-manifold parts and compared wi
 subspace of the same dimension; the smallest flipping norm is searched under PGD confined to
 each subspace. Also the statistics read from these measures (RMS shares, censored flip-norm ratios).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,14 +20,35 @@ from ...claims import INCONCLUSIVE
 from .synthetic import log_checkpoints
 
 
-def train_classifier(cfg: SimpleNamespace, ds: data.Dataset, x: torch.Tensor, y: torch.Tensor, *,
-                     adversarial: bool = False, desc: str = "classifier") -> tuple[models.MLP, pd.DataFrame]:
+def train_classifier(
+    cfg: SimpleNamespace,
+    ds: data.Dataset,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    adversarial: bool = False,
+    desc: str = "classifier",
+) -> tuple[models.MLP, pd.DataFrame]:
     """A fresh MLP trained with Adam on (x, y); with ``adversarial``, on L2 PGD examples (Madry et al.)."""
     net = models.MLP(ds.n_features, cfg.widths, ds.n_classes).to(cfg.device)
-    transform = (attacks.pgd_training(cfg.at_eps, norm="l2", steps=cfg.at_steps, generator=cfg.generator,
-                                      clamp=ds.value_range) if adversarial else None)
-    hist = train.fit(net, x, y, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, generator=cfg.generator,
-                     transform=transform, x_val=ds.x_test, y_val=ds.y_test, desc=desc)
+    transform = (
+        attacks.pgd_training(cfg.at_eps, norm="l2", steps=cfg.at_steps, generator=cfg.generator, clamp=ds.value_range)
+        if adversarial
+        else None
+    )
+    hist = train.fit(
+        net,
+        x,
+        y,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        generator=cfg.generator,
+        transform=transform,
+        x_val=ds.x_test,
+        y_val=ds.y_test,
+        desc=desc,
+    )
     return net, hist
 
 
@@ -35,14 +57,22 @@ def probes(cfg: SimpleNamespace, model: torch.nn.Module, ds: data.Dataset, x: to
     perturbation of budget ``attack_eps`` (away from the current prediction); also its flips."""
     gen = torch.Generator().manual_seed(cfg.seed + 2)
     pred = train.predict(model, x).argmax(1)
-    adv = attacks.pgd(model, x, pred, cfg.attack_eps, norm="l2", steps=cfg.attack_steps, generator=gen,
-                      clamp=ds.value_range)
-    return {"normal": manifold.boundary_normal(model, x), "pgd": adv - x,
-            "pgd_flipped": train.predict(model, adv).argmax(1) != pred}
+    adv = attacks.pgd(
+        model, x, pred, cfg.attack_eps, norm="l2", steps=cfg.attack_steps, generator=gen, clamp=ds.value_range
+    )
+    return {
+        "normal": manifold.boundary_normal(model, x),
+        "pgd": adv - x,
+        "pgd_flipped": train.predict(model, adv).argmax(1) != pred,
+    }
 
 
-def train_autoencoder(cfg: SimpleNamespace, ds: data.Dataset, x: torch.Tensor, directions: dict[str, torch.Tensor],
-                      ) -> tuple[torch.nn.Module, pd.DataFrame, pd.DataFrame]:
+def train_autoencoder(
+    cfg: SimpleNamespace,
+    ds: data.Dataset,
+    x: torch.Tensor,
+    directions: dict[str, torch.Tensor],
+) -> tuple[torch.nn.Module, pd.DataFrame, pd.DataFrame]:
     """The autoencoder whose decoder defines the image manifold, and how its quality shapes the shares.
 
     At ``ae_snapshots`` log-spaced epochs (epoch 0: the untrained decoder) the snapshot's
@@ -59,19 +89,29 @@ def train_autoencoder(cfg: SimpleNamespace, ds: data.Dataset, x: torch.Tensor, d
         if epoch in marks:
             with torch.no_grad():
                 ev = manifold.explained_variance(ds.x_test, train.predict(model, ds.x_test))
-            rows.append(quality_row(f"{cfg.ae_kind} autoencoder", epoch, ev,
-                                    manifold.autoencoder_bases(model, x), directions))
+            rows.append(
+                quality_row(f"{cfg.ae_kind} autoencoder", epoch, ev, manifold.autoencoder_bases(model, x), directions)
+            )
 
-    hist = manifold.fit_autoencoder(ae, ds.x_train, epochs=cfg.ae_epochs, batch_size=cfg.batch_size, lr=cfg.ae_lr,
-                                   generator=cfg.generator, x_val=ds.x_test, callback=measure)
+    hist = manifold.fit_autoencoder(
+        ae,
+        ds.x_train,
+        epochs=cfg.ae_epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.ae_lr,
+        generator=cfg.generator,
+        x_val=ds.x_test,
+        callback=measure,
+    )
     mean, basis = manifold.pca_basis(ds.x_train, cfg.latent_dim)
     recon = (ds.x_test - mean) @ basis @ basis.T + mean
     rows.append(quality_row("PCA", math.nan, manifold.explained_variance(ds.x_test, recon), basis, directions))
     return ae, hist, pd.DataFrame(rows)
 
 
-def quality_row(model: str, epoch: float, explained: float, bases: torch.Tensor,
-                directions: dict[str, torch.Tensor]) -> dict:
+def quality_row(
+    model: str, epoch: float, explained: float, bases: torch.Tensor, directions: dict[str, torch.Tensor]
+) -> dict:
     """One row of the manifold-quality table: explained variance and the RMS share of each direction."""
     row = {"manifold": model, "epoch": epoch, "explained variance": explained}
     for name, v in directions.items():
@@ -88,8 +128,14 @@ RESTRICTIONS = {  # name: (which bases, part)
 }
 
 
-def image_geometry(cfg: SimpleNamespace, model: torch.nn.Module, x: torch.Tensor, probe: dict[str, torch.Tensor],
-                   bases: torch.Tensor, random_bases: torch.Tensor) -> tuple[pd.DataFrame, dict]:
+def image_geometry(
+    cfg: SimpleNamespace,
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    probe: dict[str, torch.Tensor],
+    bases: torch.Tensor,
+    random_bases: torch.Tensor,
+) -> tuple[pd.DataFrame, dict]:
     """Per test image: on-manifold fractions of the :func:`probes` directions (tangent space vs
     random subspace), and the L2 norm needed to flip the prediction under PGD restricted to
     each of :data:`RESTRICTIONS` (``inf`` where none flips within ``flip_eps_max``). Also
@@ -97,18 +143,30 @@ def image_geometry(cfg: SimpleNamespace, model: torch.nn.Module, x: torch.Tensor
     """
     gen = torch.Generator().manual_seed(cfg.seed + 3)
     pred = train.predict(model, x).argmax(1)
-    df = pd.DataFrame({
-        "normal_tangent": manifold.on_fraction(probe["normal"], bases).cpu(),
-        "normal_random": manifold.on_fraction(probe["normal"], random_bases).cpu(),
-        "pgd_tangent": manifold.on_fraction(probe["pgd"], bases).cpu(),
-        "pgd_random": manifold.on_fraction(probe["pgd"], random_bases).cpu(),
-        "pgd_flipped": probe["pgd_flipped"].cpu(),
-    })
+    df = pd.DataFrame(
+        {
+            "normal_tangent": manifold.on_fraction(probe["normal"], bases).cpu(),
+            "normal_random": manifold.on_fraction(probe["normal"], random_bases).cpu(),
+            "pgd_tangent": manifold.on_fraction(probe["pgd"], bases).cpu(),
+            "pgd_random": manifold.on_fraction(probe["pgd"], random_bases).cpu(),
+            "pgd_flipped": probe["pgd_flipped"].cpu(),
+        }
+    )
     deltas = {"pgd": probe["pgd"]}
-    restrictions = {name: ({"tangent": bases, "random": random_bases}.get(which), part)
-                    for name, (which, part) in RESTRICTIONS.items()}
-    found = flip.min_flip_norms(model, x, pred, restrictions, eps_max=cfg.flip_eps_max, steps=cfg.flip_steps,
-                                bisection_steps=cfg.bisection_steps, generator=gen)
+    restrictions = {
+        name: ({"tangent": bases, "random": random_bases}.get(which), part)
+        for name, (which, part) in RESTRICTIONS.items()
+    }
+    found = flip.min_flip_norms(
+        model,
+        x,
+        pred,
+        restrictions,
+        eps_max=cfg.flip_eps_max,
+        steps=cfg.flip_steps,
+        bisection_steps=cfg.bisection_steps,
+        generator=gen,
+    )
     for name, res in found.items():
         df[name] = res.norm.cpu()
         deltas[name] = res.delta
@@ -163,8 +221,10 @@ class Censored:
         """``""``, or the share of censored pairs and the statistic with them counted at the cap."""
         if not self.n_censored:
             return ""
-        return (f"; {self.n_censored} of {self.n} pairs had a search that did not flip within L2 <= {self.cap:g} "
-                f"(dropped; counted at the cap: {estimate(self.capped):.3g})")
+        return (
+            f"; {self.n_censored} of {self.n} pairs had a search that did not flip within L2 <= {self.cap:g} "
+            f"(dropped; counted at the cap: {estimate(self.capped):.3g})"
+        )
 
     def verdict(self, dropped: str, decide) -> str:
         """``dropped`` (the verdict of the dropped pairs, already computed), or inconclusive when

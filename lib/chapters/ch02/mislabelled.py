@@ -1,4 +1,5 @@
 """Chapter 2, experiment 3: training on mislabelled adversarial examples (Ilyas et al., 2019), by budget and set size."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,9 @@ from .images import train_classifier
 from .params import MIN_SUCCESS, MOST
 
 
-def mislabelled_set(cfg: SimpleNamespace, ds: data.Dataset, source: torch.nn.Module,
-                    rms: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+def mislabelled_set(
+    cfg: SimpleNamespace, ds: data.Dataset, source: torch.nn.Module, rms: float
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Ilyas et al. (2019), deterministic variant: every training image attacked (targeted L2 PGD on
     ``source``) towards class ``y + 1 mod C`` and labelled with that target.
 
@@ -25,8 +27,17 @@ def mislabelled_set(cfg: SimpleNamespace, ds: data.Dataset, source: torch.nn.Mod
     whatever the image size). Returns the images, their target labels and the attack success.
     """
     target = (ds.y_train + 1) % ds.n_classes
-    x_adv = attacks.pgd(source, ds.x_train, target, mislabel_budget(rms, ds.n_features), norm="l2",
-                        steps=cfg.mislabel_steps, targeted=True, generator=cfg.generator, clamp=ds.value_range)
+    x_adv = attacks.pgd(
+        source,
+        ds.x_train,
+        target,
+        mislabel_budget(rms, ds.n_features),
+        norm="l2",
+        steps=cfg.mislabel_steps,
+        targeted=True,
+        generator=cfg.generator,
+        clamp=ds.value_range,
+    )
     success = (train.predict(source, x_adv).argmax(1) == target).float().mean().item()
     return x_adv, target, success
 
@@ -39,11 +50,15 @@ def mislabel_budget(rms: float, n_pixels: int) -> float:
 def clean_scores(net: torch.nn.Module, ds: data.Dataset) -> dict[str, float]:
     """Clean test accuracy (true labels) and the share predicting ``y + 1`` (the mislabelled rule)."""
     pred = train.predict(net, ds.x_test).argmax(1)
-    return {"clean_accuracy": (pred == ds.y_test).float().mean().item(),
-            "shifted_accuracy": (pred == (ds.y_test + 1) % ds.n_classes).float().mean().item()}
+    return {
+        "clean_accuracy": (pred == ds.y_test).float().mean().item(),
+        "shifted_accuracy": (pred == (ds.y_test + 1) % ds.n_classes).float().mean().item(),
+    }
 
 
-def mislabelled_sweep(cfg: SimpleNamespace, ds: data.Dataset, source: torch.nn.Module) -> tuple[pd.DataFrame, pd.DataFrame]:
+def mislabelled_sweep(
+    cfg: SimpleNamespace, ds: data.Dataset, source: torch.nn.Module
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A fresh network trained on each mislabelled set of ``cfg.mislabel_rms``; and a data-size check.
 
     The first table has one row per budget: attack success, clean and shifted accuracy, the
@@ -60,10 +75,18 @@ def mislabelled_sweep(cfg: SimpleNamespace, ds: data.Dataset, source: torch.nn.M
         net, _ = train_classifier(cfg, ds, x_adv, target, desc=f"mislabelled, rms={rms:g}")
         scores = clean_scores(net, ds)
         lo, hi = wilson(scores["clean_accuracy"], n_test)
-        rows.append({"rms": rms, "l2_budget": mislabel_budget(rms, ds.n_features), "attack_success": success,
-                     **scores, "clean_lo": lo, "clean_hi": hi,
-                     "mean_norm": (x_adv - ds.x_train).norm(dim=1).mean().item(),
-                     "verdict here": mislabelled_verdict(success, lo, hi)})
+        rows.append(
+            {
+                "rms": rms,
+                "l2_budget": mislabel_budget(rms, ds.n_features),
+                "attack_success": success,
+                **scores,
+                "clean_lo": lo,
+                "clean_hi": hi,
+                "mean_norm": (x_adv - ds.x_train).norm(dim=1).mean().item(),
+                "verdict here": mislabelled_verdict(success, lo, hi),
+            }
+        )
         sets[rms] = (x_adv, target)
     df = pd.DataFrame(rows)
     ok = df.index[df.attack_success >= MIN_SUCCESS]
@@ -73,11 +96,17 @@ def mislabelled_sweep(cfg: SimpleNamespace, ds: data.Dataset, source: torch.nn.M
     sizes = []
     gen = torch.Generator().manual_seed(cfg.seed + 4)
     for frac in cfg.mislabel_fractions:
-        keep = torch.randperm(len(x_adv), generator=gen)[:max(ds.n_classes, round(frac * len(x_adv)))].to(x_adv.device)
+        keep = torch.randperm(len(x_adv), generator=gen)[: max(ds.n_classes, round(frac * len(x_adv)))].to(x_adv.device)
         net, _ = train_classifier(cfg, ds, x_adv[keep], target[keep], desc=f"mislabelled, {frac:.0%} of the set")
         sizes.append({"share of the set": frac, "images": len(keep), **clean_scores(net, ds)})
-    sizes.append({"share of the set": 1.0, "images": len(x_adv), "clean_accuracy": df.clean_accuracy[j],
-                  "shifted_accuracy": df.shifted_accuracy[j]})
+    sizes.append(
+        {
+            "share of the set": 1.0,
+            "images": len(x_adv),
+            "clean_accuracy": df.clean_accuracy[j],
+            "shifted_accuracy": df.shifted_accuracy[j],
+        }
+    )
     return df, pd.DataFrame(sizes)
 
 

@@ -1,4 +1,5 @@
 """Chapter 2's generated sentences: every sentence chosen and filled by the numbers of the run."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,16 @@ from .mislabelled import judged, size_slope
 from .params import MIN_SUCCESS, MOST
 
 
-def findings(cfg: SimpleNamespace, scalars: dict, crit: pd.DataFrame, quality: pd.DataFrame, geo: dict,
-             mis: pd.DataFrame, sizes: pd.DataFrame, n: int) -> str:
+def findings(
+    cfg: SimpleNamespace,
+    scalars: dict,
+    crit: pd.DataFrame,
+    quality: pd.DataFrame,
+    geo: dict,
+    mis: pd.DataFrame,
+    sizes: pd.DataFrame,
+    n: int,
+) -> str:
     """A short Markdown reading of this run (every sentence chosen and filled by the computed numbers)."""
     high = crit[crit["baseline sqrt(k/n)"] < 0.5]
     tilt = ", ".join(f"{name}: {r['initial fraction']:.2f} to {r['final fraction']:.2f}" for name, r in high.iterrows())
@@ -54,13 +63,20 @@ def quality_reading(ae: pd.DataFrame, pca: pd.Series, col: str) -> str:
     start, trained = ae.iloc[0], ae[ae.epoch > 0]
     first, last = trained.iloc[0], trained.iloc[-1]
     rho = trained["explained variance"].rank().corr(trained[col].rank()) if len(trained) > 1 else math.nan
-    trend = ("rises with the explained variance" if rho >= 0.5 else "falls as the explained variance rises"
-             if rho <= -0.5 else "does not follow the explained variance in one direction")
-    return (f"- **Manifold quality.** The untrained decoder (epoch {start.epoch:g}) gives a PGD share of "
-            f"{start[col]:.2f}. Over the trained snapshots, epochs {first.epoch:g} to {last.epoch:g} (explained "
-            f"variance {first['explained variance']:.2f} to {last['explained variance']:.2f}), the share goes from "
-            f"{first[col]:.2f} to {last[col]:.2f}: it {trend} (rank correlation {rho:.2f}). In the PCA subspace of "
-            f"the same dimension (explained variance {pca['explained variance']:.2f}) it is {pca[col]:.2f}.")
+    trend = (
+        "rises with the explained variance"
+        if rho >= 0.5
+        else "falls as the explained variance rises"
+        if rho <= -0.5
+        else "does not follow the explained variance in one direction"
+    )
+    return (
+        f"- **Manifold quality.** The untrained decoder (epoch {start.epoch:g}) gives a PGD share of "
+        f"{start[col]:.2f}. Over the trained snapshots, epochs {first.epoch:g} to {last.epoch:g} (explained "
+        f"variance {first['explained variance']:.2f} to {last['explained variance']:.2f}), the share goes from "
+        f"{first[col]:.2f} to {last[col]:.2f}: it {trend} (rank correlation {rho:.2f}). In the PCA subspace of "
+        f"the same dimension (explained variance {pca['explained variance']:.2f}) it is {pca[col]:.2f}."
+    )
 
 
 def mislabelled_reading(mis: pd.DataFrame, sizes: pd.DataFrame, chance: float) -> str:
@@ -68,32 +84,51 @@ def mislabelled_reading(mis: pd.DataFrame, sizes: pd.DataFrame, chance: float) -
     and whether a low accuracy looks like a matter of scale (computed from the data-size check)."""
     j = judged(mis)
     reached = mis[mis.attack_success >= MIN_SUCCESS]
-    verdicts = "; ".join(f"RMS {r.rms:g}: success {r.attack_success:.2f}, accuracy {r.clean_accuracy:.2f}, "
-                         f"{r['verdict here']}" for _, r in mis.iterrows())
-    text = (f"- **Mislabelled training.** Trained only on targeted adversarial examples labelled with their target, a "
-            f"fresh network reaches {j.clean_accuracy:.2f} clean test accuracy (chance {chance:.2f}) at RMS budget "
-            f"{j.rms:g} (L2 {j.l2_budget:.3g}), where {j.attack_success:.0%} of the attacks reached their target"
-            + ("" if len(reached) else f", short of the {MIN_SUCCESS:g} needed to judge the claim") + ". "
-            f"By budget: {verdicts}. ")
+    verdicts = "; ".join(
+        f"RMS {r.rms:g}: success {r.attack_success:.2f}, accuracy {r.clean_accuracy:.2f}, {r['verdict here']}"
+        for _, r in mis.iterrows()
+    )
+    text = (
+        f"- **Mislabelled training.** Trained only on targeted adversarial examples labelled with their target, a "
+        f"fresh network reaches {j.clean_accuracy:.2f} clean test accuracy (chance {chance:.2f}) at RMS budget "
+        f"{j.rms:g} (L2 {j.l2_budget:.3g}), where {j.attack_success:.0%} of the attacks reached their target"
+        + ("" if len(reached) else f", short of the {MIN_SUCCESS:g} needed to judge the claim")
+        + ". "
+        f"By budget: {verdicts}. "
+    )
     if j.clean_lo > MOST:
         return text + "Most clean test images are classified correctly, as the claim says."
     if j.clean_lo > chance:
         text += "The accuracy is above chance but short of most test images. "
     else:
-        text += (f"The accuracy is not above chance; the fresh network predicts the training rule y + 1 on "
-                 f"{j.shifted_accuracy:.0%} of the clean test images"
-                 + (", more often than the true class: it learned the images' own classes, shifted by one, rather "
-                    "than the features the perturbations added. " if j.shifted_accuracy > j.clean_accuracy else ". "))
+        text += (
+            f"The accuracy is not above chance; the fresh network predicts the training rule y + 1 on "
+            f"{j.shifted_accuracy:.0%} of the clean test images"
+            + (
+                ", more often than the true class: it learned the images' own classes, shifted by one, rather "
+                "than the features the perturbations added. "
+                if j.shifted_accuracy > j.clean_accuracy
+                else ". "
+            )
+        )
     slope = size_slope(sizes)
     if slope < MIN_SLOPE:
-        return text + (f"Larger shares of the mislabelled set hardly raise it ({slope:+.3f} per doubling, under "
-                       f"{MIN_SLOPE:g}): at this network size more data of this kind would not close the gap.")
+        return text + (
+            f"Larger shares of the mislabelled set hardly raise it ({slope:+.3f} per doubling, under "
+            f"{MIN_SLOPE:g}): at this network size more data of this kind would not close the gap."
+        )
     doublings = (MOST - j.clean_accuracy) / slope
-    need = f"{2 ** doublings:.3g}" if doublings < 30 else "over a billion"
-    text += (f"Each doubling of the mislabelled set adds {slope:.3f} accuracy; at that rate {need} times as many "
-             f"images would reach {MOST:g}")
+    need = f"{2**doublings:.3g}" if doublings < 30 else "over a billion"
+    text += (
+        f"Each doubling of the mislabelled set adds {slope:.3f} accuracy; at that rate {need} times as many "
+        f"images would reach {MOST:g}"
+    )
     if doublings <= MAX_DOUBLINGS:
-        return text + (": a low accuracy at this scale is consistent with the effect needing larger datasets, as "
-                       "in Ilyas et al., rather than contradicting it.")
-    return text + (f", more than {2 ** MAX_DOUBLINGS:g} times this set: more data alone would not close the gap at "
-                   f"this network size.")
+        return text + (
+            ": a low accuracy at this scale is consistent with the effect needing larger datasets, as "
+            "in Ilyas et al., rather than contradicting it."
+        )
+    return text + (
+        f", more than {2**MAX_DOUBLINGS:g} times this set: more data alone would not close the gap at "
+        f"this network size."
+    )

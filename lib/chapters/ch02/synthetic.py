@@ -4,6 +4,7 @@ The decision boundary's geometry relative to a known manifold (tangent share of 
 distance, angle) is measured along standard and adversarial training, and the book's
 criterion for "clinging, then dimpling" is applied to the curves.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,19 @@ class Setting:
         return self.phi.k
 
 
-def make_setting(name: str, n: int, k: int, amplitude: float, *, cells: int, n_train: int, n_eval: int,
-                 generator: torch.Generator, device: torch.device, axis_aligned: bool = False) -> Setting:
+def make_setting(
+    name: str,
+    n: int,
+    k: int,
+    amplitude: float,
+    *,
+    cells: int,
+    n_train: int,
+    n_eval: int,
+    generator: torch.Generator,
+    device: torch.device,
+    axis_aligned: bool = False,
+) -> Setting:
     """A manifold ``SineManifold(n, k, amplitude)`` with checkerboard labels, on ``device``."""
     phi = manifold.SineManifold(n, k, amplitude, axis_aligned=axis_aligned, generator=generator).to(device)
     x, y, _ = manifold.manifold_points(phi, n_train, cells=cells, generator=generator)
@@ -66,8 +78,17 @@ def make_setting(name: str, n: int, k: int, amplitude: float, *, cells: int, n_t
     to_upper = torch.where(cell + 1 <= cells - 1, 1 - frac, inf)
     inner = torch.minimum(to_lower, to_upper)
     class_distance = inner.min(dim=1).values * 2 / cells
-    return Setting(name, phi, x, y, xe, ye, manifold.tangent_basis(phi, ce),
-                   manifold.random_bases(n_eval, n, k, generator=generator, device=device), class_distance)
+    return Setting(
+        name,
+        phi,
+        x,
+        y,
+        xe,
+        ye,
+        manifold.tangent_basis(phi, ce),
+        manifold.random_bases(n_eval, n, k, generator=generator, device=device),
+        class_distance,
+    )
 
 
 def angle_to_manifold(normal: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
@@ -86,8 +107,12 @@ def geometry(cfg: SimpleNamespace, model: torch.nn.Module, s: Setting, restricte
     Attacks draw from their own generator, so measuring does not change the training run.
     """
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    search = dict(eps_max=2 * float((s.x.amax(0) - s.x.amin(0)).norm()), steps=cfg.flip_steps,
-                bisection_steps=cfg.bisection_steps, generator=gen)  # eps_max: twice the data's box diagonal
+    search = dict(
+        eps_max=2 * float((s.x.amax(0) - s.x.amin(0)).norm()),
+        steps=cfg.flip_steps,
+        bisection_steps=cfg.bisection_steps,
+        generator=gen,
+    )  # eps_max: twice the data's box diagonal
     pred = train.predict(model, s.x_eval).argmax(1)
     normal = manifold.boundary_normal(model, s.x_eval)
     restrictions = {"full": (None, "on"), **({part: (s.bases, part) for part in manifold.PARTS} if restricted else {})}
@@ -95,11 +120,13 @@ def geometry(cfg: SimpleNamespace, model: torch.nn.Module, s: Setting, restricte
     full = searches["full"]
     found = torch.isfinite(full.norm)
     angle = angle_to_manifold(manifold.boundary_normal(model, s.x_eval + full.delta)[found], s.bases[found])
-    out = {"accuracy": (pred == s.y_eval).float().mean().item(),
-           "frac_tangent": manifold.rms(manifold.on_fraction(normal, s.bases)),
-           "frac_random": manifold.rms(manifold.on_fraction(normal, s.random_bases)),
-           "dist_full": full.norm.median().item(),
-           "angle": angle.median().item() if found.any() else math.nan}
+    out = {
+        "accuracy": (pred == s.y_eval).float().mean().item(),
+        "frac_tangent": manifold.rms(manifold.on_fraction(normal, s.bases)),
+        "frac_random": manifold.rms(manifold.on_fraction(normal, s.random_bases)),
+        "dist_full": full.norm.median().item(),
+        "angle": angle.median().item() if found.any() else math.nan,
+    }
     if restricted:
         for part in manifold.PARTS:
             out[f"dist_{part}"] = searches[part].norm.median().item()
@@ -113,9 +140,20 @@ def grid_points(lim: float = 1.5, size: int = 160, device="cpu") -> tuple[torch.
     return gx, gy, torch.stack([gx.flatten(), gy.flatten()], 1)
 
 
-def train_tracked(cfg: SimpleNamespace, model: torch.nn.Module, s: Setting, *, steps: int, batch_size: int,
-                  lr: float, optimizer: str, checkpoints: list[int], adversarial: bool = False,
-                  grid: torch.Tensor | None = None, desc: str = "training") -> tuple[pd.DataFrame, dict]:
+def train_tracked(
+    cfg: SimpleNamespace,
+    model: torch.nn.Module,
+    s: Setting,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    optimizer: str,
+    checkpoints: list[int],
+    adversarial: bool = False,
+    grid: torch.Tensor | None = None,
+    desc: str = "training",
+) -> tuple[pd.DataFrame, dict]:
     """Train on ``s`` for ``steps`` optimizer steps, measuring :func:`geometry` at ``checkpoints``.
 
     With ``adversarial`` every mini-batch is replaced by its L2 PGD examples (budget
@@ -142,10 +180,18 @@ def train_tracked(cfg: SimpleNamespace, model: torch.nn.Module, s: Setting, *, s
         i = (step % per_epoch) * batch_size
         if i == 0 and step > 0:
             order = torch.randperm(n, generator=cfg.generator).to(s.x.device)
-        xb, yb = s.x[order[i:i + batch_size]], s.y[order[i:i + batch_size]]
+        xb, yb = s.x[order[i : i + batch_size]], s.y[order[i : i + batch_size]]
         if adversarial:
-            xb = attacks.pgd(model, xb, yb, cfg.synth_at_eps, norm="l2", steps=cfg.synth_at_steps, clamp=None,
-                             generator=cfg.generator)
+            xb = attacks.pgd(
+                model,
+                xb,
+                yb,
+                cfg.synth_at_eps,
+                norm="l2",
+                steps=cfg.synth_at_steps,
+                clamp=None,
+                generator=cfg.generator,
+            )
         model.train()
         loss = torch.nn.functional.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
@@ -170,8 +216,14 @@ TRAININGS = ("standard", "adversarial")
 def synthetic_settings(cfg: SimpleNamespace) -> dict[str, Setting]:
     """The four manifolds: flat and curved, as a curve in the plane and in ``synth_dim`` dimensions."""
     g, dev, k, n = cfg.generator, cfg.device, cfg.synth_manifold_dim, cfg.synth_dim
-    low = dict(cells=cfg.picture_cells, n_train=cfg.picture_points, n_eval=cfg.synth_n_eval, generator=g,
-               device=dev, axis_aligned=True)
+    low = dict(
+        cells=cfg.picture_cells,
+        n_train=cfg.picture_points,
+        n_eval=cfg.synth_n_eval,
+        generator=g,
+        device=dev,
+        axis_aligned=True,
+    )
     high = dict(cells=cfg.synth_cells, n_train=cfg.synth_n_train, n_eval=cfg.synth_n_eval, generator=g, device=dev)
     return {
         "2-D flat": make_setting("2-D flat", 2, 1, 0.0, **low),
@@ -197,10 +249,19 @@ def run_synthetic(cfg: SimpleNamespace, settings: dict[str, Setting]) -> tuple[p
         marks = log_checkpoints(steps, cfg.synth_checkpoints) + (list(cfg.picture_steps) if low else [])
         for kind in TRAININGS[:1] if low else TRAININGS:
             net = models.MLP(s.n, cfg.synth_widths, 2).to(cfg.device)
-            df, f = train_tracked(cfg, net, s, steps=steps, batch_size=bs, lr=cfg.synth_lr,
-                                  optimizer=cfg.synth_optimizer, checkpoints=marks,
-                                  adversarial=kind == "adversarial", grid=grid if low else None,
-                                  desc=f"{name}, {kind}")
+            df, f = train_tracked(
+                cfg,
+                net,
+                s,
+                steps=steps,
+                batch_size=bs,
+                lr=cfg.synth_lr,
+                optimizer=cfg.synth_optimizer,
+                checkpoints=marks,
+                adversarial=kind == "adversarial",
+                grid=grid if low else None,
+                desc=f"{name}, {kind}",
+            )
             curves.append(df.assign(setting=name, training=kind))
             fields[(name, kind)] = f
     return pd.concat(curves, ignore_index=True), fields
@@ -228,10 +289,21 @@ def clinging_dimpling(curves: pd.DataFrame, settings: dict[str, Setting], traini
         clinging = len(below) > 0
         later_gain = part.accuracy.iloc[-1] - below.accuracy.iloc[0] if clinging else math.nan
         dimpling = clinging and later_gain >= gain / 2 and part.frac_tangent.iloc[-1] < hi
-        rows.append({"setting": name, "baseline sqrt(k/n)": math.sqrt(s.k / s.n), "band low": lo, "band high": hi,
-                     "initial fraction": start.frac_tangent, "min fraction after start": part.frac_tangent.iloc[1:].min(),
-                     "final fraction": part.frac_tangent.iloc[-1],
-                     "clinging at epoch": below.epoch.iloc[0] if clinging else math.nan,
-                     "accuracy gain after it": later_gain, "total accuracy gain": gain,
-                     "clinging": clinging, "dimpling": dimpling, "seen": clinging and dimpling})
+        rows.append(
+            {
+                "setting": name,
+                "baseline sqrt(k/n)": math.sqrt(s.k / s.n),
+                "band low": lo,
+                "band high": hi,
+                "initial fraction": start.frac_tangent,
+                "min fraction after start": part.frac_tangent.iloc[1:].min(),
+                "final fraction": part.frac_tangent.iloc[-1],
+                "clinging at epoch": below.epoch.iloc[0] if clinging else math.nan,
+                "accuracy gain after it": later_gain,
+                "total accuracy gain": gain,
+                "clinging": clinging,
+                "dimpling": dimpling,
+                "seen": clinging and dimpling,
+            }
+        )
     return pd.DataFrame(rows).set_index("setting")

@@ -8,6 +8,7 @@ the codes layer by layer (:mod:`.codes`), follows adversarial inputs through the
 homogeneity of its shallow codes (:mod:`.vulnerability`). :mod:`.claims` declares the
 chapter's claims, :mod:`.reading` writes the sentences, :mod:`.figures` draws.
 """
+
 from ..common import load_data
 from .adversarial import adversarial_codes, budget_to_show
 from .claims import claims, scalars
@@ -20,12 +21,38 @@ from .vulnerability import bootstrap_spearman, flips_at, vulnerability
 
 __all__ = [
     # parameters
-    "MODEL_TITLES", "PARAMS", "check",
+    "MODEL_TITLES",
+    "PARAMS",
+    "check",
     # the experiment steps
-    "load_data", "train_models", "build", "train_model", "lr_stages", "convergence", "activations", "layer_batches",
-    "analyse_layers", "fit_maps", "minisom_check", "shallow_vs_deep", "grid_sensitivity",
-    "adversarial_codes", "budget_to_show", "vulnerability", "bootstrap_spearman", "flips_at",
+    "load_data",
+    "train_models",
+    "build",
+    "train_model",
+    "lr_stages",
+    "convergence",
+    "activations",
+    "layer_batches",
+    "analyse_layers",
+    "fit_maps",
+    "minisom_check",
+    "shallow_vs_deep",
+    "grid_sensitivity",
+    "adversarial_codes",
+    "budget_to_show",
+    "vulnerability",
+    "bootstrap_spearman",
+    "flips_at",
     # claims, numbers, sentences, figures
-    "claims", "scalars", "findings", "summary_text", "training_text",
-    "plot_training", "plot_layer_measures", "plot_maps", "plot_code_changes", "plot_landing", "plot_vulnerability",
+    "claims",
+    "scalars",
+    "findings",
+    "summary_text",
+    "training_text",
+    "plot_training",
+    "plot_layer_measures",
+    "plot_maps",
+    "plot_code_changes",
+    "plot_landing",
+    "plot_vulnerability",
 ]

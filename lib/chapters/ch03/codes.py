@@ -1,12 +1,13 @@
 """One self-organizing map per layer, and the code measures read from it (homogeneity, decisions, map sizes)."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from minisom import MiniSom
 import numpy as np
 import pandas as pd
 import torch
+from minisom import MiniSom
 
 from ... import data, som, train
 from ...stats import bootstrap_ci
@@ -16,16 +17,26 @@ from .params import MODEL_TITLES
 __all__ = ["analyse_layers", "fit_maps", "grid_sensitivity", "minisom_check", "shallow_vs_deep"]
 
 
-def fit_maps(cfg: SimpleNamespace, batches: som.Batches, planes: list[som.Plane], grid: int | None = None,
-             desc: str = "") -> list[som.SOM]:
+def fit_maps(
+    cfg: SimpleNamespace, batches: som.Batches, planes: list[som.Plane], grid: int | None = None, desc: str = ""
+) -> list[som.SOM]:
     """One batch SOM per representation of ``batches``, fitted in shared passes from the layers' PCA planes.
 
     ``grid`` (default ``som_grid``) sets the map side; sigma scales with it.
     """
     g = grid or cfg.som_grid
-    return som.fit_layers(batches, g, g, epochs=cfg.som_epochs, sigma=cfg.som_sigma * g / cfg.som_grid,
-                          learning_rate=cfg.som_lr, lr_decay="constant", planes=planes, progress=True,
-                          desc=f"SOMs {desc} {g}x{g}")
+    return som.fit_layers(
+        batches,
+        g,
+        g,
+        epochs=cfg.som_epochs,
+        sigma=cfg.som_sigma * g / cfg.som_grid,
+        learning_rate=cfg.som_lr,
+        lr_decay="constant",
+        planes=planes,
+        progress=True,
+        desc=f"SOMs {desc} {g}x{g}",
+    )
 
 
 def _homogeneity(codes_train: torch.Tensor, codes_test: torch.Tensor, ds: data.Dataset, n_units: int) -> np.ndarray:
@@ -52,7 +63,7 @@ def analyse_layers(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset,
     codes_train = [idx[:, 0] for idx, _ in som.assign_layers(maps, src_train, k=1)]
     test = som.assign_layers(maps, layer_batches(net, ds.x_test, budget_mb=cfg.activation_budget_mb), k=2)
     p_train, p_test = (train.predict(net, x).argmax(1) for x in (ds.x_train, ds.x_test))
-    k, c = cfg.som_grid ** 2, ds.n_classes
+    k, c = cfg.som_grid**2, ds.n_classes
     rows, codes_test, homog = [], [], []
     for layer, m, ctr, (idx, dist) in zip(layer_names(name, cfg), maps, codes_train, test):
         cte = idx[:, 0]
@@ -61,28 +72,59 @@ def analyse_layers(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset,
         agree = (owner == p_test).float().cpu().numpy()
         lo, hi = bootstrap_ci(h, n_boot=cfg.n_boot, rng=rng)
         alo, ahi = bootstrap_ci(agree, n_boot=cfg.n_boot, rng=rng)
-        rows.append({"model": MODEL_TITLES[name], "layer": layer, "dim": m.weights.shape[1],
-                     "quantization error": som.quantization_error(dist),
-                     "topographic error": som.topographic_error(idx, m.rows, m.cols),
-                     **som.code_measures(som.contingency(cte, ds.y_test, k, c)),
-                     "homogeneity": float(np.nanmean(h)), "homogeneity lo": lo, "homogeneity hi": hi,
-                     "decision agreement": float(agree.mean()), "agreement lo": alo, "agreement hi": ahi})
+        rows.append(
+            {
+                "model": MODEL_TITLES[name],
+                "layer": layer,
+                "dim": m.weights.shape[1],
+                "quantization error": som.quantization_error(dist),
+                "topographic error": som.topographic_error(idx, m.rows, m.cols),
+                **som.code_measures(som.contingency(cte, ds.y_test, k, c)),
+                "homogeneity": float(np.nanmean(h)),
+                "homogeneity lo": lo,
+                "homogeneity hi": hi,
+                "decision agreement": float(agree.mean()),
+                "agreement lo": alo,
+                "agreement hi": ahi,
+            }
+        )
         codes_test.append(cte)
         homog.append(h)
-    return SimpleNamespace(name=name, planes=planes, maps=maps, codes_train=codes_train, codes_test=codes_test,
-                           homogeneity=homog, table=pd.DataFrame(rows), layers=layer_names(name, cfg))
+    return SimpleNamespace(
+        name=name,
+        planes=planes,
+        maps=maps,
+        codes_train=codes_train,
+        codes_test=codes_test,
+        homogeneity=homog,
+        table=pd.DataFrame(rows),
+        layers=layer_names(name, cfg),
+    )
 
 
 def shallow_vs_deep(cfg: SimpleNamespace, res: SimpleNamespace) -> dict:
     """Homogeneity of the first minus the last hidden layer, per test input, with a paired bootstrap CI."""
     d = res.homogeneity[1] - res.homogeneity[-1]
     lo, hi = bootstrap_ci(d, n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed + 1))
-    return {"model": MODEL_TITLES[res.name], "shallow": res.layers[1], "deep": res.layers[-1],
-            "difference": float(np.nanmean(d)), "lo": lo, "hi": hi}
+    return {
+        "model": MODEL_TITLES[res.name],
+        "shallow": res.layers[1],
+        "deep": res.layers[-1],
+        "difference": float(np.nanmean(d)),
+        "lo": lo,
+        "hi": hi,
+    }
 
 
-def minisom_check(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset, res: SimpleNamespace,
-                  layer: int = 1, n_codes: int = 300, n_fit: int = 1000) -> dict:
+def minisom_check(
+    cfg: SimpleNamespace,
+    net: torch.nn.Module,
+    ds: data.Dataset,
+    res: SimpleNamespace,
+    layer: int = 1,
+    n_codes: int = 300,
+    n_fit: int = 1000,
+) -> dict:
     """Cross-check against MiniSom on one layer: the codes of ``n_codes`` inputs, and the quality of a fit.
 
     MiniSom's ``winner`` on the chapter's fitted weights must give the same codes as the
@@ -103,11 +145,16 @@ def minisom_check(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset, 
     online = MiniSom(g, g, xs.shape[1], sigma=cfg.som_sigma, learning_rate=0.5, random_seed=cfg.seed)
     online.pca_weights_init(xs)
     online.train(xs, cfg.som_epochs * len(xs), random_order=True)
-    batch = fit_maps(cfg, som.tensor_batches(x), som.principal_planes(som.tensor_batches(x), seed=cfg.seed),
-                     desc="check")[0]
-    return {"codes equal MiniSom's winner": same, "inputs checked": len(expected), "inputs fitted": len(xs),
-            "QE lib.som (batch)": batch.quantization_error(x),
-            "QE MiniSom train (online)": float(online.quantization_error(xs))}
+    batch = fit_maps(
+        cfg, som.tensor_batches(x), som.principal_planes(som.tensor_batches(x), seed=cfg.seed), desc="check"
+    )[0]
+    return {
+        "codes equal MiniSom's winner": same,
+        "inputs checked": len(expected),
+        "inputs fitted": len(xs),
+        "QE lib.som (batch)": batch.quantization_error(x),
+        "QE MiniSom train (online)": float(online.quantization_error(xs)),
+    }
 
 
 def grid_sensitivity(cfg: SimpleNamespace, nets: dict, res: dict, ds: data.Dataset, grids: list[int]) -> pd.DataFrame:
@@ -130,8 +177,18 @@ def grid_sensitivity(cfg: SimpleNamespace, nets: dict, res: dict, ds: data.Datas
                 ctr, cte = (som.assign_layers(maps, src, k=1) for src in (src_train, src_test))
                 h = [_homogeneity(a[0][:, 0], b[0][:, 0], ds, g * g) for a, b in zip(ctr, cte)]
             lo, hi = bootstrap_ci(h[0] - h[1], n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed + 3))
-            rows.append({"model": MODEL_TITLES[name], "map": f"{g}x{g}", "sigma": cfg.som_sigma * g / cfg.som_grid,
-                         "shallow": r.layers[1], "deep": r.layers[-1], "shallow homogeneity": np.nanmean(h[0]),
-                         "deep homogeneity": np.nanmean(h[1]), "difference": np.nanmean(h[0] - h[1]),
-                         "lo": lo, "hi": hi})
+            rows.append(
+                {
+                    "model": MODEL_TITLES[name],
+                    "map": f"{g}x{g}",
+                    "sigma": cfg.som_sigma * g / cfg.som_grid,
+                    "shallow": r.layers[1],
+                    "deep": r.layers[-1],
+                    "shallow homogeneity": np.nanmean(h[0]),
+                    "deep homogeneity": np.nanmean(h[1]),
+                    "difference": np.nanmean(h[0] - h[1]),
+                    "lo": lo,
+                    "hi": hi,
+                }
+            )
     return pd.DataFrame(rows)

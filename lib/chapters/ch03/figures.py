@@ -1,21 +1,28 @@
 """The chapter's figures: every ``plot_*`` returns its figure."""
+
 from __future__ import annotations
 
 import textwrap
 from types import SimpleNamespace
 
-from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from ... import plots, som
 from .params import MODEL_TITLES
 
-__all__ = ["plot_code_changes", "plot_landing", "plot_layer_measures", "plot_maps", "plot_training",
-           "plot_vulnerability"]
+__all__ = [
+    "plot_code_changes",
+    "plot_landing",
+    "plot_layer_measures",
+    "plot_maps",
+    "plot_training",
+    "plot_vulnerability",
+]
 
 
 def plot_training(history: pd.DataFrame):
@@ -37,9 +44,14 @@ def plot_training(history: pd.DataFrame):
 
 def plot_layer_measures(table: pd.DataFrame, n_units: int):
     """Code measures against depth (0 = input), one line per model."""
-    panels = [("homogeneity", "homogeneity $\\bar\\eta$"), ("inputs_in_shared_codes", "share of inputs in shared codes"),
-              ("purity", "purity"), ("nmi", "$I(c; y) / H(y)$"), ("decision agreement", "decision agreement"),
-              ("effective_codes", f"effective number of codes (of {n_units})")]
+    panels = [
+        ("homogeneity", "homogeneity $\\bar\\eta$"),
+        ("inputs_in_shared_codes", "share of inputs in shared codes"),
+        ("purity", "purity"),
+        ("nmi", "$I(c; y) / H(y)$"),
+        ("decision agreement", "decision agreement"),
+        ("effective_codes", f"effective number of codes (of {n_units})"),
+    ]
     fig, axes = plots.subplots(2, 3, width=3.6, height=2.9)
     for ax, (col, label) in zip(axes.flat, panels):
         for j, (model, part) in enumerate(table.groupby("model", sort=False)):
@@ -49,7 +61,9 @@ def plot_layer_measures(table: pd.DataFrame, n_units: int):
                 ax.fill_between(xs, part["homogeneity lo"], part["homogeneity hi"], color=f"C{j}", alpha=0.2)
         depth = table.groupby("model").size().max()
         ax.set_xticks(range(depth), ["input"] + [f"hidden {i}" for i in range(1, depth)])
-        ax.set(xlabel="layer (shallow to deep)", ylabel=textwrap.fill(label, 24), title=label)  # no taller than its panel
+        ax.set(
+            xlabel="layer (shallow to deep)", ylabel=textwrap.fill(label, 24), title=label
+        )  # no taller than its panel
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
     fig.suptitle("SOM code measures layer by layer (test inputs; band: 95% bootstrap interval)")
     return fig
@@ -80,8 +94,9 @@ def plot_maps(res: SimpleNamespace, layers: list[int], labels: torch.Tensor, cla
             ax.grid(False)
     handles = [Patch(color=colours[i], label=class_names[i]) for i in range(n_classes)]
     fig.legend(handles=handles, loc="outside right center", title="majority\nclass")
-    fig.suptitle(f"{MODEL_TITLES[res.name]}: maps of a shallow and a deep layer "
-                 "(class map: opacity = purity, white = unused)")
+    fig.suptitle(
+        f"{MODEL_TITLES[res.name]}: maps of a shallow and a deep layer (class map: opacity = purity, white = unused)"
+    )
     return fig
 
 
@@ -132,7 +147,9 @@ def plot_vulnerability(per: dict[str, pd.DataFrame], layer: dict[str, str], corr
         sc = ax.scatter(p[layer[model]], p["flip eps"], c=p["margin"], s=12, alpha=0.7, cmap="viridis")
         fig.colorbar(sc, ax=ax, label="clean logit margin")
         r = corr[(corr.model == model) & (corr.layer == layer[model])].iloc[0]
-        ax.set(xlabel=f"homogeneity $\\eta$ of the {layer[model]} code",
-               ylabel="smallest flipping $\\epsilon^*$ ($L_\\infty$)",
-               title=f"{model}: Spearman $\\rho$ = {r.rho:.2f} [{r.lo:.2f}, {r.hi:.2f}]")
+        ax.set(
+            xlabel=f"homogeneity $\\eta$ of the {layer[model]} code",
+            ylabel="smallest flipping $\\epsilon^*$ ($L_\\infty$)",
+            title=f"{model}: Spearman $\\rho$ = {r.rho:.2f} [{r.lo:.2f}, {r.hi:.2f}]",
+        )
     return fig

@@ -1,17 +1,27 @@
 """The chapter's networks: built, trained to convergence on a step schedule, and their layers' activations."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 import torch
+from sklearn.linear_model import LogisticRegression
 
 from ... import attacks, data, models, som, train
 from .params import CONVERGED_FALL, FITTED_ACCURACY, MODEL_TITLES
 
-__all__ = ["activations", "build", "convergence", "layer_batches", "layer_names", "lr_stages", "pixel_baseline",
-           "train_model", "train_models"]
+__all__ = [
+    "activations",
+    "build",
+    "convergence",
+    "layer_batches",
+    "layer_names",
+    "lr_stages",
+    "pixel_baseline",
+    "train_model",
+    "train_models",
+]
 
 
 def build(name: str, cfg: SimpleNamespace, ds: data.Dataset) -> torch.nn.Module:
@@ -34,7 +44,7 @@ def lr_stages(cfg: SimpleNamespace) -> list[tuple[int, float]]:
     """``(epochs, learning rate)`` of each stage: the step schedule divides the rate by 10 at each drop."""
     drops = cfg.lr_drops if cfg.lr_schedule == "step" else []
     bounds = sorted({0, cfg.epochs, *(round(f * cfg.epochs) for f in drops)})
-    return [(b - a, cfg.lr * 0.1 ** k) for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])) if b > a]
+    return [(b - a, cfg.lr * 0.1**k) for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])) if b > a]
 
 
 def train_model(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset, desc: str) -> pd.DataFrame:
@@ -45,8 +55,18 @@ def train_model(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset, de
     """
     parts, done = [], 0
     for epochs, lr in lr_stages(cfg):
-        h = train.fit(net, ds.x_train, ds.y_train, epochs=epochs, batch_size=cfg.batch_size, lr=lr,
-                      generator=cfg.generator, x_val=ds.x_test, y_val=ds.y_test, desc=f"{desc}, lr {lr:g}")
+        h = train.fit(
+            net,
+            ds.x_train,
+            ds.y_train,
+            epochs=epochs,
+            batch_size=cfg.batch_size,
+            lr=lr,
+            generator=cfg.generator,
+            x_val=ds.x_test,
+            y_val=ds.y_test,
+            desc=f"{desc}, lr {lr:g}",
+        )
         parts.append(h.assign(epoch=h.epoch + done, lr=lr))
         done += epochs
     return pd.concat(parts, ignore_index=True)
@@ -82,10 +102,16 @@ def train_models(cfg: SimpleNamespace, ds: data.Dataset) -> tuple[dict, pd.DataF
         h = train_model(cfg, net, ds, f"training {name}")
         nets[name] = net
         hist.append(h.assign(model=MODEL_TITLES[name]))
-        rows.append({"model": MODEL_TITLES[name], "parameters": models.n_params(net),
-                     "train accuracy": train.accuracy(net, ds.x_train, ds.y_train),
-                     "test accuracy": train.accuracy(net, ds.x_test, ds.y_test),
-                     "pixel logistic regression (test)": linear, **convergence(h)})
+        rows.append(
+            {
+                "model": MODEL_TITLES[name],
+                "parameters": models.n_params(net),
+                "train accuracy": train.accuracy(net, ds.x_train, ds.y_train),
+                "test accuracy": train.accuracy(net, ds.x_test, ds.y_test),
+                "pixel logistic regression (test)": linear,
+                **convergence(h),
+            }
+        )
     return nets, pd.DataFrame(rows).set_index("model"), pd.concat(hist, ignore_index=True)
 
 
@@ -103,13 +129,19 @@ def _forward_chunks(net: torch.nn.Module, x: torch.Tensor, layers: list[int] | N
     """Chunks of ``[input, hidden...]`` (or the chosen ``layers`` of it), computed in eval mode."""
     with torch.no_grad(), attacks.eval_mode(net):
         for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size]
+            xb = x[i : i + batch_size]
             chunk = [xb.flatten(1)] + net(xb, return_hidden=True)[1]
             yield chunk if layers is None else [chunk[j] for j in layers]
 
 
-def layer_batches(net: torch.nn.Module, x: torch.Tensor, layers: list[int] | None = None, *,
-                  budget_mb: float = 1024, batch_size: int = 2048) -> som.Batches:
+def layer_batches(
+    net: torch.nn.Module,
+    x: torch.Tensor,
+    layers: list[int] | None = None,
+    *,
+    budget_mb: float = 1024,
+    batch_size: int = 2048,
+) -> som.Batches:
     """The representations of ``x`` (all, or the chosen ``layers``) as a :data:`lib.som.Batches` source.
 
     When they fit in ``budget_mb`` megabytes they are computed once and held; otherwise
@@ -118,7 +150,7 @@ def layer_batches(net: torch.nn.Module, x: torch.Tensor, layers: list[int] | Non
     """
     with torch.no_grad(), attacks.eval_mode(net):
         first = next(_forward_chunks(net, x[:1], layers, 1))
-    size_mb = len(x) * sum(a.shape[1] * a.element_size() for a in first) / 2 ** 20
+    size_mb = len(x) * sum(a.shape[1] * a.element_size() for a in first) / 2**20
     if size_mb > budget_mb:
         return lambda: _forward_chunks(net, x, layers, batch_size)
     parts = list(_forward_chunks(net, x, layers, batch_size))

@@ -1,4 +1,5 @@
 """The sentences generated from a run: the training verdicts, the main numbers and the findings."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,14 +20,18 @@ def training_text(table: pd.DataFrame) -> str:
     for model, r in table.iterrows():
         margin = r["test accuracy"] - r["pixel logistic regression (test)"]
         k = fall.split()[-2]
-        verdict = {"plateau": f"it has converged at this schedule (a plateau: less than {CONVERGED_FALL:.0%})",
-                   "fitted": f"it has converged (the training set is fitted: at least {FITTED_ACCURACY:.0%} "
-                             "of it classified correctly)",
-                   "no": "it has not converged by the book's test"}[r.converged]
-        lines.append(f"{model}: training loss {r['final train loss']:.4f} at the end, {r[fall]:.2%} lower than "
-                     f"{k} epochs before, so {verdict}; train accuracy {r['train accuracy']:.3f}, test accuracy "
-                     f"{r['test accuracy']:.3f}, {abs(margin):.3f} {'above' if margin > 0 else 'below'} a logistic "
-                     f"regression on the pixels.")
+        verdict = {
+            "plateau": f"it has converged at this schedule (a plateau: less than {CONVERGED_FALL:.0%})",
+            "fitted": f"it has converged (the training set is fitted: at least {FITTED_ACCURACY:.0%} "
+            "of it classified correctly)",
+            "no": "it has not converged by the book's test",
+        }[r.converged]
+        lines.append(
+            f"{model}: training loss {r['final train loss']:.4f} at the end, {r[fall]:.2%} lower than "
+            f"{k} epochs before, so {verdict}; train accuracy {r['train accuracy']:.3f}, test accuracy "
+            f"{r['test accuracy']:.3f}, {abs(margin):.3f} {'above' if margin > 0 else 'below'} a logistic "
+            f"regression on the pixels."
+        )
     return "\n".join(lines)
 
 
@@ -45,59 +50,84 @@ def _names(titles: list[str]) -> str:
     return " and ".join(titles) if titles else "no network"
 
 
-def findings(rows: list[Claim], res: dict, grids: pd.DataFrame, corr: pd.DataFrame,
-             landing: pd.DataFrame, eps: float) -> str:
+def findings(
+    rows: list[Claim], res: dict, grids: pd.DataFrame, corr: pd.DataFrame, landing: pd.DataFrame, eps: float
+) -> str:
     """A Markdown reading of this run (each sentence chosen by the computed numbers, none typed in advance)."""
     dec, sd = _verdicts(rows, "decisions"), _verdicts(rows, "shallow_homogeneous_deep_diverse")
     vul = _verdicts(rows, "homogeneity_vulnerability")
     beyond = _verdicts(rows, "homogeneity_vulnerability_beyond_margin")
     track = [t for t, c in dec.items() if c.verdict == HOLDS]
-    lines = [f"- **Decisions.** The deepest hidden layer's codes track the decisions of {_names(track)} "
-             f"(share of test inputs labelled as their code's majority: "
-             + ", ".join(f"{t} {c.estimate:.3f}" for t, c in dec.items()) + f"; bar {DECISION_AGREEMENT})."]
+    lines = [
+        f"- **Decisions.** The deepest hidden layer's codes track the decisions of {_names(track)} "
+        f"(share of test inputs labelled as their code's majority: "
+        + ", ".join(f"{t} {c.estimate:.3f}" for t, c in dec.items())
+        + f"; bar {DECISION_AGREEMENT})."
+    ]
     parts = []
     for t, c in sd.items():
         g = grids[grids.model == t]
         pos = int((g.lo > 0).sum())
-        side = {HOLDS: "more class-mixed than", FAILS: "less class-mixed than",
-                INCONCLUSIVE: "not distinguishable from"}[c.verdict]
-        parts.append(f"the {t}'s first hidden layer has codes {side} its last (difference {c.estimate:+.3f} "
-                     f"[{c.lo:+.3f}, {c.hi:+.3f}]; interval above 0 for {pos} of {len(g)} map sizes)")
+        side = {
+            HOLDS: "more class-mixed than",
+            FAILS: "less class-mixed than",
+            INCONCLUSIVE: "not distinguishable from",
+        }[c.verdict]
+        parts.append(
+            f"the {t}'s first hidden layer has codes {side} its last (difference {c.estimate:+.3f} "
+            f"[{c.lo:+.3f}, {c.hi:+.3f}]; interval above 0 for {pos} of {len(g)} map sizes)"
+        )
     text = "; ".join(parts)
     lines.append("- **Shallow against deep.** " + text[0].upper() + text[1:] + ".")
     eff = pd.concat([r.table for r in res.values()])["effective_codes"]
     spread = (eff.max() - eff.min()) / eff.max()
-    lines.append(f"- **Diversity as code usage.** The effective number of codes ranges from {eff.min():.0f} to "
-                 f"{eff.max():.0f} over all layers (a spread of {spread:.0%} of the largest): "
-                 + ("it hardly depends on depth, since a map spreads its units over whatever data it is given."
-                    if spread < 0.25 else "it changes with depth."))
+    lines.append(
+        f"- **Diversity as code usage.** The effective number of codes ranges from {eff.min():.0f} to "
+        f"{eff.max():.0f} over all layers (a spread of {spread:.0%} of the largest): "
+        + (
+            "it hardly depends on depth, since a map spreads its units over whatever data it is given."
+            if spread < 0.25
+            else "it changes with depth."
+        )
+    )
     parts = []
     for name, r in res.items():
         t = MODEL_TITLES[name]
         c = corr[corr.model == t].set_index("layer")
         rs, rd = c.loc[r.layers[1], "rho"], c.loc[r.layers[-1], "rho"]
-        parts.append(f"{t}: rho {rs:.2f} at {r.layers[1]}, {rd:.2f} at {r.layers[-1]}, "
-                     f"{beyond[t].estimate:.2f} at {r.layers[1]} given the margin ({beyond[t].verdict})")
+        parts.append(
+            f"{t}: rho {rs:.2f} at {r.layers[1]}, {rd:.2f} at {r.layers[-1]}, "
+            f"{beyond[t].estimate:.2f} at {r.layers[1]} given the margin ({beyond[t].verdict})"
+        )
     neg = [t for t, c in vul.items() if c.verdict == HOLDS]
-    spec = [t for name, r in res.items() for t in [MODEL_TITLES[name]]
-            if corr[(corr.model == t) & (corr.layer == r.layers[1])].hi.iloc[0]
-            < corr[(corr.model == t) & (corr.layer == r.layers[-1])].lo.iloc[0]]
-    lines.append(f"- **Homogeneity and vulnerability.** Inputs with more homogeneous shallow codes are easier to "
-                 f"flip for {_names(neg)}; the link is specific to shallow layers (its interval wholly below the "
-                 f"deepest layer's) for {_names(spec)}. " + "; ".join(parts) + ".")
+    spec = [
+        t
+        for name, r in res.items()
+        for t in [MODEL_TITLES[name]]
+        if corr[(corr.model == t) & (corr.layer == r.layers[1])].hi.iloc[0]
+        < corr[(corr.model == t) & (corr.layer == r.layers[-1])].lo.iloc[0]
+    ]
+    lines.append(
+        f"- **Homogeneity and vulnerability.** Inputs with more homogeneous shallow codes are easier to "
+        f"flip for {_names(neg)}; the link is specific to shallow layers (its interval wholly below the "
+        f"deepest layer's) for {_names(spec)}. " + "; ".join(parts) + "."
+    )
     parts = []
     for name, r in res.items():
         t = MODEL_TITLES[name]
         deep, inp = _landed(landing, t, eps, r.layers[-1]), _landed(landing, t, eps, r.layers[0])
-        parts.append(f"{t}: at {r.layers[-1]} {deep.get(som.LANDING[1], 0):.0%} in codes of the class now "
-                     f"predicted, {deep.get(som.LANDING[3], 0):.0%} in codes no clean input uses; at the input "
-                     f"{inp.get(som.LANDING[0], 0):.0%} keep a code of their true class")
+        parts.append(
+            f"{t}: at {r.layers[-1]} {deep.get(som.LANDING[1], 0):.0%} in codes of the class now "
+            f"predicted, {deep.get(som.LANDING[3], 0):.0%} in codes no clean input uses; at the input "
+            f"{inp.get(som.LANDING[0], 0):.0%} keep a code of their true class"
+        )
     lines.append(f"- **Where adversarial codes land** (PGD, eps = {eps:g}). " + "; ".join(parts) + ".")
     return "\n".join(lines)
 
 
-def summary_text(res: dict, diffs: pd.DataFrame, corr: pd.DataFrame, changes: pd.DataFrame,
-                 landing: pd.DataFrame, eps: float) -> str:
+def summary_text(
+    res: dict, diffs: pd.DataFrame, corr: pd.DataFrame, changes: pd.DataFrame, landing: pd.DataFrame, eps: float
+) -> str:
     """The run's main numbers in sentences (so the text never states a number the run did not produce)."""
     lines = []
     for name, r in res.items():
@@ -118,5 +148,6 @@ def summary_text(res: dict, diffs: pd.DataFrame, corr: pd.DataFrame, changes: pd
             f"successful adversarial inputs land in codes of the adversarial class, "
             f"{deep.get(som.LANDING[0], 0):.0%} in codes of their true class and "
             f"{deep.get(som.LANDING[3], 0):.0%} in codes no clean training input uses "
-            f"(at the input layer: {inp.get(som.LANDING[0], 0):.0%} keep a code of their true class).")
+            f"(at the input layer: {inp.get(som.LANDING[0], 0):.0%} keep a code of their true class)."
+        )
     return "\n\n".join(lines)

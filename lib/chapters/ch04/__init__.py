@@ -25,25 +25,80 @@ table), ``networks`` (data, training, measures), the experiments ``main_runs``,
 ``optimizers``, ``scaling`` and ``synthetic``, ``claims`` (declared once; ``scalars``),
 ``reading`` and ``figures``.
 """
+
 from __future__ import annotations
 
 from .claims import DECLARED, EQUIVALENCE, agreement_verdict, claims, scalars
 from .costs import STAGES, cost_report, expected_costs, format_duration, stages
-from .figures import (plot_chessboard, plot_diagonal, plot_flips, plot_gradients, plot_optimizers,
-                      plot_radius_ratio, plot_sweeps)
+from .figures import (
+    plot_chessboard,
+    plot_diagonal,
+    plot_flips,
+    plot_gradients,
+    plot_optimizers,
+    plot_radius_ratio,
+    plot_sweeps,
+)
 from .main_runs import baseline, flip_summary
 from .networks import law_ratio, make_batch, mean_ci, orthogonal_drift, per_seed_medians, ratio_ci
 from .optimizers import optimizer_comparison
 from .params import CHESSBOARD, DIAGONAL, PARAMS, SWEEPS, check
 from .reading import reach_sentences
 from .scaling import exponents, sweep
-from .synthetic import (AFFINE, affine_drift, affine_gain, chessboard_measures, diagonal_measures,
-                        figure_chessboard, figure_diagonal, reach_summary, robustness_gains)
+from .synthetic import (
+    AFFINE,
+    affine_drift,
+    affine_gain,
+    chessboard_measures,
+    diagonal_measures,
+    figure_chessboard,
+    figure_diagonal,
+    reach_summary,
+    robustness_gains,
+)
 
-__all__ = ["AFFINE", "CHESSBOARD", "DECLARED", "DIAGONAL", "EQUIVALENCE", "PARAMS", "STAGES", "SWEEPS",
-           "affine_drift", "affine_gain", "agreement_verdict", "baseline", "check", "chessboard_measures", "claims",
-           "cost_report", "diagonal_measures", "expected_costs", "exponents", "figure_chessboard", "figure_diagonal",
-           "flip_summary", "format_duration", "law_ratio", "make_batch", "mean_ci", "optimizer_comparison",
-           "orthogonal_drift", "per_seed_medians", "plot_chessboard", "plot_diagonal", "plot_flips", "plot_gradients",
-           "plot_optimizers", "plot_radius_ratio", "plot_sweeps", "ratio_ci", "reach_sentences", "reach_summary",
-           "robustness_gains", "scalars", "stages", "sweep"]
+__all__ = [
+    "AFFINE",
+    "CHESSBOARD",
+    "DECLARED",
+    "DIAGONAL",
+    "EQUIVALENCE",
+    "PARAMS",
+    "STAGES",
+    "SWEEPS",
+    "affine_drift",
+    "affine_gain",
+    "agreement_verdict",
+    "baseline",
+    "check",
+    "chessboard_measures",
+    "claims",
+    "cost_report",
+    "diagonal_measures",
+    "expected_costs",
+    "exponents",
+    "figure_chessboard",
+    "figure_diagonal",
+    "flip_summary",
+    "format_duration",
+    "law_ratio",
+    "make_batch",
+    "mean_ci",
+    "optimizer_comparison",
+    "orthogonal_drift",
+    "per_seed_medians",
+    "plot_chessboard",
+    "plot_diagonal",
+    "plot_flips",
+    "plot_gradients",
+    "plot_optimizers",
+    "plot_radius_ratio",
+    "plot_sweeps",
+    "ratio_ci",
+    "reach_sentences",
+    "reach_summary",
+    "robustness_gains",
+    "scalars",
+    "stages",
+    "sweep",
+]

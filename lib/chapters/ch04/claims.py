@@ -5,6 +5,7 @@ z=0, and checks of the mechanism that any correct implementation must show (plai
 leaves the orthogonal weights frozen, Adam does not, and the orthogonal gradient and
 its exponents follow the book's derivation).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,70 +32,139 @@ FLAT = 0.0  # a log-log slope with no trend
 DIAGONAL_SETTINGS = ("figure_seeds", "diagonal_steps")
 CHESSBOARD_SETTINGS = ("figure_seeds", "chessboard_steps")
 FITTED = "{fitted} of {seeds} seeds whose networks all fit their points, 95% CI"
-EXPONENT_STATISTIC = (f"log-log slope, mean [95% CI] over seeds, vs prediction; agreement within +-{EQUIVALENCE} "
-                      "on (measured - predicted)")
+EXPONENT_STATISTIC = (
+    f"log-log slope, mean [95% CI] over seeds, vs prediction; agreement within +-{EQUIVALENCE} "
+    "on (measured - predicted)"
+)
 
 
 def _exponent(short: str, what: str, *settings: str) -> Declared:
     """The row of one sweep (id ``ch04.exponent_<short>``): its exponent follows the derivation."""
-    return Declared(f"ch04.exponent_{short}", CHECK,
-                    f"[book] exponent of ||grad_perp f|| in {what} follows the derivation", EXPONENT_STATISTIC,
-                    threshold=EQUIVALENCE, above=False, settings=settings)
+    return Declared(
+        f"ch04.exponent_{short}",
+        CHECK,
+        f"[book] exponent of ||grad_perp f|| in {what} follows the derivation",
+        EXPONENT_STATISTIC,
+        threshold=EQUIVALENCE,
+        above=False,
+        settings=settings,
+    )
 
 
 DECLARED = declared(
-    Declared("ch04.frozen_orthogonal_weights", CHECK,
-             "[book] plain GD never moves the P-perp part of the first-layer weights (c_T times it with L2)",
-             "max relative drift over every GD network of the chapter (float32)", threshold=DRIFT_TOL, above=False),
-    Declared("ch04.adam_moves_orthogonal_weights", CHECK,
-             "[book] Adam moves it when P is not axis-aligned, and not when it is",
-             "median drift, Adam on a random P / max drift, Adam on an axis-aligned P", threshold=ADAM_MOVES),
-    Declared("ch04.orthogonal_gradient_law", CHECK,
-             "[book] E||grad_perp f(x)||^2 = c_T^2 sigma_w^2 (d-k) S(x) at data points",
-             "mean of measured / predicted squared norm over all networks of the chapter, 95% CI; "
-             f"agreement within +-{EQUIVALENCE}", threshold=EQUIVALENCE, above=False),
-    Declared("ch04.large_orthogonal_gradient", PAPER,
-             "Trained networks have large gradients orthogonal to the data subspace",
-             "median ||grad_perp f|| / ||grad_P f|| at data points (the book reads 'large' as > 1)",
-             threshold=EVEN, settings=("radius",)),
-    Declared("ch04.orthogonal_flip_cheaper", PAPER, "Small L2 perturbations orthogonal to P flip labels",
-             "median (flip distance along P-perp) / (flip distance within P); holds if < 1",
-             threshold=EVEN, above=False, settings=("radius",)),
-    Declared("ch04.universal_direction", PAPER, "One universal orthogonal direction flips most training points",
-             "fraction flipped at norm {norm:.2g} (random P-perp direction: {random:.2f}); holds if > 0.5",
-             threshold=MOST, settings=("radius", "universal_fraction")),
-    Declared("ch04.small_init_robust", PAPER,
-             "A smaller initialisation makes the network more robust orthogonally to P",
-             "log-log slope of the P-perp flip distance in the init scale; holds if < 0",
-             threshold=FLAT, above=False, settings=("sweep_init_scale",)),
-    Declared("ch04.weight_decay_robust", PAPER, "L2 regularisation makes the network more robust orthogonally to P",
-             "log-log slope of the P-perp flip distance in the decay factor c_T; holds if < 0",
-             threshold=FLAT, above=False, settings=("sweep_weight_decay", "steps")),
-    Declared("ch04.diagonal_small_init_gain", PAPER,
-             "Diagonal figure: small init makes labels harder to flip perpendicular to the diagonal",
-             "small init / vanilla median exact flip distance perpendicular to the diagonal, geometric mean over "
-             f"the {FITTED}; holds if > 1", threshold=EVEN,
-             settings=DIAGONAL_SETTINGS + ("diagonal_small_init_factor",)),
-    Declared("ch04.diagonal_weight_decay_gain", PAPER,
-             "Diagonal figure: weight decay makes labels harder to flip perpendicular to the diagonal",
-             "weight decay / vanilla median exact flip distance perpendicular to the diagonal, geometric mean over "
-             f"the {FITTED}; holds if > 1", threshold=EVEN,
-             settings=DIAGONAL_SETTINGS + ("diagonal_weight_decay",)),
-    Declared("ch04.chessboard_small_init_gain", PAPER,
-             f"Chessboard figure: small init makes labels harder to flip off the plane {AFFINE}",
-             f"small init / vanilla median exact flip distance off the plane {AFFINE}, geometric mean over "
-             f"the {FITTED}; holds if > 1", threshold=EVEN,
-             settings=CHESSBOARD_SETTINGS + ("chessboard_small_init_factor",)),
-    Declared("ch04.chessboard_weight_decay_gain", PAPER,
-             f"Chessboard figure: weight decay makes labels harder to flip off the plane {AFFINE}",
-             f"weight decay / vanilla median exact flip distance off the plane {AFFINE}, geometric mean over "
-             f"the {FITTED}; holds if > 1", threshold=EVEN,
-             settings=CHESSBOARD_SETTINGS + ("chessboard_weight_decay",)),
-    Declared("ch04.affine_plane_weaker", CONTROL,
-             "The effect is weaker on the chessboard's affine plane than on a linear subspace",
-             f"ratio of the small-init robustness gain off the plane {AFFINE} to that off z=0, over the {FITTED}; "
-             "holds if < 1", threshold=EVEN, above=False,
-             settings=CHESSBOARD_SETTINGS + ("chessboard_small_init_factor",)),
+    Declared(
+        "ch04.frozen_orthogonal_weights",
+        CHECK,
+        "[book] plain GD never moves the P-perp part of the first-layer weights (c_T times it with L2)",
+        "max relative drift over every GD network of the chapter (float32)",
+        threshold=DRIFT_TOL,
+        above=False,
+    ),
+    Declared(
+        "ch04.adam_moves_orthogonal_weights",
+        CHECK,
+        "[book] Adam moves it when P is not axis-aligned, and not when it is",
+        "median drift, Adam on a random P / max drift, Adam on an axis-aligned P",
+        threshold=ADAM_MOVES,
+    ),
+    Declared(
+        "ch04.orthogonal_gradient_law",
+        CHECK,
+        "[book] E||grad_perp f(x)||^2 = c_T^2 sigma_w^2 (d-k) S(x) at data points",
+        "mean of measured / predicted squared norm over all networks of the chapter, 95% CI; "
+        f"agreement within +-{EQUIVALENCE}",
+        threshold=EQUIVALENCE,
+        above=False,
+    ),
+    Declared(
+        "ch04.large_orthogonal_gradient",
+        PAPER,
+        "Trained networks have large gradients orthogonal to the data subspace",
+        "median ||grad_perp f|| / ||grad_P f|| at data points (the book reads 'large' as > 1)",
+        threshold=EVEN,
+        settings=("radius",),
+    ),
+    Declared(
+        "ch04.orthogonal_flip_cheaper",
+        PAPER,
+        "Small L2 perturbations orthogonal to P flip labels",
+        "median (flip distance along P-perp) / (flip distance within P); holds if < 1",
+        threshold=EVEN,
+        above=False,
+        settings=("radius",),
+    ),
+    Declared(
+        "ch04.universal_direction",
+        PAPER,
+        "One universal orthogonal direction flips most training points",
+        "fraction flipped at norm {norm:.2g} (random P-perp direction: {random:.2f}); holds if > 0.5",
+        threshold=MOST,
+        settings=("radius", "universal_fraction"),
+    ),
+    Declared(
+        "ch04.small_init_robust",
+        PAPER,
+        "A smaller initialisation makes the network more robust orthogonally to P",
+        "log-log slope of the P-perp flip distance in the init scale; holds if < 0",
+        threshold=FLAT,
+        above=False,
+        settings=("sweep_init_scale",),
+    ),
+    Declared(
+        "ch04.weight_decay_robust",
+        PAPER,
+        "L2 regularisation makes the network more robust orthogonally to P",
+        "log-log slope of the P-perp flip distance in the decay factor c_T; holds if < 0",
+        threshold=FLAT,
+        above=False,
+        settings=("sweep_weight_decay", "steps"),
+    ),
+    Declared(
+        "ch04.diagonal_small_init_gain",
+        PAPER,
+        "Diagonal figure: small init makes labels harder to flip perpendicular to the diagonal",
+        "small init / vanilla median exact flip distance perpendicular to the diagonal, geometric mean over "
+        f"the {FITTED}; holds if > 1",
+        threshold=EVEN,
+        settings=DIAGONAL_SETTINGS + ("diagonal_small_init_factor",),
+    ),
+    Declared(
+        "ch04.diagonal_weight_decay_gain",
+        PAPER,
+        "Diagonal figure: weight decay makes labels harder to flip perpendicular to the diagonal",
+        "weight decay / vanilla median exact flip distance perpendicular to the diagonal, geometric mean over "
+        f"the {FITTED}; holds if > 1",
+        threshold=EVEN,
+        settings=DIAGONAL_SETTINGS + ("diagonal_weight_decay",),
+    ),
+    Declared(
+        "ch04.chessboard_small_init_gain",
+        PAPER,
+        f"Chessboard figure: small init makes labels harder to flip off the plane {AFFINE}",
+        f"small init / vanilla median exact flip distance off the plane {AFFINE}, geometric mean over "
+        f"the {FITTED}; holds if > 1",
+        threshold=EVEN,
+        settings=CHESSBOARD_SETTINGS + ("chessboard_small_init_factor",),
+    ),
+    Declared(
+        "ch04.chessboard_weight_decay_gain",
+        PAPER,
+        f"Chessboard figure: weight decay makes labels harder to flip off the plane {AFFINE}",
+        f"weight decay / vanilla median exact flip distance off the plane {AFFINE}, geometric mean over "
+        f"the {FITTED}; holds if > 1",
+        threshold=EVEN,
+        settings=CHESSBOARD_SETTINGS + ("chessboard_weight_decay",),
+    ),
+    Declared(
+        "ch04.affine_plane_weaker",
+        CONTROL,
+        "The effect is weaker on the chessboard's affine plane than on a linear subspace",
+        f"ratio of the small-init robustness gain off the plane {AFFINE} to that off z=0, over the {FITTED}; "
+        "holds if < 1",
+        threshold=EVEN,
+        above=False,
+        settings=CHESSBOARD_SETTINGS + ("chessboard_small_init_factor",),
+    ),
     _exponent("d", "d (fan-in init)", "sweep_d"),
     _exponent("d_fixed", "d (fixed init std)", "sweep_d"),
     _exponent("k", "k", "sweep_k"),
@@ -138,14 +208,25 @@ def _flip_slope(e: dict) -> tuple[float, float, float]:
 
 def _exponent_row(e: dict) -> Claim:
     """One sweep's row: measured exponent of ||grad_perp f|| vs the derivation's."""
-    value = (f"{fmt(e['measured'], (e['measured_lo'], e['measured_hi']), 2)} vs "
-             f"{e['predicted']:.2f} (closed-form part {e['structural']:.2f})")
+    value = (
+        f"{fmt(e['measured'], (e['measured_lo'], e['measured_hi']), 2)} vs "
+        f"{e['predicted']:.2f} (closed-form part {e['structural']:.2f})"
+    )
     return DECLARED[f"exponent_{sweep_key(e['sweep'])}"].tested(
-        agreement_verdict(e["diff_lo"], e["diff_hi"]), value, e["diff"], e["diff_lo"], e["diff_hi"])
+        agreement_verdict(e["diff_lo"], e["diff_hi"]), value, e["diff"], e["diff_lo"], e["diff_hi"]
+    )
 
 
-def claims(flips: dict, law: tuple[float, float, float], drift_gd: float, optim: pd.DataFrame,
-           exps: list[dict], gain: pd.DataFrame, tol: float, figure_gains: dict[str, pd.DataFrame]) -> list[Claim]:
+def claims(
+    flips: dict,
+    law: tuple[float, float, float],
+    drift_gd: float,
+    optim: pd.DataFrame,
+    exps: list[dict],
+    gain: pd.DataFrame,
+    tol: float,
+    figure_gains: dict[str, pd.DataFrame],
+) -> list[Claim]:
     """The chapter's claims table, every verdict computed from the run (no side effect).
 
     ``tol`` is the drift a frozen weight may show in float32 (the notebook's ``TOL``, :data:`DRIFT_TOL`).
@@ -161,12 +242,18 @@ def claims(flips: dict, law: tuple[float, float, float], drift_gd: float, optim:
         C["frozen_orthogonal_weights"].tested(by_test(drift_gd < tol, drift_gd >= tol), f"{drift_gd:.1e}", drift_gd),
         C["adam_moves_orthogonal_weights"].tested(
             by_test(adam_rand > ADAM_MOVES and adam_axis < tol, adam_rand <= ADAM_MOVES or adam_axis >= tol),
-            f"{adam_rand:.2g} / {adam_axis:.1e}", adam_rand),
+            f"{adam_rand:.2g} / {adam_axis:.1e}",
+            adam_rand,
+        ),
         C["orthogonal_gradient_law"].tested(agreement_verdict(law[1] - 1, law[2] - 1), fmt(law[0], law[1:], 3), *law),
         _interval(C["large_orthogonal_gradient"], flips["grad_ratio"]),
         _interval(C["orthogonal_flip_cheaper"], flips["delta_ratio"]),
-        _interval(C["universal_direction"], flips["univ_flipped"], norm=flips["universal_norm"],
-                  random=flips["rand_flipped"][0]),
+        _interval(
+            C["universal_direction"],
+            flips["univ_flipped"],
+            norm=flips["universal_norm"],
+            random=flips["rand_flipped"][0],
+        ),
         _interval(C["small_init_robust"], _flip_slope(init)),
         _interval(C["weight_decay_robust"], _flip_slope(wd)),
     ]

@@ -3,6 +3,7 @@
 ``STAGES`` times the experiments as they run (each experiment is one stage, a sweep one
 stage per sweep); :func:`cost_report` sets those times next to :func:`expected_costs`.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,15 +25,19 @@ STAGES = Stages()  # wall time of each stage of this run, filled as the stages r
 def stages(cfg: SimpleNamespace) -> pd.DataFrame:
     """Every training stage of the chapter: networks, points, input dim, width and step budget."""
     S = cfg.n_seeds
-    rows = [("main runs", S, cfg.n_points, cfg.d, cfg.width, cfg.steps),
-            ("optimizer comparison", S, cfg.n_points, cfg.d, cfg.width, 4 * OPTIMIZER_STEPS)]
+    rows = [
+        ("main runs", S, cfg.n_points, cfg.d, cfg.width, cfg.steps),
+        ("optimizer comparison", S, cfg.n_points, cfg.d, cfg.width, 4 * OPTIMIZER_STEPS),
+    ]
     for name in SWEEPS:
         vals = sweep_values(cfg, name)
         d = max(vals) if name.startswith("d ") else cfg.d
         m = int(max(vals)) if name == "width" else cfg.width
         rows.append((f"sweep: {name}", S * len(vals), cfg.n_points, d, m, cfg.steps))
-    rows += [("diagonal figure", 3 * cfg.figure_seeds, 7, 2, DIAGONAL["width"], cfg.diagonal_steps),
-             ("chessboard figure", 5 * cfg.figure_seeds, 25, 3, CHESSBOARD["width"], cfg.chessboard_steps)]
+    rows += [
+        ("diagonal figure", 3 * cfg.figure_seeds, 7, 2, DIAGONAL["width"], cfg.diagonal_steps),
+        ("chessboard figure", 5 * cfg.figure_seeds, 25, 3, CHESSBOARD["width"], cfg.chessboard_steps),
+    ]
     return pd.DataFrame(rows, columns=["stage", "networks", "points", "d", "width", "step budget"])
 
 
@@ -61,8 +66,10 @@ def expected_costs(cfg: SimpleNamespace) -> pd.DataFrame:
     after training are not counted).
     """
     out = stages(cfg)
-    out["ms per step"] = [1e3 * _seconds_per_step(*r, device=cfg.device)
-                          for r in out[["networks", "points", "d", "width"]].itertuples(index=False)]
+    out["ms per step"] = [
+        1e3 * _seconds_per_step(*r, device=cfg.device)
+        for r in out[["networks", "points", "d", "width"]].itertuples(index=False)
+    ]
     out["at most (s)"] = out["ms per step"] * out["step budget"] / 1e3
     return out.set_index("stage")
 

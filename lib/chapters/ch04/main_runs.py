@@ -1,4 +1,5 @@
 """The main runs: ``n_seeds`` networks at the chapter's setting, their gradients and flip distances."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -15,8 +16,15 @@ __all__ = ["baseline", "flip_summary", "seed_stat"]
 def baseline(cfg: SimpleNamespace) -> tuple[Run, pd.DataFrame]:
     """``n_seeds`` networks at the chapter's main setting, each on its own data set and subspace."""
     E = cfg.n_seeds
-    batch = make_batch(cfg.n_points, [cfg.d] * E, [cfg.k] * E, rule=cfg.rule, radius=cfg.radius,
-                       generator=cfg.generator, device=cfg.device)
+    batch = make_batch(
+        cfg.n_points,
+        [cfg.d] * E,
+        [cfg.k] * E,
+        rule=cfg.rule,
+        radius=cfg.radius,
+        generator=cfg.generator,
+        device=cfg.device,
+    )
     run = train(cfg, batch, desc="main runs")
     return run, measure(run)
 

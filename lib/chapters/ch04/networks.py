@@ -6,6 +6,7 @@ margin reaches ``margin`` or ``steps`` run out. :func:`measure` compares each tr
 network with the book's derivation (see the package's docstring): the orthogonal
 input gradient and its prediction, and the exact flip distances along four directions.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,13 +16,24 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 import torch
+from scipy import stats
 
 from ... import data, ensemble, flip, subspace
 
-__all__ = ["Batch", "Run", "law_ratio", "make_batch", "mean_ci", "measure", "orthogonal_drift", "per_seed_medians",
-           "ratio_ci", "train", "universal_direction"]
+__all__ = [
+    "Batch",
+    "Run",
+    "law_ratio",
+    "make_batch",
+    "mean_ci",
+    "measure",
+    "orthogonal_drift",
+    "per_seed_medians",
+    "ratio_ci",
+    "train",
+    "universal_direction",
+]
 
 
 @dataclass
@@ -41,9 +53,18 @@ class Batch:
         return torch.where(other, dist, torch.full_like(dist, math.inf)).min(-1).values
 
 
-def make_batch(n: int, dims: Sequence[int], ks: Sequence[int], *, rule: str, radius: float,
-               generator: torch.Generator, device, axis_aligned: bool = False,
-               shared: int | None = None) -> Batch:
+def make_batch(
+    n: int,
+    dims: Sequence[int],
+    ks: Sequence[int],
+    *,
+    rule: str,
+    radius: float,
+    generator: torch.Generator,
+    device,
+    axis_aligned: bool = False,
+    shared: int | None = None,
+) -> Batch:
     """Points on a sphere of ``radius`` in a random ``k_e``-dim subspace of R^{d_e}, per member.
 
     ``shared=S`` draws only ``S`` data sets and gives member ``e`` the set ``e % S``
@@ -58,14 +79,12 @@ def make_batch(n: int, dims: Sequence[int], ks: Sequence[int], *, rule: str, rad
         key = e % shared if shared else e
         sd = cache.get(key) if shared else None
         if sd is None:
-            sd = data.subspace_points(n, d, k, rule=rule, generator=generator, radius=radius,
-                                      axis_aligned=axis_aligned)
+            sd = data.subspace_points(n, d, k, rule=rule, generator=generator, radius=radius, axis_aligned=axis_aligned)
             cache[key] = sd
         x[e, :, :d] = sd.x
         y[e] = ensemble.signed(sd.y)
         basis[e, :d, :k] = sd.basis
-    return Batch(x.to(device), y.to(device), basis.to(device),
-                 torch.as_tensor(list(dims)), torch.as_tensor(list(ks)))
+    return Batch(x.to(device), y.to(device), basis.to(device), torch.as_tensor(list(dims)), torch.as_tensor(list(ks)))
 
 
 @dataclass
@@ -86,26 +105,63 @@ class Run:
         return self.fit.decay
 
 
-def train(cfg: SimpleNamespace, batch: Batch, *, init_scale=None, widths=None, weight_decay=None,
-          first_layer_std=None, optimizer: str = "gd", lr=None, steps: int | None = None,
-          margin: float | None | bool = True, desc: str = "training") -> Run:
+def train(
+    cfg: SimpleNamespace,
+    batch: Batch,
+    *,
+    init_scale=None,
+    widths=None,
+    weight_decay=None,
+    first_layer_std=None,
+    optimizer: str = "gd",
+    lr=None,
+    steps: int | None = None,
+    margin: float | None | bool = True,
+    desc: str = "training",
+) -> Run:
     """Initialise and train one ensemble on ``batch`` (per-member settings may be lists)."""
     E, D = batch.x.shape[0], batch.x.shape[-1]
-    s = ensemble.per_member(cfg.init_scale if init_scale is None else init_scale, E, "init_scale",
-                            dtype=torch.float64)
+    s = ensemble.per_member(cfg.init_scale if init_scale is None else init_scale, E, "init_scale", dtype=torch.float64)
     m = cfg.width if widths is None else max(widths)
-    ens = ensemble.init(E, D, m, init_scale=s, dims=batch.dims.tolist(), widths=widths,
-                        first_layer_std=first_layer_std, generator=cfg.generator, device=cfg.device)
+    ens = ensemble.init(
+        E,
+        D,
+        m,
+        init_scale=s,
+        dims=batch.dims.tolist(),
+        widths=widths,
+        first_layer_std=first_layer_std,
+        generator=cfg.generator,
+        device=cfg.device,
+    )
     w0 = ens.w.clone()
     lr = cfg.lr if lr is None else lr
     wd = cfg.weight_decay if weight_decay is None else weight_decay
-    fit = ensemble.fit(ens, batch.x, batch.y, lr=lr, steps=cfg.steps if steps is None else steps,
-                       weight_decay=wd, margin=cfg.margin if margin is True else (margin or None),
-                       optimizer=optimizer, desc=desc)
-    sigma = (s / batch.dims.double().sqrt()) if first_layer_std is None else \
-        ensemble.per_member(first_layer_std, E, "first_layer_std", dtype=torch.float64)
-    return Run(ens, w0, fit, batch, ensemble.per_member(lr, E, "lr", dtype=torch.float64),
-               ensemble.per_member(wd, E, "weight_decay", dtype=torch.float64), sigma)
+    fit = ensemble.fit(
+        ens,
+        batch.x,
+        batch.y,
+        lr=lr,
+        steps=cfg.steps if steps is None else steps,
+        weight_decay=wd,
+        margin=cfg.margin if margin is True else (margin or None),
+        optimizer=optimizer,
+        desc=desc,
+    )
+    sigma = (
+        (s / batch.dims.double().sqrt())
+        if first_layer_std is None
+        else ensemble.per_member(first_layer_std, E, "first_layer_std", dtype=torch.float64)
+    )
+    return Run(
+        ens,
+        w0,
+        fit,
+        batch,
+        ensemble.per_member(lr, E, "lr", dtype=torch.float64),
+        ensemble.per_member(wd, E, "weight_decay", dtype=torch.float64),
+        sigma,
+    )
 
 
 def orthogonal_drift(run: Run) -> torch.Tensor:
@@ -122,6 +178,7 @@ def orthogonal_drift(run: Run) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- measures
+
 
 def universal_direction(run: Run) -> torch.Tensor:
     """Per member, the unit vector along ``P_perp(sum_j v_j w_j)``: one direction for all points."""
@@ -149,9 +206,14 @@ def measure(run: Run, directions: bool = True) -> pd.DataFrame:
     c = run.decay.to(S)[:, None]
     scale = (run.sigma_w * (b.dims - b.ks).double().sqrt()).to(S)[:, None]
     cols = {
-        "f": f, "margin": b.y * f, "g_par": g_par.norm(dim=-1), "g_perp": g_perp.norm(dim=-1), "S": S,
-        "pred_perp": c * scale * S.sqrt(), "dist_other": b.nearest_other_class(),
-        "S_all": (ens.v ** 2).sum(-1, keepdim=True).expand_as(S),
+        "f": f,
+        "margin": b.y * f,
+        "g_par": g_par.norm(dim=-1),
+        "g_perp": g_perp.norm(dim=-1),
+        "S": S,
+        "pred_perp": c * scale * S.sqrt(),
+        "dist_other": b.nearest_other_class(),
+        "S_all": (ens.v**2).sum(-1, keepdim=True).expand_as(S),
     }
     if directions:
         toward = -torch.sign(f)[..., None]
@@ -184,7 +246,7 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
 def per_seed_medians(df: pd.DataFrame, n_seeds: int) -> pd.DataFrame:
     """Median over points of every measure, per member, with the member's seed (``member % n_seeds``)."""
     med = df.groupby("member").median(numeric_only=True).drop(columns="point")
-    med["law"] = (df.g_perp ** 2 / df.pred_perp ** 2).groupby(df.member).mean()  # mean, not median
+    med["law"] = (df.g_perp**2 / df.pred_perp**2).groupby(df.member).mean()  # mean, not median
     med["seed"] = med.index % n_seeds
     return med
 

@@ -1,4 +1,5 @@
 """The seven sweeps: one setting varied at a time, and the log-log exponents the derivation predicts."""
+
 from __future__ import annotations
 
 import math
@@ -53,8 +54,16 @@ def _sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
         kw["weight_decay"] = per
     else:
         kw["lr"] = [cfg.lr * (cfg.radius / r) ** 2 for r in per]
-    batch = make_batch(cfg.n_points, dims, ks, rule=cfg.rule, radius=cfg.radius, generator=cfg.generator,
-                       device=cfg.device, shared=shared)
+    batch = make_batch(
+        cfg.n_points,
+        dims,
+        ks,
+        rule=cfg.rule,
+        radius=cfg.radius,
+        generator=cfg.generator,
+        device=cfg.device,
+        shared=shared,
+    )
     if name == "data radius":
         batch.x *= torch.as_tensor(per, dtype=batch.x.dtype, device=batch.x.device)[:, None, None] / cfg.radius
     if name == "weight decay":
@@ -90,10 +99,17 @@ def exponents(med: pd.DataFrame) -> dict:
     for seed, g in med.groupby("seed"):
         x = g[xcol].to_numpy()
         struct = g.pred_perp / np.sqrt(g.S)
-        rows.append({"seed": seed, "measured": _slope(x, g.g_perp), "predicted": _slope(x, g.pred_perp),
-                     "structural": _slope(x, struct), "S": _slope(x, g.S),
-                     "delta_measured": _slope(x, g.delta_perp),
-                     "delta_first_order": _slope(x, g.f.abs() / g.pred_perp)})
+        rows.append(
+            {
+                "seed": seed,
+                "measured": _slope(x, g.g_perp),
+                "predicted": _slope(x, g.pred_perp),
+                "structural": _slope(x, struct),
+                "S": _slope(x, g.S),
+                "delta_measured": _slope(x, g.delta_perp),
+                "delta_first_order": _slope(x, g.f.abs() / g.pred_perp),
+            }
+        )
     per = pd.DataFrame(rows)
     out = {"sweep": name, "x": "c_T" if xcol == "decay" else name.split(" (")[0]}
     for col in ("measured", "predicted", "structural", "delta_measured", "delta_first_order"):

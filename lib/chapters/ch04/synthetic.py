@@ -5,6 +5,7 @@ each; the chessboard also on the book's control plane z=0) with the authors' set
 (:data:`~.params.DIAGONAL`, :data:`~.params.CHESSBOARD`), and measures per network the
 median exact distance to flip a label off the data, and the gains of the two variants.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,9 +20,22 @@ from ... import data, ensemble, flip
 from .costs import STAGES
 from .params import CHESSBOARD, DIAGONAL
 
-__all__ = ["AFFINE", "VARIANTS", "Figure", "affine_drift", "affine_gain", "chessboard_measures", "decision_grid",
-           "diagonal_measures", "figure_chessboard", "figure_diagonal", "fitted", "line_flip", "reach_summary",
-           "robustness_gains"]
+__all__ = [
+    "AFFINE",
+    "VARIANTS",
+    "Figure",
+    "affine_drift",
+    "affine_gain",
+    "chessboard_measures",
+    "decision_grid",
+    "diagonal_measures",
+    "figure_chessboard",
+    "figure_diagonal",
+    "fitted",
+    "line_flip",
+    "reach_summary",
+    "robustness_gains",
+]
 
 AFFINE = f"z={CHESSBOARD['z']:g}"
 VARIANTS = ("vanilla", "small init", "weight decay")
@@ -44,16 +58,34 @@ class Figure:
 def _figure_members(S: int, factor: float, wd: float) -> list[dict]:
     """(variant, seed, init factor, weight decay) of the ``3 S`` networks of a figure, variant-major."""
     settings = {"vanilla": (1.0, 0.0), "small init": (factor, 0.0), "weight decay": (1.0, wd)}
-    return [{"variant": v, "seed": i, "factor": settings[v][0], "weight_decay": settings[v][1]}
-            for v in VARIANTS for i in range(S)]
+    return [
+        {"variant": v, "seed": i, "factor": settings[v][0], "weight_decay": settings[v][1]}
+        for v in VARIANTS
+        for i in range(S)
+    ]
 
 
 def _train_figure(ens, x, y, table: pd.DataFrame, spec: dict, steps: int, desc: str) -> Figure:
     w0, b0 = ens.w.clone(), ens.b.clone()
-    fit = ensemble.fit(ens, x, y, lr=spec["lr"], steps=steps, weight_decay=table.weight_decay.tolist(),
-                       margin=spec["margin"], desc=desc)
-    return Figure(ens, fit, x, y, w0, b0, table.assign(steps=fit.steps.numpy(), reached=fit.reached.numpy(),
-                                                       min_margin=fit.min_margin.numpy()))
+    fit = ensemble.fit(
+        ens,
+        x,
+        y,
+        lr=spec["lr"],
+        steps=steps,
+        weight_decay=table.weight_decay.tolist(),
+        margin=spec["margin"],
+        desc=desc,
+    )
+    return Figure(
+        ens,
+        fit,
+        x,
+        y,
+        w0,
+        b0,
+        table.assign(steps=fit.steps.numpy(), reached=fit.reached.numpy(), min_margin=fit.min_margin.numpy()),
+    )
 
 
 @STAGES.timed("diagonal figure")
@@ -61,10 +93,16 @@ def figure_diagonal(cfg: SimpleNamespace) -> Figure:
     """The 2-D figure: ``figure_seeds`` vanilla, small-init and weight-decay networks on the 7 diagonal points."""
     x, y = data.diagonal_points(cfg.device)
     table = pd.DataFrame(_figure_members(cfg.figure_seeds, cfg.diagonal_small_init_factor, cfg.diagonal_weight_decay))
-    ens = ensemble.init(len(table), 2, DIAGONAL["width"], init_scale=(1 / table.factor).tolist(),
-                        scheme=cfg.diagonal_init, generator=cfg.generator, device=cfg.device)
-    return _train_figure(ens, x.expand(len(table), -1, -1), y, table, DIAGONAL, cfg.diagonal_steps,
-                         "diagonal figure")
+    ens = ensemble.init(
+        len(table),
+        2,
+        DIAGONAL["width"],
+        init_scale=(1 / table.factor).tolist(),
+        scheme=cfg.diagonal_init,
+        generator=cfg.generator,
+        device=cfg.device,
+    )
+    return _train_figure(ens, x.expand(len(table), -1, -1), y, table, DIAGONAL, cfg.diagonal_steps, "diagonal figure")
 
 
 @STAGES.timed("chessboard figure")
@@ -81,8 +119,15 @@ def figure_chessboard(cfg: SimpleNamespace) -> Figure:
     members = pd.DataFrame(_figure_members(S, cfg.chessboard_small_init_factor, cfg.chessboard_weight_decay))
     parts, xs, rows = [], [], []
     for variant, group in members.groupby("variant", sort=False):
-        init = ensemble.init(S, 3, CHESSBOARD["width"], init_scale=(1 / group.factor).tolist(),
-                             scheme=cfg.chessboard_init, generator=cfg.generator, device=cfg.device)
+        init = ensemble.init(
+            S,
+            3,
+            CHESSBOARD["width"],
+            init_scale=(1 / group.factor).tolist(),
+            scheme=cfg.chessboard_init,
+            generator=cfg.generator,
+            device=cfg.device,
+        )
         for plane, xp in planes.items():
             if variant == "weight decay" and plane != AFFINE:
                 continue
@@ -142,8 +187,13 @@ def reach_summary(diag: Figure, cb: Figure) -> pd.DataFrame:
     tables = [diag.table.assign(figure="diagonal", plane="line"), cb.table.assign(figure="chessboard")]
     both = pd.concat(tables, ignore_index=True)
     return both.groupby(["figure", "plane", "variant"], sort=False).agg(
-        runs=("reached", "size"), reached=("reached", "sum"), median_steps=("steps", "median"),
-        max_steps=("steps", "max"), median_final_margin=("min_margin", "median"))
+        runs=("reached", "size"),
+        reached=("reached", "sum"),
+        median_steps=("steps", "median"),
+        max_steps=("steps", "max"),
+        median_final_margin=("min_margin", "median"),
+    )
+
 
 def fitted(table: pd.DataFrame) -> pd.Series:
     """Which networks classify every training point correctly (minimum margin above 0).

@@ -15,21 +15,42 @@ Modules: ``params`` (PARAMS, check), ``population`` (the networks and their trai
 (the statistics over networks), ``claims`` (declared once; rows and scalars),
 ``reading`` (the generated sentences), ``figures``.
 """
+
 from ..common import load_data
 from .association import cluster_resamples, correlations, lens_matrix, training_shift, within_spearman_with_ci
 from .claims import claims, scalars
 from .figures import plot_lenses, plot_matrix
-from .lenses import LENSES, make_probe, measure, run_population, configurations
+from .lenses import LENSES, configurations, make_probe, measure, run_population
 from .params import PARAMS, check
 from .population import METHOD_TITLES, METHODS, anneal_epochs, build, population, train_configuration, train_network
 from .reading import accuracy_note, findings
 
 __all__ = [
-    "PARAMS", "check", "load_data",
+    "PARAMS",
+    "check",
+    "load_data",
     # the experiment steps
-    "population", "build", "train_network", "train_configuration", "anneal_epochs", "make_probe", "measure",
-    "run_population", "configurations", "cluster_resamples", "within_spearman_with_ci", "correlations",
-    "lens_matrix", "training_shift",
-    "METHODS", "METHOD_TITLES", "LENSES",
-    "claims", "scalars", "findings", "accuracy_note", "plot_lenses", "plot_matrix",
+    "population",
+    "build",
+    "train_network",
+    "train_configuration",
+    "anneal_epochs",
+    "make_probe",
+    "measure",
+    "run_population",
+    "configurations",
+    "cluster_resamples",
+    "within_spearman_with_ci",
+    "correlations",
+    "lens_matrix",
+    "training_shift",
+    "METHODS",
+    "METHOD_TITLES",
+    "LENSES",
+    "claims",
+    "scalars",
+    "findings",
+    "accuracy_note",
+    "plot_lenses",
+    "plot_matrix",
 ]

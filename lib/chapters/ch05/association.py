@@ -4,6 +4,7 @@ The seeds of one configuration are resampled together (a cluster); partial corre
 take clean accuracy out, and correlations within training methods take out what only
 separates the methods.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,15 @@ from scipy import stats
 from ...stats import row_pearson, row_spearman, spearman_with_ci
 from .lenses import LENSES, ROBUSTNESS, ROBUSTNESS_LABEL
 
-__all__ = ["cluster_resamples", "within_spearman_with_ci", "correlations", "robustness_row", "lens_matrix",
-           "abs_rho_difference", "training_shift"]
+__all__ = [
+    "cluster_resamples",
+    "within_spearman_with_ci",
+    "correlations",
+    "robustness_row",
+    "lens_matrix",
+    "abs_rho_difference",
+    "training_shift",
+]
 
 
 def cluster_resamples(clusters, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -37,8 +45,9 @@ def _centred_ranks(v: np.ndarray) -> np.ndarray:
     return r - r.mean(axis=-1, keepdims=True)
 
 
-def within_spearman_with_ci(a, b, strata, clusters, n_boot: int,
-                            rng: np.random.Generator) -> tuple[float, float, float]:
+def within_spearman_with_ci(
+    a, b, strata, clusters, n_boot: int, rng: np.random.Generator
+) -> tuple[float, float, float]:
     """Spearman's rho within strata (methods): ranks taken inside each stratum, centred, pooled.
 
     The interval resamples whole clusters (configurations) inside each stratum, so every
@@ -65,20 +74,38 @@ def correlations(cfg: SimpleNamespace, table: pd.DataFrame) -> pd.DataFrame:
     training methods, each with a 95% cluster-bootstrap interval."""
     rng = np.random.default_rng(cfg.seed)
     idx = cluster_resamples(table.configuration, cfg.n_boot, rng)
-    targets = {ROBUSTNESS: ROBUSTNESS_LABEL, **{f"pgd_{b:g}": f"PGD accuracy, L2 budget {b:g}"
-                                                for b in cfg.pgd_budgets}}
+    targets = {
+        ROBUSTNESS: ROBUSTNESS_LABEL,
+        **{f"pgd_{b:g}": f"PGD accuracy, L2 budget {b:g}" for b in cfg.pgd_budgets},
+    }
     rows = []
     for lens, (chapter, label, sign) in {**LENSES, "clean_accuracy": (0, "clean accuracy (the control)", 0)}.items():
         for target, tlabel in targets.items():
             r = spearman_with_ci(table[lens], table[target], idx)
-            p = (spearman_with_ci(table[lens], table[target], idx, control=table.clean_accuracy)
-                 if lens != "clean_accuracy" else (math.nan,) * 3)
-            w = within_spearman_with_ci(table[lens], table[target], table.method, table.configuration,
-                                        cfg.n_boot, rng)
-            rows.append({"lens": lens, "chapter": chapter, "measure": label, "robustness": tlabel,
-                         "predicted sign": {1: "+", -1: "-", 0: "none"}[sign], "rho": r[0], "lo": r[1], "hi": r[2],
-                         "partial rho": p[0], "partial lo": p[1], "partial hi": p[2],
-                         "within rho": w[0], "within lo": w[1], "within hi": w[2]})
+            p = (
+                spearman_with_ci(table[lens], table[target], idx, control=table.clean_accuracy)
+                if lens != "clean_accuracy"
+                else (math.nan,) * 3
+            )
+            w = within_spearman_with_ci(table[lens], table[target], table.method, table.configuration, cfg.n_boot, rng)
+            rows.append(
+                {
+                    "lens": lens,
+                    "chapter": chapter,
+                    "measure": label,
+                    "robustness": tlabel,
+                    "predicted sign": {1: "+", -1: "-", 0: "none"}[sign],
+                    "rho": r[0],
+                    "lo": r[1],
+                    "hi": r[2],
+                    "partial rho": p[0],
+                    "partial lo": p[1],
+                    "partial hi": p[2],
+                    "within rho": w[0],
+                    "within lo": w[1],
+                    "within hi": w[2],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -103,8 +130,9 @@ def abs_rho_difference(cfg: SimpleNamespace, table: pd.DataFrame, lens: str, oth
     return full, (float(lo), float(hi))
 
 
-def training_shift(cfg: SimpleNamespace, table: pd.DataFrame, method: str = "adversarial",
-                   reference: str = "backprop") -> pd.DataFrame:
+def training_shift(
+    cfg: SimpleNamespace, table: pd.DataFrame, method: str = "adversarial", reference: str = "backprop"
+) -> pd.DataFrame:
     """Per lens (and robustness): mean change from ``reference`` to ``method`` networks of the same
     condition and seed, with a cluster-bootstrap interval over conditions (seeds together)."""
     keys = ["condition", "seed"]
@@ -117,8 +145,13 @@ def training_shift(cfg: SimpleNamespace, table: pd.DataFrame, method: str = "adv
         diff = a[col].to_numpy(float) - b[col].to_numpy(float)
         boots = diff[idx].mean(1)
         sign = LENSES[col][2] if col in LENSES else +1
-        rows.append({"measure": col, "predicted direction": {1: "up", -1: "down", 0: "none"}[sign],
-                     "mean change": float(diff.mean()), "lo": float(np.quantile(boots, 0.025)),
-                     "hi": float(np.quantile(boots, 0.975))})
+        rows.append(
+            {
+                "measure": col,
+                "predicted direction": {1: "up", -1: "down", 0: "none"}[sign],
+                "mean change": float(diff.mean()),
+                "lo": float(np.quantile(boots, 0.025)),
+                "hi": float(np.quantile(boots, 0.975)),
+            }
+        )
     return pd.DataFrame(rows).set_index("measure")
-

@@ -1,4 +1,5 @@
 """Chapter 5's figures: every lens against robustness, and the lenses against each other."""
+
 from __future__ import annotations
 
 import textwrap
@@ -26,8 +27,11 @@ def plot_lenses(table: pd.DataFrame, corr: pd.DataFrame):
             ax.scatter(part[lens], part[ROBUSTNESS], s=16, alpha=0.8, color=colours[m], label=METHOD_TITLES[m])
         r = robustness_row(corr, lens)
         pred = {1: "+", -1: "-", 0: "no"}[sign]
-        ax.set_title(f"ch. {chapter}: $\\rho$ = {r.rho:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]\n"
-                     f"within methods {r['within rho']:+.2f} (predicted: {pred} sign)", fontsize=9)
+        ax.set_title(
+            f"ch. {chapter}: $\\rho$ = {r.rho:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]\n"
+            f"within methods {r['within rho']:+.2f} (predicted: {pred} sign)",
+            fontsize=9,
+        )
         ax.set_xlabel(textwrap.fill(label, 40), fontsize=8)  # two short lines, not one that runs into the next panel
         if lens in LOG_LENSES:
             ax.set_xscale("log")
@@ -44,8 +48,19 @@ def plot_matrix(matrix: pd.DataFrame):
     """Heat map of the Spearman correlations between lenses (chapter in brackets), robustness and accuracy."""
     fig, axes = plots.subplots(1, 1, width=7.0, height=5.8)
     m = matrix.rename(index=SHORT, columns=SHORT)
-    sns.heatmap(m, vmin=-1, vmax=1, cmap="RdBu_r", annot=True, fmt=".2f", annot_kws={"fontsize": 7},
-                square=True, cbar_kws={"label": "Spearman $\\rho$ across networks"}, ax=axes[0, 0])
-    axes[0, 0].set(title="Do the lenses measure the same thing?", xlabel="measure (chapter)",
-                   ylabel="measure (chapter)")
+    sns.heatmap(
+        m,
+        vmin=-1,
+        vmax=1,
+        cmap="RdBu_r",
+        annot=True,
+        fmt=".2f",
+        annot_kws={"fontsize": 7},
+        square=True,
+        cbar_kws={"label": "Spearman $\\rho$ across networks"},
+        ax=axes[0, 0],
+    )
+    axes[0, 0].set(
+        title="Do the lenses measure the same thing?", xlabel="measure (chapter)", ylabel="measure (chapter)"
+    )
     return fig

@@ -1,4 +1,5 @@
 """The population: one MLP per training method x configuration x seed, and how each is built and trained."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,8 +10,16 @@ import torch
 from ... import attacks, config, data, models, stack
 from ... import local_errors as le
 
-__all__ = ["METHODS", "METHOD_TITLES", "Network", "population", "build", "train_network", "train_configuration",
-           "anneal_epochs"]
+__all__ = [
+    "METHODS",
+    "METHOD_TITLES",
+    "Network",
+    "population",
+    "build",
+    "train_network",
+    "train_configuration",
+    "anneal_epochs",
+]
 
 METHODS = ("backprop", "local", "adversarial")
 METHOD_TITLES = {"backprop": "backprop", "local": "local errors", "adversarial": "PGD adversarial training"}
@@ -42,8 +51,12 @@ def population(cfg: SimpleNamespace) -> list[Network]:
     base += [(f"width {n}", (n,) * len(w), e, 1.0, 0.0) for n in cfg.width_grid]
     base += [(f"init x{s:g}", w, e, s, 0.0) for s in cfg.init_scales]
     base += [(f"weight decay {d:g}", w, e, 1.0, d) for d in cfg.weight_decays]
-    return [Network(m, c, ws, ep, s, d, 1000 * cfg.seed + k)
-            for m in METHODS for (c, ws, ep, s, d) in base for k in range(cfg.n_seeds)]
+    return [
+        Network(m, c, ws, ep, s, d, 1000 * cfg.seed + k)
+        for m in METHODS
+        for (c, ws, ep, s, d) in base
+        for k in range(cfg.n_seeds)
+    ]
 
 
 def build(cfg: SimpleNamespace, ds: data.Dataset, spec: Network) -> models.MLP:
@@ -51,8 +64,13 @@ def build(cfg: SimpleNamespace, ds: data.Dataset, spec: Network) -> models.MLP:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         if spec.method == "local":
-            net = le.LocalErrorMLP(ds.n_features, spec.widths, ds.n_classes, readout_scale=cfg.readout_scale,
-                                   generator=config.generator(spec.seed + 1))
+            net = le.LocalErrorMLP(
+                ds.n_features,
+                spec.widths,
+                ds.n_classes,
+                readout_scale=cfg.readout_scale,
+                generator=config.generator(spec.seed + 1),
+            )
         else:
             net = models.MLP(ds.n_features, spec.widths, ds.n_classes)
     with torch.no_grad():
@@ -66,8 +84,11 @@ def _training(cfg: SimpleNamespace, ds: data.Dataset, spec: Network, generator: 
     if spec.method == "local":
         return {"loss": "local"}
     if spec.method == "adversarial":
-        return {"transform": attacks.pgd_training(cfg.at_eps, norm="l2", steps=cfg.at_steps, generator=generator,
-                                                  clamp=ds.value_range)}
+        return {
+            "transform": attacks.pgd_training(
+                cfg.at_eps, norm="l2", steps=cfg.at_steps, generator=generator, clamp=ds.value_range
+            )
+        }
     return {}
 
 
@@ -86,14 +107,24 @@ def train_configuration(cfg: SimpleNamespace, ds: data.Dataset, specs: list[Netw
     """
     kinds = {(s.method, s.widths, s.epochs, s.init_scale, s.weight_decay) for s in specs}
     if len(kinds) != 1:
-        raise ValueError("train_configuration trains the seeds of one configuration: the specs differ in "
-                         "more than their seed")
+        raise ValueError(
+            "train_configuration trains the seeds of one configuration: the specs differ in more than their seed"
+        )
     first = specs[0]
     st = stack.StackedMLP([build(cfg, ds, s) for s in specs])
-    stack.fit_annealed(st, ds.x_train, ds.y_train, epochs=first.epochs,
-                       anneal_epochs=anneal_epochs(cfg, first.epochs), batch_size=cfg.batch_size, lr=cfg.lr,
-                       weight_decay=first.weight_decay, generators=[config.generator(s.seed + 2) for s in specs],
-                       desc=first.configuration, **_training(cfg, ds, first, config.generator(first.seed + 3)))
+    stack.fit_annealed(
+        st,
+        ds.x_train,
+        ds.y_train,
+        epochs=first.epochs,
+        anneal_epochs=anneal_epochs(cfg, first.epochs),
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        weight_decay=first.weight_decay,
+        generators=[config.generator(s.seed + 2) for s in specs],
+        desc=first.configuration,
+        **_training(cfg, ds, first, config.generator(first.seed + 3)),
+    )
     return st.unstack()
 
 
