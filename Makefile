@@ -14,7 +14,7 @@ export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test unit nbval book-strict render sweep evidence bench clean venv
+.PHONY: book test unit nbval book-strict render sweep evidence gpu-check bench clean venv
 
 venv: $(STAMP)
 
@@ -86,6 +86,11 @@ evidence: $(STAMP)
 	$(BIN)/python -m lib.evidence build $(EVIDENCE_SPECS) || rc=$$?; \
 	$(BIN)/python -m lib.evidence log-recording --workers $$workers --wall-s $$(( $$(date +%s) - start )) $$times; \
 	exit $$rc
+
+## make gpu-check [OUT=gpu-check] [BUDGET=480]: on a GPU, every chapter once at the paper profile's cut
+## (lib/gpu_check.py): executed notebooks, a timing table and ledger rows naming the device, in OUT
+gpu-check: $(STAMP)
+	$(BIN)/python -m lib.gpu_check --out $${OUT:-gpu-check} --budget $${BUDGET:-480}
 
 ## make bench: every benchmark, printing speed ratios
 bench: $(STAMP)
