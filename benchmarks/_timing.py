@@ -98,3 +98,20 @@ def judged(
 
 def _verdict(met: bool, missed: bool) -> str:
     return "meets" if met else "misses" if missed else "undecided at"
+
+
+def images(n: int, seed: int = 0, size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images of ``size`` x ``size`` pixels in [0, 1] with labels, always at hand: scikit-learn's 8x8
+    digits upsampled (bilinear), drawn with replacement and shifted by up to two pixels each (so that more
+    than the 1,797 digits are distinct). Timing needs images of the right size, not real ones; real data is
+    each benchmark's ``--dataset`` option."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, len(d.images), (n,), generator=g)
+    x = torch.as_tensor(d.images, dtype=torch.float32)[idx, None] / 16.0
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    shifts = torch.randint(-2, 3, (n, 2), generator=g)
+    x = torch.stack([torch.roll(xi, tuple(s.tolist()), dims=(1, 2)) for xi, s in zip(x, shifts)])
+    return x.reshape(n, -1).clamp(0, 1), torch.as_tensor(d.target, dtype=torch.long)[idx]

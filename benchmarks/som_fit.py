@@ -1,7 +1,8 @@
 """SOM training speed and quality: MiniSom (online and offline) vs the batch SOM of ``lib.som``.
 
 All runs fit the same hidden-layer activations (a one-hidden-layer MLP trained for one
-epoch on Fashion-MNIST), start from the same PCA weights (MiniSom's
+epoch on 28x28 images: scikit-learn's digits upsampled, always at hand, or real data with
+``--dataset fashion-mnist``), start from the same PCA weights (MiniSom's
 ``pca_weights_init``) and make the same number of passes over the data:
 
 1. MiniSom ``train`` (online): ``passes * N`` single-sample updates in random order;
@@ -53,17 +54,28 @@ from minisom import MiniSom  # noqa: E402
 from lib import data, models, som, train  # noqa: E402
 from lib.chapters import ch03  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import images  # noqa: E402
+
 SIZES = {"small": (2000, 300, 20), "full": (10_000, 1000, 20)}
+
+
+def training_images(dataset: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` 28x28 training images and labels: upsampled digits (always at hand) or a real dataset's."""
+    if dataset == "digits-28":
+        return images(n, seed)
+    ds = data.load(dataset, n_train=n, n_test=10, seed=seed)
+    return ds.x_train, ds.y_train
 
 
 def activations(n: int, dim: int, dataset: str, seed: int) -> np.ndarray:
     """Hidden activations (n, dim) of a one-hidden-layer ReLU MLP trained one epoch on ``dataset``."""
     torch.manual_seed(seed)
-    ds = data.load(dataset, n_train=n, n_test=10, seed=seed)
-    net = models.MLP(ds.n_features, [dim], ds.n_classes)
-    train.fit(net, ds.x_train, ds.y_train, epochs=1, generator=torch.Generator().manual_seed(seed), progress=False)
+    x, y = training_images(dataset, n, seed)
+    net = models.MLP(x.shape[1], [dim], 10)
+    train.fit(net, x, y, epochs=1, generator=torch.Generator().manual_seed(seed), progress=False)
     with torch.no_grad():
-        return net(ds.x_train, return_hidden=True)[1][0].double().numpy()
+        return net(x, return_hidden=True)[1][0].double().numpy()
 
 
 def timed(fn):
@@ -72,21 +84,21 @@ def timed(fn):
     return out, time.perf_counter() - t
 
 
-def conv_layers(n: int, seed: int, channels: int = 32, epochs: int = 1):
+def conv_layers(n: int, seed: int, channels: int = 32, epochs: int = 1, dataset: str = "digits-28"):
     """The chapter's conv net (``channels``, twice that, dense 128; the ``paper`` net has 32), trained on ``n`` images."""
     torch.manual_seed(seed)
-    ds = data.load("fashion-mnist", n_train=n, n_test=10, seed=seed)
-    net = models.SmallConvNet(ds.image_shape, ds.n_classes, (channels, 2 * channels), 128)
+    x, y = training_images(dataset, n, seed)
+    net = models.SmallConvNet((28, 28), 10, (channels, 2 * channels), 128)
     train.fit(
         net,
-        ds.x_train,
-        ds.y_train,
+        x,
+        y,
         epochs=epochs,
         batch_size=128,
         generator=torch.Generator().manual_seed(seed),
         progress=False,
     )
-    return net, ds.x_train
+    return net, x
 
 
 def _status_mb(key: str) -> float:
@@ -114,9 +126,9 @@ def pca_new(net, x, layer: int = 1, budget_mb: float = 0.0) -> som.Plane:
     return som.principal_planes(ch03.layer_batches(net, x, [layer], budget_mb=budget_mb))[0]
 
 
-def probe(way: str, n: int, seed: int, channels: int) -> None:
+def probe(way: str, n: int, seed: int, channels: int, dataset: str) -> None:
     """Child process: peak memory added by one way of computing the plane (prints JSON)."""
-    net, x = conv_layers(n, seed, channels)
+    net, x = conv_layers(n, seed, channels, dataset=dataset)
     _, mb = peak_mb(lambda: (pca_old if way == "old" else pca_new)(net, x))
     print(json.dumps({"way": way, "peak_mb": mb}))
 
@@ -124,10 +136,10 @@ def probe(way: str, n: int, seed: int, channels: int) -> None:
 def pca_part(a) -> None:
     """Time, memory and equivalence of the old and new PCA start of the 6,272-dimensional conv layer."""
     n = a.pca_n
-    net, x = conv_layers(n, a.seed, a.pca_channels)
+    net, x = conv_layers(n, a.seed, a.pca_channels, dataset=a.dataset)
     dim = ch03.activations(net, x[:1])[1].shape[1]
     print(
-        f"\nPCA start of the first conv layer: {n} Fashion-MNIST images x {dim} dimensions "
+        f"\nPCA start of the first conv layer: {n} {a.dataset} images x {dim} dimensions "
         f"(conv net {a.pca_channels}-{2 * a.pca_channels}-128, one epoch), torch threads {torch.get_num_threads()}"
     )
     old, t_old = timed(lambda: pca_old(net, x))
@@ -159,6 +171,8 @@ def pca_part(a) -> None:
                 str(a.seed),
                 "--pca-channels",
                 str(a.pca_channels),
+                "--dataset",
+                a.dataset,
             ],
             capture_output=True,
             text=True,
@@ -203,12 +217,17 @@ def main(argv=None) -> None:
     p.add_argument("--passes", type=int, default=5, help="passes over the data, all methods")
     p.add_argument("--sigma", type=float, default=3.0, help="initial neighbourhood radius (decays to 1/3)")
     p.add_argument("--lr", type=float, default=0.5, help="MiniSom's initial learning rate")
-    p.add_argument("--dataset", default="fashion-mnist", choices=("fashion-mnist", "mnist"))
+    p.add_argument(
+        "--dataset",
+        default="digits-28",
+        choices=("digits-28", "fashion-mnist", "mnist"),
+        help="images the activations come from: 8x8 digits upsampled to 28x28 (default, always at hand) or real data",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-offline", action="store_true", help="skip MiniSom's (slow) offline training")
     a = p.parse_args(argv)
     if a.probe:
-        return probe(a.probe, a.pca_n, a.seed, a.pca_channels)
+        return probe(a.probe, a.pca_n, a.seed, a.pca_channels, a.dataset)
     n, dim, g = SIZES[a.size]
     n, dim, g = a.n or n, a.dim or dim, a.grid or g
     if a.part != "fit":

@@ -11,6 +11,7 @@ prints samples/s of each and the ratio.
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import torch
@@ -43,6 +44,10 @@ def rates(fast_fn, slow_fn, *args, repeats: int = 3) -> tuple[float, float, torc
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--codes", type=int, default=None, help="codes per case (default: 450 at 8x8, 200 at 28x28)")
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
     torch.manual_seed(0)
     cases = (
         ("MLP, digits-size", "mlp", (8, 8), 8, 450),
@@ -54,9 +59,10 @@ def main() -> None:
         widths = [128] if shape == (8, 8) else [512, 256]
         ae = manifold.make_autoencoder(kind, shape, k, widths=widths, channels=(32, 64)).eval()
         n = shape[0] * shape[1]
+        count = a.codes or count
         z = torch.randn(count, k)
         with torch.no_grad():
-            fast, slow, b_fast, b_slow = rates(manifold.tangent_basis, per_sample, ae.decode, z)
+            fast, slow, b_fast, b_slow = rates(manifold.tangent_basis, per_sample, ae.decode, z, repeats=a.repeats)
         p_fast = b_fast @ b_fast.transpose(1, 2)
         p_slow = b_slow @ b_slow.transpose(1, 2)
         err = (p_fast - p_slow).abs().max().item()
