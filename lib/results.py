@@ -1,7 +1,7 @@
 """Scalar results of a chapter run, recorded in one call so sweeps can collect them.
 
 :func:`record` stores the values in the notebook's output as a JSON bundle under
-``MIME_TYPE`` (with a short plain-text form for readers); ``lib.sweep`` reads them
+``MIME_TYPE`` (a reader sees one short line, :func:`summary`); ``lib.sweep`` reads them
 back from each executed notebook.
 """
 
@@ -36,10 +36,19 @@ def record(**values: Any) -> None:
     try:
         from IPython.display import display
 
-        text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in clean.items())
-        display({MIME_TYPE: clean, "text/plain": f"recorded: {text}"}, raw=True)
+        display({MIME_TYPE: clean, "text/plain": summary(clean)}, raw=True)
     except ImportError:  # outside IPython: the module-level dict is enough
         pass
+
+
+def summary(values: dict[str, Any]) -> str:
+    """The one line a reader sees where results were recorded: how many, not the values (they are in the
+    tables and sentences around it, and in the notebook's output for the ledger)."""
+    claims = {k.split(":")[1] for k in values if k.startswith("claim:")}
+    others = [k for k in values if not k.startswith("claim:")]
+    parts = [f"{len(claims)} claim{'s' * (len(claims) != 1)}"] if claims else []
+    parts += [f"{len(others)} number{'s' * (len(others) != 1)}"] if others else []
+    return f"(recorded for the evidence ledger: {' and '.join(parts) or 'nothing'})"
 
 
 def from_notebook(nb: Any) -> dict[str, Any]:
