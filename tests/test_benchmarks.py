@@ -13,6 +13,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 # The smallest arguments that still run every part of each benchmark.
 TINY = {
     "attack_step.py": ["--batch", "4", "--steps", "2", "--repeats", "2", "--threads", "1"],
+    "flip_search.py": ["--n", "8", "--epochs", "1", "--repeats", "1"],
     "ensemble_train.py": ["--members", "4", "--steps", "5", "--d", "8", "--width", "8", "--max-steps", "50"],
     "som_fit.py": [
         "--n",
