@@ -14,7 +14,7 @@ from ...stats import bootstrap_ci
 from .networks import activations, layer_batches, layer_names
 from .params import MODEL_TITLES
 
-__all__ = ["analyse_layers", "fit_maps", "grid_sensitivity", "minisom_check", "shallow_vs_deep"]
+__all__ = ["agreement", "analyse_layers", "fit_maps", "grid_sensitivity", "minisom_check", "shallow_vs_deep"]
 
 
 def fit_maps(
@@ -44,6 +44,23 @@ def _homogeneity(codes_train: torch.Tensor, codes_test: torch.Tensor, ds: data.D
     return som.test_homogeneity(codes_train, ds.y_train, codes_test, ds.y_test, n_units, ds.n_classes)
 
 
+def agreement(
+    codes_train: torch.Tensor,
+    p_train: torch.Tensor,
+    codes_test: torch.Tensor,
+    p_test: torch.Tensor,
+    n_codes: int,
+    c: int,
+) -> np.ndarray:
+    """Per test input: 1 when its prediction is the majority prediction of the training inputs sharing its code.
+
+    Any quantizer's cells serve as codes (a SOM's units, k-means clusters); a code no
+    training input uses owns no label and never agrees.
+    """
+    owner = som.code_labels(som.contingency(codes_train, p_train, n_codes, c).to(codes_test.device))[codes_test]
+    return (owner == p_test.to(owner.device)).float().cpu().numpy()
+
+
 def analyse_layers(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset, name: str) -> SimpleNamespace:
     """Fit the maps of one model and measure its codes layer by layer.
 
@@ -54,7 +71,8 @@ def analyse_layers(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset,
     training codes) and a table with, per layer: quantization and topographic error (test
     inputs), the code measures of :func:`lib.som.code_measures` on the test codes,
     homogeneity with its bootstrap CI, and the agreement between each test input's
-    prediction and its code's majority predicted label (training inputs' predictions).
+    prediction and its code's majority predicted label (training inputs' predictions;
+    per input in ``agreement``, one array per layer; the predictions in ``predictions``).
     """
     rng = np.random.default_rng(cfg.seed)
     src_train = layer_batches(net, ds.x_train, budget_mb=cfg.activation_budget_mb)
@@ -64,12 +82,11 @@ def analyse_layers(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset,
     test = som.assign_layers(maps, layer_batches(net, ds.x_test, budget_mb=cfg.activation_budget_mb), k=2)
     p_train, p_test = (train.predict(net, x).argmax(1) for x in (ds.x_train, ds.x_test))
     k, c = cfg.som_grid**2, ds.n_classes
-    rows, codes_test, homog = [], [], []
+    rows, codes_test, homog, agrees = [], [], [], []
     for layer, m, ctr, (idx, dist) in zip(layer_names(name, cfg), maps, codes_train, test):
         cte = idx[:, 0]
         h = _homogeneity(ctr, cte, ds, k)
-        owner = som.code_labels(som.contingency(ctr, p_train, k, c).to(cte.device))[cte]
-        agree = (owner == p_test).float().cpu().numpy()
+        agree = agreement(ctr, p_train, cte, p_test, k, c)
         lo, hi = bootstrap_ci(h, n_boot=cfg.n_boot, rng=rng)
         alo, ahi = bootstrap_ci(agree, n_boot=cfg.n_boot, rng=rng)
         rows.append(
@@ -90,6 +107,7 @@ def analyse_layers(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset,
         )
         codes_test.append(cte)
         homog.append(h)
+        agrees.append(agree)
     return SimpleNamespace(
         name=name,
         planes=planes,
@@ -97,6 +115,8 @@ def analyse_layers(cfg: SimpleNamespace, net: torch.nn.Module, ds: data.Dataset,
         codes_train=codes_train,
         codes_test=codes_test,
         homogeneity=homog,
+        agreement=agrees,
+        predictions=(p_train, p_test),
         table=pd.DataFrame(rows),
         layers=layer_names(name, cfg),
     )
@@ -141,7 +161,7 @@ def minisom_check(
     ref = MiniSom(g, g, xs.shape[1], sigma=cfg.som_sigma, random_seed=cfg.seed)
     ref._weights = fitted.weights.double().cpu().numpy().reshape(g, g, -1)
     expected = np.array([np.ravel_multi_index(ref.winner(v), (g, g)) for v in xs[:n_codes]])
-    same = bool(np.array_equal(fitted.codes(x[:n_codes].double()).cpu().numpy(), expected))
+    equal = fitted.codes(x[:n_codes].double()).cpu().numpy() == expected
     online = MiniSom(g, g, xs.shape[1], sigma=cfg.som_sigma, learning_rate=0.5, random_seed=cfg.seed)
     online.pca_weights_init(xs)
     online.train(xs, cfg.som_epochs * len(xs), random_order=True)
@@ -149,7 +169,8 @@ def minisom_check(
         cfg, som.tensor_batches(x), som.principal_planes(som.tensor_batches(x), seed=cfg.seed), desc="check"
     )[0]
     return {
-        "codes equal MiniSom's winner": same,
+        "codes equal MiniSom's winner": bool(equal.all()),
+        "share of codes equal": float(equal.mean()),
         "inputs checked": len(expected),
         "inputs fitted": len(xs),
         "QE lib.som (batch)": batch.quantization_error(x),

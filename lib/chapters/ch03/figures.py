@@ -150,6 +150,7 @@ def plot_vulnerability(per: dict[str, pd.DataFrame], layer: dict[str, str], corr
         ax.set(
             xlabel=f"homogeneity $\\eta$ of the {layer[model]} code",
             ylabel="smallest flipping $\\epsilon^*$ ($L_\\infty$)",
-            title=f"{model}: Spearman $\\rho$ = {r.rho:.2f} [{r.lo:.2f}, {r.hi:.2f}]",
+            title=f"{model}: Spearman $\\rho$ = {r.rho:.2f}\ngiven the margin "
+            f"{r['partial rho (margin)']:.2f} [{r['partial lo']:.2f}, {r['partial hi']:.2f}]",
         )
     return fig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from types import SimpleNamespace
 
 import pandas as pd
@@ -93,12 +94,18 @@ def pixel_baseline(ds: data.Dataset, seed: int) -> float:
     return float(clf.score(ds.x_test.cpu().numpy(), ds.y_test.cpu().numpy()))
 
 
-def train_models(cfg: SimpleNamespace, ds: data.Dataset) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Train every model of ``cfg.models``; return them, a table of accuracies and convergence, and the histories."""
-    nets, rows, hist = {}, [], []
+def train_models(cfg: SimpleNamespace, ds: data.Dataset) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict]:
+    """Train every model of ``cfg.models``.
+
+    Returns the trained networks, a table of accuracies and convergence, the histories, and
+    the *untrained* networks: a copy of each network at its initial weights, taken before
+    training (copying draws no random number, so the trained networks are unchanged).
+    """
+    nets, rows, hist, untrained = {}, [], [], {}
     linear = pixel_baseline(ds, cfg.seed)
     for name in cfg.models:
         net = build(name, cfg, ds)
+        untrained[name] = copy.deepcopy(net)
         h = train_model(cfg, net, ds, f"training {name}")
         nets[name] = net
         hist.append(h.assign(model=MODEL_TITLES[name]))
@@ -112,7 +119,7 @@ def train_models(cfg: SimpleNamespace, ds: data.Dataset) -> tuple[dict, pd.DataF
                 **convergence(h),
             }
         )
-    return nets, pd.DataFrame(rows).set_index("model"), pd.concat(hist, ignore_index=True)
+    return nets, pd.DataFrame(rows).set_index("model"), pd.concat(hist, ignore_index=True), untrained
 
 
 @torch.no_grad()
