@@ -271,3 +271,26 @@ def test_eval_mode_leaves_eval_model_alone_and_restores_train_mode():
     with attacks.eval_mode(net):
         assert not any(m.training for m in net.modules())
     assert all(m.training for m in net.modules())
+
+
+def test_accuracy_under_scores_the_attacked_batch(trained):
+    """An attack known to succeed: each input moved to the other blob's centre (strength 1) or partly.
+
+    The expected accuracies are counted by hand on the whole set; a scorer of the clean batch
+    would report the clean accuracy (about 1) at every strength.
+    """
+    net, x, y = trained
+    other = (0.5 - 0.15 * (2 * y[:, None] - 1)).expand_as(x)  # the centre of the other class's blob
+
+    def swap(model, xb, yb, s):
+        return xb + s * ((0.5 - 0.15 * (2 * yb[:, None] - 1)) - xb)
+
+    strengths = [0.0, 0.5, 1.0]
+    got = attacks.accuracy_under(net, swap, x, y, strengths, batch_size=64)  # 400 = 6 * 64 + 16
+    with torch.no_grad():
+        want = [(net(x + s * (other - x)).argmax(1) == y).double().mean().item() for s in strengths]
+    assert got == pytest.approx(want, abs=1e-12)
+    assert got[0] > 0.98 and got[2] == 0.0
+    fgsm = attacks.accuracy_under(net, attacks.fgsm, x, y, [0.2], batch_size=64, clamp=(0, 1))
+    assert fgsm == pytest.approx([train.accuracy(net, attacks.fgsm(net, x, y, 0.2, clamp=(0, 1)), y)], abs=0.01)
+    assert fgsm[0] < 0.5

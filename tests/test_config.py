@@ -1,4 +1,5 @@
 import json
+from types import SimpleNamespace as NS
 
 import pytest
 import torch
@@ -174,6 +175,28 @@ def test_sizes_above_the_dataset_are_refused_and_the_whole_split_is_one_value():
     whole = resolve(spec, n_train=1347, n_test=450)
     assert (whole.n_train, whole.n_test) == (0, 0) and config.dataset_sizes(whole) == (1347, 450)
     assert resolve(spec, n_test=449).n_test == 449
+
+
+def test_dataset_sizes_caps_each_request_at_its_split_and_check_sizes_refuses_beyond_it():
+    assert config.dataset_sizes(NS(dataset="digits", n_train=100, n_test=30)) == (100, 30)
+    assert config.dataset_sizes(NS(dataset="digits", n_train=0, n_test=None)) == (1347, 450)  # 0 / None: all
+    assert config.dataset_sizes(NS(dataset="digits")) == (1347, 450)  # a chapter without the parameters
+    assert config.dataset_sizes(NS(dataset="digits", n_train=5000, n_test=451)) == (1347, 450)  # capped
+    assert config.dataset_sizes(NS(dataset="digits", n_train=1347, n_test=449)) == (1347, 449)
+    assert config.dataset_sizes(NS(dataset="mnist", n_train=60001, n_test=1)) == (60000, 1)
+    checks = config.Checks(min_per_class=5)
+    for split, full in (("train", 1347), ("test", 450)):
+        cfg = NS(**{"dataset": "digits", "n_train": 0, "n_test": 0, f"n_{split}": full + 1})
+        with pytest.raises(
+            ParameterError, match=rf"'n_{split}' is {full + 1} but the {split} set of digits has {full}"
+        ):
+            config.check_sizes(cfg, checks)
+        whole = NS(**{"dataset": "digits", "n_train": 0, "n_test": 0, f"n_{split}": full})
+        config.check_sizes(whole, checks)
+        assert getattr(whole, f"n_{split}") == 0  # the whole split is asked for as 0
+    config.check_sizes(NS(dataset="digits", n_train=50, n_test=50), checks)  # 5 per class of 10: enough
+    with pytest.raises(ParameterError, match=r"'n_test' gives a test set of 49 points; .* at least 50"):
+        config.check_sizes(NS(dataset="digits", n_train=50, n_test=49), checks)
 
 
 def test_min_and_max_bound_every_item():

@@ -174,3 +174,20 @@ def test_logistic_regression_fits_and_reads_raw_features():
     torch.testing.assert_close(a.weight, b.weight)
     with pytest.raises(ParameterError, match="val_fraction"):
         le.tuned_logistic(x, y, 3, l2_grid=[1.0], val_fraction=1.0)
+
+
+def test_annealed_stage_runs_at_a_tenth_of_the_rate():
+    """fit_annealed is, step for step, train.fit at lr then train.fit at lr / 10 drawing from the same generator."""
+    x, y = toy()
+    a, b = net(scale=0.3), net(scale=0.3)
+    kw = dict(batch_size=16, loss_fn=le.local_loss, progress=False)
+    hist = le.fit_annealed(
+        a, x, y, epochs=5, anneal_epochs=3, lr=0.02, generator=torch.Generator().manual_seed(3), **kw
+    )
+    g = torch.Generator().manual_seed(3)
+    early = train.fit(b, x, y, epochs=2, lr=0.02, generator=g, **kw)
+    late = train.fit(b, x, y, epochs=3, lr=0.002, generator=g, **kw)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    assert hist.loss.tolist() == early.loss.tolist() + late.loss.tolist()
+    assert list(hist.epoch) == [1, 2, 3, 4, 5]

@@ -127,3 +127,30 @@ def test_optimizer_matches_default_implementation(name):
     assert steps[0] is True  # on CPU the fused kernels are used
     for p, q in zip(*(n.parameters() for n in nets)):
         assert torch.allclose(p, q, rtol=0, atol=1e-5)
+
+
+def test_epoch_loss_is_the_mean_over_points_and_train_acc_the_final_models():
+    """Batches of 20, 20 and 10 points: the epoch's loss weights each batch's mean loss by its size."""
+    x, y = blobs(50)
+    torch.manual_seed(0)
+    net = models.MLP(10, [8], 3)
+    seen = []
+
+    def loss_fn(model, xb, yb):
+        loss = torch.nn.functional.cross_entropy(model(xb), yb)
+        seen.append((len(xb), loss.item()))
+        return loss
+
+    hist = train.fit(
+        net, x, y, epochs=2, batch_size=20, lr=0.05, loss_fn=loss_fn, x_val=x[:7], y_val=y[:7], progress=False
+    )
+    assert [n for n, _ in seen] == [20, 20, 10, 20, 20, 10]
+    for epoch, batches in enumerate((seen[:3], seen[3:])):
+        want = sum(n * loss for n, loss in batches) / 50
+        assert hist.loss.iloc[epoch] == pytest.approx(want, rel=1e-6)
+        assert hist.loss.iloc[epoch] != pytest.approx(sum(loss for _, loss in batches) / 3, rel=1e-4)
+    with torch.no_grad():
+        pred = net(x).argmax(1)
+    assert hist.train_acc.iloc[-1] == pytest.approx((pred == y).double().mean().item(), abs=1e-6)
+    assert hist.val_acc.iloc[-1] == pytest.approx((pred[:7] == y[:7]).double().mean().item(), abs=1e-6)
+    assert list(hist.epoch) == [1, 2]

@@ -81,3 +81,34 @@ def test_twonn_ignores_duplicates_and_rejects_tiny_inputs():
         intrinsic_dim.twonn(x[:2])
     with pytest.raises(ValueError, match="distinct"):
         intrinsic_dim.twonn(torch.zeros(10, 3))
+
+
+def twonn_by_hand(mu, discard_fraction):
+    """Facco et al.'s fit on the ratios ``mu``: -log(1 - i/n) against the i-th smallest log mu, through 0."""
+    log_mu = np.sort(np.log(mu))
+    n = len(log_mu)
+    m = min(n - 1, max(3, int(n * (1 - discard_fraction))))
+    cdf = np.arange(1, m + 1) / n  # the empirical CDF at the i-th smallest ratio: i / n
+    return np.sum(log_mu[:m] * -np.log(1 - cdf)) / np.sum(log_mu[:m] ** 2)
+
+
+def test_twonn_on_five_points_of_a_line_is_the_fit_done_by_hand():
+    # 0, 1, 3, 6, 11: (first, second) neighbour distances (1, 3), (1, 2), (2, 3), (3, 5), (5, 8)
+    mu = [3.0, 2.0, 1.5, 5 / 3, 1.6]
+    x = torch.tensor([[0.0], [1.0], [3.0], [6.0], [11.0]])
+    # n = 5 keeps m = 4 ratios: log 1.5, log 1.6, log 5/3, log 2 against -log(4/5), -log(3/5), -log(2/5), -log(1/5)
+    logs, cdf = np.log([1.5, 1.6, 5 / 3, 2.0]), np.array([1, 2, 3, 4]) / 5
+    want = np.sum(logs * -np.log(1 - cdf)) / np.sum(logs**2)
+    assert want == pytest.approx(twonn_by_hand(mu, 0.1), rel=1e-12)
+    assert intrinsic_dim.twonn(x) == pytest.approx(want, rel=1e-12)
+    assert intrinsic_dim.twonn(x, discard_fraction=0.0) == pytest.approx(want, rel=1e-12)  # m = n - 1 at most
+
+
+@pytest.mark.parametrize("discard_fraction", [0.0, 0.1, 0.25, 0.5])
+def test_twonn_on_a_small_cloud_equals_brute_force_ratios_and_the_fit_by_hand(discard_fraction):
+    x = np.random.default_rng(3).random((40, 3))
+    d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    r = np.sort(d, axis=1)[:, :2]
+    want = twonn_by_hand(r[:, 1] / r[:, 0], discard_fraction)
+    assert intrinsic_dim.twonn(torch.tensor(x), discard_fraction=discard_fraction) == pytest.approx(want, rel=1e-12)

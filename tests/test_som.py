@@ -239,3 +239,38 @@ def test_fit_layers_rejects_bad_arguments(blobs):
         som.fit_layers(som.tensor_batches(x), 3, 3, init="random")
     with pytest.raises(ParameterError, match="non-empty"):
         som.fit_layers(som.tensor_batches(x[:0]), 3, 3)
+
+
+def batch_som_by_hand(x, w, rows, cols, epochs, sigma, lr, shift):
+    """Batch SOM in numpy: pass t reads MiniSom's asymptotic decays at t + shift (1 = "end", 0 = "start")."""
+    w = w.copy()
+    ij = np.array([(i, j) for i in range(rows) for j in range(cols)], dtype=float)
+    d2 = ((ij[:, None, :] - ij[None, :, :]) ** 2).sum(-1)
+    sigmas, rates = [], []
+    for t in range(epochs):
+        s = sigma / (1 + (t + shift) / (epochs / 2))
+        a = lr / (1 + (t + shift) / (epochs / 2))
+        bmu = ((x[:, None, :] - w[None, :, :]) ** 2).sum(-1).argmin(1)
+        h = np.exp(-d2 / (2 * s * s))[:, bmu]  # (units, points)
+        den = h.sum(1)
+        live = den > 0
+        w[live] = (1 - a) * w[live] + a * (h @ x)[live] / den[live, None]
+        sigmas.append(s)
+        rates.append(a)
+    return w, sigmas, rates
+
+
+def test_default_schedule_reads_the_decays_at_the_end_of_each_pass(blobs):
+    """``schedule_at="end"`` (the default) reads pass t's sigma and rate at t + 1, so the last pass runs at
+    the final sigma: a batch SOM written by hand with that schedule gives the same weights and history."""
+    w0 = som.pca_init(torch.tensor(blobs), 5, 4)
+    want, sigmas, rates = batch_som_by_hand(blobs, w0.numpy(), 5, 4, 6, 2.5, 1.0, shift=1)
+    fitted = som.fit(torch.tensor(blobs), 5, 4, epochs=6, init=w0)  # sigma defaults to max(5, 4) / 2
+    np.testing.assert_allclose(fitted.weights.numpy(), want, atol=1e-9)
+    assert [h["sigma"] for h in fitted.history] == pytest.approx(sigmas, rel=1e-12)
+    assert [h["learning_rate"] for h in fitted.history] == pytest.approx(rates, rel=1e-12)
+    assert fitted.history[-1]["sigma"] == pytest.approx(2.5 / 3)  # the final sigma: asymptotic at t = T
+    layers = som.fit_layers(som.tensor_batches(torch.tensor(blobs)), 5, 4, epochs=6, init=[w0])
+    np.testing.assert_allclose(layers[0].weights.numpy(), want, atol=1e-9)
+    start, _, _ = batch_som_by_hand(blobs, w0.numpy(), 5, 4, 6, 2.5, 1.0, shift=0)
+    assert np.abs(start - want).max() > 1e-3  # the two schedules give different maps

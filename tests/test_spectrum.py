@@ -110,3 +110,31 @@ def test_participation_ratio_known_values():
 def test_unknown_weighting_raises():
     with pytest.raises(SpectrumError, match="weighting"):
         spectrum.fit_power_law(np.arange(1, 11.0) ** -1, (1, 10), weighting="log")
+
+
+def test_inverse_rank_weights_count_from_rank_one_on_a_bent_spectrum():
+    """A spectrum that is no power law (its slope steepens from 0.8 to 1.6 at rank 30), so the weights matter.
+
+    The weighted fit is done by hand: numpy's polyfit minimises sum (w_i r_i)^2, so w_i = 1/sqrt(n)
+    gives Stringer et al.'s 1/n weight to rank n's squared residual (rank n, not its place in the window).
+    """
+    n = np.arange(1, 201, dtype=float)
+    eigs = np.where(n < 30, n**-0.8, 30.0**0.8 * n**-1.6)
+    lo, hi = 10, 150
+    ranks = n[lo - 1 : hi]
+    x, y = np.log(ranks), np.log(eigs[lo - 1 : hi])
+    slope, intercept = np.polyfit(x, y, 1, w=1 / np.sqrt(ranks))
+    w = 1 / ranks
+    resid = y - (intercept + slope * x)
+    ybar = np.sum(w * y) / np.sum(w)
+    r2 = 1 - np.sum(w * resid**2) / np.sum(w * (y - ybar) ** 2)
+    fit = spectrum.fit_power_law(eigs, (lo, hi))
+    assert fit.alpha == pytest.approx(-slope, rel=1e-10)
+    assert fit.intercept == pytest.approx(intercept, rel=1e-10)
+    assert fit.r2 == pytest.approx(r2, rel=1e-10) and fit.r2 < 0.99
+    assert fit.weighting == "inverse_rank" and fit.window == (lo, hi)
+    uniform = spectrum.fit_power_law(eigs, (lo, hi), weighting="uniform")
+    assert uniform.alpha == pytest.approx(-np.polyfit(x, y, 1)[0], rel=1e-10)
+    # the weights matter here: counted from the window's start (1/(n - lo + 1)) they give another exponent
+    from_start = -np.polyfit(x, y, 1, w=1 / np.sqrt(ranks - lo + 1))[0]
+    assert abs(fit.alpha - uniform.alpha) > 0.05 and abs(fit.alpha - from_start) > 0.05
