@@ -3,7 +3,8 @@
 Every claim carries a stable ``id`` (``"ch01.clean_alpha"``: chapter, dot, short name,
 never renumbered) and its statistic as numbers (``estimate``, interval ``lo``-``hi``).
 :func:`table` with ``chapter=`` records those numbers and the verdict of this run
-through :func:`lib.results.record` (keys ``claim:<id>:estimate|lo|hi|verdict``), so a
+through :func:`lib.results.record` (keys ``claim:<id>:estimate|lo|hi|verdict``, and the
+declaration the replicated verdict needs: ``null|sesoi|scale|above|depends``), so a
 sweep collects per-run claim records from the same rows the reader sees, and adds the
 replicated verdict of each claim from the evidence ledger's verdict table.
 """
@@ -36,12 +37,20 @@ class Claim:
     lo: float = math.nan
     hi: float = math.nan
     kind: str = ""
+    # The declaration the pooled verdict reads (see Declared); empty for a claim built without one.
+    null: float = math.nan
+    sesoi: float = math.nan
+    scale: str = ""
+    above: bool | None = None
+    depends: bool | None = None
+    why: str = ""
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
-        for name in ("estimate", "lo", "hi"):
-            setattr(self, name, float(getattr(self, name)))
+        for name in ("estimate", "lo", "hi", "null", "sesoi"):
+            value = getattr(self, name)
+            setattr(self, name, math.nan if value is None else float(value))
 
 
 PAPER = "paper"  # a claim of the paper
@@ -49,6 +58,9 @@ CONTROL = "control"  # the book's control or extension that qualifies a paper cl
 CHECK = "check"  # a mechanism any correct implementation must show: asserted and tested, never a finding
 DESCRIPTIVE = "descriptive"  # a number worth showing that decides nothing
 KINDS = (PAPER, CONTROL, CHECK, DESCRIPTIVE)
+# The scales a claim's statistic is pooled on (lib.pooling): as it is, correlations on Fisher's z, ratios on logs.
+IDENTITY, FISHER_Z, LOG = "identity", "fisher_z", "log"
+SCALES = (IDENTITY, FISHER_Z, LOG)
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,14 @@ class Declared:
     ``threshold`` and ``above`` are the decision: the claim holds when the statistic's
     interval lies above (``above=True``) or below ``threshold``. ``settings`` names the
     book-chosen parameters the claim depends on.
+
+    The replicated verdict pools the runs (:mod:`lib.pooling`) and reads: ``null``, the
+    statistic's value under no effect (``threshold`` when left None); ``sesoi``, the
+    smallest effect of interest in the statistic's units (a ratio > 1 on the ``log``
+    scale), None until declared; ``scale``, where the runs are pooled (``identity``,
+    ``fisher_z`` for correlations, ``log`` for ratios); ``depends``, whether the claim is
+    expected to depend on the condition (False: its distinct runs are pooled across
+    conditions); ``why``, the reason for the SESOI.
     """
 
     id: str
@@ -69,12 +89,41 @@ class Declared:
     threshold: float = 0.0
     above: bool = True
     settings: tuple[str, ...] = ()
+    null: float | None = None
+    sesoi: float | None = None
+    scale: str = IDENTITY
+    depends: bool = True
+    why: str = ""
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"claim {self.id!r}: kind must be one of {KINDS}, got {self.kind!r}")
         if "." not in self.id:
             raise ValueError(f"claim id must read '<chapter>.<name>', got {self.id!r}")
+        if self.scale not in SCALES:
+            raise ValueError(f"claim {self.id!r}: scale must be one of {SCALES}, got {self.scale!r}")
+        if self.sesoi is not None:
+            least = 1.0 if self.scale == LOG else 0.0
+            if not (math.isfinite(self.sesoi) and self.sesoi > least):
+                what = "a ratio > 1 on the log scale" if self.scale == LOG else "a positive number"
+                raise ValueError(f"claim {self.id!r}: sesoi must be {what}, got {self.sesoi!r}")
+
+    @property
+    def null_value(self) -> float:
+        """The statistic's value under no effect: ``null``, else ``threshold``."""
+        return float(self.threshold if self.null is None else self.null)
+
+    def _declaration(self) -> dict[str, Any]:
+        """The fields a :class:`Claim` row copies from this declaration."""
+        return dict(
+            kind=self.kind,
+            null=self.null_value,
+            sesoi=math.nan if self.sesoi is None else self.sesoi,
+            scale=self.scale,
+            above=self.above,
+            depends=self.depends,
+            why=self.why,
+        )
 
     def words(self, **fields: Any) -> tuple[str, str]:
         """The claim's statement and statistic with their ``{name}`` fields filled."""
@@ -96,7 +145,7 @@ class Declared:
             estimate=estimate,
             lo=lo,
             hi=hi,
-            kind=self.kind,
+            **self._declaration(),
         )
 
     def tested(
@@ -110,7 +159,9 @@ class Declared:
     ) -> Claim:
         """This run's row with a verdict computed elsewhere (:func:`by_test`, a shape test)."""
         claim, statistic = self.words(**fields)
-        return Claim(claim, statistic, value, verdict, id=self.id, estimate=estimate, lo=lo, hi=hi, kind=self.kind)
+        return Claim(
+            claim, statistic, value, verdict, id=self.id, estimate=estimate, lo=lo, hi=hi, **self._declaration()
+        )
 
 
 def declared(*claims: Declared) -> dict[str, Declared]:
@@ -213,7 +264,11 @@ STALE_WARNING = (
 
 
 def record(claims: list[Claim], chapter: str) -> None:
-    """Record every claim's estimate, interval and verdict of this run, with its wording and row (:func:`lib.results.record`)."""
+    """Record every claim's estimate, interval and verdict of this run, with its wording and row (:func:`lib.results.record`).
+
+    The declaration the pooled verdict reads is recorded where the row has it:
+    ``claim:<id>:null|sesoi`` (finite), ``scale`` (non-empty), ``above|depends`` (not None).
+    """
     ids = [c.id for c in claims]
     bad = [i for i in ids if not i.startswith(chapter + ".") or len(i) <= len(chapter) + 1]
     if bad:
@@ -234,6 +289,14 @@ def record(claims: list[Claim], chapter: str) -> None:
         )
         if c.kind:
             values[f"claim:{c.id}:kind"] = c.kind
+        for name in ("null", "sesoi"):
+            if math.isfinite(getattr(c, name)):
+                values[f"claim:{c.id}:{name}"] = getattr(c, name)
+        if c.scale:
+            values[f"claim:{c.id}:scale"] = c.scale
+        for name in ("above", "depends"):
+            if getattr(c, name) is not None:
+                values[f"claim:{c.id}:{name}"] = bool(getattr(c, name))
     results.record(**values)
 
 

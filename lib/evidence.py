@@ -9,12 +9,19 @@ over seeds x conditions (dataset x scale; chapter 4's synthetic settings) with
   run (claim id, chapter, condition, seed, estimate, interval, verdict), with the run's
   provenance on every row (git commit, hash of ``lib/``, hash of the notebook, torch,
   device, python, host, wall time, date);
-- ``evidence/conditions.csv``: per claim and condition, the shares of replications that
-  hold / do not hold / are inconclusive / measured nothing, and the statistic's mean with
-  a 95% interval across seeds;
+- ``evidence/conditions.csv``: per claim and condition, the runs pooled over seeds
+  (:mod:`lib.pooling`: random-effects estimate, Hartung-Knapp and t intervals, tau, I^2)
+  and its verdict against the claim's declared SESOI, beside the shares of runs that
+  hold / do not hold / are inconclusive / measured nothing (the old vote count, for reference);
 - ``evidence/verdicts.csv``: one row per claim, its replicated verdict under
-  :data:`RULE`, the per-condition shares, the number of replications and the ``lib/``
-  hash the evidence was recorded with, and the rule's threshold and minimum replications.
+  :data:`RULE` with each condition's verdict named, the old vote-count verdict, the
+  declaration it was decided with, the number of replications, the ``lib/`` hash the
+  evidence was recorded with, and the rule's parameters.
+
+The declaration a verdict needs (null, SESOI, analysis scale, direction, whether the
+claim depends on the condition) comes from each run's records (``claim:<id>:null`` ...),
+else from ``evidence/claims.csv``, written from the chapters' ``DECLARED`` by
+``python -m lib.evidence declarations``.
 
 Evidence recorded with another ``lib/`` than the current one is *stale*; every reader
 of the ledger (the claims tables, the Evidence page) says so.
@@ -34,13 +41,14 @@ import re
 import shutil
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from . import claims, sweep
+from . import claims, pooling, sweep
 from .provenance import code_sha256, cpu_id, lib_sha256, notebook_sha256, torch_version  # noqa: F401  (interface)
 from .verdicts import BOOK, EVIDENCE_DIR, STALE, current_hashes, is_stale, replicated, shown, stale_column  # noqa: F401
 
@@ -65,10 +73,14 @@ PROVENANCE = (
 )
 # A digest of each run's rows (every other column), written with them: an edited, added or deleted row is named.
 RUN_DIGEST = "run_sha256"
+# The declaration a run recorded with each claim (empty on rows recorded before it was): null, SESOI,
+# the scale the runs are pooled on (analysis_scale: "scale" is the profile), direction, condition-dependence.
+DECLARATION_FIELDS = ("null", "sesoi", "analysis_scale", "above", "depends")
 LEDGER_COLUMNS = (
     "claim_id",
     "chapter",
     "kind",
+    *DECLARATION_FIELDS,
     "claim",
     "condition",
     "dataset",
@@ -86,27 +98,51 @@ LEDGER_COLUMNS = (
 )
 # Parameters that never define a condition: replications differ by seed; the device is provenance.
 NOT_CONDITION = ("seed", "device")
-CLAIM_KEY = re.compile(r"^claim:(?P<id>[a-z][a-z0-9]*\.[a-z0-9_]+):(?P<field>estimate|lo|hi|verdict|claim|rank|kind)$")
-
-# The replicated verdicts and the rule that decides them.
-THRESHOLD = 0.8
-MIN_REPLICATIONS = 5
-HOLDS, FAILS, DEPENDS, FRAGILE = "holds", "does not hold", "depends on the data", "fragile"
-NOT_MEASURED = "not measured"
-TOO_FEW = "too few replications"
-REPLICATED = (HOLDS, FAILS, DEPENDS, FRAGILE, NOT_MEASURED, TOO_FEW)
-RULE = (
-    f"A claim **holds** only when it holds in at least {THRESHOLD:.0%} of the replications of "
-    f"every condition, and **does not hold** only when it fails in at least {THRESHOLD:.0%} "
-    f"of the replications of every condition. It **depends on the data** when conditions "
-    f"disagree: it holds in at least {THRESHOLD:.0%} of one condition's replications and fails "
-    f"in at least {THRESHOLD:.0%} of another's. It is **not measured** when in at least "
-    f"{THRESHOLD:.0%} of the replications of every condition the run could not compute its "
-    f"statistic at all (inconclusive, with no estimate: the chapter's claims table says why). "
-    f"Otherwise (some condition is split, inconclusive, or not measured while another is not) it "
-    f"is **fragile**. A claim with fewer than {MIN_REPLICATIONS} replications "
-    f"in some condition has **too few replications** to be decided."
+CLAIM_KEY = re.compile(
+    r"^claim:(?P<id>[a-z][a-z0-9]*\.[a-z0-9_]+):"
+    r"(?P<field>estimate|lo|hi|verdict|claim|rank|kind|null|sesoi|scale|above|depends)$"
 )
+
+# The replicated verdicts and the rule that decides them (lib.pooling).
+THRESHOLD = 0.8  # the share of runs without an estimate that makes a condition "not measured" (and the old vote)
+MIN_REPLICATIONS = 5
+LEVEL = pooling.LEVEL
+HOLDS, OPPOSITE, NO_EFFECT, WEAK = pooling.HOLDS, pooling.OPPOSITE, pooling.NO_EFFECT, pooling.WEAK
+WEAK_OPPOSITE, INCONCLUSIVE, DEPENDS = pooling.WEAK_OPPOSITE, pooling.INCONCLUSIVE, pooling.DEPENDS
+NOT_MEASURED = pooling.NOT_MEASURED
+TOO_FEW = "too few replications"
+NO_SESOI = "no SESOI declared"
+NO_NULL = "no null declared"
+REPLICATED = (
+    HOLDS,
+    WEAK,
+    NO_EFFECT,
+    WEAK_OPPOSITE,
+    OPPOSITE,
+    INCONCLUSIVE,
+    DEPENDS,
+    NOT_MEASURED,
+    TOO_FEW,
+    NO_SESOI,
+    NO_NULL,
+)
+RULE = (
+    f"Per claim and condition the runs' decision statistics are pooled over seeds, the seed being the unit "
+    f"(a random-effects mean with a Hartung–Knapp {LEVEL:.0%} interval; correlations on Fisher's z, ratios "
+    f"on the log scale), and the claim **holds** there when the interval lies beyond the smallest effect of "
+    f"interest (SESOI) it declared, in the predicted direction, is the **opposite** beyond it the other way, "
+    f"shows **no effect** inside null ± SESOI, is **weak** when it excludes the null but not the SESOI "
+    f"(**{WEAK_OPPOSITE}** on the other side), and is **inconclusive** otherwise (**not measured** when {THRESHOLD:.0%} of the runs have no estimate). "
+    f"Across conditions a claim gets the verdict they share or **depends on the data**, each condition's "
+    f"verdict named (a claim declared not to depend on the condition pools its distinct runs of every "
+    f"condition instead), with fewer than {MIN_REPLICATIONS} runs in a condition it has **too few "
+    f"replications**, and without a declared SESOI it reads **{NO_SESOI}**: no undeclared margin decides."
+)
+
+# The old rule, kept as a column for reference: a condition's verdict by the share of its runs that vote for it.
+FAILS = "does not hold"
+NO_MAJORITY = "no majority"
+VOTES = (HOLDS, FAILS, DEPENDS, NO_MAJORITY, NOT_MEASURED, TOO_FEW)
 
 
 class EvidenceError(ValueError):
@@ -185,6 +221,11 @@ def ledger_rows(record: Mapping[str, Any], varied: Iterable[str] | None = None) 
                 "claim_id": cid,
                 "chapter": cid.split(".")[0],
                 "kind": fields.get("kind", ""),
+                "null": _number(fields.get("null")),
+                "sesoi": _number(fields.get("sesoi")),
+                "analysis_scale": fields.get("scale", ""),
+                "above": fields.get("above"),
+                "depends": fields.get("depends"),
                 "claim": fields.get("claim", ""),
                 "condition": label,
                 "dataset": dataset,
@@ -266,45 +307,39 @@ def _sorted(ledger: pd.DataFrame, rank: Mapping[str, float] | None = None) -> pd
 # ------------------------------------------------------------------ aggregation
 
 
-def mean_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:
+def mean_interval(values: Iterable[float], level: float = LEVEL) -> tuple[float, float, float]:
     """Mean of the finite values and its Student-t interval across them (NaN interval below 2 values)."""
-    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    if len(x) == 0:
-        return math.nan, math.nan, math.nan
-    m = float(x.mean())
-    if len(x) < 2:
-        return m, math.nan, math.nan
-    from scipy import stats  # imported here: lib.claims loads this module in every kernel and scipy.stats takes 1.5 s
-
-    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return m, m - half, m + half
+    m, lo, hi, _ = pooling.t_interval(values, level)
+    return m, lo, hi
 
 
-def condition_verdict(holds: float, fails: float, threshold: float = THRESHOLD, not_measured: float = 0.0) -> str:
-    """One condition's verdict from the shares of its replications that hold, do not hold and measured
-    nothing (:func:`measured_nothing`): the first of holds / does not hold / not measured whose share
-    reaches ``threshold``, else fragile."""
+def condition_votes(holds: float, fails: float, threshold: float = THRESHOLD, not_measured: float = 0.0) -> str:
+    """The old vote count in one condition, from the shares of its replications that hold, do not hold and
+    measured nothing (:func:`measured_nothing`): the first of holds / does not hold / not measured whose
+    share reaches ``threshold``, else no majority."""
     if holds >= threshold:
         return HOLDS
     if fails >= threshold:
         return FAILS
     if not_measured >= threshold:
         return NOT_MEASURED
-    return FRAGILE
+    return NO_MAJORITY
 
 
 def replicated_verdict(
     shares: Iterable[tuple[float, ...]], threshold: float = THRESHOLD, min_replications: int = MIN_REPLICATIONS
 ) -> str:
-    """The replicated verdict (:data:`RULE`) from each condition's shares.
+    """The old 80%-of-runs rule (kept for reference as the ``votes`` column): a verdict from each condition's shares.
 
     One tuple per condition: ``(share holds, share does not hold, n)``, optionally followed
     by the share of replications that measured nothing (:func:`measured_nothing`; 0 when left out).
+    It counts votes, so a real effect that each run detects with probability 0.7 reads
+    *holds* the less often the more seeds are run; :data:`RULE` pools the runs instead.
     """
     shares = [(*t, 0.0)[:4] for t in shares]
     if not shares or any(n < min_replications for _, _, n, _ in shares):
         return TOO_FEW
-    per = [condition_verdict(h, f, threshold, u) for h, f, _, u in shares]
+    per = [condition_votes(h, f, threshold, u) for h, f, _, u in shares]
     if all(v == HOLDS for v in per):
         return HOLDS
     if all(v == FAILS for v in per):
@@ -313,7 +348,7 @@ def replicated_verdict(
         return DEPENDS
     if all(v == NOT_MEASURED for v in per):
         return NOT_MEASURED
-    return FRAGILE
+    return NO_MAJORITY
 
 
 def measured_nothing(rows: pd.DataFrame) -> pd.Series:
@@ -333,28 +368,310 @@ def _one_hash(hashes: Iterable[Any]) -> str:
     return found[0] if len(found) == 1 else f"mixed:{len(found)}" if found else ""
 
 
-def aggregate(
-    ledger: pd.DataFrame, threshold: float = THRESHOLD, min_replications: int = MIN_REPLICATIONS
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per claim and condition the shares and mean with 95% interval; per claim the replicated verdict.
+# ------------------------------------------------------------ declarations
 
-    Returns ``(conditions, verdicts)``; every condition a claim was run in is kept,
-    whatever it shows.
+DECLARATIONS = "claims.csv"  # in EVIDENCE_DIR: the chapters' declarations, for rows recorded without them
+DECLARATION_COLUMNS = (
+    "id",
+    "chapter",
+    "kind",
+    "statement",
+    "statistic",
+    "null",
+    "above",
+    "sesoi",
+    "scale",
+    "depends",
+    "why",
+)
+
+
+def declaration_table(declared: Iterable[claims.Declared]) -> pd.DataFrame:
+    """The rows of ``claims.csv`` for these declarations (the statement and statistic as declared, with their fields)."""
+    rows = [
+        {
+            "id": d.id,
+            "chapter": d.id.split(".")[0],
+            "kind": d.kind,
+            "statement": d.claim,
+            "statistic": d.statistic,
+            "null": d.null_value,
+            "above": bool(d.above),
+            "sesoi": math.nan if d.sesoi is None else float(d.sesoi),
+            "scale": d.scale,
+            "depends": bool(d.depends),
+            "why": d.why,
+        }
+        for d in declared
+    ]
+    return pd.DataFrame(rows, columns=list(DECLARATION_COLUMNS))
+
+
+def chapter_declarations() -> pd.DataFrame:
+    """Every chapter's ``DECLARED`` claims as the rows of ``claims.csv`` (imports every chapter, and torch)."""
+    import importlib
+
+    from . import chapters
+
+    found: list[claims.Declared] = []
+    for notebook in chapters.NOTEBOOKS:
+        module = chapters.chapter(notebook)
+        table = getattr(module, "DECLARED", None)
+        if table is None and hasattr(module, "__path__"):  # a package keeps them in its claims module
+            try:
+                table = getattr(importlib.import_module(f"{module.__name__}.claims"), "DECLARED", None)
+            except ModuleNotFoundError:
+                table = None
+        found += list((table or {}).values())
+    return declaration_table(found)
+
+
+def declarations_csv(table: pd.DataFrame) -> str:
+    """``claims.csv``'s text for a declarations table (what the command writes and the test compares)."""
+    return table[list(DECLARATION_COLUMNS)].to_csv(index=False)
+
+
+def write_declarations(out: str | Path | None = None, table: pd.DataFrame | None = None) -> Path:
+    """Write ``claims.csv`` into ``out`` (default: the ledger's folder) from ``table`` (default: the chapters')."""
+    path = Path(out or EVIDENCE_DIR) / DECLARATIONS
+    text = declarations_csv(chapter_declarations() if table is None else table)
+    sweep.atomic_write(path, lambda p: p.write_text(text))
+    return path
+
+
+def read_declarations(out: str | Path | None = None) -> pd.DataFrame | None:
+    """``claims.csv`` of ``out`` (default: the ledger's folder), or None when it is not written."""
+    path = Path(out or EVIDENCE_DIR) / DECLARATIONS
+    if not path.exists():
+        return None
+    return pd.read_csv(path, dtype={"statement": str, "statistic": str, "scale": str, "why": str})
+
+
+def _flag(v: Any) -> bool | None:
+    """A recorded True/False (bool, "True"/"False", 1/0), or None when nothing is recorded."""
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, str):
+        return {"true": True, "1": True, "false": False, "0": False}.get(v.strip().lower())
+    if isinstance(v, (int, float, np.number)) and math.isfinite(float(v)):
+        return bool(v)
+    return None
+
+
+def _float(v: Any) -> float:
+    try:
+        return math.nan if v is None or (isinstance(v, str) and not v.strip()) else float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _text(v: Any) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+def _recorded(values: Iterable[Any], parse) -> list[Any]:
+    """The values the rows recorded (parsed; empty ones left out)."""
+    out = [parse(v) for v in values]
+    return [v for v in out if v is not None and v != "" and not (isinstance(v, float) and math.isnan(v))]
+
+
+def _most(values: list[Any], default: Any) -> Any:
+    """The most frequent recorded value (the first of equally frequent ones), else ``default``."""
+    return max(dict.fromkeys(values), key=values.count) if values else default
+
+
+def declarations_by_id(declarations: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
+    """``claims.csv`` rows by claim id, parsed: null and sesoi floats, scale, above and depends flags."""
+    if declarations is None or declarations.empty:
+        return {}
+    return {
+        str(r["id"]): {
+            "null": _float(r.get("null")),
+            "sesoi": _float(r.get("sesoi")),
+            "scale": _text(r.get("scale")),
+            "above": _flag(r.get("above")),
+            "depends": _flag(r.get("depends")),
+            "statistic": _text(r.get("statistic")),
+        }
+        for r in declarations.to_dict("records")
+    }
+
+
+def claim_declaration(rows: pd.DataFrame, declared: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One claim's declaration: what its runs recorded (the most frequent value), else ``declared``
+    (its parsed ``claims.csv`` row). ``null`` is the claim-wide default; :func:`condition_null` is per condition."""
+    declared = declared or {}
+
+    def col(name: str) -> pd.Series:
+        return rows[name] if name in rows else pd.Series([], dtype=object)
+
+    scale = _most(_recorded(col("analysis_scale"), _text), declared.get("scale") or claims.IDENTITY)
+    return {
+        "null": _most(_recorded(col("null"), _float), declared.get("null", math.nan)),
+        "sesoi": _most(_recorded(col("sesoi"), _float), declared.get("sesoi", math.nan)),
+        "scale": scale if scale in claims.SCALES else claims.IDENTITY,
+        "above": _most(_recorded(col("above"), _flag), declared.get("above")),
+        "depends": _most(_recorded(col("depends"), _flag), declared.get("depends")),
+    }
+
+
+def condition_null(rows: pd.DataFrame, default: float) -> float:
+    """The null of one condition's runs: the one they recorded, else ``default``; NaN when they recorded several."""
+    found = set(_recorded(rows["null"], _float)) if "null" in rows else set()
+    return found.pop() if len(found) == 1 else math.nan if found else default
+
+
+def judge(
+    rows: pd.DataFrame,
+    declaration: Mapping[str, Any],
+    null: float,
+    *,
+    threshold: float = THRESHOLD,
+    min_replications: int = MIN_REPLICATIONS,
+    level: float = LEVEL,
+) -> tuple[pooling.Pooled, str]:
+    """Runs pooled (:func:`lib.pooling.pool`) and their verdict: too few replications, not measured (at least
+    ``threshold`` of them without an estimate), no SESOI declared, no null declared, else :func:`lib.pooling.decide`."""
+    scale = declaration["scale"]
+    p = pooling.pool(rows.estimate, rows.lo, rows.hi, scale, level)
+    if p.n < min_replications:
+        return p, TOO_FEW
+    if p.n == 0 or (p.n - p.k) / p.n >= threshold:
+        return p, NOT_MEASURED
+    if not math.isfinite(declaration["sesoi"]):
+        return p, NO_SESOI
+    usable = math.isfinite(null) and (scale != claims.LOG or null > 0) and (scale != claims.FISHER_Z or abs(null) < 1)
+    if not usable or declaration["above"] is None:
+        return p, NO_NULL
+    return p, pooling.decide(p.lo, p.hi, null, declaration["sesoi"], scale, declaration["above"])
+
+
+def combine(verdicts: Mapping[str, str]) -> tuple[str, str]:
+    """A claim's verdict from its conditions' (label -> verdict), with each condition's named
+    (:func:`lib.pooling.across`); too few, not measured everywhere, no SESOI and no null come first."""
+    named = pooling.across(verdicts)[1]
+    found = set(verdicts.values())
+    if not found:
+        return TOO_FEW, named
+    for word in (TOO_FEW, NO_SESOI, NO_NULL):
+        if word in found:
+            return word, named
+    return pooling.across(verdicts)[0], named
+
+
+DISTINCT = ["seed", "estimate", "lo", "hi"]  # runs of one claim equal in these are one replication
+
+
+def _shown(p: pooling.Pooled) -> dict[str, float]:
+    out = p.shown()
+    return {
+        "pooled": out["estimate"],
+        "pooled_lo": out["lo"],
+        "pooled_hi": out["hi"],
+        "t_lo": out["t_lo"],
+        "t_hi": out["t_hi"],
+    }
+
+
+CONDITION_COLUMNS = (
+    "claim_id",
+    "chapter",
+    "condition",
+    "dataset",
+    "scale",
+    "n",
+    "k",
+    "share_holds",
+    "share_fails",
+    "share_inconclusive",
+    "share_not_measured",
+    "votes",
+    "null",
+    "sesoi",
+    "analysis_scale",
+    "above",
+    "method",
+    "pooled",
+    "pooled_lo",
+    "pooled_hi",
+    "t_lo",
+    "t_hi",
+    "tau",
+    "i2",
+    "seed_sd",
+    "verdict",
+)
+VERDICT_COLUMNS = (
+    "id",
+    "chapter",
+    "kind",
+    "claim",
+    "replicated",
+    "verdicts_by_condition",
+    "votes",
+    "null",
+    "sesoi",
+    "analysis_scale",
+    "above",
+    "depends",
+    "pooled_over",
+    "pooled",
+    "pooled_lo",
+    "pooled_hi",
+    "tau",
+    "i2",
+    "n",
+    "conditions",
+    "by_condition",
+    "notebook",
+    "code_sha256",
+    "notebook_sha256",
+    "lib_sha256",
+    "threshold",
+    "min_replications",
+    "level",
+)
+
+
+def aggregate(
+    ledger: pd.DataFrame,
+    threshold: float = THRESHOLD,
+    min_replications: int = MIN_REPLICATIONS,
+    level: float = LEVEL,
+    declarations: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per claim and condition the runs pooled and decided (:func:`judge`); per claim the verdict across
+    conditions (:data:`RULE`), with the old vote shares and vote verdict beside them for reference.
+
+    ``declarations`` (``claims.csv``, :func:`read_declarations`) stands in for the declaration
+    fields a run did not record. Returns ``(conditions, verdicts)``; every condition a claim
+    was run in is kept, whatever it shows. A claim declared not to depend on the condition
+    (``depends`` False) is decided by its distinct runs (:data:`DISTINCT`) of every condition
+    pooled together, when its conditions share one null; the claim-level estimate is given
+    only then or for a single condition (no mean across conditions with different nulls).
     """
+    declared = declarations_by_id(declarations)
+    rule = dict(threshold=threshold, min_replications=min_replications, level=level)
     cond_rows, verdict_rows = [], []
     for cid, rows in ledger.groupby("claim_id", sort=False):
-        by_condition = {}
+        decl = claim_declaration(rows, declared.get(cid))
+        by_condition, decided, pools, nulls = {}, {}, {}, {}
         for cond, g in rows.groupby("condition", sort=False):
             n = len(g)
             share = {v: float((g.verdict == v).mean()) for v in claims.VERDICTS}
             share_nothing = float(measured_nothing(g).mean())
-            m, lo, hi = mean_interval(g.estimate)
+            votes = condition_votes(share[claims.HOLDS], share[claims.FAILS], threshold, share_nothing)
+            null = condition_null(g, decl["null"])
+            p, verdict = judge(g, decl, null, **rule)
+            decided[cond], pools[cond], nulls[cond] = verdict, p, null
             by_condition[cond] = {
                 "holds": share[claims.HOLDS],
                 "fails": share[claims.FAILS],
                 "inconclusive": share[claims.INCONCLUSIVE],
                 "not_measured": share_nothing,
                 "n": n,
+                "votes": votes,
+                "verdict": verdict,
             }
             cond_rows.append(
                 {
@@ -364,34 +681,66 @@ def aggregate(
                     "dataset": g.dataset.iloc[0],
                     "scale": g.scale.iloc[0],
                     "n": n,
+                    "k": p.k,
                     "share_holds": share[claims.HOLDS],
                     "share_fails": share[claims.FAILS],
                     "share_inconclusive": share[claims.INCONCLUSIVE],
                     "share_not_measured": share_nothing,
-                    "verdict": condition_verdict(share[claims.HOLDS], share[claims.FAILS], threshold, share_nothing),
-                    "estimate_mean": m,
-                    "estimate_lo": lo,
-                    "estimate_hi": hi,
+                    "votes": votes,
+                    "null": null,
+                    "sesoi": decl["sesoi"],
+                    "analysis_scale": decl["scale"],
+                    "above": decl["above"],
+                    "method": p.method,
+                    **_shown(p),
+                    "tau": p.tau,
+                    "i2": p.i2,
+                    "seed_sd": p.sd,
+                    "verdict": verdict,
                 }
             )
-        m, lo, hi = mean_interval(rows.estimate)
+        one_null = set(nulls.values()) if all(math.isfinite(x) for x in nulls.values()) else set()
+        pooled, over = None, "each condition"
+        if decl["depends"] is False and len(one_null) == 1:
+            distinct = rows.drop_duplicates(DISTINCT)
+            pooled, verdict = judge(distinct, decl, one_null.pop(), **rule)
+            over = f"all {len(distinct)} distinct runs"
+            named = f"{verdict}: {over} of {len(decided)} condition{'s' * (len(decided) != 1)}"
+        else:
+            verdict, named = combine(decided)
+            if decl["depends"] is False:
+                over = "each condition (their nulls differ)"
+            if len(pools) == 1:
+                pooled = next(iter(pools.values()))
+        shown = _shown(pooled) if pooled is not None else dict.fromkeys(("pooled", "pooled_lo", "pooled_hi"), math.nan)
         text = next((t for t in rows.claim if isinstance(t, str) and t), "")
+        nulls_found = {x for x in nulls.values() if math.isfinite(x)}
         verdict_rows.append(
             {
                 "id": cid,
                 "chapter": rows.chapter.iloc[0],
                 "kind": _one_hash(rows.kind),
                 "claim": text,
-                "replicated": replicated_verdict(
+                "replicated": verdict,
+                "verdicts_by_condition": named,
+                "votes": replicated_verdict(
                     ((c["holds"], c["fails"], c["n"], c["not_measured"]) for c in by_condition.values()),
                     threshold,
                     min_replications,
                 ),
+                "null": nulls_found.pop() if len(nulls_found) == 1 else math.nan,
+                "sesoi": decl["sesoi"],
+                "analysis_scale": decl["scale"],
+                "above": decl["above"],
+                "depends": decl["depends"],
+                "pooled_over": over,
+                "pooled": shown["pooled"],
+                "pooled_lo": shown["pooled_lo"],
+                "pooled_hi": shown["pooled_hi"],
+                "tau": math.nan if pooled is None else pooled.tau,
+                "i2": math.nan if pooled is None else pooled.i2,
                 "n": len(rows),
                 "conditions": len(by_condition),
-                "estimate_mean": m,
-                "estimate_lo": lo,
-                "estimate_hi": hi,
                 "by_condition": json.dumps(by_condition),
                 "notebook": _one_hash(rows.notebook),
                 "code_sha256": _one_hash(rows.code_sha256),
@@ -399,49 +748,11 @@ def aggregate(
                 "lib_sha256": _one_hash(rows.lib_sha256),
                 "threshold": threshold,
                 "min_replications": min_replications,
+                "level": level,
             }
         )
-    conditions = pd.DataFrame(
-        cond_rows,
-        columns=[
-            "claim_id",
-            "chapter",
-            "condition",
-            "dataset",
-            "scale",
-            "n",
-            "share_holds",
-            "share_fails",
-            "share_inconclusive",
-            "share_not_measured",
-            "verdict",
-            "estimate_mean",
-            "estimate_lo",
-            "estimate_hi",
-        ],
-    )
-    verdicts = pd.DataFrame(
-        verdict_rows,
-        columns=[
-            "id",
-            "chapter",
-            "kind",
-            "claim",
-            "replicated",
-            "n",
-            "conditions",
-            "estimate_mean",
-            "estimate_lo",
-            "estimate_hi",
-            "by_condition",
-            "notebook",
-            "code_sha256",
-            "notebook_sha256",
-            "lib_sha256",
-            "threshold",
-            "min_replications",
-        ],
-    )
+    conditions = pd.DataFrame(cond_rows, columns=list(CONDITION_COLUMNS))
+    verdicts = pd.DataFrame(verdict_rows, columns=list(VERDICT_COLUMNS))
     return conditions, verdicts
 
 
@@ -459,14 +770,18 @@ def run_digests(ledger: pd.DataFrame) -> dict[str, str]:
     }
 
 
-def _write_tables(ledger: pd.DataFrame, out: Path, **rule: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write the three tables into ``out``, the ledger with each run's digest of its rows as read back."""
-    ledger = ledger.assign(**{RUN_DIGEST: ""})[list(LEDGER_COLUMNS)]
+def _write_tables(
+    ledger: pd.DataFrame, out: Path, declarations: pd.DataFrame | None = None, **rule: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write the three tables into ``out``, the ledger with each run's digest of its rows as read back
+    (a ledger read before the declaration columns existed gets them empty)."""
+    missing = {c: math.nan for c in DECLARATION_FIELDS if c not in ledger}
+    ledger = ledger.assign(**missing, **{RUN_DIGEST: ""})[list(LEDGER_COLUMNS)]
     sweep.atomic_write(out / LEDGER, lambda p: ledger.to_csv(p, index=False))
     back = read(LEDGER, out)  # digest what a reader gets back, so a check recomputes exactly this
     back[RUN_DIGEST] = back.point.map(run_digests(back))
     sweep.atomic_write(out / LEDGER, lambda p: back.to_csv(p, index=False))
-    conditions, verdicts = aggregate(read(LEDGER, out), **rule)
+    conditions, verdicts = aggregate(read(LEDGER, out), declarations=declarations, **rule)
     for name, table in ((CONDITIONS, conditions), (VERDICTS, verdicts)):
         sweep.atomic_write(out / name, lambda p, t=table: t.to_csv(p, index=False))
     return conditions, verdicts
@@ -476,14 +791,16 @@ def write(ledger: pd.DataFrame, out: str | Path | None = None, **rule: Any) -> t
     """Write ``ledger.csv``, ``conditions.csv`` and ``verdicts.csv`` into ``out`` (default: the ledger's).
 
     They are written into a folder beside ``out``, checked (:func:`check_tables`), and only
-    then moved into place, so a failure leaves the tables already in ``out`` untouched.
+    then moved into place, so a failure leaves the tables already in ``out`` untouched. The
+    verdicts read the declarations in ``out`` (``claims.csv``) where the runs recorded none.
     """
     out = Path(out or EVIDENCE_DIR)
     out.mkdir(parents=True, exist_ok=True)
+    declarations = read_declarations(out)
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=out))
     try:
-        conditions, verdicts = _write_tables(ledger, tmp, **rule)
-        problems = check_tables(tmp)
+        conditions, verdicts = _write_tables(ledger, tmp, declarations, **rule)
+        problems = check_tables(tmp, declarations=declarations)
         if problems:
             raise EvidenceError("the new ledger failed its check, nothing replaced: " + "; ".join(problems[:5]))
         for name in (LEDGER, CONDITIONS, VERDICTS):
@@ -508,6 +825,8 @@ def read(name: str, out: str | Path | None = None) -> pd.DataFrame | None:
             "git_commit": str,
             "code_sha256": str,
             "notebook_sha256": str,
+            "analysis_scale": str,
+            "verdicts_by_condition": str,
         },
     )
 
@@ -573,13 +892,18 @@ def _table_differences(name: str, recorded: pd.DataFrame, again: pd.DataFrame, k
     return problems
 
 
-def check_tables(out: str | Path | None = None, specs: Iterable[str | Path] | None = None) -> list[str]:
+def check_tables(
+    out: str | Path | None = None,
+    specs: Iterable[str | Path] | None = None,
+    declarations: pd.DataFrame | None = None,
+) -> list[str]:
     """Every problem of the evidence in ``out``; an empty list when it is sound.
 
     The ledger's schema and provenance (:func:`check_ledger`); each run's rows against the
     digest recorded with them (an edited, added or deleted row names its run);
-    ``conditions.csv`` and ``verdicts.csv`` recomputed from ``ledger.csv`` and required equal;
-    with ``specs``, exactly the runs those evidence specs define.
+    ``conditions.csv`` and ``verdicts.csv`` recomputed from ``ledger.csv`` (and the
+    declarations: ``claims.csv`` in ``out`` unless given) and required equal; with
+    ``specs``, exactly the runs those evidence specs define.
     """
     out = Path(out or EVIDENCE_DIR)
     ledger = read(LEDGER, out)
@@ -608,10 +932,13 @@ def check_tables(out: str | Path | None = None, specs: Iterable[str | Path] | No
         rule = {
             "threshold": float(verdicts.threshold.iloc[0]),
             "min_replications": int(verdicts.min_replications.iloc[0]),
+            "level": float(verdicts.level.iloc[0]),
         }
     except (AttributeError, IndexError, ValueError):
-        return problems + [f"{VERDICTS} does not state its rule (threshold, min_replications)"]
-    conditions, again = aggregate(ledger, **rule)
+        return problems + [f"{VERDICTS} does not state its rule (threshold, min_replications, level)"]
+    if declarations is None:
+        declarations = read_declarations(out)
+    conditions, again = aggregate(ledger, declarations=declarations, **rule)
     problems += _table_differences(CONDITIONS, tables[CONDITIONS], conditions, ["claim_id", "condition"])
     problems += _table_differences(VERDICTS, verdicts, again, ["id"])
     if specs is not None:
@@ -758,13 +1085,20 @@ def summary(out: str | Path | None = None) -> str:
     is_check = verdicts.get("kind", pd.Series("", index=verdicts.index)).astype(str) == "check"
     counts = verdicts[~is_check].replicated.value_counts()
     tally = ", ".join(f"{counts[v]} {v}" for v in REPLICATED if v in counts)
+    checks = verdicts[is_check]
+    undeclared = int((checks.replicated == NO_SESOI).sum())
+    check_note = (
+        f" ({undeclared} with no SESOI declared; by the old vote count {int((checks.votes == HOLDS).sum())} hold)"
+        if undeclared and "votes" in checks
+        else ""
+    )
     lines.append(
         f"The ledger holds {s['rows']} claim records from {s['runs']} runs: {s['claims']} claims in "
         f"{s['conditions']} condition{'s' * (s['conditions'] != 1)}, {s['wall_s'] / 60:.1f} minutes of runs in all. "
         f"Replicated verdicts: {tally}."
         + (
             f" Mechanism checks (identities any correct implementation shows, not findings): "
-            f"{int((verdicts[is_check].replicated == HOLDS).sum())} of {int(is_check.sum())} hold."
+            f"{int((checks.replicated == HOLDS).sum())} of {int(is_check.sum())} hold{check_note}."
             if is_check.any()
             else ""
         )
@@ -808,31 +1142,191 @@ def heat(out: str | Path | None = None) -> Any:
 
 
 def details(out: str | Path | None = None) -> pd.DataFrame | None:
-    """Per claim and condition: replications, shares and the statistic's mean with its 95% interval."""
+    """Per claim and condition: runs, the pooled estimate with its interval, tau, the verdict, and the old vote shares."""
     conditions = read(CONDITIONS, out)
     if conditions is None or conditions.empty:
         return None
     c = conditions
+
+    def shown(m: float, lo: float, hi: float) -> str:
+        return "" if math.isnan(m) else claims.fmt(m, None if math.isnan(lo) else (lo, hi))
+
     table = pd.DataFrame(
         {
             "claim": c.claim_id,
             "condition": c.condition,
             "n": c.n,
-            "holds": c.share_holds.map("{:.0%}".format),
-            "does not hold": c.share_fails.map("{:.0%}".format),
-            "inconclusive": c.share_inconclusive.map("{:.0%}".format),
-            # of the inconclusive ones: no estimate at all (a ledger recorded before this column: blank)
-            "of which not measured": (
-                c.share_not_measured.map("{:.0%}".format) if "share_not_measured" in c else pd.Series("", index=c.index)
-            ),
-            "verdict in this condition": c.verdict,
-            "statistic: mean [95% interval across seeds]": [
-                "" if math.isnan(m) else claims.fmt(m, None if math.isnan(lo) else (lo, hi))
-                for m, lo, hi in zip(c.estimate_mean, c.estimate_lo, c.estimate_hi)
+            "pooled estimate [95% interval]": [
+                shown(m, lo, hi) + (" (t)" if method == "t" and not math.isnan(m) else "")
+                for m, lo, hi, method in zip(c.pooled, c.pooled_lo, c.pooled_hi, c.method)
             ],
+            "tau": c.tau.map(lambda v: "" if math.isnan(v) else f"{v:.3g}"),
+            "I²": c.i2.map(lambda v: "" if math.isnan(v) else f"{v:.0%}"),
+            "verdict in this condition": c.verdict,
+            "runs that hold": c.share_holds.map("{:.0%}".format),
+            "do not hold": c.share_fails.map("{:.0%}".format),
+            "inconclusive": c.share_inconclusive.map("{:.0%}".format),
+            "of which not measured": c.share_not_measured.map("{:.0%}".format),
         }
     )
     return table.set_index(["claim", "condition"])
+
+
+def power_table(
+    conditions: pd.DataFrame | str | Path | None = None, *, power: float = 0.8, level: float = LEVEL
+) -> pd.DataFrame | None:
+    """Per claim and condition with a declared SESOI: how many seeds decide an effect of the SESOI.
+
+    From the recorded between-seed SD of the runs' estimates (``seed_sd``, analysis scale)
+    and the distance from the null to the nearer edge of the SESOI band:
+    ``seeds to detect``, the seeds whose t interval excludes the null with probability
+    ``power`` when the effect is one SESOI (the same seeds let an effect of two SESOIs
+    read *holds*); ``seeds for no effect``, those whose interval lies inside the band
+    with that probability when there is none (:func:`lib.pooling.seeds_needed`).
+    ``conditions``: a conditions table, or the folder of ``conditions.csv``.
+    """
+    if not isinstance(conditions, pd.DataFrame):
+        conditions = read(CONDITIONS, conditions)
+    if conditions is None:
+        return None
+    rows = []
+    for r in conditions.itertuples():
+        scale = r.analysis_scale if isinstance(r.analysis_scale, str) and r.analysis_scale else claims.IDENTITY
+        if not (math.isfinite(r.sesoi) and math.isfinite(r.null)):
+            continue
+        try:
+            b_lo, b_hi = pooling.band(r.null, r.sesoi, scale)
+        except ValueError:
+            continue
+        centre = float(pooling.to_scale(r.null, scale)[0])
+        delta = min(centre - b_lo, b_hi - centre)
+        rows.append(
+            {
+                "claim": r.claim_id,
+                "condition": r.condition,
+                "runs": int(r.n),
+                "scale": scale,
+                "SESOI": r.sesoi,
+                "seed SD": r.seed_sd,
+                "seeds to detect": pooling.seeds_needed(r.seed_sd, delta, power=power, level=level),
+                "seeds for no effect": pooling.seeds_needed(
+                    r.seed_sd, delta, power=power, level=level, equivalence=True
+                ),
+            }
+        )
+    columns = ["claim", "condition", "runs", "scale", "SESOI", "seed SD", "seeds to detect", "seeds for no effect"]
+    return pd.DataFrame(rows, columns=columns).set_index(["claim", "condition"])
+
+
+FOREST_FONT = 9  # points: the smallest text of a figure at book width
+
+
+def forest(
+    claim_id: str,
+    out: str | Path | None = None,
+    *,
+    ledger: pd.DataFrame | None = None,
+    declarations: pd.DataFrame | None = None,
+    width: float = 6.4,
+    level: float = LEVEL,
+    min_replications: int = MIN_REPLICATIONS,
+) -> Any:
+    """A forest plot of one claim: per condition its runs with their own intervals, the pooled estimate
+    with its Hartung-Knapp interval (a diamond), the band null +- SESOI shaded and the null as a line.
+
+    On the statistic's own axis (a log axis for ratios). ``ledger`` and ``declarations``
+    default to those in ``out``. Returns the matplotlib figure; every text is at least
+    :data:`FOREST_FONT` points at ``width`` inches.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from . import plots
+
+    ledger = read(LEDGER, out) if ledger is None else ledger
+    if declarations is None:
+        declarations = read_declarations(out)
+    rows = None if ledger is None else ledger[ledger.claim_id == claim_id]
+    if rows is None or rows.empty:
+        raise EvidenceError(f"claim {claim_id!r} is not in the ledger")
+    declared = declarations_by_id(declarations).get(claim_id)
+    decl = claim_declaration(rows, declared)
+    scale, sesoi = decl["scale"], decl["sesoi"]
+    pooled, verdict_row = aggregate(rows, level=level, min_replications=min_replications, declarations=declarations)
+    pooled = pooled.set_index("condition")
+    groups = list(rows.groupby("condition", sort=False))
+    lines = sum(len(g) + 2 for _, g in groups)
+    fig, axes = plots.subplots(1, 1, width=width, height=1.3 + 0.2 * lines)
+    ax = axes[0, 0]
+    y, ticks, labels, seen = 0.0, [], [], [*rows.estimate, *pooled.pooled_lo, *pooled.pooled_hi, *pooled.null]
+    for cond, g in groups:
+        c = pooled.loc[cond]
+        null, verdict = float(c["null"]), c["verdict"]
+        top = y
+        for r in g.sort_values("seed", kind="stable").itertuples():
+            if math.isfinite(r.estimate):  # the run's interval as a segment: it need not contain its estimate
+                if math.isfinite(r.lo + r.hi):
+                    ax.plot([r.lo, r.hi], [y, y], color="0.35", lw=1)
+                ax.plot([r.estimate], [y], "o", ms=4, color="0.35")
+            ticks.append(y)
+            labels.append(f"seed {r.seed}" + ("" if math.isfinite(r.estimate) else " (no estimate)"))
+            y -= 1
+        m, lo, hi = float(c["pooled"]), float(c["pooled_lo"]), float(c["pooled_hi"])
+        if math.isfinite(m):
+            if math.isfinite(lo + hi):
+                ax.plot([lo, hi], [y, y], color="C0", lw=2.2)
+            ax.plot([m], [y], "D", ms=7, color="C0")
+        ticks.append(y)
+        labels.append(f"pooled: {verdict}")
+        ax.text(
+            0.005,
+            top + 0.9,
+            cond,
+            transform=ax.get_yaxis_transform(),
+            fontsize=FOREST_FONT,
+            fontweight="bold",
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0, "alpha": 0.85},
+        )
+        if math.isfinite(null):
+            span = (top + 0.5, y - 0.5)
+            if math.isfinite(sesoi):
+                try:
+                    b_lo, b_hi = pooling.from_scale(pooling.band(null, sesoi, scale), scale)
+                    ax.fill_betweenx(span, b_lo, b_hi, color="0.88", zorder=0, lw=0)
+                    seen += [b_lo, b_hi]
+                except ValueError:
+                    pass
+            ax.plot([null, null], span, color="0.2", lw=1, ls="--", zorder=1)
+        y -= 2
+    # The view spans the estimates, pooled intervals and band; a run's wider interval runs off its edge.
+    seen = np.asarray([v for v in seen if math.isfinite(v) and (scale != claims.LOG or v > 0)], dtype=float)
+    if scale == claims.LOG:
+        ax.set_xscale("log")
+        plots.log_ticks(ax.xaxis)
+    if len(seen):
+        lo, hi = pooling.to_scale([seen.min(), seen.max()], scale if scale == claims.LOG else claims.IDENTITY)
+        pad = 0.08 * (hi - lo) if hi > lo else 0.1 * max(abs(lo), 1.0)
+        ax.set_xlim(*pooling.from_scale([lo - pad, hi + pad], scale if scale == claims.LOG else claims.IDENTITY))
+    ax.set_yticks(ticks, labels)
+    ax.set_ylim(y + 1.2, 1.6)
+    ax.grid(axis="y", visible=False)
+    ax.tick_params(labelsize=FOREST_FONT)
+    statistic = (declared or {}).get("statistic") or "the claim's statistic"
+    statistic = re.sub(r"\{[^}]*\}", "…", statistic)  # a run's own numbers in the wording: not one value here
+    ax.set_xlabel(textwrap.fill(statistic, 64), fontsize=FOREST_FONT)
+    overall = verdict_row.replicated.iloc[0]
+    over = verdict_row.pooled_over.iloc[0]
+    title = f"{claim_id}: {overall}" + (f" ({over} pooled)" if over.startswith("all") else "")
+    ax.set_title(title, fontsize=FOREST_FONT + 1, loc="left")
+    handles = [
+        Line2D([], [], marker="o", color="0.35", ls="-", lw=1, ms=4, label="run (its own 95% interval)"),
+        Line2D([], [], marker="D", color="C0", ls="-", lw=2.2, ms=7, label=f"pooled (Hartung–Knapp {level:.0%})"),
+        Line2D([], [], color="0.2", ls="--", lw=1, label="null"),
+    ]
+    if math.isfinite(sesoi):
+        handles.append(Patch(color="0.88", label="null ± SESOI"))
+    fig.legend(handles=handles, fontsize=FOREST_FONT, loc="outside lower center", ncol=2)
+    return fig
 
 
 # ---------------------------------------------------------- re-running a point
@@ -1153,6 +1647,12 @@ def main(argv: list[str] | None = None) -> int:
         default=MIN_REPLICATIONS,
         help=f"replications a condition needs before a verdict (default {MIN_REPLICATIONS})",
     )
+    d = sub.add_parser(
+        "declarations",
+        help=f"write {DECLARATIONS} (every claim's null, direction, SESOI, scale, condition-dependence and why) "
+        "from the chapters' declarations",
+    )
+    d.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
     q = sub.add_parser(
         "current",
         help="exit 0 when the ledger holds every run of the spec recorded with its "
@@ -1192,6 +1692,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "recheck":
         return _recheck(args)
+    if args.command == "declarations":
+        path = write_declarations(args.out)
+        table = read_declarations(args.out)
+        missing = int(table.sesoi.isna().sum())
+        print(
+            f"{path}: {len(table)} claims" + (f", {missing} without a SESOI" if missing else ", every one with a SESOI")
+        )
+        return 0
     if args.command == "log-recording":
         entry = log_recording(
             args.out,

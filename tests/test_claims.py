@@ -1,8 +1,9 @@
 import math
+from dataclasses import replace
 
 import pytest
 
-from lib import claims
+from lib import claims, results
 
 
 def test_by_interval_sides():
@@ -65,3 +66,48 @@ def test_claims_table_shows_long_text_in_full():
     assert t.value.iloc[0] == "1 [0.5, 1.5]"
     assert t.verdict.iloc[0] == claims.HOLDS and list(t.index) == [1]
     assert isinstance(t[["claim", "verdict"]], claims.ClaimsTable)
+
+
+def test_declared_null_sesoi_scale_and_their_checks():
+    d = claims.Declared("ch09.a", claims.PAPER, "c", "s", threshold=0.5, above=False)
+    assert (d.null_value, d.sesoi, d.scale, d.depends, d.why) == (0.5, None, claims.IDENTITY, True, "")
+    assert replace(d, threshold=0.7).null_value == 0.7  # the null follows a threshold set per run
+    assert replace(d, null=0.0, threshold=0.7).null_value == 0.0
+    ratio = claims.Declared("ch09.r", claims.PAPER, "c", "s", threshold=1.0, sesoi=1.1, scale=claims.LOG, why="10%")
+    assert ratio.sesoi == 1.1
+    with pytest.raises(ValueError, match="ratio > 1"):
+        claims.Declared("ch09.r", claims.PAPER, "c", "s", sesoi=0.1, scale=claims.LOG)
+    with pytest.raises(ValueError, match="positive number"):
+        claims.Declared("ch09.a", claims.PAPER, "c", "s", sesoi=-0.1)
+    with pytest.raises(ValueError, match="scale must be one of"):
+        claims.Declared("ch09.a", claims.PAPER, "c", "s", scale="logit")
+
+
+def test_rows_carry_the_declaration_and_record_it_only_when_set():
+    d = claims.Declared(
+        "ch09.rho", claims.PAPER, "c", "rho", sesoi=0.1, scale=claims.FISHER_Z, depends=False, why="a tenth"
+    )
+    row = d.interval(0.3, 0.1, 0.5)
+    assert (row.null, row.sesoi, row.scale, row.above, row.depends, row.why) == (
+        0.0,
+        0.1,
+        claims.FISHER_Z,
+        True,
+        False,
+        "a tenth",
+    )
+    shape = claims.Declared("ch09.shape", claims.PAPER, "c", "s", threshold=math.nan).tested(claims.HOLDS, "v")
+    bare = claims.Claim("c", "s", "v", claims.HOLDS, id="ch09.bare")
+    claims.record([row, shape, bare], "ch09")
+    got = {k: v for k, v in results.RECORDED.items() if k.startswith("claim:ch09.")}
+    recorded = {k.split(":")[2]: got[k] for k in got if k.startswith("claim:ch09.rho:")}
+    assert {k: recorded[k] for k in ("null", "sesoi", "scale", "above", "depends")} == {
+        "null": 0.0,
+        "sesoi": 0.1,
+        "scale": claims.FISHER_Z,
+        "above": True,
+        "depends": False,
+    }
+    assert "claim:ch09.shape:null" not in got and "claim:ch09.shape:sesoi" not in got  # NaN: not set
+    assert got["claim:ch09.shape:scale"] == claims.IDENTITY and got["claim:ch09.shape:above"] is True
+    assert not any(f"claim:ch09.bare:{k}" in got for k in ("null", "sesoi", "scale", "above", "depends"))

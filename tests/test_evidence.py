@@ -1,4 +1,5 @@
-"""lib.evidence: the replication rule, the ledger from sweep records, staleness, and the recorded ledger (CI)."""
+"""lib.evidence: the replication rule, the ledger from sweep records, declarations, staleness, forest plots,
+the power table, and the recorded ledger (CI). The pooled rule itself is simulated in test_pooling.py."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lib import claims, evidence, results, sweep
+from lib import claims, evidence, pooling, results, sweep
 from lib.provenance import code_files, code_sha256, cpu_id
 
 H, F, INC = claims.HOLDS, claims.FAILS, claims.INCONCLUSIVE
 HEX = "ab" * 32
 
 
-# ------------------------------------------------------------------ the rule
+# ------------------------------------------------------- the old vote count (kept as a column)
 
 
 @pytest.mark.parametrize(
@@ -29,29 +30,31 @@ HEX = "ab" * 32
         ([(1.0, 0.0, 5), (0.8, 0.2, 5)], evidence.HOLDS),  # >= 80% in every condition
         ([(0.0, 1.0, 5), (0.2, 0.8, 10)], evidence.FAILS),  # fails >= 80% everywhere
         ([(1.0, 0.0, 5), (0.0, 0.8, 5)], evidence.DEPENDS),  # one condition holds, one fails
-        ([(1.0, 0.0, 5), (0.6, 0.4, 5)], evidence.FRAGILE),  # a condition is split
-        ([(0.2, 0.0, 5), (0.0, 0.2, 5)], evidence.FRAGILE),  # mostly inconclusive
+        ([(1.0, 0.0, 5), (0.6, 0.4, 5)], evidence.NO_MAJORITY),  # a condition is split
+        ([(0.2, 0.0, 5), (0.0, 0.2, 5)], evidence.NO_MAJORITY),  # mostly inconclusive
         ([(1.0, 0.0, 5), (0.0, 1.0, 5), (0.4, 0.4, 5)], evidence.DEPENDS),  # disagreement wins over a split
-        ([(0.6, 0.4, 5)], evidence.FRAGILE),  # one condition, split
+        ([(0.6, 0.4, 5)], evidence.NO_MAJORITY),  # one condition, split
         ([(1.0, 0.0, 5), (1.0, 0.0, 4)], evidence.TOO_FEW),  # a condition below 5 runs
         ([], evidence.TOO_FEW),
         ([(0.0, 0.0, 5, 1.0), (0.0, 0.0, 5, 0.8)], evidence.NOT_MEASURED),  # nothing measured anywhere
-        ([(0.0, 0.0, 5, 1.0), (0.2, 0.0, 5, 0.6)], evidence.FRAGILE),  # measured (inconclusively) in one
-        ([(1.0, 0.0, 5), (0.0, 0.0, 5, 1.0)], evidence.FRAGILE),  # holds where measured only
+        ([(0.0, 0.0, 5, 1.0), (0.2, 0.0, 5, 0.6)], evidence.NO_MAJORITY),  # measured (inconclusively) in one
+        ([(1.0, 0.0, 5), (0.0, 0.0, 5, 1.0)], evidence.NO_MAJORITY),  # holds where measured only
         ([(1.0, 0.0, 5), (0.0, 1.0, 5), (0.0, 0.0, 5, 1.0)], evidence.DEPENDS),
         ([(0.0, 0.0, 5, 1.0), (0.0, 0.0, 4, 1.0)], evidence.TOO_FEW),
     ],
 )
-def test_replicated_verdict_rule(shares, expected):
+def test_the_old_vote_count(shares, expected):
     assert evidence.replicated_verdict(shares) == expected
 
 
 def test_rule_threshold_and_minimum_are_parameters():
-    assert evidence.replicated_verdict([(0.79, 0.21, 5)]) == evidence.FRAGILE
+    assert evidence.replicated_verdict([(0.79, 0.21, 5)]) == evidence.NO_MAJORITY
     assert evidence.replicated_verdict([(0.7, 0.3, 5)], threshold=0.7) == evidence.HOLDS
     assert evidence.replicated_verdict([(1.0, 0.0, 2)], min_replications=2) == evidence.HOLDS
     assert "80%" in evidence.RULE and str(evidence.MIN_REPLICATIONS) in evidence.RULE
-    assert evidence.replicated_verdict([(0.0, 0.0, 5, 0.79)]) == evidence.FRAGILE
+    assert "fragile" not in evidence.RULE and "Hartung–Knapp" in evidence.RULE and evidence.NO_SESOI in evidence.RULE
+    assert evidence.RULE.count(". ") == 1  # two sentences
+    assert evidence.replicated_verdict([(0.0, 0.0, 5, 0.79)]) == evidence.NO_MAJORITY
     assert evidence.replicated_verdict([(0.0, 0.0, 5, 0.6)], threshold=0.6) == evidence.NOT_MEASURED
     assert evidence.NOT_MEASURED in evidence.RULE and evidence.NOT_MEASURED in evidence.REPLICATED
 
@@ -75,11 +78,12 @@ def test_not_measured_is_inconclusive_without_an_estimate():
     conditions, verdicts = evidence.aggregate(evidence.make_ledger(recs).assign(code_sha256=code, notebook_sha256=nb))
     c, v = conditions.set_index("claim_id"), verdicts.set_index("id")
     assert (c.at["ch01.n", "share_not_measured"], c.at["ch01.n", "verdict"]) == (1.0, evidence.NOT_MEASURED)
-    assert (c.at["ch01.u", "share_not_measured"], c.at["ch01.u", "verdict"]) == (0.0, evidence.FRAGILE)
+    assert (c.at["ch01.u", "share_not_measured"], c.at["ch01.u", "votes"]) == (0.0, evidence.NO_MAJORITY)
+    assert c.at["ch01.u", "verdict"] == evidence.NO_SESOI  # measured, but no margin is declared to decide it
     assert (c.at["ch01.m", "share_not_measured"], c.at["ch01.m", "verdict"]) == (0.8, evidence.NOT_MEASURED)
     assert v.replicated.to_dict() == {
         "ch01.n": evidence.NOT_MEASURED,
-        "ch01.u": evidence.FRAGILE,
+        "ch01.u": evidence.NO_SESOI,
         "ch01.m": evidence.NOT_MEASURED,
     }
     assert json.loads(v.at["ch01.n", "by_condition"])["digits · quick"]["not_measured"] == 1.0
@@ -194,6 +198,8 @@ def test_ledger_rows_carry_claims_and_provenance():
         H,
     )
     assert a["claim"] == "text of ch01.a" and json.loads(a["parameters"])["dataset"] == "digits"
+    # rows recorded without a declaration leave its columns empty
+    assert math.isnan(a["null"]) and math.isnan(a["sesoi"]) and (a["analysis_scale"], a["above"]) == ("", None)
     assert math.isnan(b["estimate"]) and math.isnan(b["hi"])
     assert all(a[k] == v for k, v in provenance().items())
     assert evidence.ledger_rows({**rec, "status": "failed"}) == []
@@ -204,6 +210,31 @@ def test_ledger_rows_carry_claims_and_provenance():
         10.0,
         "2025-01-02T03:04:05",
         None,
+    )
+
+
+def test_ledger_rows_carry_the_declaration():
+    rec = record("p0", 0, "digits", {"ch01.a": (0.5, 0.1, 0.9, H)})
+    rec["results"].update(
+        {
+            "claim:ch01.a:null": 0.0,
+            "claim:ch01.a:sesoi": 0.1,
+            "claim:ch01.a:scale": "fisher_z",
+            "claim:ch01.a:above": False,
+            "claim:ch01.a:depends": True,
+        }
+    )
+    [row] = evidence.ledger_rows(rec)
+    assert [row[k] for k in evidence.DECLARATION_FIELDS] == [0.0, 0.1, "fisher_z", False, True]
+    assert list(evidence.LEDGER_COLUMNS[:8]) == ["claim_id", "chapter", "kind", *evidence.DECLARATION_FIELDS]
+
+
+def hand_declarations(**sesoi: float) -> pd.DataFrame:
+    """Hand-made declarations of the hand ledger's claims: null 0, above, SESOI 0.5 for ch01.a and 0.1 for ch01.b."""
+    sesoi = {"ch01.a": 0.5, "ch01.b": 0.1, **sesoi}
+    return evidence.declaration_table(
+        claims.Declared(cid, claims.PAPER, f"text of {cid}", "a statistic", sesoi=s, why="hand-made")
+        for cid, s in sesoi.items()
     )
 
 
@@ -225,29 +256,133 @@ def hand_ledger() -> pd.DataFrame:
     return evidence.make_ledger(recs)
 
 
-def test_aggregate_shares_means_and_verdicts():
+def test_aggregate_pools_decides_and_keeps_the_votes():
     ledger = hand_ledger()
     assert len(ledger) == 20 and list(ledger.columns) == list(evidence.LEDGER_COLUMNS)
-    conditions, verdicts = evidence.aggregate(ledger)
+    conditions, verdicts = evidence.aggregate(ledger, declarations=hand_declarations())
     a_digits = conditions[(conditions.claim_id == "ch01.a") & (conditions.condition == "digits · quick")].iloc[0]
-    assert (a_digits.n, a_digits.share_holds, a_digits.verdict) == (5, 1.0, evidence.HOLDS)
+    assert (a_digits.n, a_digits.share_holds, a_digits.votes) == (5, 1.0, evidence.HOLDS)
     x = np.arange(1.0, 6.0)
     half = stats.t.ppf(0.975, 4) * x.std(ddof=1) / math.sqrt(5)
-    assert a_digits.estimate_mean == pytest.approx(3.0)
-    assert (a_digits.estimate_lo, a_digits.estimate_hi) == pytest.approx((3.0 - half, 3.0 + half))
+    assert (a_digits.t_lo, a_digits.t_hi) == pytest.approx((3.0 - half, 3.0 + half))
+    p = pooling.pool(x, [0.5] * 5, [2.0] * 5)  # every run's own interval is 0.5-2.0
+    assert (a_digits.method, a_digits.pooled, a_digits.pooled_lo, a_digits.pooled_hi) == ("HK", p.mean, p.lo, p.hi)
+    assert (a_digits.tau, a_digits.i2, a_digits.seed_sd) == pytest.approx((p.tau, p.i2, x.std(ddof=1)))
+    assert a_digits.verdict == evidence.HOLDS  # beyond 0 + 0.5
     a_fashion = conditions[(conditions.claim_id == "ch01.a") & (conditions.dataset == "fashion-mnist")].iloc[0]
-    assert (a_fashion.share_fails, a_fashion.share_inconclusive, a_fashion.verdict) == (0.8, 0.2, evidence.FAILS)
+    assert (a_fashion.share_fails, a_fashion.share_inconclusive, a_fashion.votes) == (0.8, 0.2, evidence.FAILS)
+    assert (a_fashion.tau, a_fashion.verdict) == (0.0, evidence.OPPOSITE)  # identical runs, below -0.5
     v = verdicts.set_index("id")
     assert v.at["ch01.a", "replicated"] == evidence.DEPENDS and v.at["ch01.b", "replicated"] == evidence.HOLDS
-    assert (v.at["ch01.a", "threshold"], v.at["ch01.a", "min_replications"]) == (0.8, 5)
+    assert v.at["ch01.a", "verdicts_by_condition"] == "holds: digits · quick; opposite: fashion-mnist · quick"
+    assert v.at["ch01.a", "votes"] == evidence.DEPENDS and v.at["ch01.b", "votes"] == evidence.HOLDS
+    assert math.isnan(v.at["ch01.a", "pooled"])  # no estimate across conditions
+    assert (v.at["ch01.a", "threshold"], v.at["ch01.a", "min_replications"], v.at["ch01.a", "level"]) == (0.8, 5, 0.95)
     assert v.at["ch01.a", "n"] == 10 and v.at["ch01.a", "conditions"] == 2 and v.at["ch01.a", "lib_sha256"] == HEX
+    assert (v.at["ch01.a", "sesoi"], v.at["ch01.a", "null"], v.at["ch01.a", "above"]) == (0.5, 0.0, True)
     assert json.loads(v.at["ch01.a", "by_condition"])["fashion-mnist · quick"] == {
         "holds": 0.0,
         "fails": 0.8,
         "inconclusive": 0.2,
         "not_measured": 0.0,
         "n": 5,
+        "votes": evidence.FAILS,
+        "verdict": evidence.OPPOSITE,
     }
+    # Undeclared, nothing is decided: the votes stay for reference
+    _, undeclared = evidence.aggregate(ledger)
+    assert set(undeclared.replicated) == {evidence.NO_SESOI} and list(undeclared.votes) == list(v.votes)
+    # A run's recorded declaration wins over claims.csv; a condition without a usable null is not decided
+    recorded = ledger.assign(sesoi=np.where(ledger.claim_id == "ch01.b", 5.0, np.nan))
+    _, wide = evidence.aggregate(recorded, declarations=hand_declarations())
+    assert wide.set_index("id").at["ch01.b", "replicated"] == evidence.NO_EFFECT
+    no_null = hand_declarations().assign(null=np.nan)
+    assert set(evidence.aggregate(ledger, declarations=no_null)[1].replicated) == {evidence.NO_NULL}
+
+
+def test_declarations_file(tmp_path, monkeypatch, capsys):
+    table = hand_declarations()
+    path = evidence.write_declarations(tmp_path, table)
+    assert path == tmp_path / evidence.DECLARATIONS
+    back = evidence.read_declarations(tmp_path)
+    assert list(back.columns) == list(evidence.DECLARATION_COLUMNS)
+    assert evidence.declarations_csv(back) == evidence.declarations_csv(table) == path.read_text()
+    assert evidence.declarations_by_id(back)["ch01.a"] == {
+        "null": 0.0,
+        "sesoi": 0.5,
+        "scale": "identity",
+        "above": True,
+        "depends": True,
+        "statistic": "a statistic",
+    }
+    assert evidence.read_declarations(tmp_path / "none") is None
+    monkeypatch.setattr(evidence, "chapter_declarations", lambda: table.assign(sesoi=[0.5, np.nan]))
+    assert evidence.main(["declarations", "--out", str(tmp_path)]) == 0
+    assert "2 claims, 1 without a SESOI" in capsys.readouterr().out
+    # write() decides with the declarations in its folder, and check recomputes with them
+    evidence.write_declarations(tmp_path, table)
+    evidence.write(hand_ledger(), tmp_path)
+    assert evidence.read(evidence.VERDICTS, tmp_path).replicated.tolist() == [evidence.DEPENDS, evidence.HOLDS]
+    assert evidence.check_tables(tmp_path) == []
+    evidence.write_declarations(tmp_path, hand_declarations(**{"ch01.b": 1.0}))  # a SESOI moved afterwards
+    assert "verdicts.csv: ch01.b replicated reads 'holds'" in "\n".join(evidence.check_tables(tmp_path))
+
+
+def test_the_committed_declarations_are_the_chapters():
+    """evidence/claims.csv is what the chapters declare; until any claim declares a SESOI it need not exist."""
+    declared = evidence.chapter_declarations()
+    assert declared.id.is_unique and set(declared.scale) <= set(claims.SCALES)
+    committed = claims.EVIDENCE_DIR / evidence.DECLARATIONS
+    if not committed.exists():
+        assert declared.sesoi.isna().all(), (
+            f"claims declare SESOIs but {committed} is not written: run `python -m lib.evidence declarations`"
+        )
+        return
+    assert committed.read_text() == evidence.declarations_csv(declared), (
+        f"{committed} differs from the chapters' declarations: run `python -m lib.evidence declarations`"
+    )
+
+
+def test_a_ledger_without_the_declaration_columns_gets_them_empty(tmp_path):
+    old = hand_ledger().drop(columns=list(evidence.DECLARATION_FIELDS))
+    evidence.write(old, tmp_path)
+    back = evidence.read(evidence.LEDGER, tmp_path)
+    assert list(back.columns) == list(evidence.LEDGER_COLUMNS)
+    assert back[list(evidence.DECLARATION_FIELDS)].isna().all().all() and evidence.check_tables(tmp_path) == []
+
+
+def test_forest_plot_is_readable(tmp_path):
+    from matplotlib.text import Text
+
+    evidence.write_declarations(tmp_path, hand_declarations())
+    evidence.write(hand_ledger(), tmp_path)
+    fig = evidence.forest("ch01.a", tmp_path)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    assert texts and min(t.get_fontsize() for t in texts) >= evidence.FOREST_FONT
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels.count("pooled: holds") == 1 and labels.count("pooled: opposite") == 1 and "seed 4" in labels
+    assert ax.get_title(loc="left") == "ch01.a: depends on the data"
+    assert any(t.get_text() == "null ± SESOI" for t in fig.legends[0].get_texts())
+    assert fig.get_size_inches()[0] <= 6.5
+    with pytest.raises(evidence.EvidenceError, match="not in the ledger"):
+        evidence.forest("ch01.zz", tmp_path)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def test_power_table_from_the_recorded_spreads():
+    conditions, _ = evidence.aggregate(hand_ledger(), declarations=hand_declarations())
+    table = evidence.power_table(conditions)
+    assert len(table) == 4
+    row = table.loc[("ch01.a", "digits · quick")]
+    sd = np.arange(1.0, 6.0).std(ddof=1)
+    assert row["seed SD"] == pytest.approx(sd) and row["SESOI"] == 0.5
+    assert row["seeds to detect"] == pooling.seeds_needed(sd, 0.5)
+    assert row["seeds for no effect"] == pooling.seeds_needed(sd, 0.5, equivalence=True)
+    assert evidence.power_table(evidence.aggregate(hand_ledger())[0]).empty  # no SESOI, no power
 
 
 def test_mixed_code_hashes_are_not_one_hash():
@@ -299,6 +434,7 @@ def test_check_ledger_finds_schema_and_provenance_problems():
 def write_verdicts(folder: Path, current: bool) -> None:
     """Verdicts of chapter 1 recorded with its code as it is now (``current``) or with other code."""
     code, nb = evidence.current_hashes("01_local_errors.ipynb") if current else (HEX, HEX)
+    evidence.write_declarations(folder, hand_declarations())
     evidence.write(hand_ledger().assign(code_sha256=code, notebook_sha256=nb), folder)
 
 
@@ -365,7 +501,9 @@ def test_page_summary_without_and_with_a_ledger(tmp_path):
 
 def test_matrix_and_heat_table():
     code, nb = evidence.current_hashes("01_local_errors.ipynb")
-    conditions, verdicts = evidence.aggregate(hand_ledger().assign(code_sha256=code, notebook_sha256=nb))
+    conditions, verdicts = evidence.aggregate(
+        hand_ledger().assign(code_sha256=code, notebook_sha256=nb), declarations=hand_declarations()
+    )
     extra = conditions.iloc[[0]].assign(claim_id="ch04.z", chapter="ch04", condition="synthetic · d=64 · quick")
     verdicts = pd.concat([verdicts, verdicts.iloc[[0]].assign(id="ch04.z", chapter="ch04")])
     m = evidence.matrix(pd.concat([conditions, extra]), verdicts)
@@ -379,7 +517,7 @@ def test_matrix_and_heat_table():
     assert m.loc["ch01.a: text of ch01.a", "fashion-mnist · quick"] == 0.0
     assert math.isnan(m.loc["ch01.a: text of ch01.a", "synthetic · d=64 · quick"])
     assert m["replicated verdict"].iloc[0] == evidence.DEPENDS
-    stale = evidence.matrix(*evidence.aggregate(hand_ledger()))  # recorded with other code
+    stale = evidence.matrix(*evidence.aggregate(hand_ledger(), declarations=hand_declarations()))  # other code
     assert stale["replicated verdict"].iloc[0] == f"{evidence.DEPENDS} ({evidence.STALE})"
     html = evidence.heat_table(m).to_html()
     assert "100%" in html and "background-color" in html
@@ -486,8 +624,17 @@ def test_build_from_sweep_records(tiny_sweep):
     assert sorted(ledger.condition.unique()) == ["a · quick", "b · quick"]
     assert set(ledger.verdict) == {H, F}
     verdicts = evidence.read(evidence.VERDICTS, out)
-    assert verdicts.replicated.tolist() == [evidence.DEPENDS] and verdicts.claim.tolist() == ["the mean is positive"]
+    assert verdicts.replicated.tolist() == [evidence.NO_SESOI] and verdicts.claim.tolist() == ["the mean is positive"]
+    assert verdicts.votes.tolist() == [evidence.DEPENDS]
     assert evidence.check_ledger(evidence.read(evidence.LEDGER, out)) == []
+    assert evidence.main(["check", "--out", str(out)]) == 0
+    # declared, one run per condition still decides nothing: one seed gives no interval across seeds
+    decl = claims.Declared("ch09.positive_mean", claims.CONTROL, "the mean is positive", "mean", sesoi=0.1)
+    evidence.write_declarations(out, evidence.declaration_table([decl]))
+    evidence.build([tiny_sweep["spec"]], out, min_replications=1)
+    verdicts = evidence.read(evidence.VERDICTS, out)
+    assert verdicts.replicated.tolist() == [evidence.INCONCLUSIVE]
+    assert verdicts.verdicts_by_condition.tolist() == ["inconclusive: a · quick, b · quick"]
     assert evidence.main(["check", "--out", str(out)]) == 0
 
 
@@ -579,7 +726,7 @@ def test_a_new_ledger_that_fails_its_check_replaces_nothing(tiny_sweep, tmp_path
     out = tmp_path / "ledger"
     evidence.build([tiny_sweep["spec"]], out, min_replications=1)
     before = _files(out)
-    monkeypatch.setattr(evidence, "check_tables", lambda folder, specs=None: ["planted problem"])
+    monkeypatch.setattr(evidence, "check_tables", lambda folder, specs=None, declarations=None: ["planted problem"])
     with pytest.raises(evidence.EvidenceError, match="planted problem"):
         evidence.build([tiny_sweep["spec"]], out, min_replications=1)
     assert _files(out) == before and not list(out.glob(".building-*"))
@@ -739,8 +886,12 @@ def test_recorded_ledger_schema_and_provenance():
     assert evidence.check_tables() == []
     verdicts = evidence.read(evidence.VERDICTS)
     assert verdicts is not None, "the ledger has no verdicts.csv: rebuild it with `python -m lib.evidence build`"
-    rule = {"threshold": float(verdicts.threshold.iloc[0]), "min_replications": int(verdicts.min_replications.iloc[0])}
-    _, again = evidence.aggregate(RECORDED, **rule)
+    rule = {
+        "threshold": float(verdicts.threshold.iloc[0]),
+        "min_replications": int(verdicts.min_replications.iloc[0]),
+        "level": float(verdicts.level.iloc[0]),
+    }
+    _, again = evidence.aggregate(RECORDED, declarations=evidence.read_declarations(), **rule)
     assert verdicts.replicated.tolist() == again.replicated.tolist(), "verdicts.csv does not follow from ledger.csv"
 
 
