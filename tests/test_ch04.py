@@ -1,17 +1,24 @@
 """Chapter 4 helpers: parameter checks, planted scaling exponents, paired data, the affine invariant."""
 
+import re
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from lib import claims, config, data, ensemble
 from lib.chapters import ch04
 from lib.chapters.ch04.claims import _fitted_ratio, _interval
 from lib.chapters.ch04.figures import _variant_title
+from lib.chapters.ch04.networks import measure, train
 from lib.chapters.ch04.scaling import sweep_key
 from lib.config import ParameterError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_chapter_parameters_fail_before_compute():
@@ -180,14 +187,207 @@ def test_claim_declarations():
     checks = {"frozen_orthogonal_weights", "adam_moves_orthogonal_weights", "orthogonal_gradient_law"}
     assert {k for k, d in decl.items() if d.kind == claims.CHECK} == checks | {k for k in decl if "exponent" in k}
     assert decl["affine_plane_weaker"].kind == claims.CONTROL
+    controls = {"affine_plane_weaker", "orthogonal_flip_vs_untrained", "chessboard_linear_small_init_gain"}
+    assert {k for k, d in decl.items() if d.kind == claims.CONTROL} == controls
+    assert not {"large_orthogonal_gradient", "orthogonal_flip_cheaper"} & set(decl)  # judged by the radius: gone
     assert all(s in ch04.PARAMS for d in decl.values() for s in d.settings)
 
 
 def test_expected_costs_cover_every_stage():
     cfg = config.resolve(ch04.PARAMS, {"profile": "quick"})
     st = ch04.stages(cfg)
-    assert len(st) == 2 + len(ch04.SWEEPS) + 2
+    assert len(st) == 2 + len(ch04.SWEEPS) + 1 + 2  # the data-scale sweep besides the seven
     assert st.set_index("stage").loc["chessboard figure", "networks"] == 5 * cfg.figure_seeds
     assert st.set_index("stage").loc["sweep: width", "width"] == max(cfg.sweep_width)
     assert ch04.format_duration(30) == "30 s" and ch04.format_duration(600) == "10 min"
     assert ch04.format_duration(3 * 3600) == "3.0 h"
+
+
+# ---------------------------------------------------------------- issue 29: every verdict can fail
+
+
+def _small_cfg(**kw):
+    base = dict(n_seeds=4, sweep_d=[16, 64], sweep_k=[2, 4], steps=400)
+    return config.resolve(ch04.PARAMS, {"profile": "quick"}, **{**base, **kw})
+
+
+def _untrained_run(cfg):
+    """Networks that never trained: the trained network *is* the untrained one (zero steps)."""
+    E = cfg.n_seeds
+    batch = ch04.make_batch(
+        cfg.n_points, [cfg.d] * E, [cfg.k] * E, rule=cfg.rule, radius=cfg.radius, generator=cfg.generator, device="cpu"
+    )
+    return train(cfg, batch, steps=0, margin=False)
+
+
+def test_untrained_network_passes_the_old_large_and_small_tests_but_not_the_new_ones():
+    """Planted null: an untrained network has ||grad_perp|| / ||grad_P|| > 1 and flips cheaper along P-perp
+    than within P (the old tests hold), while its gradient and flip equal the untrained network's (new: not held)."""
+    cfg = _small_cfg()
+    df = measure(_untrained_run(cfg))
+    flips = ch04.flip_summary(df, cfg.n_seeds, cfg.universal_fraction)
+    assert flips["grad_ratio"][1] > 1 and flips["delta_ratio"][2] < 1  # the old verdicts: both hold
+    for name in ("grad_gain", "flip_gain"):
+        assert flips[name] == pytest.approx((1.0, 1.0, 1.0))
+    levels = pd.DataFrame({c: [1.0, 1.0] for c in ch04.RATIOS}, index=[1.0, 2.0])
+    flat = {c: 0.0 for c in ch04.RATIOS} | {f"{c}_{e}": 0.0 for c in ch04.RATIOS for e in ("lo", "hi")}
+    rows = ch04.scale_rows(flips, {"d": {**flat, "levels": levels}, "radius": {**flat, "levels": levels}}, cfg)
+    assert [r.verdict for r in rows] == ["inconclusive at this scale"] * 3  # each interval touches its threshold
+
+
+def _planted_points(rel_perp: float, *, x_norm: float, n_seeds: int = 4, n: int = 16, gain: float = 2.0, seed=0):
+    """Per-point measures of ``n_seeds`` networks: P-perp flip ``rel_perp * x_norm``, in-P flip ``0.4 x_norm``,
+    trained orthogonal gradient ``gain`` times the untrained one (log-normal noise)."""
+    rng = np.random.default_rng(seed)
+    E = n_seeds
+    noise = lambda: np.exp(rng.normal(0, 0.05, E * n))  # noqa: E731
+    g0 = 0.7 * noise()
+    return pd.DataFrame(
+        {
+            "member": np.repeat(np.arange(E), n),
+            "point": np.tile(np.arange(n), E),
+            "f": 1.0,
+            "g_par": 1.0 / x_norm * noise(),
+            "g_perp": gain * g0,
+            "g_perp0": g0,
+            "pred_perp": gain * g0,
+            "S": 1.0,
+            "delta_perp": rel_perp * x_norm * noise(),
+            "delta_par": 0.4 * x_norm * noise(),
+            "delta_perp0": 0.1 * x_norm * noise(),
+            "delta_univ": 1.0,
+            "delta_rand": np.inf,
+            "dist_other": 0.5 * x_norm,
+            "x_norm": x_norm,
+        }
+    )
+
+
+def _planted_scale(exponent: float, radius_exponent: float = 0.0):
+    """The data-scale sweep and the radius sweep of planted networks: P-perp flip / ||x|| ~ (d-k)^exponent."""
+    parts = []
+    for i, d in enumerate((16, 32, 64, 128, 256)):
+        med = ch04.per_seed_medians(_planted_points(0.3 * ((d - 2) / 62) ** exponent, x_norm=np.sqrt(d), seed=i), 4)
+        parts.append(med.assign(ell=d - 2, value=d))
+    by_d = pd.concat(parts)
+    parts = [
+        ch04.per_seed_medians(_planted_points(0.3 * (r / 8) ** radius_exponent, x_norm=r, seed=10 + i), 4).assign(
+            value=r
+        )
+        for i, r in enumerate((2.0, 4.0, 8.0, 16.0))
+    ]
+    return {"d": ch04.ratio_slopes(by_d, "ell"), "radius": ch04.ratio_slopes(pd.concat(parts), "value")}
+
+
+def test_small_is_judged_against_the_data_scale_not_the_in_subspace_flip():
+    """Planted null: the P-perp flip is cheaper than within P (old test holds) but a fixed fraction of ||x||
+    at every d (new: not held); planted effect: it shrinks as (d-k)^-1/2 (new: holds)."""
+    cfg = _small_cfg()
+    flips = ch04.flip_summary(_planted_points(0.3, x_norm=8.0), 4, 0.5)
+    assert flips["delta_ratio"][2] < 1  # the old verdict: holds
+    null = {r.id: r for r in ch04.scale_rows(flips, _planted_scale(0.0, radius_exponent=-0.5), cfg)}
+    assert null["ch04.orthogonal_flip_small"].verdict != "holds"
+    assert re.search(
+        r"radius dependence: slope -0\.(4[5-9]|5[0-5]) in the radius", null["ch04.orthogonal_flip_small"].statistic
+    )
+    effect = {r.id: r for r in ch04.scale_rows(flips, _planted_scale(-0.5), cfg)}
+    small = effect["ch04.orthogonal_flip_small"]
+    assert small.verdict == "holds" and small.estimate == pytest.approx(-0.5, abs=0.05) and small.hi < 0
+    assert re.search(r"Same slope within P: [+-]0\.0\d;", small.statistic)  # the negative control stays flat
+
+
+def test_scale_rows_hold_fail_and_boundary():
+    """claims on planted inputs: one that must hold, one that must fail, one whose interval touches its threshold."""
+    cfg = _small_cfg()
+    flips = ch04.flip_summary(_planted_points(0.3, x_norm=8.0, gain=1.5), 4, 0.5)
+    rows = {r.id: r for r in ch04.scale_rows(flips, _planted_scale(-0.5), cfg)}
+    assert rows["ch04.orthogonal_gradient_vs_untrained"].verdict == "holds"  # 1.5x the untrained gradient
+    assert rows["ch04.orthogonal_flip_vs_untrained"].verdict == "does not hold"  # 3x the untrained flip distance
+    assert rows["ch04.orthogonal_flip_vs_untrained"].kind == claims.CONTROL
+    touching = {**flips, "grad_gain": (1.1, 1.0, 1.2)}  # the interval touches its threshold 1
+    boundary = ch04.scale_rows(touching, _planted_scale(-0.5), cfg)[0]
+    assert boundary.id == "ch04.orthogonal_gradient_vs_untrained" and boundary.verdict == "inconclusive at this scale"
+    shrinking = ch04.flip_summary(_planted_points(0.3, x_norm=8.0, gain=0.5), 4, 0.5)
+    rows = {r.id: r for r in ch04.scale_rows(shrinking, _planted_scale(-0.5), cfg)}
+    assert rows["ch04.orthogonal_gradient_vs_untrained"].verdict == "does not hold"
+
+
+def test_data_scale_sweep_grows_the_radius_as_sqrt_d():
+    cfg = _small_cfg(sweep_d=[16, 64, 256], n_seeds=2)
+    run, med = ch04.data_scale_sweep(cfg)
+    norms = run.batch.x.norm(dim=-1).mean(1)
+    torch.testing.assert_close(norms, torch.tensor([4.0, 4.0, 8.0, 8.0, 16.0, 16.0]), rtol=1e-5, atol=0)
+    torch.testing.assert_close(run.lr, torch.tensor([0.08, 0.08, 0.02, 0.02, 0.005, 0.005], dtype=torch.float64))
+    assert med.ell.tolist() == [14, 14, 62, 62, 254, 254] and set(ch04.RATIOS) <= set(med.columns)
+    assert float(ch04.orthogonal_drift(run).max()) < 1e-3
+    sl = ch04.ratio_slopes(med, "ell")
+    assert list(sl["levels"].index) == [14, 62, 254] and np.isfinite(sl["rel_perp"])
+
+
+def test_mechanism_gd_freezes_orthogonal_weights_and_adam_does_not():
+    """The mechanism checks, on small ensembles: GD leaves P-perp(W) at c_T times its start (weight decay
+    included); Adam moves it on a random P and not on an axis-aligned one."""
+    cfg = _small_cfg(n_seeds=3)
+    for aligned in (True, False):
+        batch = ch04.make_batch(
+            16, [32] * 3, [2] * 3, rule="xor", radius=5.0, generator=cfg.generator, device="cpu", axis_aligned=aligned
+        )
+        gd = train(cfg, batch, steps=200, margin=False, weight_decay=0.01)
+        assert float(ch04.orthogonal_drift(gd).max()) < 1e-4 and float(gd.decay.max()) < 0.999
+        adam = train(cfg, batch, optimizer="adam", lr=0.003, steps=200, margin=False, weight_decay=0.0)
+        drift = ch04.orthogonal_drift(adam)
+        assert float(drift.max()) < 1e-4 if aligned else float(drift.min()) > 1e-2
+
+
+def test_mechanism_orthogonal_gradient_law():
+    """E ||grad_perp f||^2 = c_T^2 sigma_w^2 (d-k) S(x) at data points, on trained networks (mean over 24)."""
+    cfg = _small_cfg(n_seeds=24)
+    E = cfg.n_seeds
+    batch = ch04.make_batch(16, [64] * E, [2] * E, rule="xor", radius=8.0, generator=cfg.generator, device="cpu")
+    run = train(cfg, batch, weight_decay=0.005)
+    law = ch04.law_ratio([ch04.per_seed_medians(measure(run), E)])
+    assert law[1] > 0.85 and law[2] < 1.15 and float(run.decay.min()) < 1
+
+
+def test_chessboard_and_diagonal_run_at_the_authors_budget_in_every_profile():
+    for profile in ("quick", "paper"):
+        cfg = config.resolve(ch04.PARAMS, {"profile": profile})
+        assert (cfg.chessboard_steps, cfg.diagonal_steps) == (100000, 40000)
+
+
+def test_headline_says_what_does_not_reproduce_first():
+    C = ch04.DECLARED
+    rows = [
+        C["small_init_robust"].interval(-1.0, -1.2, -0.8),
+        C["universal_direction"].interval(0.3, 0.2, 0.4, norm=2.0, random=0.0),
+        C["chessboard_small_init_gain"].tested(
+            "inconclusive at this scale", "not measured: 1 of 4 seeds fitted", fitted=1, seeds=4
+        ),
+        C["frozen_orthogonal_weights"].tested("holds", "1e-6", 1e-6),
+    ]
+    reach = pd.DataFrame(
+        [("chessboard", p, v, 4, r, 100000.0, 100000, m) for p, v, r, m in [("z=0.5", "vanilla", 4, 0.01)]]
+        + [("chessboard", "z=0.5", "small init", 4, 1, 100000.0, 100000, -0.7)],
+        columns=["figure", "plane", "variant", "runs", "reached", "median_steps", "max_steps", "median_final_margin"],
+    ).set_index(["figure", "plane", "variant"])
+    text = ch04.headline(rows, reach, _small_cfg())
+    lines = text.splitlines()
+    assert lines[0] == "**1 of the paper's 3 claims hold in this run.**" and lines[1] == "Not reproduced:"
+    assert "does not hold" in lines[2] and "universal" in lines[2]  # refuted before undecided
+    assert "1 of 4 small init networks on z=0.5 reached the margin within 100,000 steps" in lines[3]
+    assert "Reproduced:" in text and "mechanism" not in text.lower() and "frozen" not in text
+
+
+def test_evidence_conditions_are_not_the_same_run():
+    """No two conditions of the evidence spec differ only by a radius and a step scaled to keep lr * radius^2
+    (the radius sweep's rule): such runs repeat each other bit for bit."""
+    spec = yaml.safe_load(open(ROOT / "sweeps" / "evidence" / "ch04.yaml"))
+    base = config.resolve(ch04.PARAMS, {"profile": spec["parameters"]["profile"]})
+    keys = []
+    for point in spec["points"]:
+        full = {**vars(base), **spec["parameters"], **point}
+        r, lr = full.pop("radius"), full.pop("lr")
+        keys.append(
+            (tuple(sorted((k, str(v)) for k, v in full.items() if k not in ("generator", "device"))), lr * r * r)
+        )
+    assert len(set(keys)) == len(keys)

@@ -18,6 +18,7 @@ so at a point ``x`` of P the orthogonal input gradient is Gaussian with
 
 where ``sigma_w`` is the first-layer init standard deviation (``s / sqrt(d)`` with
 fan-in scaling). To first order a label flips along that gradient at distance
+``|f(x)| / ||grad_perp f(x)||``.
 
 The package (imports run params <- costs <- experiments <- claims <- reading, figures):
 ``params`` (PARAMS, ``check``, the fixed settings), ``costs`` (stage timing and the cost
@@ -28,7 +29,7 @@ table), ``networks`` (data, training, measures), the experiments ``main_runs``,
 
 from __future__ import annotations
 
-from .claims import DECLARED, EQUIVALENCE, agreement_verdict, claims, scalars
+from .claims import DECLARED, EQUIVALENCE, agreement_verdict, claims, scalars, scale_rows
 from .costs import STAGES, cost_report, expected_costs, format_duration, stages
 from .figures import (
     plot_chessboard,
@@ -37,14 +38,15 @@ from .figures import (
     plot_gradients,
     plot_optimizers,
     plot_radius_ratio,
+    plot_scale,
     plot_sweeps,
 )
 from .main_runs import baseline, flip_summary
-from .networks import law_ratio, make_batch, mean_ci, orthogonal_drift, per_seed_medians, ratio_ci
+from .networks import law_ratio, make_batch, mean_ci, orthogonal_drift, per_seed_medians, point_ratios, ratio_ci
 from .optimizers import optimizer_comparison
-from .params import CHESSBOARD, DIAGONAL, PARAMS, SWEEPS, check
-from .reading import reach_sentences
-from .scaling import exponents, sweep
+from .params import CHESSBOARD, DATA_SCALE, DIAGONAL, PARAMS, SWEEPS, check
+from .reading import headline, reach_sentences, scale_sentences
+from .scaling import RATIOS, data_scale_sweep, exponents, ratio_slopes, sweep
 from .synthetic import (
     AFFINE,
     affine_drift,
@@ -60,10 +62,12 @@ from .synthetic import (
 __all__ = [
     "AFFINE",
     "CHESSBOARD",
+    "DATA_SCALE",
     "DECLARED",
     "DIAGONAL",
     "EQUIVALENCE",
     "PARAMS",
+    "RATIOS",
     "STAGES",
     "SWEEPS",
     "affine_drift",
@@ -74,6 +78,7 @@ __all__ = [
     "chessboard_measures",
     "claims",
     "cost_report",
+    "data_scale_sweep",
     "diagonal_measures",
     "expected_costs",
     "exponents",
@@ -81,6 +86,7 @@ __all__ = [
     "figure_diagonal",
     "flip_summary",
     "format_duration",
+    "headline",
     "law_ratio",
     "make_batch",
     "mean_ci",
@@ -93,12 +99,17 @@ __all__ = [
     "plot_gradients",
     "plot_optimizers",
     "plot_radius_ratio",
+    "plot_scale",
     "plot_sweeps",
+    "point_ratios",
     "ratio_ci",
+    "ratio_slopes",
     "reach_sentences",
     "reach_summary",
     "robustness_gains",
     "scalars",
+    "scale_rows",
+    "scale_sentences",
     "stages",
     "sweep",
 ]

@@ -15,7 +15,7 @@ import torch
 
 from ... import ensemble
 from ..common import Stages
-from .params import CHESSBOARD, DIAGONAL, OPTIMIZER_STEPS, SWEEPS, sweep_values
+from .params import CHESSBOARD, DATA_SCALE, DIAGONAL, OPTIMIZER_STEPS, SWEEPS, sweep_values
 
 __all__ = ["STAGES", "cost_report", "expected_costs", "format_duration", "stages"]
 
@@ -34,6 +34,7 @@ def stages(cfg: SimpleNamespace) -> pd.DataFrame:
         d = max(vals) if name.startswith("d ") else cfg.d
         m = int(max(vals)) if name == "width" else cfg.width
         rows.append((f"sweep: {name}", S * len(vals), cfg.n_points, d, m, cfg.steps))
+    rows.append((f"sweep: {DATA_SCALE}", S * len(cfg.sweep_d), cfg.n_points, max(cfg.sweep_d), cfg.width, cfg.steps))
     rows += [
         ("diagonal figure", 3 * cfg.figure_seeds, 7, 2, DIAGONAL["width"], cfg.diagonal_steps),
         ("chessboard figure", 5 * cfg.figure_seeds, 25, 3, CHESSBOARD["width"], cfg.chessboard_steps),

@@ -19,6 +19,7 @@ __all__ = [
     "plot_gradients",
     "plot_optimizers",
     "plot_radius_ratio",
+    "plot_scale",
     "plot_sweeps",
 ]
 
@@ -196,6 +197,33 @@ def plot_radius_ratio(med: pd.DataFrame, ax) -> None:
     )
     plots.log_ticks(ax.xaxis, mean.index)
     ax.legend(fontsize="x-small")
+
+
+SCALE_CURVES = (
+    ("rel_perp", "trained, along $\\Pi_\\perp\\nabla f$", "C3", "-"),
+    ("rel_par", "trained, along $\\Pi_P\\nabla f$ (within $P$)", "C0", "-"),
+    ("rel_perp0", "untrained (same width), along $\\Pi_\\perp\\nabla f$", "C7", "--"),
+)
+
+
+def plot_scale(scale_med: pd.DataFrame, radius_med: pd.DataFrame, axes) -> None:
+    """Median flip distance over ||x||, trained (P-perp, within P) and untrained, against d - k at a
+    radius growing as sqrt(d) (left) and against the data radius at fixed d (right)."""
+    for ax, med, x, xlabel in (
+        (axes[0], scale_med, "ell", "$d-k$ (data radius $\\propto\\sqrt{d}$)"),
+        (axes[1], radius_med, "value", "data radius (fixed $d$)"),
+    ):
+        for col, label, color, ls in SCALE_CURVES:
+            for _, g in med.groupby("seed"):
+                ax.plot(g[x], g[col], color=color, alpha=0.2, lw=0.7, ls=ls)
+            mean = med.groupby(x)[col].agg(lambda v: float(np.exp(np.log(v).mean())))
+            ax.plot(mean.index, mean.to_numpy(), color=color, marker="o", lw=2, ls=ls, label=label)
+        ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="median flip distance / $\\|x\\|$")
+        plots.log_ticks(ax.xaxis, np.unique(med[x]))
+        plots.log_ticks(ax.yaxis)
+    axes[0].set_title("against the data scale, as $d$ grows")
+    axes[1].set_title("against the data scale, as the radius grows")
+    axes[0].legend(fontsize="x-small")
 
 
 def _first_seed(fig: Figure, variant: str, plane: str | None = None) -> int:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pandas as pd
 
 from .costs import STAGES
-from .networks import Run, make_batch, mean_ci, measure, train
+from .networks import Run, make_batch, mean_ci, measure, point_ratios, ratio_ci, train
 
 __all__ = ["baseline", "flip_summary", "seed_stat"]
 
@@ -35,7 +35,9 @@ def seed_stat(df: pd.DataFrame, fn, n_seeds: int) -> tuple[float, float, float]:
 
 
 def flip_summary(df: pd.DataFrame, n_seeds: int, fraction: float) -> dict:
-    """The flip statistics of the main runs: ratios, the universal norm and the fractions it flips."""
+    """The flip statistics of the main runs: ratios, the universal norm and the fractions it flips, and
+    (:func:`~.networks.point_ratios`) the flip distances over the data scale and the trained network
+    over its untrained initialisation, geometric means over seeds."""
     t_u = fraction * float(df.dist_other.median())
     out = {"universal_norm": t_u}
     stats_ = {
@@ -49,4 +51,6 @@ def flip_summary(df: pd.DataFrame, n_seeds: int, fraction: float) -> dict:
     }
     for name, fn in stats_.items():
         out[name] = seed_stat(df, fn, n_seeds)
+    for name, ratio in point_ratios(df).items():  # positive ratios: geometric mean over seeds, on the log scale
+        out[name] = ratio_ci(ratio.groupby(df.member % n_seeds).median())
     return out

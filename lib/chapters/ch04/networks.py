@@ -30,6 +30,7 @@ __all__ = [
     "measure",
     "orthogonal_drift",
     "per_seed_medians",
+    "point_ratios",
     "ratio_ci",
     "train",
     "universal_direction",
@@ -98,6 +99,7 @@ class Run:
     lr: torch.Tensor  # (E,)
     weight_decay: torch.Tensor  # (E,)
     sigma_w: torch.Tensor  # (E,) first-layer init standard deviation
+    init: ensemble.TwoLayerEnsemble | None = None  # the untrained networks (same width, same initialisation)
 
     @property
     def decay(self) -> torch.Tensor:
@@ -134,7 +136,8 @@ def train(
         generator=cfg.generator,
         device=cfg.device,
     )
-    w0 = ens.w.clone()
+    init = ens.clone()
+    w0 = init.w
     lr = cfg.lr if lr is None else lr
     wd = cfg.weight_decay if weight_decay is None else weight_decay
     fit = ensemble.fit(
@@ -161,6 +164,7 @@ def train(
         ensemble.per_member(lr, E, "lr", dtype=torch.float64),
         ensemble.per_member(wd, E, "weight_decay", dtype=torch.float64),
         sigma,
+        init,
     )
 
 
@@ -197,7 +201,8 @@ def _random_perp(run: Run) -> torch.Tensor:
 def measure(run: Run, directions: bool = True) -> pd.DataFrame:
     """One row per (member, point): gradient norms in P and P-perp, the derivation's prediction,
     and the exact flip distances along P-perp, within P, along the universal direction and
-    along a random P-perp direction."""
+    along a random P-perp direction; with ``directions`` also the norm of the point and the
+    untrained network's (``run.init``) output, orthogonal gradient norm and flip distance along it."""
     ens, b = run.ens, run.batch
     f = ens(b.x)
     grad = ens.input_grad(b.x)
@@ -218,13 +223,20 @@ def measure(run: Run, directions: bool = True) -> pd.DataFrame:
     if directions:
         toward = -torch.sign(f)[..., None]
 
-        def along(u):
-            return flip.ray_distance_exact(ens, b.x, u / u.norm(dim=-1, keepdim=True).clamp_min(1e-30))
+        def along(u, net=ens):
+            return flip.ray_distance_exact(net, b.x, u / u.norm(dim=-1, keepdim=True).clamp_min(1e-30))
 
         cols["delta_perp"] = along(toward * g_perp)
         cols["delta_par"] = along(toward * g_par)
         cols["delta_univ"] = along(toward * universal_direction(run).expand_as(b.x))
         cols["delta_rand"] = along(toward * _random_perp(run).expand_as(b.x))
+        cols["x_norm"] = b.x.norm(dim=-1)
+        if run.init is not None:  # the untrained network of the same width at the same points (the null)
+            f0 = run.init(b.x)
+            g0_par, g0_perp = subspace.split(run.init.input_grad(b.x), b.basis)
+            cols["f0"] = f0
+            cols["g_perp0"] = g0_perp.norm(dim=-1)
+            cols["delta_perp0"] = along(-torch.sign(f0)[..., None] * g0_perp, run.init)
     E, n = f.shape
     df = pd.DataFrame({k: v.double().cpu().numpy().ravel() for k, v in cols.items()})
     df.insert(0, "point", np.tile(np.arange(n), E))
@@ -247,8 +259,31 @@ def per_seed_medians(df: pd.DataFrame, n_seeds: int) -> pd.DataFrame:
     """Median over points of every measure, per member, with the member's seed (``member % n_seeds``)."""
     med = df.groupby("member").median(numeric_only=True).drop(columns="point")
     med["law"] = (df.g_perp**2 / df.pred_perp**2).groupby(df.member).mean()  # mean, not median
+    for name, ratio in point_ratios(df).items():
+        med[name] = ratio.groupby(df.member).median()
     med["seed"] = med.index % n_seeds
     return med
+
+
+def point_ratios(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per point, the data-scale and untrained-network comparisons of the orthogonal gradient and flip.
+
+    ``rel_perp``, ``rel_par``, ``rel_perp0``: flip distance along P-perp, within P, and the untrained
+    network's along its P-perp gradient, over the norm of the point; ``grad_gain``: trained over
+    untrained orthogonal gradient norm; ``flip_gain``: trained over untrained P-perp flip distance;
+    ``perp_over_par``: P-perp over in-P flip distance (descriptive: it moves with the data radius).
+    Empty where :func:`measure` ran without the directions or the untrained network.
+    """
+    if "x_norm" not in df or "g_perp0" not in df:
+        return {}
+    return {
+        "rel_perp": df.delta_perp / df.x_norm,
+        "rel_par": df.delta_par / df.x_norm,
+        "rel_perp0": df.delta_perp0 / df.x_norm,
+        "grad_gain": df.g_perp / df.g_perp0,
+        "flip_gain": df.delta_perp / df.delta_perp0,
+        "perp_over_par": df.delta_perp / df.delta_par,
+    }
 
 
 def law_ratio(meds: list[pd.DataFrame]) -> tuple[float, float, float]:
@@ -258,5 +293,6 @@ def law_ratio(meds: list[pd.DataFrame]) -> tuple[float, float, float]:
 
 def ratio_ci(ratios) -> tuple[float, float, float]:
     """Geometric mean of positive ratios (one per seed) and its 95% t-interval, from the logs."""
-    m, lo, hi = mean_ci(np.log(np.asarray(ratios, dtype=float)))
+    with np.errstate(divide="ignore"):  # a ratio of 0 or inf (a label that never flips) is left out, as NaN is
+        m, lo, hi = mean_ci(np.log(np.asarray(ratios, dtype=float)))
     return math.exp(m), math.exp(lo), math.exp(hi)

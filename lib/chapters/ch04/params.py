@@ -13,7 +13,17 @@ from types import SimpleNamespace
 from ... import config, data, ensemble
 from ...config import Param, ParameterError
 
-__all__ = ["ADAM_LR", "CHESSBOARD", "DIAGONAL", "OPTIMIZER_STEPS", "PARAMS", "SWEEPS", "check", "sweep_values"]
+__all__ = [
+    "ADAM_LR",
+    "CHESSBOARD",
+    "DATA_SCALE",
+    "DIAGONAL",
+    "OPTIMIZER_STEPS",
+    "PARAMS",
+    "SWEEPS",
+    "check",
+    "sweep_values",
+]
 
 PARAMS: dict[str, Param] = {
     "d": Param(int, 64, 1024, check="positive", help="ambient input dimension"),
@@ -111,10 +121,10 @@ PARAMS: dict[str, Param] = {
     ),
     "diagonal_steps": Param(
         int,
-        25000,
+        40000,
         40000,
         check="positive",
-        help="step (epoch) budget of the diagonal figure (the authors': 40,000; quick: 25,000)",
+        help="step (epoch) budget of the diagonal figure (the authors': 40,000)",
     ),
     "chessboard_init": Param(
         str,
@@ -139,10 +149,10 @@ PARAMS: dict[str, Param] = {
     ),
     "chessboard_steps": Param(
         int,
-        15000,
+        100000,
         100000,
         check="positive",
-        help="step (epoch) budget of the chessboard figure (the authors': 100,000; quick: 15,000)",
+        help="step (epoch) budget of the chessboard figure (the authors': 100,000)",
     ),
 }
 
@@ -154,6 +164,7 @@ CHESSBOARD = dict(width=400, lr=0.05, margin=0.01, z=0.5)
 ADAM_LR = 0.003  # the book's choice for the Adam comparison
 OPTIMIZER_STEPS = 300  # fixed training length of the GD/Adam comparison (the book's choice)
 
+DATA_SCALE = "d (radius sqrt d)"  # the data-scale sweep: d over sweep_d at radius ~ sqrt(d); not one of SWEEPS
 SWEEPS = ("d (fan-in init)", "d (fixed init std)", "k", "width", "init scale", "weight decay", "data radius")
 _SWEPT = {
     "d (fan-in init)": "sweep_d",

@@ -11,9 +11,9 @@ import torch
 
 from .costs import STAGES
 from .networks import Run, make_batch, mean_ci, measure, per_seed_medians, train
-from .params import sweep_values
+from .params import DATA_SCALE, sweep_values
 
-__all__ = ["exponents", "sweep", "sweep_key"]
+__all__ = ["DATA_SCALE", "RATIOS", "data_scale_sweep", "exponents", "ratio_slopes", "sweep", "sweep_key"]
 
 
 def sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
@@ -32,15 +32,32 @@ def sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
         return _sweep(cfg, name)
 
 
+@STAGES.timed(f"sweep: {DATA_SCALE}")
+def data_scale_sweep(cfg: SimpleNamespace) -> tuple[Run, pd.DataFrame]:
+    """The ambient dimension at the book's data scale: d over ``sweep_d``, radius ``radius * sqrt(d / d_0)``.
+
+    ``d_0`` is the chapter's ``d``, so the radius stays the chapter's choice relative to
+    sqrt(d) (pre-activations at unit scale with fan-in initialisation) while the orthogonal
+    dimension ``d - k`` grows. The step size scales as in the radius sweep
+    (``lr * (radius / r)^2``). Per-member medians with ``value`` (d), ``radius`` and ``ell`` (d - k).
+    """
+    return _sweep(cfg, DATA_SCALE)
+
+
 def _sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
     S = cfg.n_seeds
-    vals = sweep_values(cfg, name)
+    vals = cfg.sweep_d if name == DATA_SCALE else sweep_values(cfg, name)
     per = [v for v in vals for _ in range(S)]
     E = len(per)
     dims, ks = [cfg.d] * E, [cfg.k] * E
     kw: dict = {}
     shared = S
-    if name.startswith("d "):
+    radii = None  # per-member data radius, where the sweep rescales the data
+    if name == DATA_SCALE:
+        dims, shared = per, None
+        radii = [cfg.radius * math.sqrt(d / cfg.d) for d in per]
+        kw["lr"] = [cfg.lr * (cfg.radius / r) ** 2 for r in radii]
+    elif name.startswith("d "):
         dims, shared = per, None
         if "fixed" in name:  # the std every d gets = the fan-in std at the chapter's d
             kw["first_layer_std"] = cfg.init_scale / math.sqrt(cfg.d)
@@ -53,6 +70,7 @@ def _sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
     elif name == "weight decay":
         kw["weight_decay"] = per
     else:
+        radii = per
         kw["lr"] = [cfg.lr * (cfg.radius / r) ** 2 for r in per]
     batch = make_batch(
         cfg.n_points,
@@ -64,8 +82,8 @@ def _sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
         device=cfg.device,
         shared=shared,
     )
-    if name == "data radius":
-        batch.x *= torch.as_tensor(per, dtype=batch.x.dtype, device=batch.x.device)[:, None, None] / cfg.radius
+    if radii is not None:
+        batch.x *= torch.as_tensor(radii, dtype=batch.x.dtype, device=batch.x.device)[:, None, None] / cfg.radius
     if name == "weight decay":
         kw["margin"] = False
     run = train(cfg, batch, desc=f"sweep over {name}", **kw)
@@ -75,6 +93,8 @@ def _sweep(cfg: SimpleNamespace, name: str) -> tuple[Run, pd.DataFrame]:
     med["reached"] = (run.fit.min_margin >= cfg.margin).numpy()
     med["steps"] = run.fit.steps.numpy()
     med["sweep"] = name
+    med["radius"] = radii if radii is not None else cfg.radius
+    med["ell"] = (batch.dims - batch.ks).numpy()
     return run, med
 
 
@@ -117,6 +137,30 @@ def exponents(med: pd.DataFrame) -> dict:
     diff = (per.measured - per.predicted).to_numpy()
     out["diff"], out["diff_lo"], out["diff_hi"] = mean_ci(diff)
     out["reached"] = float(med.reached.mean())
+    return out
+
+
+RATIOS = (
+    "rel_perp",
+    "rel_par",
+    "rel_perp0",
+    "grad_gain",
+    "flip_gain",
+    "perp_over_par",
+)  # :func:`~.networks.point_ratios`
+
+
+def ratio_slopes(med: pd.DataFrame, x: str) -> dict:
+    """Per-seed log-log slopes of every :data:`RATIOS` median against column ``x``; mean and CI over seeds.
+
+    Keys ``<ratio>``, ``<ratio>_lo``, ``<ratio>_hi``; and ``levels``: the geometric mean over seeds
+    of each ratio at every value of ``x`` (a DataFrame indexed by ``x``).
+    """
+    out: dict = {"x": x}
+    for col in RATIOS:
+        per = [_slope(g[x], g[col]) for _, g in med.groupby("seed")]
+        out[col], out[col + "_lo"], out[col + "_hi"] = mean_ci(per)
+    out["levels"] = med.groupby(x)[list(RATIOS)].agg(lambda v: float(np.exp(np.log(v).mean())))
     return out
 
 
