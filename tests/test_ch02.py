@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import config, data, manifold, results
+from lib import claims, config, data, manifold, results
 from lib.chapters import ch02
 from lib.claims import FAILS, HOLDS, INCONCLUSIVE
 from lib.config import ParameterError
@@ -87,8 +87,10 @@ def test_summary_shows_no_flip_text():
             {
                 "normal_tangent": [0.3, 0.4],
                 "normal_random": [0.3, 0.3],
+                "normal_unsaturated": [0.3, 0.3],
                 "pgd_tangent": [0.5, 0.5],
                 "pgd_random": [0.35, 0.35],
+                "pgd_unsaturated": [0.4, 0.4],
                 **{n: [1.0, 2.0] for n in ch02.RESTRICTIONS},
             }
         )
@@ -204,26 +206,55 @@ def test_parameter_bounds_and_the_learned_manifold_in_place():
     assert names[names.index("lr") + 1 : names.index("ae_snapshots")] == list(manifold.LEARNED_PARAMS)
 
 
-def _claim_inputs(seed=0, n=40):
+N, K = 64, 8  # the planted runs: 8x8 images, k = 8, sqrt(k/n) = 0.354
+
+
+def _random_shares(rng, count, n=N, k=K):
+    """On-subspace shares of random directions in random k-dim subspaces: sqrt(Beta(k/2, (n-k)/2))."""
+    return np.sqrt(rng.beta(k / 2, (n - k) / 2, count))
+
+
+def _geo(rng, count=200, tangent=None, unsaturated=None, flips=None):
+    """One network's :func:`image_geometry` table, planted: shares of random directions unless given."""
+    shares = {f"{p}_{w}": _random_shares(rng, count) for p in ("normal", "pgd") for w in ("tangent", "random")}
+    shares |= {f"{p}_unsaturated": _random_shares(rng, count) for p in ("normal", "pgd")}
+    shares |= tangent or {}
+    shares |= unsaturated or {}
+    base = {
+        "unrestricted": rng.uniform(0.4, 0.6, count),
+        "on-manifold": rng.uniform(0.6, 0.8, count),
+        "off-manifold": rng.uniform(0.45, 0.65, count),
+        "random k-dim": rng.uniform(1.2, 1.4, count),
+        "random (n-k)-dim": rng.uniform(0.45, 0.55, count),
+    }
+    return pd.DataFrame({**shares, "pgd_flipped": True, **base, **(flips or {})})
+
+
+def _scales(count=200, same=2.0, other=2.0, norm=4.0):
+    out = pd.DataFrame(
+        {
+            "image norm": np.full(count, norm),
+            "nearest same class": np.full(count, same),
+            "median same class": np.full(count, 2 * same),
+            "nearest other class": np.full(count, other),
+        }
+    )
+    out.attrs["n_train"] = 1000
+    return out
+
+
+def _claim_inputs(seed=0, count=200):
     rng = np.random.default_rng(seed)
-
-    def geo(scale):
-        return pd.DataFrame(
-            {
-                "normal_tangent": rng.uniform(0.2, 0.4, n),
-                "normal_random": rng.uniform(0.3, 0.4, n),
-                "pgd_tangent": rng.uniform(0.3, 0.5, n),
-                "pgd_random": rng.uniform(0.3, 0.4, n),
-                "unrestricted": rng.uniform(0.5, 1.0, n),
-                "on-manifold": rng.uniform(2, 3, n),
-                "off-manifold": scale * rng.uniform(0.8, 1.2, n),
-                "random k-dim": rng.uniform(3, 4, n),
-                "random (n-k)-dim": rng.uniform(0.8, 1.2, n),
-            }
-        )
-
+    std = _geo(rng, count)
+    adv = std.copy()
+    for c in ch02.RESTRICTIONS:  # adversarial training doubles every flip norm: no subspace grows more
+        adv[c] = 2 * std[c]
     crit = pd.DataFrame({"seen": [False, True, False, False]})
-    return crit, {"standard": geo(1.0), "adversarial": geo(2.0)}, 64, torch.full((n,), 4.0), _mis(0.99, 0.6, 0.55, 0.65)
+    return crit, {"standard": std, "adversarial": adv}, N, _scales(count), _mis(0.99, 0.6, 0.55, 0.65)
+
+
+def _rows(cfg, crit, geo, n, scales, mis, explained=0.8):
+    return {r.id.split(".")[1]: r for r in ch02.claims(cfg, crit, geo, n, scales, mis, 0.1, explained)}
 
 
 def test_claims_follow_their_declarations_without_side_effects(monkeypatch):
@@ -232,28 +263,210 @@ def test_claims_follow_their_declarations_without_side_effects(monkeypatch):
 
     monkeypatch.setattr(results, "record", no_record)
     cfg = resolve()
-    crit, geo, n, nn_other, mis = _claim_inputs()
-    rows = ch02.claims(cfg, crit, geo, n, nn_other, mis, 0.1, 0.8)
+    crit, geo, n, scales, mis = _claim_inputs()
+    rows = ch02.claims(cfg, crit, geo, n, scales, mis, 0.1, 0.8)
     assert [r.id for r in rows] == [d.id for d in ch02.DECLARED.values()]
     assert all(r.kind == d.kind for r, d in zip(rows, ch02.DECLARED.values()))
     by_id = {r.id.split(".")[1]: r for r in rows}
     assert by_id["clinging_dimpling"].value == "1 of 4" and by_id["clinging_dimpling"].verdict == INCONCLUSIVE
-    assert by_id["pgd_mostly_off"].statistic.endswith("; autoencoder explains 0.80 of the variance")
-    assert by_id["pgd_below_random"].statistic.startswith("same, vs sqrt(k/n) = 0.354 (random subspace: 0.3")
-    assert by_id["tiny_perturbations"].verdict == HOLDS  # flip norms <= 1, half the distance 2
-    assert by_id["on_larger_than_off"].verdict == HOLDS and by_id["on_larger_than_random"].verdict == FAILS
+    assert by_id["pgd_share_over_random"].statistic.endswith("; autoencoder explains 0.80 of the variance")
+    assert "sqrt(k/n) = 0.354" in by_id["pgd_share_over_random"].statistic
     assert by_id["mislabelled_accuracy"].verdict == HOLDS
-    assert by_id["at_deepens_dimples"].verdict == HOLDS  # off-manifold norms doubled, on-manifold ones not
-    s = ch02.scalars(cfg, crit, geo, n, mis, 0.1, 0.8)
-    assert s["on_off_flip_ratio"] == by_id["on_larger_than_off"].estimate
-    assert s["at_off_growth"] / s["at_on_growth"] == pytest.approx(by_id["at_deepens_dimples"].estimate)
+    assert by_id["random_subspace_baseline"].verdict == HOLDS  # planted shares are random ones
+    quality = pd.DataFrame({"manifold": ["PCA"], "explained variance": [0.7], "RMS share: pgd": [0.5]})
+    s = ch02.scalars(cfg, crit, geo, n, scales, quality, mis, 0.1, 0.8)
+    assert s["pgd_share_over_random"] == pytest.approx(by_id["pgd_share_over_random"].estimate)
+    assert s["at_growth_beyond_random"] == pytest.approx(by_id["at_deepens_dimples_beyond_random"].estimate)
     assert s["clinging_dimpling_settings"] == 1
-    gated = {r.id: r.verdict for r in ch02.claims(cfg, crit, geo, n, nn_other, mis, 0.1, 0.3)}
+    gated = {r.id: r.verdict for r in ch02.claims(cfg, crit, geo, n, scales, mis, 0.1, 0.3)}
     assert {i for i, v in gated.items() if v == INCONCLUSIVE} == {
         "ch02.clinging_dimpling",
-        "ch02.pgd_mostly_off",
-        "ch02.pgd_below_random",
-        "ch02.on_larger_than_off",
+        "ch02.pgd_share_over_random",
+        "ch02.normal_share_over_random",
+        "ch02.pgd_share_over_unsaturated",
         "ch02.on_larger_than_random",
-        "ch02.at_deepens_dimples",
+        "ch02.at_deepens_dimples_beyond_random",
     }
+
+
+def test_tests_any_direction_passes_are_descriptive_not_claims():
+    """The share below 1/sqrt 2 and the on/off flip ratio decide nothing: scalars only, never a claim."""
+    ids = {d.id for d in ch02.DECLARED.values()}
+    for old in ("pgd_mostly_off", "on_larger_than_off", "pgd_below_random", "tiny_perturbations", "at_deepens_dimples"):
+        assert f"ch02.{old}" not in ids
+    cfg = resolve()
+    crit, geo, n, scales, mis = _claim_inputs()
+    quality = pd.DataFrame({"manifold": ["PCA"], "explained variance": [0.7], "RMS share: pgd": [0.5]})
+    s = ch02.scalars(cfg, crit, geo, n, scales, quality, mis, 0.1, 0.8)
+    table = ch02.descriptives(s)
+    assert table.loc["RMS tangent share of PGD perturbations", "value"] == f"{s['pgd_on_fraction_rms']:.3g}"
+    assert "random k-dim / random (n-k)-dim" in table.loc["on- / off-manifold flip norm (geometric mean)"].iloc[-1]
+
+
+def test_share_of_a_random_direction_no_longer_holds():
+    """Planted null: PGD shares of random directions. The old test (share < 1/sqrt 2) held; share / sqrt(k/n)
+    straddles 1, and a share planted below or above sqrt(k/n) is seen both ways."""
+    cfg = resolve()
+    crit, geo, n, scales, mis = _claim_inputs()
+    share = geo["standard"].pgd_tangent.to_numpy()
+    assert np.sqrt(np.mean(share**2)) < 1 / math.sqrt(2)  # what pgd_mostly_off tested: any direction passes
+    assert _rows(cfg, crit, geo, n, scales, mis)["pgd_share_over_random"].verdict == INCONCLUSIVE
+    for factor, verdict in ((0.5, HOLDS), (1.8, FAILS)):
+        planted = {k: v.copy() for k, v in geo.items()}
+        planted["standard"]["pgd_tangent"] = factor * share
+        assert _rows(cfg, crit, planted, n, scales, mis)["pgd_share_over_random"].verdict == verdict
+
+
+def test_unsaturated_control_absorbs_a_perturbation_the_box_concentrates():
+    """Perturbations and tangent spaces living on the 16 unsaturated pixels of 64: the tangent share is twice
+    sqrt(k/n) (old pgd_below_random and the new ratio: does not hold), but no more than a random subspace of
+    those pixels keeps, so the pixel-box control cannot say the manifold is preferred."""
+    gen = torch.Generator().manual_seed(0)
+    count, free = 200, 16
+    x = torch.zeros(count, N)
+    x[:, :free] = 0.5  # the first 16 pixels unsaturated, the rest at the box's floor
+    delta = torch.randn(count, N, generator=gen) * (x > 0)
+    tangent = ch02.unsaturated_random_bases(x, K, (0.0, 1.0), generator=gen)  # a "manifold" on the same pixels
+    control = ch02.unsaturated_random_bases(x, K, (0.0, 1.0), generator=gen)
+    rng = np.random.default_rng(0)
+    std = _geo(
+        rng,
+        count,
+        tangent={"pgd_tangent": manifold.on_fraction(delta, tangent).numpy()},
+        unsaturated={"pgd_unsaturated": manifold.on_fraction(delta, control).numpy()},
+    )
+    cfg = resolve()
+    crit, geo, n, scales, mis = _claim_inputs()
+    geo = {"standard": std, "adversarial": geo["adversarial"]}
+    rows = _rows(cfg, crit, geo, n, scales, mis)
+    assert rows["pgd_share_over_random"].estimate == pytest.approx(math.sqrt(N / free), rel=0.1)
+    assert rows["pgd_share_over_random"].verdict == FAILS
+    assert rows["pgd_share_over_unsaturated"].verdict == INCONCLUSIVE
+    assert 0.9 < rows["pgd_share_over_unsaturated"].estimate < 1.1
+    planted = std.copy()
+    planted["pgd_tangent"] = 0.5 * planted["pgd_unsaturated"]  # a perturbation that avoids the manifold
+    assert _rows(cfg, crit, {**geo, "standard": planted}, n, scales, mis)["pgd_share_over_unsaturated"].verdict == HOLDS
+
+
+def test_unsaturated_random_bases_are_orthonormal_and_stay_on_free_pixels():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(5, 30, generator=gen)
+    x[:, 10:] = 1.0  # saturated at the top of the box
+    x[4, 3:10] = 0.0  # image 4 keeps only 3 unsaturated pixels, fewer than k = 4
+    q = ch02.unsaturated_random_bases(x, 4, (0.0, 1.0), generator=gen)
+    assert q.shape == (5, 30, 4)
+    assert torch.allclose(q.transpose(1, 2) @ q, torch.eye(4).expand(5, 4, 4), atol=1e-5)
+    assert q[:4, 10:].abs().max() < 1e-6  # supported on the unsaturated pixels
+    free = torch.zeros(30, dtype=torch.bool)
+    free[:3] = True
+    on_free = (q[4][free] ** 2).sum()  # all 3 unsaturated pixels spanned, the 4th column off them
+    assert on_free == pytest.approx(3.0, abs=1e-5)
+    with pytest.raises(ValueError, match="k <= n"):
+        ch02.unsaturated_random_bases(x, 31, (0.0, 1.0))
+
+
+def test_tiny_is_judged_on_the_data_scale():
+    """Planted null: flip norms 0.9 of half the nearest other-class distance (the old test held) but four times
+    the nearest same-class distance: not tiny on the data's scale. Planted effect: a tenth of it."""
+    cfg = resolve()
+    crit, geo, n, _, mis = _claim_inputs()
+    flips = geo["standard"].unrestricted.to_numpy()
+    med = float(np.median(flips))
+    scales = _scales(len(flips), same=med / 4, other=2 * med / 0.9)
+    assert np.median(flips / (scales["nearest other class"] / 2)) < 1  # what tiny_perturbations tested
+    assert _rows(cfg, crit, geo, n, scales, mis)["tiny_vs_same_class"].verdict == FAILS
+    scales = _scales(len(flips), same=10 * med)
+    row = _rows(cfg, crit, geo, n, scales, mis)["tiny_vs_same_class"]
+    assert row.verdict == HOLDS and "1000 training images" in row.statistic
+    flat = {k: v.copy() for k, v in geo.items()}
+    flat["standard"]["unrestricted"] = 2.0  # every flip exactly the nearest same-class distance
+    boundary = _rows(cfg, crit, flat, n, _scales(len(flips), same=2.0), mis)["tiny_vs_same_class"]
+    assert (boundary.lo, boundary.hi, boundary.verdict) == (1.0, 1.0, INCONCLUSIVE)  # touching the threshold
+
+
+def test_a_missed_flip_counts_as_large_in_the_tiny_median():
+    df = pd.DataFrame({"unrestricted": [0.5, math.inf, math.inf]})
+    r = ch02.images.flip_over_scale(df, _scales(3, same=1.0), "nearest same class")
+    assert r[0] == 0.5 and np.isfinite(r).all() and r[1] > 1e300
+
+
+def test_data_scales_measure_distances_within_and_across_classes():
+    x_train = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0], [6.0, 8.0]])
+    y_train = torch.tensor([0, 0, 1, 1])
+    s = ch02.data_scales(torch.tensor([[0.0, 2.0]]), torch.tensor([0]), x_train, y_train)
+    assert s["image norm"].iloc[0] == pytest.approx(2.0)
+    assert s["nearest same class"].iloc[0] == pytest.approx(2.0)
+    assert s["nearest other class"].iloc[0] == pytest.approx(1.0)
+    assert s["median same class"].iloc[0] == pytest.approx(2.0)  # torch's median of (2, 3.61): the lower
+    assert s.attrs["n_train"] == 4
+
+
+def test_deepening_is_judged_beyond_a_random_split():
+    """Planted null: adversarial training doubles the off-manifold and the random (n-k)-dim flip norms and
+    leaves the on-manifold and random k-dim ones: the old test held (off grows, more than on), the new ratio of
+    ratios is 1. Planted effect: only the off-manifold norm doubles."""
+    cfg = resolve()
+    crit, geo, n, scales, mis = _claim_inputs()
+    std = geo["standard"]
+    adv = std.copy()
+    adv["off-manifold"] = 2 * std["off-manifold"]
+    adv["random (n-k)-dim"] = 2 * std["random (n-k)-dim"]
+    old = ch02.images.training_growth({"standard": std, "adversarial": adv}, cfg.flip_eps_max)
+    assert np.exp(old.dropped[0].mean()) > 1.9 and np.exp((old.dropped[0] - old.dropped[1]).mean()) > 1.9
+    row = _rows(cfg, crit, {"standard": std, "adversarial": adv}, n, scales, mis)["at_deepens_dimples_beyond_random"]
+    assert row.estimate == pytest.approx(1.0) and row.verdict == INCONCLUSIVE
+    adv["random (n-k)-dim"] = std["random (n-k)-dim"]
+    row = _rows(cfg, crit, {"standard": std, "adversarial": adv}, n, scales, mis)["at_deepens_dimples_beyond_random"]
+    assert row.estimate == pytest.approx(2.0) and row.verdict == HOLDS
+    adv["on-manifold"] = 4 * std["on-manifold"]
+    row = _rows(cfg, crit, {"standard": std, "adversarial": adv}, n, scales, mis)["at_deepens_dimples_beyond_random"]
+    assert row.verdict == FAILS
+
+
+def test_deepening_reads_missed_searches_both_ways():
+    cfg = resolve()
+    crit, geo, n, scales, mis = _claim_inputs(count=40)
+    adv = geo["adversarial"].copy()
+    adv["off-manifold"] = 3 * geo["standard"]["off-manifold"]
+    adv.loc[:19, "random k-dim"] = math.inf  # half the random k-dim searches miss after adversarial training
+    c = ch02.growth_beyond_random({"standard": geo["standard"], "adversarial": adv}, cfg.flip_eps_max)
+    assert (c.n_censored, c.n, len(c.dropped), len(c.capped)) == (20, 40, 20, 40)
+    row = _rows(cfg, crit, {"standard": geo["standard"], "adversarial": adv}, n, scales, mis)
+    assert "20 of 40 pairs had a search that did not flip" in row["at_deepens_dimples_beyond_random"].value
+
+
+def test_random_subspace_baseline_is_a_mechanism_check_that_can_fail():
+    cfg = resolve()
+    crit, geo, n, scales, mis = _claim_inputs()
+    rows = ch02.claims(cfg, crit, geo, n, scales, mis, 0.1, 0.8)
+    assert claims.assert_checks(rows).startswith("Mechanism checks: all 1 pass")
+    broken = {k: v.copy() for k, v in geo.items()}
+    broken["adversarial"]["normal_random"] = 0.6  # a "random" subspace that is not random
+    rows = ch02.claims(cfg, crit, broken, n, scales, mis, 0.1, 0.8)
+    with pytest.raises(claims.CheckFailed, match="random_subspace_baseline"):
+        claims.assert_checks(rows)
+
+
+def test_headline_says_what_does_not_reproduce_first():
+    cfg = resolve()
+    crit, geo, n, scales, mis = _claim_inputs()
+    std = geo["standard"].copy()
+    std["pgd_tangent"] = 1.8 * std["pgd_tangent"]  # PGD favours the manifold
+    std["on-manifold"] = 0.5 * std["random k-dim"]  # and the tangent space is easier to attack through
+    geo = {**geo, "standard": std}
+    rows = ch02.claims(cfg, crit, geo, n, scales, mis, 0.1, 0.8)
+    quality = pd.DataFrame({"manifold": ["PCA"], "explained variance": [0.7], "RMS share: pgd": [0.5]})
+    text = ch02.headline(rows, ch02.scalars(cfg, crit, geo, n, scales, quality, mis, 0.1, 0.8), "digits")
+    assert text.startswith("**2 of the paper's 6 claims hold in this run (digits).**")
+    assert "the data say the **opposite**" in text and "2.0 times *easier*" in text
+    assert text.index("Not reproduced:") < text.index("Reproduced:")
+    missed = text[text.index("Not reproduced:") : text.index("Reproduced:")]
+    share = next(r for r in rows if r.id == "ch02.pgd_share_over_random")
+    assert "more off-manifold than a random direction" in missed
+    assert f"keep {share.estimate:.2f} times the tangent share of a random direction" in missed
+    crit, geo, n, scales, mis = _claim_inputs()  # random shares; the tangent space no easier than a random one
+    for kind in geo:
+        geo[kind]["on-manifold"] = geo[kind]["random k-dim"]
+    rows = ch02.claims(cfg, crit, geo, n, scales, mis, 0.1, 0.8)
+    text = ch02.headline(rows, ch02.scalars(cfg, crit, geo, n, scales, quality, mis, 0.1, 0.8), "x")
+    assert "opposite" not in text

@@ -4,7 +4,8 @@ Three experiments. (1) Synthetic manifolds, flat and curved, in a 2-D picture an
 higher-dimensional space: the decision boundary's geometry relative to the manifold is
 measured along training (:mod:`.synthetic`). (2) Natural images: an autoencoder's tangent
 spaces split adversarial perturbations into on- and off-manifold parts, against a random
-subspace of the same dimension (:mod:`.images`). (3) The mislabelled-training experiment of
+subspace of the same dimension, and for the pixel-box clamped attack with a random subspace of the
+unsaturated pixels (:mod:`.images`). (3) The mislabelled-training experiment of
 Ilyas et al. (2019) (:mod:`.mislabelled`). Standard and PGD adversarial training are
 compared on the measures of (1) and (2). Parameters in :mod:`.params`, claims in
 :mod:`.claims`, sentences in :mod:`.reading`, figures in :mod:`.figures`.
@@ -25,17 +26,19 @@ from .figures import (
 from .images import (
     RESTRICTIONS,
     censored_log_growth,
+    data_scales,
     flip_text,
+    growth_beyond_random,
     image_geometry,
-    nearest_other_class,
     probes,
     summary,
     train_autoencoder,
     train_classifier,
+    unsaturated_random_bases,
 )
 from .mislabelled import mislabel_budget, mislabelled_sweep, mislabelled_verdict, size_slope
 from .params import PARAMS, check
-from .reading import findings, mislabelled_reading, quality_reading
+from .reading import descriptives, findings, headline, mislabelled_reading, quality_reading
 from .synthetic import clinging_dimpling, make_setting, random_band, run_synthetic, synthetic_settings
 
 __all__ = [
@@ -51,7 +54,9 @@ __all__ = [
     "probes",
     "train_autoencoder",
     "image_geometry",
-    "nearest_other_class",
+    "data_scales",
+    "unsaturated_random_bases",
+    "growth_beyond_random",
     "summary",
     "flip_text",
     "censored_log_growth",
@@ -64,6 +69,8 @@ __all__ = [
     "scalars",
     "manifold_gate",
     "findings",
+    "headline",
+    "descriptives",
     "quality_reading",
     "mislabelled_reading",
     "plot_boundaries",

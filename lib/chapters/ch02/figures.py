@@ -121,7 +121,8 @@ def plot_curves(curves: pd.DataFrame, settings: dict[str, Setting]):
 
 
 def plot_fractions(geo: dict[str, pd.DataFrame], k: int, n: int):
-    """Histograms of the on-manifold share per test image: tangent space vs a random subspace."""
+    """Histograms of the on-subspace share per test image: tangent space vs a random subspace (of all pixels,
+    and of the image's unsaturated pixels)."""
     fig, axes = plots.subplots(1, 2, width=4.4, height=3.2, sharey=True)
     bins = np.linspace(0, 1, 41)
     for ax, what, title in ((axes[0, 0], "normal", "boundary normal"), (axes[0, 1], "pgd", "PGD perturbation")):
@@ -129,24 +130,24 @@ def plot_fractions(geo: dict[str, pd.DataFrame], k: int, n: int):
             ax.hist(
                 geo[kind][f"{what}_tangent"], bins=bins, alpha=0.55, color=color, label=f"tangent space, {kind} net"
             )
-        ax.hist(
-            geo["standard"][f"{what}_random"],
-            bins=bins,
-            histtype="step",
-            color="k",
-            lw=1.2,
-            label="random k-dim subspace, standard net",
-        )
+        for null, color, ls, label in (
+            ("random", "k", "-", "random k-dim subspace, standard net"),
+            ("unsaturated", "C2", "--", "random k-dim subspace of the\nunsaturated pixels, standard net"),
+        ):
+            ax.hist(
+                geo["standard"][f"{what}_{null}"], bins=bins, histtype="step", color=color, lw=1.2, ls=ls, label=label
+            )
         ax.axvline(math.sqrt(k / n), color="k", ls="--", lw=1, label=f"$\\sqrt{{k/n}}$ = {math.sqrt(k / n):.2f}")
         ax.axvline(1 / math.sqrt(2), color="0.5", ls=":", lw=1, label="on = off ($1/\\sqrt{2}$)")
         ax.set(xlabel="on-subspace share of the L2 norm", title=f"{title} (k = {k}, n = {n})")
     axes[0, 0].set_ylabel("test images")
-    axes[0, 1].legend(fontsize=7)
+    fig.legend(*axes[0, 1].get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=7)
     return fig
 
 
-def plot_flip_norms(geo: dict[str, pd.DataFrame], nn_other: torch.Tensor, eps_max: float):
-    """Box plots of the L2 norm needed to flip the prediction under each restricted PGD.
+def plot_flip_norms(geo: dict[str, pd.DataFrame], scales: pd.DataFrame, eps_max: float):
+    """Box plots of the L2 norm needed to flip the prediction under each restricted PGD, with the data's
+    scales (:func:`~.images.data_scales`, medians) as reference lines.
 
     Points with no flip within ``eps_max`` cannot be drawn; each box's label gives their share.
     """
@@ -164,13 +165,14 @@ def plot_flip_norms(geo: dict[str, pd.DataFrame], nn_other: torch.Tensor, eps_ma
     sns.boxplot(
         long, x="PGD restricted to", y="flip norm", hue="training", ax=ax, fliersize=1.5, order=list(labels.values())
     )
-    ax.axhline(
-        float(nn_other.median()) / 2,
-        color="k",
-        ls=":",
-        lw=1,
-        label="half the median distance to\nthe nearest other-class image",
-    )
+    for (name, label), ls in zip(
+        (
+            ("nearest same class", "distance to the nearest\nsame-class image (the rule)"),
+            ("image norm", "image norm"),
+        ),
+        (":", "-."),
+    ):
+        ax.axhline(float(scales[name].median()), color="k", ls=ls, lw=1, label=f"median {label}")
     ax.set(
         yscale="log",
         ylabel="L2 norm needed to flip (pixel units)",

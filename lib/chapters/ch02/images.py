@@ -1,8 +1,10 @@
 """Chapter 2, experiment 2: natural images, with an autoencoder's tangent spaces as the manifold.
 
 Adversarial directions are split into on- and off-manifold parts and compared with a random
-subspace of the same dimension; the smallest flipping norm is searched under PGD confined to
-each subspace. Also the statistics read from these measures (RMS shares, censored flip-norm ratios).
+subspace of the same dimension (and, for the box-clamped PGD probe, with a random subspace of the
+image's unsaturated pixels); the smallest flipping norm is searched under PGD confined to each
+subspace and compared with the data's own scales. Also the statistics read from these measures
+(RMS shares and their ratios, censored flip-norm ratios).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 
 from ... import attacks, data, flip, manifold, models, train
 from ...claims import INCONCLUSIVE
+from ...stats import bootstrap_ci
 from .synthetic import log_checkpoints
 
 
@@ -128,6 +131,31 @@ RESTRICTIONS = {  # name: (which bases, part)
 }
 
 
+def unsaturated_random_bases(
+    x: torch.Tensor, k: int, value_range: tuple[float, float], *, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Per image, a uniformly random k-dim subspace of the span of its *unsaturated* pixels, as bases ``(N, n, k)``.
+
+    A pixel is unsaturated where it lies strictly inside ``value_range``: there the pixel box
+    lets a perturbation move both ways. This is the null of the clamped PGD probe: clamping
+    removes one sign of change on saturated pixels, which pushes the perturbation towards the
+    unsaturated ones. An image with fewer than k unsaturated pixels gets all of them,
+    completed by random directions among the saturated ones (orthogonal to them).
+    """
+    flat = x.detach().flatten(1)
+    n = flat.shape[1]
+    if not 1 <= k <= n:
+        raise ValueError(f"need 1 <= k <= n, got k={k}, n={n}")
+    lo, hi = value_range
+    free = (flat > lo) & (flat < hi)
+    count = free.sum(1)
+    g = torch.randn(len(flat), n, k, generator=generator, dtype=torch.float64).to(flat.device)
+    # column j draws inside the unsaturated pixels while j < their count; QR then spans them first
+    keep = free[:, :, None] | (torch.arange(k, device=flat.device)[None, None, :] >= count[:, None, None])
+    q, _ = torch.linalg.qr(g * keep)
+    return q.to(flat.dtype)
+
+
 def image_geometry(
     cfg: SimpleNamespace,
     model: torch.nn.Module,
@@ -135,23 +163,28 @@ def image_geometry(
     probe: dict[str, torch.Tensor],
     bases: torch.Tensor,
     random_bases: torch.Tensor,
+    value_range: tuple[float, float] = (0.0, 1.0),
 ) -> tuple[pd.DataFrame, dict]:
-    """Per test image: on-manifold fractions of the :func:`probes` directions (tangent space vs
-    random subspace), and the L2 norm needed to flip the prediction under PGD restricted to
-    each of :data:`RESTRICTIONS` (``inf`` where none flips within ``flip_eps_max``). Also
-    returns the perturbations found.
+    """Per test image: on-manifold fractions of the :func:`probes` directions (tangent space, a
+    random subspace of the same dimension, and a random one of the image's unsaturated pixels,
+    :func:`unsaturated_random_bases`, drawn from its own seed so that both networks meet the same
+    subspaces), and the L2 norm needed to flip the prediction under PGD restricted to each of
+    :data:`RESTRICTIONS` (``inf`` where none flips within ``flip_eps_max``). Also returns the
+    perturbations found.
     """
     gen = torch.Generator().manual_seed(cfg.seed + 3)
+    free = unsaturated_random_bases(
+        x, bases.shape[-1], value_range, generator=torch.Generator().manual_seed(cfg.seed + 4)
+    ).to(x.device)
     pred = train.predict(model, x).argmax(1)
     df = pd.DataFrame(
         {
-            "normal_tangent": manifold.on_fraction(probe["normal"], bases).cpu(),
-            "normal_random": manifold.on_fraction(probe["normal"], random_bases).cpu(),
-            "pgd_tangent": manifold.on_fraction(probe["pgd"], bases).cpu(),
-            "pgd_random": manifold.on_fraction(probe["pgd"], random_bases).cpu(),
-            "pgd_flipped": probe["pgd_flipped"].cpu(),
+            f"{name}_{where}": manifold.on_fraction(probe[name], b).cpu()
+            for name in ("normal", "pgd")
+            for where, b in (("tangent", bases), ("random", random_bases), ("unsaturated", free))
         }
     )
+    df["pgd_flipped"] = probe["pgd_flipped"].cpu()
     deltas = {"pgd": probe["pgd"]}
     restrictions = {
         name: ({"tangent": bases, "random": random_bases}.get(which), part)
@@ -191,10 +224,35 @@ def flip_text(norms, eps_max: float, digits: int = 3) -> str:
     return text if missed == 0 else f"{text} ({missed:.0%} not flipped within L2 <= {eps_max:g})"
 
 
-def nearest_other_class(ds: data.Dataset, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """L2 distance from each x to the nearest training image of another class."""
-    d = torch.cdist(x, ds.x_train)
-    return d.masked_fill(y[:, None] == ds.y_train[None, :], math.inf).amin(dim=1)
+SCALES = ("image norm", "nearest same class", "median same class", "nearest other class")
+
+
+def data_scales(x: torch.Tensor, y: torch.Tensor, x_train: torch.Tensor, y_train: torch.Tensor) -> pd.DataFrame:
+    """Per test image, the data's own L2 scales (columns :data:`SCALES`): its norm, the distance to the
+    nearest and the median distance to the training images of its class, and to the nearest of another
+    (``attrs["n_train"]``: the training images searched)."""
+    d = torch.cdist(x.flatten(1), x_train.flatten(1))
+    same = y[:, None] == y_train[None, :]
+    median_same = torch.stack([row[m].median() for row, m in zip(d, same)])
+    out = pd.DataFrame(
+        {
+            "image norm": x.flatten(1).norm(dim=1).cpu(),
+            "nearest same class": d.masked_fill(~same, math.inf).amin(dim=1).cpu(),
+            "median same class": median_same.cpu(),
+            "nearest other class": d.masked_fill(same, math.inf).amin(dim=1).cpu(),
+        }
+    )
+    out.attrs["n_train"] = len(x_train)
+    return out
+
+
+def flip_over_scale(df: pd.DataFrame, scales: pd.DataFrame, scale: str) -> np.ndarray:
+    """Per test image: the unrestricted flip norm over one of the data's scales (:func:`data_scales`).
+
+    A search that found no flip within the cap reads as the largest float, so that medians
+    and their bootstrap count it as large (the bootstrap drops infinities)."""
+    ratio = df.unrestricted.to_numpy(float) / scales[scale].to_numpy(float)
+    return np.where(np.isnan(ratio), np.nan, np.minimum(ratio, np.finfo(float).max))
 
 
 def rms_stat(v: np.ndarray, axis=None) -> np.ndarray:
@@ -253,25 +311,59 @@ def _growths(adv_off, adv_on, std_off, std_on):  # per pair: off-manifold growth
     return np.stack([adv_off - std_off, adv_on - std_on])
 
 
-def training_growth(geo: dict[str, pd.DataFrame], cap: float) -> Censored:
-    """Per test image: log growth of the off-manifold (row 0) and on-manifold (row 1) flip norms from
-    standard to adversarial training, read both ways (:func:`censored_log_growth`)."""
-    cols = [geo[kind][c] for kind in ("adversarial", "standard") for c in ("off-manifold", "on-manifold")]
+def training_growth(
+    geo: dict[str, pd.DataFrame], cap: float, pair: tuple[str, str] = ("off-manifold", "on-manifold")
+) -> Censored:
+    """Per test image: log growth of the flip norms of ``pair`` (row 0: the first, row 1: the second;
+    by default off- and on-manifold) from standard to adversarial training, read both ways
+    (:func:`censored_log_growth`)."""
+    cols = [geo[kind][c] for kind in ("adversarial", "standard") for c in pair]
     return censored_log_growth(cols, cap, _growths)
 
 
-def flip_over_half_distance(df: pd.DataFrame, nn_other: torch.Tensor) -> np.ndarray:
-    """Per test image: the unrestricted flip norm over half the distance to the nearest other-class image."""
-    return df.unrestricted.to_numpy() / (nn_other.cpu().numpy() / 2)
+RANDOM_PAIR = ("random (n-k)-dim", "random k-dim")  # the control split: same dimensions, random subspaces
+
+
+def _growth_beyond_random(a_off, a_on, a_rnk, a_rk, s_off, s_on, s_rnk, s_rk):
+    return (a_off - s_off) - (a_on - s_on) - ((a_rnk - s_rnk) - (a_rk - s_rk))
+
+
+def growth_beyond_random(geo: dict[str, pd.DataFrame], cap: float) -> Censored:
+    """Per test image: the log of (off- / on-manifold flip-norm growth) / (random (n-k)-dim / random
+    k-dim growth), growth = adversarial / standard training: how much more adversarial training
+    lengthens the off-manifold flip than the on-manifold one, beyond what a random split into subspaces
+    of the same dimensions shows. Read both ways (:func:`censored_log_growth`)."""
+    pairs = ("off-manifold", "on-manifold", *RANDOM_PAIR)
+    cols = [geo[kind][c] for kind in ("adversarial", "standard") for c in pairs]
+    return censored_log_growth(cols, cap, _growth_beyond_random)
+
+
+def rms_ratio(num: np.ndarray, den: np.ndarray, axis=None) -> np.ndarray:
+    """``rms(num) / rms(den)`` along ``axis``: the RMS share of one subspace over another's, same directions."""
+    return rms_stat(num, axis) / rms_stat(den, axis)
+
+
+def paired_rms_ratio_ci(num: np.ndarray, den: np.ndarray, rng: int) -> tuple[float, float]:
+    """Bootstrap interval of :func:`rms_ratio`, resampling images (the pairs) together."""
+    num, den = np.asarray(num, float), np.asarray(den, float)
+
+    def stat(idx, axis):
+        i = idx.astype(int)
+        return rms_ratio(num[i], den[i], axis)
+
+    return bootstrap_ci(np.arange(len(num), dtype=float), stat, rng=rng)
+
+
+SHARES = tuple(f"{p}_{w}" for p in ("normal", "pgd") for w in ("tangent", "random", "unsaturated"))
 
 
 def summary(cfg: SimpleNamespace, geo: dict[str, pd.DataFrame], n: int) -> pd.DataFrame:
-    """Per training kind: RMS on-manifold fractions (tangent vs random) and median flip norms, as text
+    """Per training kind: RMS on-subspace fractions (tangent, random, random unsaturated) and median flip norms, as text
     (a median no search reached reads "no flip within L2 <= x", with the share of such points)."""
     rows = []
     for kind, df in geo.items():
         row = {"training": kind, "baseline sqrt(k/n)": f"{math.sqrt(cfg.latent_dim / n):.3f}"}
-        for col in ("normal_tangent", "normal_random", "pgd_tangent", "pgd_random"):
+        for col in SHARES:
             row[f"RMS {col}"] = f"{rms_stat(df[col].to_numpy()):.3f}"
         for name in RESTRICTIONS:
             row[f"median flip: {name}"] = flip_text(df[name], cfg.flip_eps_max)

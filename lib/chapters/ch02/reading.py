@@ -7,10 +7,154 @@ from types import SimpleNamespace
 
 import pandas as pd
 
+from ...claims import FAILS, HOLDS, PAPER, Claim
 from .claims import MAX_DOUBLINGS, MIN_EXPLAINED, MIN_SLOPE
 from .images import flip_text
 from .mislabelled import judged, size_slope
 from .params import MIN_SUCCESS, MOST
+
+
+def _verdict_word(row: Claim) -> str:
+    return {HOLDS: "holds", FAILS: "does not hold"}.get(row.verdict, row.verdict)
+
+
+def _why(row: Claim, sc: dict) -> str:
+    """The numbers that show why a paper claim came out as it did (from the run's scalars)."""
+    name = row.id.split(".", 1)[1]
+    b = sc["baseline_sqrt_k_over_n"]
+    if name == "clinging_dimpling":
+        return f"the book's criterion is met in {row.value} synthetic settings"
+    if name == "pgd_share_over_random":
+        side = "more" if row.estimate > 1 else "less"
+        return (
+            f"PGD perturbations keep {row.estimate:.2f} times the tangent share of a random direction "
+            f"({sc['pgd_on_fraction_rms']:.3f} against √(k/n) = {b:.3f}): {side} on-manifold than chance. The "
+            f"boundary normal, which no pixel box clamps, gives {sc['normal_share_over_random']:.2f} times; against "
+            f"a random subspace of the unsaturated pixels the PGD share is {sc['pgd_share_over_unsaturated']:.2f} "
+            f"times that subspace's; in the PCA subspace of the same k it is {sc['pca_pgd_on_fraction_rms']:.3f}"
+        )
+    if name == "tiny_vs_same_class":
+        return (
+            f"the median smallest flip is {row.estimate:.2f} of the distance to the nearest same-class training "
+            f"image ({sc['flip_over_image_norm']:.3f} of the image's norm, {sc['flip_over_median_same_class']:.3f} "
+            f"of the median distance between images of its class)"
+        )
+    if name == "on_larger_than_random":
+        easier = "harder" if row.estimate > 1 else "easier"
+        return (
+            f"confined to the tangent space, PGD needs {row.estimate:.2f} times the norm it needs in a random "
+            f"subspace of the same dimension: the manifold is {easier} to attack through than a random subspace "
+            f"(on- over off-manifold norms give {sc['on_off_flip_ratio']:.2f}, a random k-dim over a random (n-k)-dim "
+            f"subspace {sc['random_k_over_nk_flip_ratio']:.2f}: that comparison measures the dimensions)"
+        )
+    if name == "mislabelled_accuracy":
+        return (
+            f"clean accuracy {sc['mislabelled_clean_accuracy']:.2f} (chance {sc['chance']:.2f}) at RMS budget "
+            f"{sc['mislabelled_rms']:g}, attack success {sc['mislabelled_attack_success']:.2f}"
+        )
+    if name == "at_deepens_dimples_beyond_random":
+        return (
+            f"adversarial training multiplies the off-manifold flip norm by {sc['at_off_growth']:.2f} and the "
+            f"on-manifold one by {sc['at_on_growth']:.2f}; a random (n-k)-dim subspace's by "
+            f"{sc['at_random_nk_growth']:.2f} and a random k-dim one's by {sc['at_random_k_growth']:.2f}: "
+            f"{row.estimate:.2f} times the random split's ratio"
+        )
+    return row.value
+
+
+def headline(rows: list[Claim], scalars: dict, dataset: str) -> str:
+    """The paper's claims this run does not reproduce first, with the numbers that show why, then those it does."""
+    paper = [c for c in rows if c.kind == PAPER]
+    missed = [c for c in paper if c.verdict != HOLDS]
+    held = [c for c in paper if c.verdict == HOLDS]
+    lines = [f"**{len(held)} of the paper's {len(paper)} claims hold in this run ({dataset}).**"]
+    by_name = {c.id.split(".", 1)[1]: c for c in paper}
+    share, flip = by_name.get("pgd_share_over_random"), by_name.get("on_larger_than_random")
+    opposite = []
+    if share is not None and share.verdict == FAILS:
+        opposite.append(
+            f"adversarial perturbations are {share.estimate:.1f} times *more* on-manifold than a random direction"
+        )
+    if flip is not None and flip.verdict == FAILS:
+        opposite.append(
+            f"the tangent space is {1 / flip.estimate:.1f} times *easier* to attack through than a random subspace "
+            f"of the same dimension"
+        )
+    if opposite:
+        lines.append(
+            "Against the random baseline the data say the **opposite** of the dimpled-manifold picture: "
+            + " and ".join(opposite)
+            + "."
+        )
+    if missed:
+        lines.append("Not reproduced:")
+        lines += [f"- {c.claim}: **{_verdict_word(c)}**; {_why(c, scalars)}." for c in missed]
+    if held:
+        lines.append("Reproduced:")
+        lines += [f"- {c.claim}: {_why(c, scalars)}." for c in held]
+    return "\n".join(lines)
+
+
+DESCRIBED = (  # (scalar, what it is, its reference: an old threshold or a null, why it decides nothing)
+    (
+        "pgd_on_fraction_rms",
+        "RMS tangent share of PGD perturbations",
+        "1/√2 = 0.707 (on = off)",
+        "any direction is below 1/√2 when k < n/2: a random one keeps √(k/n) = {baseline_sqrt_k_over_n:.3f}",
+    ),
+    (
+        "on_off_flip_ratio",
+        "on- / off-manifold flip norm (geometric mean)",
+        "1",
+        "a k vs n-k dimension effect: random k-dim / random (n-k)-dim gives {random_k_over_nk_flip_ratio:.3g}",
+    ),
+    (
+        "flip_over_nearest_other_class",
+        "flip norm / distance to the nearest other-class image (median)",
+        "1/2",
+        "at most 1 when the image and that neighbour are classified correctly: the boundary lies between them",
+    ),
+    (
+        "flip_over_image_norm",
+        "flip norm / image norm (median)",
+        "",
+        "a data scale shown beside the rule (median image norm {median_image_norm:.3g})",
+    ),
+    (
+        "flip_over_median_same_class",
+        "flip norm / median distance to same-class images (median)",
+        "",
+        "a data scale shown beside the rule (median {median_median_same_class:.3g})",
+    ),
+    (
+        "pca_pgd_on_fraction_rms",
+        "RMS share of PGD perturbations in the PCA subspace (same k)",
+        "√(k/n) = {baseline_sqrt_k_over_n:.3f}",
+        "another manifold model (explained variance {pca_explained_variance:.2f}), not a null",
+    ),
+    (
+        "at_off_growth",
+        "off-manifold flip-norm growth under adversarial training",
+        "1",
+        "every subspace's flip grows (random (n-k)-dim: {at_random_nk_growth:.3g}); the claim compares the growths",
+    ),
+)
+
+
+def descriptives(scalars: dict) -> pd.DataFrame:
+    """The run's numbers that decide nothing (old tests that any direction passes, data scales), with the
+    reason each decides nothing."""
+    return pd.DataFrame(
+        [
+            {
+                "number": what,
+                "value": f"{scalars[key]:.3g}",
+                "reference": ref.format(**scalars),
+                "why it decides nothing": why.format(**scalars),
+            }
+            for key, what, ref, why in DESCRIBED
+        ]
+    ).set_index("number")
 
 
 def findings(
@@ -26,32 +170,53 @@ def findings(
     """A short Markdown reading of this run (every sentence chosen and filled by the computed numbers)."""
     high = crit[crit["baseline sqrt(k/n)"] < 0.5]
     tilt = ", ".join(f"{name}: {r['initial fraction']:.2f} to {r['final fraction']:.2f}" for name, r in high.iterrows())
-    b, p, r = scalars["baseline_sqrt_k_over_n"], scalars["pgd_on_fraction_rms"], scalars["pgd_on_fraction_random_rms"]
+    sc = scalars
+    b, p, r = sc["baseline_sqrt_k_over_n"], sc["pgd_on_fraction_rms"], sc["pgd_on_fraction_random_rms"]
     ae = quality[quality.manifold != "PCA"].sort_values("epoch")
     pca = quality[quality.manifold == "PCA"].iloc[0]
-    ev = scalars["ae_explained_variance"]
+    ev = sc["ae_explained_variance"]
     col = "RMS share: pgd"
-    on_r, std = scalars["on_random_flip_ratio"], geo["standard"]
+    on_r, std = sc["on_random_flip_ratio"], geo["standard"]
+    unsat = sc["pgd_share_over_unsaturated"]
     lines = [
         f"- **Data and manifold.** {cfg.dataset}, {n} pixels, k = {cfg.latent_dim} (√(k/n) = {b:.2f}). "
         f"The {cfg.ae_kind} autoencoder explains {ev:.2f} of the test images' pixel variance "
         f"({'most of it' if ev >= MIN_EXPLAINED else 'less than half: the on/off-manifold verdicts are inconclusive'}; "
         f"PCA with the same k explains {pca['explained variance']:.2f}).",
-        f"- **Clinging then dimpling** is seen in {scalars['clinging_dimpling_settings']} of {len(crit)} synthetic "
+        f"- **Clinging then dimpling** is seen in {sc['clinging_dimpling_settings']} of {len(crit)} synthetic "
         f"settings by the stated criterion. In the high-dimensional ones the boundary normal's RMS tangent share "
         f"went from {tilt} during training (random baseline {high['baseline sqrt(k/n)'].iloc[0]:.2f}).",
         f"- **Random baseline.** PGD perturbations of images keep an RMS share {p:.2f} of their norm in the tangent "
         f"space, against {b:.2f} for a random direction and {r:.2f} in a random subspace of the same dimension: "
-        f"they are {'more' if p > r else 'less'} aligned with the learned manifold than chance.",
+        f"they are {'more' if p > r else 'less'} aligned with the learned manifold than chance "
+        f"({sc['pgd_share_over_random']:.2f} times). The boundary normal, unclamped, gives "
+        f"{sc['normal_on_fraction_rms']:.2f} ({sc['normal_share_over_random']:.2f} times).",
+        f"- **The pixel box.** PGD is clamped to the pixel range, which keeps only one sign of change on saturated "
+        f"pixels. In a random k-dimensional subspace of each image's unsaturated pixels the same perturbations "
+        f"keep {sc['pgd_on_fraction_unsaturated_rms']:.2f}, so the tangent space holds {unsat:.2f} times that: "
+        + (
+            "the clamp does not explain the excess."
+            if unsat > 1 and p > r
+            else "the clamp accounts for the excess."
+            if p > r
+            else "the comparison has no excess to explain."
+        ),
         quality_reading(ae, pca, col),
-        f"- **On against off.** Confined to the tangent space, PGD needs {scalars['on_off_flip_ratio']:.2f} times "
+        f"- **On against off.** Confined to the tangent space, PGD needs {sc['on_off_flip_ratio']:.2f} times "
         f"the norm it needs off it (medians {flip_text(std['on-manifold'], cfg.flip_eps_max)} and "
-        f"{flip_text(std['off-manifold'], cfg.flip_eps_max)}), and {on_r:.2f} times the norm it needs in a random "
-        f"subspace of the same dimension: the tangent space is {'harder' if on_r > 1 else 'easier'} to attack "
-        f"through than a random one.",
-        mislabelled_reading(mis, sizes, scalars["chance"]),
-        f"- **Adversarial training** multiplies the off-manifold flip norm by {scalars['at_off_growth']:.2f} and the "
-        f"on-manifold one by {scalars['at_on_growth']:.2f}.",
+        f"{flip_text(std['off-manifold'], cfg.flip_eps_max)}); a random k-dim subspace against its (n-k)-dim "
+        f"complement gives {sc['random_k_over_nk_flip_ratio']:.2f}, the dimension effect. Against a random "
+        f"subspace of the same dimension the tangent space needs {on_r:.2f} times the norm: it is "
+        f"{'harder' if on_r > 1 else 'easier'} to attack through than a random one.",
+        f"- **Size of the perturbations.** The median smallest flipping norm is {sc['median_flip_norm']:.3g}: "
+        f"{sc['flip_over_nearest_same_class']:.2f} of the distance to the nearest same-class training image "
+        f"(median {sc['median_nearest_same_class']:.3g}), {sc['flip_over_image_norm']:.3f} of the image's norm "
+        f"(median {sc['median_image_norm']:.3g}).",
+        mislabelled_reading(mis, sizes, sc["chance"]),
+        f"- **Adversarial training** multiplies the off-manifold flip norm by {sc['at_off_growth']:.2f} and the "
+        f"on-manifold one by {sc['at_on_growth']:.2f}; a random (n-k)-dim and k-dim subspace's by "
+        f"{sc['at_random_nk_growth']:.2f} and {sc['at_random_k_growth']:.2f}. Per image, the off / on growth is "
+        f"{sc['at_growth_beyond_random']:.2f} times the random split's.",
     ]
     return "\n".join(lines)
 
