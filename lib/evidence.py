@@ -896,6 +896,7 @@ def check_tables(
     out: str | Path | None = None,
     specs: Iterable[str | Path] | None = None,
     declarations: pd.DataFrame | None = None,
+    notebook_dir: str | Path = BOOK,
 ) -> list[str]:
     """Every problem of the evidence in ``out``; an empty list when it is sound.
 
@@ -942,16 +943,36 @@ def check_tables(
     problems += _table_differences(CONDITIONS, tables[CONDITIONS], conditions, ["claim_id", "condition"])
     problems += _table_differences(VERDICTS, verdicts, again, ["id"])
     if specs is not None:
-        expected = spec_points(specs)
-        recorded = set(ledger.point)
-        extra = sorted(recorded - set(expected))
-        missing = [p for p in expected if p not in recorded]
-        problems += [f"run {p} is not a run of the evidence specs" for p in extra[:10]]
-        problems += [
-            f"run {p} of the evidence specs is not in the ledger ({sweep.short(expected[p])})" for p in missing[:10]
-        ]
-        if len(extra) + len(missing) > 20:
-            problems.append(f"({len(extra)} runs not in the specs, {len(missing)} runs of the specs missing in all)")
+        problems += spec_differences(ledger, specs, notebook_dir)
+    return problems
+
+
+def spec_differences(ledger: pd.DataFrame, specs: Iterable[str | Path], notebook_dir: str | Path = BOOK) -> list[str]:
+    """Runs the ledger holds that the specs do not define, and runs of the specs it lacks, for every chapter whose
+    evidence is current. A stale chapter (its code or notebook changed since its runs were recorded) is said to be
+    stale instead: its spec may have changed with its code, and `make evidence` records it again."""
+    stale = set(stale_chapters(ledger, notebook_dir))
+    expected: dict[str, dict[str, Any]] = {}
+    chapter_of: dict[str, str] = {}
+    for s in specs:
+        spec = sweep.load_spec(s)
+        for p in sweep.validate(spec, check_device=False):
+            expected[p.id] = p.parameters
+            chapter_of[p.id] = Path(spec.notebook).name
+    recorded_chapter = dict(zip(ledger.point, ledger.chapter))
+    notebook_chapter = dict(zip(ledger.notebook, ledger.chapter))
+
+    def chapter(point: str) -> str:
+        return recorded_chapter.get(point) or notebook_chapter.get(chapter_of.get(point, ""), chapter_of.get(point, ""))
+
+    extra = sorted(p for p in set(ledger.point) - set(expected) if chapter(p) not in stale)
+    missing = [p for p in expected if p not in recorded_chapter and chapter(p) not in stale]
+    problems = [f"run {p} is not a run of the evidence specs" for p in extra[:10]]
+    problems += [
+        f"run {p} of the evidence specs is not in the ledger ({sweep.short(expected[p])})" for p in missing[:10]
+    ]
+    if len(extra) + len(missing) > 20:
+        problems.append(f"({len(extra)} runs not in the specs, {len(missing)} runs of the specs missing in all)")
     return problems
 
 
@@ -1680,6 +1701,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the evidence specs whose runs the ledger must hold (default: sweeps/evidence/*.yaml "
         "for the default folder; none for another)",
     )
+    c.add_argument("--notebooks", default=str(BOOK), help="folder of the chapter notebooks (default: book/)")
     r = sub.add_parser(
         "recheck",
         help="compare chapters already executed at their defaults with their recorded runs "
@@ -1727,7 +1749,7 @@ def main(argv: list[str] | None = None) -> int:
         specs = args.specs
         if specs is None and Path(args.out).resolve() == Path(EVIDENCE_DIR).resolve():
             specs = sorted(SPECS.glob("*.yaml"))
-        problems = check_tables(args.out, specs)
+        problems = check_tables(args.out, specs, notebook_dir=args.notebooks)
         print(
             "\n".join(problems)
             or f"evidence sound: {len(ledger)} rows of {ledger.point.nunique()} runs, each "

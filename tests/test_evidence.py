@@ -735,8 +735,10 @@ def test_a_new_ledger_that_fails_its_check_replaces_nothing(tiny_sweep, tmp_path
 def test_check_names_every_edit_of_the_evidence(tiny_sweep, tmp_path, capsys):
     out = tmp_path / "ledger"
     evidence.build([tiny_sweep["spec"]], out, min_replications=1)
-    assert evidence.check_tables(out, [tiny_sweep["spec"]]) == []
-    assert evidence.main(["check", "--out", str(out), "--specs", str(tiny_sweep["spec"])]) == 0
+    book = tiny_sweep["root"] / "book"
+    assert evidence.check_tables(out, [tiny_sweep["spec"]], notebook_dir=book) == []
+    cli = ["check", "--out", str(out), "--specs", str(tiny_sweep["spec"]), "--notebooks", str(book)]
+    assert evidence.main(cli) == 0
     assert "evidence sound: 2 rows of 2 runs" in capsys.readouterr().out
     good = _files(out)
     ledger = evidence.read(evidence.LEDGER, out)
@@ -746,8 +748,8 @@ def test_check_names_every_edit_of_the_evidence(tiny_sweep, tmp_path, capsys):
         for name, data in good.items():
             (out / name).write_bytes(data)
         edit()
-        found = evidence.check_tables(out, [tiny_sweep["spec"]])
-        assert evidence.main(["check", "--out", str(out), "--specs", str(tiny_sweep["spec"])]) == 1
+        found = evidence.check_tables(out, [tiny_sweep["spec"]], notebook_dir=book)
+        assert evidence.main(cli) == 1
         return "\n".join(found)
 
     def edit_ledger(change) -> None:
@@ -897,11 +899,27 @@ def test_recorded_ledger_schema_and_provenance():
 
 @pytest.mark.skipif(RECORDED is None, reason=NO_LEDGER)
 def test_recorded_ledger_has_exactly_the_specs_runs():
-    expected = evidence.spec_points(sorted(evidence.SPECS.glob("*.yaml")))
-    recorded = set(RECORDED.point)
-    assert not recorded - set(expected), "the ledger holds runs that are not in sweeps/evidence/"
-    missing = [p for p in expected if p not in recorded]
-    assert not missing, f"{len(missing)} runs of sweeps/evidence/ are not in the ledger, e.g. {expected[missing[0]]}"
+    """Every current chapter's runs are exactly its spec's; a stale chapter is marked stale everywhere instead."""
+    specs = sorted(evidence.SPECS.glob("*.yaml"))
+    assert evidence.spec_differences(RECORDED, specs) == []
+    stale = set(evidence.stale_chapters(RECORDED))
+    assert stale <= set(RECORDED.chapter)
+    verdicts = evidence.replicated(evidence.EVIDENCE_DIR / evidence.VERDICTS)
+    assert all(verdicts.loc[[i for i in verdicts.index if i.split(".")[0] in stale], "stale"])
+
+
+def test_spec_differences_name_runs_of_current_chapters_only(tiny_sweep, tmp_path):
+    out, book = tmp_path / "ledger", tiny_sweep["root"] / "book"
+    evidence.build([tiny_sweep["spec"]], out, min_replications=1)
+    ledger = evidence.read(evidence.LEDGER, out)
+    more = tmp_path / "more.yaml"
+    more.write_text(tiny_sweep["spec"].read_text().replace("seeds: [0]", "seeds: [0, 1]"))
+    found = evidence.spec_differences(ledger, [more], book)
+    assert len(found) == 2 and all("of the evidence specs is not in the ledger" in f for f in found)
+    assert evidence.spec_differences(ledger.iloc[:1], [tiny_sweep["spec"]], book)[0].endswith(
+        "not in the ledger (dataset='b', seed=0)"
+    )
+    assert evidence.spec_differences(ledger.assign(code_sha256="0" * 64), [more], book) == []  # stale: re-recorded
 
 
 def test_cpu_id_names_the_processor_and_its_kernel_flags(tmp_path):
