@@ -1,12 +1,15 @@
 """Chapter 1's parameter checks and conditions (no training)."""
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from lib import claims, config
+from lib import claims, config, data, monotonicity
 from lib.chapters import ch01
+from lib.chapters.ch01 import networks
+from lib.chapters.ch01.claims import SHAPES, shape_row
 from lib.config import ParameterError
-from lib.monotonicity import Trend, direction_verdict
 
 
 def resolve(**kw):
@@ -51,12 +54,15 @@ def test_bad_values_are_rejected_by_resolve(kw, name):
 def test_conditions_cover_every_grid_for_both_methods():
     cfg = resolve()
     conds = ch01.conditions(cfg)
-    per_method = 1 + len(cfg.epoch_grid) + len(cfg.width_grid) + len(cfg.weight_decays)
+    per_method = 1 + len(cfg.epoch_grid) + len(cfg.width_grid) + len(cfg.weight_decays) + 1  # + group's settings
     assert len(conds) == 2 * per_method
     assert {c.method for c in conds} == set(ch01.METHODS)
     labels = [c.label for c in conds if c.method == "local"]
     assert len(set(labels)) == per_method
     assert all(len(c.widths) == len(cfg.widths) for c in conds)
+    group = [c for c in conds if c.kind == "group"]
+    assert [(c.readout_scale, c.anneal_epochs) for c in group] == [(0.01, 0), (0.01, 0)]  # the group's public code
+    assert {c.kind for c in conds} - set(ch01.TRAINED) == {"epochs"}  # snapshots are the only untrained networks
 
 
 def test_annealing_and_snapshots_must_fit_in_the_training():
@@ -66,62 +72,202 @@ def test_annealing_and_snapshots_must_fit_in_the_training():
         ch01.load_data(resolve(epoch_grid=[1, 16]))  # 20 epochs, the last 5 annealed
 
 
-def trend_of(shape, rho=0.5, ci=(0.2, 0.8)):
-    nan = float("nan")
-    return Trend(20, rho, ci, nan, (nan, nan), nan, nan, (nan, nan), nan, (nan, nan), shape)
-
-
-@pytest.mark.parametrize(
-    "shape, want, verdict",
-    [
-        ("increasing", "increasing", claims.HOLDS),
-        ("decreasing", "increasing", claims.FAILS),  # the paper's direction, not any direction
-        ("interior maximum", "increasing", claims.FAILS),
-        ("undetermined", "increasing", claims.INCONCLUSIVE),
-        ("interior minimum", "non-monotonic", claims.HOLDS),
-        ("decreasing", "non-monotonic", claims.FAILS),
-    ],
-)
-def test_direction_verdicts(shape, want, verdict):
-    assert direction_verdict(trend_of(shape), want) == verdict
-
-
-def fake_fidelity(local=0.85, logistic=0.83, backprop=0.855):
+def fake_fidelity(local=0.85, logistic=0.83, backprop=0.855, lo=None):
+    lm = local - logistic
     return ch01.Fidelity(
         logistic,
         1e-2,
         local,
         backprop,
         [0.86, 0.85, 0.855],
-        [0.85] * 3,
-        (local - logistic, (local - logistic - 0.01, local - logistic + 0.01)),
+        (lm, (lm - 0.01 if lo is None else lo, lm + 0.01)),
         (backprop - local, (backprop - local - 0.01, backprop - local + 0.01)),
+        0.80,
+        (-0.03, (-0.05, -0.01)),
     )
 
 
-def test_claims_have_ids_numbers_and_an_untestable_bound(monkeypatch):
+NAN_SPLIT = (float("nan"), (float("nan"), float("nan")), 36, 0)
+
+
+def fake_table(measures, n_nets=12, method="local", kind="base", alpha=(1.9, 2.5), seed=0, noise=0.002):
+    """(network, layer) rows of ``n_nets`` networks, 3 layers each; ``measures`` maps a column to f(alpha)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k, a in enumerate(np.linspace(*alpha, n_nets)):
+        for layer, da in enumerate((-0.02, 0.0, 0.02), start=1):
+            row = dict(method=method, kind=kind, condition=f"{kind} {k}", network=f"{method} / {kind} {k}")
+            row.update(layer=layer, alpha=a + da)
+            row.update({m: f(a + da) + rng.normal(0, noise) for m, f in measures.items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+FLAT = {"clean": lambda a: 0.97, "gaussian_rel": lambda a: 0.9, "fgsm_rel": lambda a: 0.4}
+
+
+def cloud_of(table, population="local"):
+    return ch01.trends(resolve(n_boot=300), table, population)
+
+
+def rows_of(table, fid=None, split=NAN_SPLIT):
+    clouds = {p: cloud_of(table, p) for p in ch01.POPULATIONS}
+    got = ch01.claims(resolve(n_boot=300), clouds, fid or fake_fidelity(), 10.0, split, 1.8)
+    return {r.id.split(".", 1)[1]: r for r in got}
+
+
+def test_clean_alpha_is_tested_on_trained_networks_by_network():
+    """Planted null of the old test: trained networks show no trend; snapshots at low alpha are untrained."""
+    trained = fake_table({**FLAT, "clean": lambda a: 0.97}, n_nets=6, noise=0.005)
+    snaps = fake_table({**FLAT, "clean": lambda a: 0.1 + (a - 1.5)}, n_nets=5, kind="epochs", alpha=(1.5, 1.8))
+    table = pd.concat([trained, snaps], ignore_index=True)
+    old = monotonicity.trend(table.alpha, table.clean, n_boot=300, rng=0)  # all points, points resampled
+    assert old.spearman_ci[0] > 0  # the old statistic "holds"
+    assert rows_of(table)["clean_alpha_trained_local"].verdict != claims.HOLDS
+    effect = fake_table({**FLAT, "clean": lambda a: 0.9 + 0.1 * (a - 1.9)}, noise=0.002)
+    row = rows_of(effect)["clean_alpha_trained_local"]
+    assert row.verdict == claims.HOLDS and row.kind == claims.PAPER and row.lo > 0
+
+
+def test_gaussian_robustness_is_relative_to_clean_accuracy():
+    """Planted null of the old test: noisy accuracy only repeats clean accuracy, which rises with alpha."""
+    clean = lambda a: 0.8 + 0.3 * (a - 1.9)  # noqa: E731
+    table = fake_table({**FLAT, "clean": clean, "gaussian": lambda a: 0.93 * clean(a), "gaussian_rel": lambda a: 0.93})
+    old = monotonicity.trend(table.alpha, table.gaussian, n_boot=300, rng=0)
+    assert monotonicity.direction_verdict(old, "increasing") == claims.HOLDS  # raw noisy accuracy "rises"
+    assert rows_of(table)["gaussian_monotonic_trained_local"].verdict != claims.HOLDS
+    rising = fake_table({**FLAT, "gaussian_rel": lambda a: 0.8 + 0.2 * (a - 1.9)})
+    row = rows_of(rising)["gaussian_monotonic_trained_local"]
+    assert row.verdict == claims.HOLDS and row.lo > 0
+    est, lo, hi = monotonicity.shape_statistic(cloud_of(rising).trends["gaussian_rel"], "monotonic")
+    assert (row.estimate, row.lo, row.hi) == (est, lo, hi)  # the recorded number is the deciding slope
+
+
+def test_fgsm_no_extremum_is_inconclusive_not_refutation():
+    """Planted null of the old scoring: a rise that saturates has no extremum and was scored 'does not hold'."""
+    table = fake_table({**FLAT, "fgsm_rel": lambda a: 0.3 + 0.5 * min(a - 1.9, 0.1)})
+    t = cloud_of(table).trends["fgsm_rel"]
+    assert monotonicity.direction_verdict(t, "non-monotonic") == claims.FAILS  # the old scoring
+    assert rows_of(table)["fgsm_nonmonotonic_trained_local"].verdict == claims.INCONCLUSIVE
+    peak = rows_of(fake_table({**FLAT, "fgsm_rel": lambda a: 0.5 - 2 * (a - 2.2) ** 2}))
+    assert peak["fgsm_nonmonotonic_trained_local"].verdict == claims.HOLDS
+    assert peak["gaussian_monotonic_trained_local"].verdict != claims.HOLDS
+    line = rows_of(fake_table({**FLAT, "fgsm_rel": lambda a: 0.3 + 0.2 * (a - 1.9)}))
+    assert line["fgsm_nonmonotonic_trained_local"].verdict == claims.FAILS  # monotonic on both sides
+    assert line["fgsm_nonmonotonic_trained_local"].lo > 0
+
+
+def test_pooled_rows_are_the_books_controls_and_the_statistic_reads_its_range():
+    table = pd.concat([fake_table(FLAT), fake_table(FLAT, method="backprop", seed=1)], ignore_index=True)
+    rows = rows_of(table)
+    assert all(rows[f"{c}_trained_pooled"].kind == claims.CONTROL for c in ("clean_alpha", *SHAPES))
+    assert "12 networks, alpha 1.88-2.52" in rows["clean_alpha_trained_local"].statistic
+    assert "24 networks" in rows["clean_alpha_trained_pooled"].statistic
+
+
+def test_claims_on_planted_inputs_hold_fail_and_touch_the_boundary():
+    table = fake_table({**FLAT, "fgsm_rel": lambda a: 0.3 + 0.2 * (a - 1.9)})
+    cfg = resolve(n_boot=300)
+    clouds = {p: cloud_of(table, p) for p in ch01.POPULATIONS}
+    rows = ch01.claims(cfg, clouds, fake_fidelity(), 10.0, NAN_SPLIT, 1.8)
+    assert [r.id for r in rows] == [d.id for d in ch01.DECLARED.values() if d.kind != claims.CHECK]
+    by = {r.id.split(".", 1)[1]: r for r in rows}
+    assert by["local_vs_backprop"].verdict == claims.HOLDS  # 0.005 [-0.005, 0.015] within 0.02
+    assert by["fgsm_nonmonotonic_trained_local"].verdict == claims.FAILS
+    assert by["smoothness_bound_trained"].verdict == claims.INCONCLUSIVE
+    assert ch01.UNTESTABLE in by["smoothness_bound_trained"].value
+    touching = ch01.claims(cfg, clouds, fake_fidelity(local=0.84, lo=0.0), 10.0, NAN_SPLIT, 1.8)[-1]
+    assert (touching.lo, touching.verdict) == (0.0, claims.INCONCLUSIVE)  # an interval touching its threshold
+    boundary = monotonicity.Trend(36, 0, (0, 0), 2, (2, 2), 0, 0.2, (0.1, 0.3), 0.05, (0.0, 0.1), "")
+    row = shape_row("fgsm_nonmonotonic", "local", ch01.Cloud({"fgsm_rel": boundary}, (1.9, 2.5), 12))
+    assert (row.lo, row.verdict) == (0.0, claims.INCONCLUSIVE)
+
+
+def test_smoothness_bound_uses_trained_networks_only():
+    """Planted null of the old test: only untrained snapshots lie below the bound, and they are less robust."""
+    trained = fake_table({**FLAT, "fgsm_rel": lambda a: 0.4}, n_nets=6)
+    snaps = fake_table({**FLAT, "fgsm_rel": lambda a: 0.1}, n_nets=5, kind="epochs", alpha=(1.0, 1.2))
+    table = pd.concat([trained, snaps], ignore_index=True)
+    below = table.alpha <= 1.25
+    assert table.fgsm_rel[~below].mean() - table.fgsm_rel[below].mean() > 0.2  # what the old claim compared
+    diff, ci, n_above, n_below = ch01.bound_split(resolve(n_boot=200), table, 1.25)
+    assert (n_above, n_below) == (18, 0) and np.isnan(diff)
+    mixed = fake_table({**FLAT, "fgsm_rel": lambda a: 0.1 + 0.3 * (a > 1.25)}, alpha=(1.0, 1.6))
+    diff, ci, n_above, n_below = ch01.bound_split(resolve(n_boot=200), mixed, 1.25)
+    assert n_below > 0 and ci[0] > 0.2
+
+
+def test_one_readout_kind_for_both_methods():
+    cfg = resolve(readout_epochs=1)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(64, 8, generator=g) * 2 - 1, torch.arange(64) % 3
+    ds = data.Dataset("toy", x, y, x, y, (8,), (-1.0, 1.0), ["a", "b", "c"])
+    for method in ch01.METHODS:
+        cond = networks.Condition(method, "base", [16, 16], 1)
+        run = networks.with_readouts(cfg, ds, cond, networks.build(cfg, ds, method, [16, 16]))
+        assert all(isinstance(r, torch.nn.Linear) for r in run.readouts)  # fitted, never the fixed B_l
+
+
+def test_relative_accuracy_divides_by_the_same_readouts_clean_accuracy():
+    rows = []
+    for net, clean in (("a", 0.9), ("b", 0.6)):
+        for eps, f in ((0.0, 1.0), (0.1, 0.5), (0.2, 0.25)):
+            for attack in ("gaussian", "fgsm"):
+                rows.append(dict(method="local", kind="base", condition=net, network=net, layer=1, alpha=2.0))
+                rows[-1].update(r2=1, pr=1, rank=1, rms=1, class_top=1, top_accuracy=clean)
+                rows[-1].update(attack=attack, eps=eps, accuracy=clean * f)
+    table = ch01.pairs(resolve(), pd.DataFrame(rows)).set_index("network")
+    assert table.gaussian_rel.tolist() == pytest.approx([0.375, 0.375])  # same robustness, different clean
+    assert table.gaussian.tolist() == pytest.approx([0.3375, 0.225])
+
+
+def test_mechanism_checks_fail_when_a_gradient_crosses_or_a_readout_moves():
+    ok = torch.diag(torch.tensor([0.1, 0.2, 0.3]))
+    assert [c.verdict for c in ch01.mechanism_checks(ok, True)] == [claims.HOLDS, claims.HOLDS]
+    assert claims.assert_checks(ch01.mechanism_checks(ok, True)).startswith("Mechanism checks: all 2 pass")
+    crossed = ok.clone()
+    crossed[0, 1] = 1e-6
+    with pytest.raises(claims.CheckFailed, match="no_gradient_crosses_layers"):
+        claims.assert_checks(ch01.mechanism_checks(crossed, True))
+    with pytest.raises(claims.CheckFailed, match="readouts_stay_fixed"):
+        claims.assert_checks(ch01.mechanism_checks(ok, False))
+    dead = torch.diag(torch.tensor([0.1, 0.0, 0.3]))
+    assert ch01.mechanism_checks(dead, True)[0].verdict == claims.FAILS  # a block its own loss does not move
+
+
+def test_claims_record_nothing_and_checks_are_declared_last(monkeypatch):
     recorded = []
     monkeypatch.setattr(claims.results, "record", lambda **kw: recorded.append(kw))
-    cfg = resolve()
-    trs = {p: {m: trend_of("increasing") for m in ch01.MEASURES} for p in ch01.POPULATIONS}
-    nan = float("nan")
-    declared = ch01.claims(cfg, trs, fake_fidelity(), 10.0, (nan, (nan, nan), 54, 0), 1.8)
+    table = fake_table(FLAT)
+    rows = rows_of(table)
     assert not recorded  # building the rows records nothing; the notebook records them
-    assert [c.id for c in declared] == [d.id for d in ch01.DECLARED.values()]
-    assert {c.kind for c in declared} == {claims.PAPER, claims.CONTROL}
-    assert declared[-1].kind == claims.CONTROL  # the book's fidelity control
-    rows = claims.table(declared)
-    bound = rows.claim.str.startswith("Smoothness")
-    assert rows.verdict[bound].item() == claims.INCONCLUSIVE
-    assert ch01.UNTESTABLE in rows.value[bound].item()
-    assert rows.verdict.iloc[0] == claims.HOLDS  # gap 0.005 [-0.005, 0.015] within 0.02
-    assert rows.verdict.iloc[3] == claims.FAILS  # FGSM "increasing" is not non-monotonic
-    assert rows.verdict.iloc[-1] == claims.HOLDS  # the book's fidelity claim, last: 0.02 [0.01, 0.03] above 0
-    split = (0.1, (0.05, 0.15), 40, 14)
-    rows = claims.table(ch01.claims(cfg, trs, fake_fidelity(), 10.0, split, 1.0))
-    assert rows.verdict[rows.claim.str.startswith("Smoothness")].item() == claims.HOLDS
-    rows = claims.table(ch01.claims(cfg, trs, fake_fidelity(local=0.835), 10.0, split, 1.0))
-    assert rows.verdict.iloc[-1] == claims.INCONCLUSIVE  # 0.005 [-0.005, 0.015] straddles 0
+    checks = ch01.mechanism_checks(torch.eye(3), True)
+    ids = [r.id for r in [*rows.values(), *checks]]
+    assert ids == [d.id for d in ch01.DECLARED.values()]
+    assert {r.kind for r in checks} == {claims.CHECK}
+
+
+def test_class_share_finds_where_the_class_means_lie():
+    g = torch.Generator().manual_seed(0)
+    half = torch.randn(100, 5, generator=g) * torch.tensor([10.0, 9, 8, 7, 6])
+    loud = torch.cat([half, half])  # both classes have the same loud rows: equal class means there
+    y = torch.cat([torch.zeros(100, dtype=torch.long), torch.ones(100, dtype=torch.long)])
+    signal = (2.0 * y - 1)[:, None]
+    in_top = torch.cat([loud[:, :1] + 20 * signal, loud[:, 1:]], 1)
+    quiet = torch.cat([loud, 0.5 * signal], 1)  # the classes differ only along the quietest direction
+    assert ch01.class_share(in_top, y, 1) > 0.9
+    assert ch01.class_share(quiet, y, 5) < 0.01
+
+
+def test_epoch_movement_compares_constant_and_annealed_epochs():
+    cfg = resolve(epochs=6, anneal_epochs=2, epoch_grid=[1])
+    hist = pd.DataFrame({"val_acc": [0.5, 0.6, 0.5, 0.6, 0.61, 0.61]})  # epochs 1..4 constant, 5..6 annealed
+    cond = networks.Condition("local", "base", [8], 6)
+    run = networks.Trained(cond, None, [], 1.0, 1.0, history=hist)
+    group = networks.Trained(networks.Condition("local", "group", [8], 6), None, [], 1.0, 1.0, history=hist)
+    mv = ch01.epoch_movement(cfg, [run, group])
+    assert mv.loc["local"].tolist() == pytest.approx([0.1, 0.005, 0.005])
+    assert "0.100 at the constant rate" in ch01.movement_text(mv)
 
 
 def test_result_sentences_follow_the_numbers():
@@ -129,10 +275,36 @@ def test_result_sentences_follow_the_numbers():
     assert "beats the raw-pixel logistic regression" in ch01.fidelity_text(cfg, fake_fidelity())
     assert "below the raw-pixel" in ch01.fidelity_text(cfg, fake_fidelity(local=0.70))
     assert "cannot be told apart" in ch01.fidelity_text(cfg, fake_fidelity(local=0.835))
+    assert "(0.800) is below the raw-pixel logistic regression" in ch01.fidelity_text(cfg, fake_fidelity())
     checks = ch01.fidelity_table(cfg, fake_fidelity(local=0.70))
     assert list(checks.passes) == [False, False, True]
     table = pd.DataFrame(
-        {"alpha": [1.5, 2.0, 1.1], "method": ["local"] * 3, "condition": ["base", "base", "0.05 epochs"]}
+        {
+            "alpha": [1.5, 2.0, 1.1],
+            "method": ["local"] * 3,
+            "kind": ["base", "base", "width"],
+            "network": ["a", "a", "b"],
+            "condition": ["base", "base", "width 8"],
+        }
     )
     assert ch01.bound_text(table, 1.2, 1.3).startswith("1 of the 3")
     assert "untestable" in ch01.bound_text(table, 1.05, 1.3)
+    snaps = table.assign(kind=["base", "base", "epochs"])
+    assert "untestable" in ch01.bound_text(snaps, 1.2, 1.3)  # a snapshot below the bound does not count
+
+
+def test_verdict_text_says_first_what_does_not_reproduce():
+    table = fake_table({**FLAT, "fgsm_rel": lambda a: 0.3 + 0.2 * (a - 1.9)})
+    text = ch01.verdict_text(list(rows_of(table).values()))
+    assert text.startswith("Of the paper's 5 claims tested here, 1 holds, 1 does not hold and 3 are inconclusive")
+    assert text.index("Not reproduced: Under FGSM") < text.index("Reproduced: A deep MLP")
+
+
+def test_trajectory_is_described_apart_from_trained_networks():
+    trained = fake_table({**FLAT, "clean": lambda a: 1.2 - 0.1 * a}, n_nets=6, kind="width")
+    snaps = fake_table({**FLAT, "clean": lambda a: a - 1.0}, n_nets=5, kind="epochs", alpha=(1.5, 1.8))
+    traj = ch01.trajectory(pd.concat([trained, snaps], ignore_index=True))
+    assert (
+        traj.loc["local", "Spearman along the trajectory"] > 0 > traj.loc["local", "Spearman across trained networks"]
+    )
+    assert "along the base training" in ch01.trajectory_text(traj)

@@ -112,3 +112,109 @@ def test_twonn_on_a_small_cloud_equals_brute_force_ratios_and_the_fit_by_hand(di
     r = np.sort(d, axis=1)[:, :2]
     want = twonn_by_hand(r[:, 1] / r[:, 0], discard_fraction)
     assert intrinsic_dim.twonn(torch.tensor(x), discard_fraction=discard_fraction) == pytest.approx(want, rel=1e-12)
+
+
+def two_sided(left, left_ci, right, right_ci):
+    nan = float("nan")
+    return monotonicity.Trend(40, nan, (nan, nan), 2.0, (nan, nan), nan, left, left_ci, right, right_ci, "")
+
+
+@pytest.mark.parametrize(
+    "left, right, want, verdict",
+    [
+        ((1.0, (0.5, 1.5)), (-1.0, (-1.5, -0.5)), "non-monotonic", monotonicity.HOLDS),
+        ((-1.0, (-1.5, -0.5)), (1.0, (0.5, 1.5)), "non-monotonic", monotonicity.HOLDS),
+        ((1.0, (0.5, 1.5)), (0.4, (0.1, 0.7)), "non-monotonic", monotonicity.FAILS),  # both halves rise
+        ((1.0, (0.5, 1.5)), (0.0, (-0.2, 0.2)), "non-monotonic", monotonicity.INCONCLUSIVE),  # no extremum seen
+        ((1.0, (0.5, 1.5)), (0.0, (-0.2, 0.2)), "monotonic", monotonicity.INCONCLUSIVE),
+        ((-1.0, (-1.5, -0.5)), (-0.4, (-0.7, -0.1)), "monotonic", monotonicity.HOLDS),  # either direction
+        ((1.0, (0.5, 1.5)), (-0.4, (-0.7, -0.1)), "monotonic", monotonicity.FAILS),
+        ((1.0, (0.5, 1.5)), (0.4, (0.1, 0.7)), "increasing", monotonicity.HOLDS),
+        ((1.0, (0.5, 1.5)), (-0.4, (-0.7, -0.1)), "increasing", monotonicity.FAILS),
+        ((1.0, (-0.5, 2.5)), (-0.4, (-0.7, -0.1)), "increasing", monotonicity.FAILS),  # a significant fall decides
+        ((1.0, (0.5, 1.5)), (0.4, (-0.1, 0.7)), "increasing", monotonicity.INCONCLUSIVE),
+        ((-1.0, (-1.5, -0.5)), (-0.4, (-0.7, -0.1)), "decreasing", monotonicity.HOLDS),
+        ((0.3, (0.1, 0.5)), (-0.4, (-0.7, -0.1)), "decreasing", monotonicity.FAILS),
+        ((0.0, (0.0, 0.0)), (float("nan"), (float("nan"), float("nan"))), "monotonic", monotonicity.INCONCLUSIVE),
+    ],
+)
+def test_shape_verdict_decides_from_both_side_slopes(left, right, want, verdict):
+    t = two_sided(*left, *right)
+    assert monotonicity.shape_verdict(t, want) == verdict
+    est, lo, hi = monotonicity.shape_statistic(t, want)
+    if verdict != monotonicity.INCONCLUSIVE:  # the recorded interval decides the same way against 0
+        above = want in ("monotonic", "increasing")
+        assert (lo > 0 if above == (verdict == monotonicity.HOLDS) else hi < 0) and lo <= est <= hi
+
+
+def test_shape_statistic_is_the_weaker_side_signed_by_the_stronger():
+    est, lo, hi = monotonicity.shape_statistic(two_sided(-1.0, (-1.5, -0.5), 0.3, (0.1, 0.6)), "non-monotonic")
+    assert (est, lo, hi) == (-0.3, -0.6, -0.1)  # the halves disagree: below 0
+    with pytest.raises(ValueError, match="want"):
+        monotonicity.shape_statistic(two_sided(1, (0, 2), 1, (0, 2)), "u-shaped")
+
+
+def test_side_shape_uses_only_the_two_slopes():
+    assert monotonicity.side_shape(two_sided(1.0, (0.5, 1.5), 0.4, (0.1, 0.7))) == "increasing"
+    assert monotonicity.side_shape(two_sided(1.0, (0.5, 1.5), -0.4, (-0.7, -0.1))) == "interior maximum"
+    assert monotonicity.side_shape(two_sided(1.0, (0.5, 1.5), 0.0, (-0.2, 0.2))) == "undetermined"
+
+
+def test_a_rise_that_saturates_is_no_evidence_of_monotonicity():
+    """Planted null of the old scoring: no extremum, so direction_verdict refutes 'non-monotonic'."""
+    rng, x = cloud(3)
+    y = np.minimum(x, 1.6) + rng.normal(0, 0.03, x.size)  # rises, then flat over most of the range
+    t = monotonicity.trend(x, y, n_boot=500, rng=1)
+    assert monotonicity.direction_verdict(t, "non-monotonic") == monotonicity.FAILS  # the old scoring
+    assert monotonicity.shape_verdict(t, "non-monotonic") == monotonicity.INCONCLUSIVE
+    assert monotonicity.shape_verdict(t, "monotonic") == monotonicity.INCONCLUSIVE
+
+
+def test_shape_verdict_sees_planted_shapes():
+    rng, x = cloud(4, 120)
+    peak = monotonicity.trend(x, -((x - 2) ** 2) + rng.normal(0, 0.05, x.size), n_boot=500, rng=1)
+    line = monotonicity.trend(x, x + rng.normal(0, 0.1, x.size), n_boot=500, rng=1)
+    assert monotonicity.shape_verdict(peak, "non-monotonic") == monotonicity.HOLDS
+    assert monotonicity.shape_verdict(peak, "monotonic") == monotonicity.FAILS
+    assert monotonicity.shape_verdict(line, "non-monotonic") == monotonicity.FAILS
+    assert monotonicity.shape_verdict(line, "monotonic") == monotonicity.HOLDS
+    assert monotonicity.shape_verdict(line, "increasing") == monotonicity.HOLDS
+
+
+def clustered(seed=0, n_groups=6, size=10):
+    """Groups whose shared offsets are unrelated to x; within a group x barely moves."""
+    rng = np.random.default_rng(seed)
+    xg, ug = rng.uniform(1, 3, n_groups), rng.normal(0, 1, n_groups)
+    groups = np.repeat(np.arange(n_groups), size)
+    x = xg[groups] + rng.normal(0, 0.01, groups.size)
+    return x, ug[groups] + rng.normal(0, 0.05, groups.size), groups
+
+
+def test_cluster_bootstrap_counts_groups_not_points():
+    for seed in range(20):  # a draw where the six group offsets happen to line up with x
+        x, y, g = clustered(seed)
+        by_point = monotonicity.trend(x, y, n_boot=500, rng=0)
+        if by_point.spearman_ci[0] > 0 or by_point.spearman_ci[1] < 0:
+            break
+    else:
+        pytest.fail("no planted draw")
+    by_group = monotonicity.cluster_trend(x, y, g, n_boot=500, rng=0)
+    assert by_group.spearman == by_point.spearman
+    assert by_group.spearman_ci[0] < 0 < by_group.spearman_ci[1]  # six groups cannot establish the trend
+
+
+def test_cluster_trend_sees_a_trend_across_groups_and_handles_unequal_sizes():
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(12), 3)
+    x = rng.uniform(1, 3, 12)[groups] + rng.normal(0, 0.05, groups.size)
+    y = x + rng.normal(0, 0.05, groups.size)
+    t = monotonicity.cluster_trend(x, y, groups, n_boot=300, rng=0)
+    assert t.spearman_ci[0] > 0.5 and monotonicity.shape_verdict(t, "increasing") == monotonicity.HOLDS
+    uneven = np.where(groups == 0, 1, groups)  # group 1 now has six points
+    u = monotonicity.cluster_trend(x, y, uneven, n_boot=300, rng=0)
+    assert u.spearman_ci[0] > 0.5 and u.n == x.size
+    assert monotonicity.cluster_trend(x, y, groups, n_boot=300, rng=0) == t
+    with pytest.raises(ValueError, match="at least 3 groups"):
+        monotonicity.cluster_trend(x, y, groups % 2, n_boot=300)
+    with pytest.raises(ValueError, match="groups and x differ"):
+        monotonicity.cluster_trend(x, y, groups[:-1], n_boot=300)

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from ... import plots
-from ...monotonicity import Trend
+from ...monotonicity import side_shape
+from .alpha_trends import Cloud
 from .layers import MEASURES
-from .networks import METHODS
+from .networks import METHODS, TRAINED
 
 
 def plot_spectra(cfg: SimpleNamespace, spectra: dict, condition: str = "base"):
@@ -66,14 +67,21 @@ def plot_strength_curves(cfg: SimpleNamespace, long: pd.DataFrame, condition: st
     return fig
 
 
-def plot_accuracy_vs_alpha(table: pd.DataFrame, trs: dict[str, Trend], bound: float, title: str = ""):
-    """Accuracy against alpha for every (network, layer): clean, Gaussian noise, FGSM."""
+def plot_accuracy_vs_alpha(table: pd.DataFrame, cloud: Cloud, bound: float, title: str = ""):
+    """Accuracy against alpha for every (network, layer): clean, Gaussian noise and FGSM relative to clean.
+
+    Trained networks are coloured by condition, with the two lines of the test fitted
+    on them; the snapshots of the base training (grey crosses) are shown, not tested.
+    """
 
     fig, axes = plots.subplots(1, 3, width=4.0, height=3.4)
     fig.suptitle(title)
-    kinds = list(dict.fromkeys(table.kind))
+    done = table[table.kind.isin(TRAINED)]
+    path = table[~table.kind.isin(TRAINED)]
+    kinds = list(dict.fromkeys(done.kind))
     for ax, (measure, label) in zip(axes[0], MEASURES.items()):
-        for (m, kind), g in table.groupby(["method", "kind"]):
+        ax.scatter(path.alpha, path[measure], s=18, marker="x", color="0.6", label="snapshots (not tested)")
+        for (m, kind), g in done.groupby(["method", "kind"]):
             ax.scatter(
                 g.alpha,
                 g[measure],
@@ -84,16 +92,15 @@ def plot_accuracy_vs_alpha(table: pd.DataFrame, trs: dict[str, Trend], bound: fl
                 facecolors="none" if m == "backprop" else None,
                 label=f"{m}, {kind}",
             )
-        t = trs[measure]
+        t = cloud.trends[measure]
         ax.axvline(t.breakpoint, color="grey", lw=1, ls=":")
-        ax.axvspan(*t.breakpoint_ci, color="grey", alpha=0.1)
         for side, slope in (("left", t.left_slope), ("right", t.right_slope)):
-            g = table[table.alpha <= t.breakpoint] if side == "left" else table[table.alpha >= t.breakpoint]
+            g = done[done.alpha <= t.breakpoint] if side == "left" else done[done.alpha >= t.breakpoint]
             if len(g) > 1 and np.isfinite(slope):
                 xs = np.array([g.alpha.min(), g.alpha.max()])
                 ax.plot(xs, g[measure].mean() + slope * (xs - g.alpha.mean()), color="k", lw=1.2)
         if table.alpha.min() <= bound * 1.05:
             ax.axvline(bound, color="C3", lw=1, label="$1 + 2/d$")
-        ax.set(xlabel="power-law exponent $\\alpha$", ylabel=label, title=f"{measure}: {t.shape}")
+        ax.set(xlabel="power-law exponent $\\alpha$", ylabel=label, title=f"{measure}: {side_shape(t)}")
     axes[0, 2].legend(fontsize="xx-small", ncol=1, loc="best")
     return fig

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from ... import attacks, config, data, spectrum
@@ -14,7 +15,36 @@ from ...config import ParameterError
 from ..common import one_thread
 from .networks import Trained
 
-MEASURES = {"clean": "clean accuracy", "gaussian": "accuracy, Gaussian noise (mean)", "fgsm": "accuracy, FGSM (mean)"}
+MEASURES = {
+    "clean": "clean accuracy",
+    "gaussian_rel": "accuracy under Gaussian noise / clean accuracy (mean)",
+    "fgsm_rel": "accuracy under FGSM / clean accuracy (mean)",
+}
+KEYS = [
+    "method",
+    "kind",
+    "condition",
+    "network",
+    "layer",
+    "alpha",
+    "r2",
+    "pr",
+    "rank",
+    "rms",
+    "class_top",
+    "top_accuracy",
+]
+
+
+def class_share(h: torch.Tensor, y: torch.Tensor, k: int) -> float:
+    """Share of the between-class variance (of the class means) that lies in the first ``k`` principal components."""
+    h = h.double() - h.double().mean(0)
+    _, vecs = torch.linalg.eigh(h.T @ h)
+    top = vecs[:, -k:]  # eigh sorts ascending
+    means = torch.stack([h[y == c].mean(0) for c in torch.unique(y)])
+    counts = torch.stack([(y == c).sum() for c in torch.unique(y)]).double()
+    between = (counts[:, None] * means**2).sum()
+    return float((counts[:, None] * (means @ top) ** 2).sum() / between) if between > 0 else float("nan")
 
 
 def measure(cfg: SimpleNamespace, ds: data.Dataset, runs: list[Trained]) -> tuple[pd.DataFrame, dict]:
@@ -45,12 +75,14 @@ def _measure(cfg: SimpleNamespace, ds: data.Dataset, runs: list[Trained]) -> tup
                 method=run.cond.method,
                 kind=run.cond.kind,
                 condition=run.cond.label,
+                network=f"{run.cond.method} / {run.cond.label}",
                 layer=depth,
                 alpha=s.fit.alpha,
                 r2=s.fit.r2,
                 pr=s.participation_ratio,
                 rank=s.rank,
                 rms=float(np.sqrt(s.eigs.sum())),
+                class_top=class_share(h, ds.y_test, cfg.alpha_window[0] - 1) if run.cond.kind == "base" else np.nan,
                 top_accuracy=run.top_accuracy,
             )
             noise = attacks.accuracy_under(
@@ -69,24 +101,36 @@ def _measure(cfg: SimpleNamespace, ds: data.Dataset, runs: list[Trained]) -> tup
     return pd.DataFrame(rows), spectra
 
 
+def with_relative(long: pd.DataFrame) -> pd.DataFrame:
+    """``long`` with ``relative``: each accuracy divided by the same readout's clean accuracy (eps = 0)."""
+    clean = long[long.eps == 0].groupby(["network", "layer", "attack"]).accuracy.first().rename("clean_accuracy")
+    out = long.join(clean, on=["network", "layer", "attack"])
+    return out.assign(relative=out.accuracy / out.clean_accuracy).drop(columns="clean_accuracy")
+
+
 def pairs(cfg: SimpleNamespace, long: pd.DataFrame) -> pd.DataFrame:
-    """One row per (network, layer): alpha and the three accuracy summaries.
+    """One row per (network, layer): alpha and the accuracy summaries.
 
     ``clean`` is the accuracy at eps = 0; ``gaussian`` and ``fgsm`` are the mean
-    accuracy over the non-zero strengths of the grid (the area under the
-    accuracy-vs-strength curve, per unit of grid).
+    accuracy over the non-zero strengths of the grid, ``gaussian_rel`` and ``fgsm_rel``
+    the mean of accuracy / clean accuracy over them: how much of its clean accuracy a
+    readout keeps under attack, the robustness without the clean accuracy in it.
     """
-    keys = ["method", "kind", "condition", "layer", "alpha", "r2", "pr", "rank", "rms", "top_accuracy"]
-    clean = long[(long.eps == 0) & (long.attack == "fgsm")].set_index(keys).accuracy.rename("clean")
+    by = ["network", "layer"]
+    clean = long[(long.eps == 0) & (long.attack == "fgsm")].set_index(by)
     if clean.empty:
         raise ParameterError("parameter 'epsilons' must contain 0 (the clean accuracy)")
-    attacked = long[long.eps > 0].groupby(keys + ["attack"]).accuracy.mean().unstack("attack")
+    attacked = with_relative(long)
+    attacked = attacked[attacked.eps > 0].groupby(by + ["attack"])[["accuracy", "relative"]].mean()
     if attacked.empty:
         raise ParameterError("parameter 'epsilons' needs at least one strength > 0")
-    return pd.concat([clean, attacked[["gaussian", "fgsm"]]], axis=1).reset_index()
+    raw, rel = attacked.accuracy.unstack("attack"), attacked.relative.unstack("attack").add_suffix("_rel")
+    out = clean[[k for k in KEYS if k not in by]].assign(clean=clean.accuracy)
+    out = out.join(raw[["gaussian", "fgsm"]]).join(rel[["gaussian_rel", "fgsm_rel"]]).reset_index()
+    return out[[*KEYS, "clean", "gaussian", "fgsm", "gaussian_rel", "fgsm_rel"]]
 
 
 def base_layers(table: pd.DataFrame) -> pd.DataFrame:
     """The base networks' per-layer measurements, one row per (method, layer)."""
-    cols = ["alpha", "r2", "pr", "rank", "rms", "clean", "gaussian", "fgsm", "top_accuracy"]
+    cols = ["alpha", "r2", "pr", "rank", "rms", "class_top", "clean", "gaussian_rel", "fgsm_rel", "top_accuracy"]
     return table[table.kind == "base"].set_index(["method", "layer"])[cols]

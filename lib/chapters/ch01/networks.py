@@ -1,8 +1,10 @@
 """The chapter's networks: local-error MLPs and their backprop baselines under the conditions that move alpha.
 
-Each condition (training length, width, weight decay) is trained for both methods;
-every hidden layer gets a readout (the fixed local readout ``B_l``, or a logistic
-regression fitted on a backprop layer) so its accuracy can be measured.
+Each condition (width, weight decay, the authors' group's settings) is trained for
+both methods, and the base training is snapshotted along the way (the training
+trajectory). Every hidden layer of every network gets the same kind of readout, a
+logistic regression fitted on its frozen features, so its accuracy means the same
+for both methods.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -19,6 +22,9 @@ from ... import local_errors as le
 from ..common import one_thread
 
 METHODS = ("local", "backprop")
+TRAINED = ("base", "width", "regularisation", "group")  # trained to the end of their schedule; "epochs" are snapshots
+GROUP_READOUT_SCALE = 0.01  # the authors' group's public code: fixed readouts 0.01 * N(0, 1) ...
+GROUP_ANNEAL_EPOCHS = 0  # ... and a constant learning rate
 
 
 @dataclass
@@ -30,6 +36,8 @@ class Condition:
     widths: list[int]
     epochs: float
     weight_decay: float = 0.0
+    readout_scale: float | None = None  # None: the parameter readout_scale
+    anneal_epochs: int | None = None  # None: the parameter anneal_epochs
 
     @property
     def label(self) -> str:
@@ -39,17 +47,26 @@ class Condition:
             return f"width {self.widths[0]}"
         if self.kind == "regularisation":
             return f"weight decay {self.weight_decay:g}"
+        if self.kind == "group":
+            return "group's settings"
         return "base"
 
 
 def conditions(cfg: SimpleNamespace) -> list[Condition]:
-    """The base network and each condition that moves alpha, for both training methods."""
+    """The base network and each condition that moves alpha, for both training methods.
+
+    ``group``: the authors' group's settings, readouts 0.01 N(0, 1) (local errors) and a
+    constant learning rate (both methods), where the book uses ``readout_scale`` and
+    ``anneal_epochs``.
+    """
     out = []
     for m in METHODS:
         out.append(Condition(m, "base", list(cfg.widths), cfg.epochs))
         out += [Condition(m, "epochs", list(cfg.widths), e) for e in cfg.epoch_grid]
         out += [Condition(m, "width", [w] * len(cfg.widths), cfg.epochs) for w in cfg.width_grid]
         out += [Condition(m, "regularisation", list(cfg.widths), cfg.epochs, wd) for wd in cfg.weight_decays]
+        group = dict(readout_scale=GROUP_READOUT_SCALE, anneal_epochs=GROUP_ANNEAL_EPOCHS)
+        out.append(Condition(m, "group", list(cfg.widths), cfg.epochs, **group))
     return out
 
 
@@ -63,9 +80,12 @@ class Trained:
     train_accuracy: float
     top_accuracy: float
     layers: list[le.LayerReadout] = field(default_factory=list)
+    history: pd.DataFrame | None = None  # per epoch: training loss and accuracy, test accuracy (base, group)
 
 
-def build(cfg: SimpleNamespace, ds: data.Dataset, method: str, widths: list[int]) -> models.MLP:
+def build(
+    cfg: SimpleNamespace, ds: data.Dataset, method: str, widths: list[int], readout_scale: float | None = None
+) -> models.MLP:
     """A fresh network; same seed -> same initial weights for every condition of one width."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
@@ -74,7 +94,7 @@ def build(cfg: SimpleNamespace, ds: data.Dataset, method: str, widths: list[int]
                 ds.n_features,
                 widths,
                 ds.n_classes,
-                readout_scale=cfg.readout_scale,
+                readout_scale=cfg.readout_scale if readout_scale is None else readout_scale,
                 generator=config.generator(cfg.seed + 1),
             )
         else:
@@ -89,20 +109,22 @@ def snapshot_steps(cfg: SimpleNamespace, ds: data.Dataset) -> dict[float, int]:
 
 
 def with_readouts(cfg: SimpleNamespace, ds: data.Dataset, cond: Condition, net: models.MLP) -> Trained:
-    """Attach a readout to every hidden layer: the fixed ``B_l`` (local) or a fitted logistic regression (backprop)."""
-    if cond.method == "local":
-        readouts = net.readouts
-    else:
-        readouts = le.fit_linear_readouts(
-            net,
-            ds.x_train,
-            ds.y_train,
-            ds.n_classes,
-            epochs=cfg.readout_epochs,
-            lr=cfg.lr,
-            batch_size=cfg.batch_size,
-            generator=config.generator(cfg.seed + 3),
-        )
+    """Attach a fitted logistic regression to every hidden layer, for either method (one readout kind).
+
+    A local-error network's fixed ``B_l`` is the random classifier its layer is trained
+    towards, not one fitted to the layer, and a backprop layer has none: a fitted readout
+    for every layer makes a layer's accuracy the same quantity for both methods.
+    """
+    readouts = le.fit_linear_readouts(
+        net,
+        ds.x_train,
+        ds.y_train,
+        ds.n_classes,
+        epochs=cfg.readout_epochs,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        generator=config.generator(cfg.seed + 3),
+    )
     t = Trained(
         cond, net, readouts, train.accuracy(net, ds.x_train, ds.y_train), train.accuracy(net, ds.x_test, ds.y_test)
     )
@@ -118,14 +140,15 @@ def train_condition(
     The batch order is the same for every condition, so a snapshot of the base run
     after ``e`` epochs is exactly a training of ``e`` epochs at the constant rate.
     """
-    net = build(cfg, ds, cond.method, cond.widths)
+    net = build(cfg, ds, cond.method, cond.widths, cond.readout_scale)
     loss_fn = le.local_loss if cond.method == "local" else train.cross_entropy
-    le.fit_annealed(
+    val = dict(x_val=ds.x_test, y_val=ds.y_test) if cond.kind in ("base", "group") else {}  # test accuracy per epoch
+    history = le.fit_annealed(
         net,
         ds.x_train,
         ds.y_train,
         epochs=int(cond.epochs),
-        anneal_epochs=cfg.anneal_epochs,
+        anneal_epochs=cfg.anneal_epochs if cond.anneal_epochs is None else cond.anneal_epochs,
         batch_size=cfg.batch_size,
         lr=cfg.lr,
         weight_decay=cond.weight_decay,
@@ -133,8 +156,11 @@ def train_condition(
         transform=snapshots,
         generator=config.generator(cfg.seed + 2),
         progress=False,
+        **val,
     )
-    return with_readouts(cfg, ds, cond, net)
+    out = with_readouts(cfg, ds, cond, net)
+    out.history = history
+    return out
 
 
 def train_all(cfg: SimpleNamespace, ds: data.Dataset) -> list[Trained]:
@@ -169,6 +195,30 @@ def training_summary(runs: list[Trained]) -> pd.DataFrame:
             for r in runs
         ]
     )
+
+
+def epoch_movement(cfg: SimpleNamespace, runs: list[Trained]) -> pd.DataFrame:
+    """How much the top classifier's test accuracy moves from one epoch to the next (mean absolute change).
+
+    Per method: the base run over its last ``anneal_epochs`` epoch-to-epoch changes at the
+    constant rate (``base_constant``) and over its annealed epochs (``base_annealed``), and
+    the group's constant-rate run over as many changes at the end of its training
+    (``group_constant``; 5 when ``anneal_epochs`` is 0).
+    """
+    k = cfg.anneal_epochs or 5
+    rows = {}
+    for r in runs:
+        if r.history is None or "val_acc" not in r.history:
+            continue
+        steps = np.abs(np.diff(r.history.val_acc.to_numpy()))  # steps[j]: from epoch j + 1 to j + 2
+        row = rows.setdefault(r.cond.method, {})
+        if r.cond.kind == "base" and cfg.anneal_epochs:
+            e = len(steps) + 1 - cfg.anneal_epochs  # the last epoch at the constant rate
+            row["base_constant"] = steps[max(0, e - 1 - k) : e - 1].mean()
+            row["base_annealed"] = steps[e - 1 :].mean()
+        elif r.cond.kind == "group":
+            row["group_constant"] = steps[-k:].mean()
+    return pd.DataFrame(rows).T.rename_axis("method")
 
 
 def readouts_unchanged(cfg: SimpleNamespace, ds: data.Dataset, run: Trained) -> bool:

@@ -1,4 +1,4 @@
-"""The smoothness bound alpha > 1 + 2/d: the inputs' intrinsic dimension d and FGSM accuracy on either side."""
+"""The smoothness bound alpha > 1 + 2/d: the inputs' intrinsic dimension d and FGSM robustness on either side."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from ... import config, data, intrinsic_dim, spectrum
+from .networks import TRAINED
 
 
 def intrinsic_dimension(cfg: SimpleNamespace, ds: data.Dataset) -> float:
@@ -18,22 +19,31 @@ def intrinsic_dimension(cfg: SimpleNamespace, ds: data.Dataset) -> float:
     return intrinsic_dim.twonn(ds.x_train[idx])
 
 
-def bound_split(cfg: SimpleNamespace, table: pd.DataFrame, bound: float, measure: str = "fgsm"):
-    """Mean ``measure`` above minus below ``alpha = bound``, with a bootstrap CI (NaN if one side is empty)."""
-    above = table[table.alpha > bound][measure].to_numpy()
-    below = table[table.alpha <= bound][measure].to_numpy()
-    if len(above) == 0 or len(below) == 0:
-        return float("nan"), (float("nan"), float("nan")), len(above), len(below)
+def bound_split(cfg: SimpleNamespace, table: pd.DataFrame, bound: float, measure: str = "fgsm_rel"):
+    """Mean ``measure`` of the trained networks' layers above minus below ``alpha = bound``.
+
+    The interval resamples whole networks (their layers together); resamples with an
+    empty side are dropped. Returns (difference, (lo, hi), n above, n below); NaN when
+    a side is empty.
+    """
+    part = table[table.kind.isin(TRAINED)]
+    above = (part.alpha > bound).to_numpy()
+    y = part[measure].to_numpy(float)
+    n_above, n_below = int(above.sum()), int((~above).sum())
+    if n_above == 0 or n_below == 0:
+        return float("nan"), (float("nan"), float("nan")), n_above, n_below
+    codes, _ = pd.factorize(part.network)
     rng = np.random.default_rng(cfg.seed + 3)
-    boot = above[rng.integers(0, len(above), (cfg.n_boot, len(above)))].mean(1) - below[
-        rng.integers(0, len(below), (cfg.n_boot, len(below)))
-    ].mean(1)
-    return (
-        float(above.mean() - below.mean()),
-        (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))),
-        len(above),
-        len(below),
-    )
+    n_nets = codes.max() + 1
+    draws = rng.integers(0, n_nets, (cfg.n_boot, n_nets))
+    w = np.stack([np.bincount(row, minlength=n_nets) for row in draws])[:, codes]  # times each point is drawn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = (w * y * above).sum(1) / (w * above).sum(1) - (w * y * ~above).sum(1) / (w * ~above).sum(1)
+    boot = boot[np.isfinite(boot)]
+    diff = float(y[above].mean() - y[~above].mean())
+    if boot.size == 0:
+        return diff, (float("nan"), float("nan")), n_above, n_below
+    return diff, (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))), n_above, n_below
 
 
 def input_alpha(cfg: SimpleNamespace, ds: data.Dataset) -> float:
