@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lib import claims, config, manifold, stats, subspace
+from lib import claims, config, flip, manifold, monotonicity, stats, subspace
 from lib.chapters import ch05
 from lib.chapters.ch05.claims import DECLARED
 from lib.config import ParameterError
@@ -163,6 +163,8 @@ def synthetic_table(direction: int, seed: int = 0) -> pd.DataFrame:
         for lens, (_, _, sign) in ch05.LENSES.items():
             s = sign if sign else 1
             row[lens] = math.exp(direction * s * robust + 0.05 * rng.normal())
+        for null in ch05.NULL.values():  # a random basis sees nothing of robustness
+            row[null] = math.exp(0.05 * rng.normal())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -176,11 +178,14 @@ def test_claim_verdicts_follow_the_data(direction, expected):
     listed = ch05.claims(cfg, table, corr, shift)
     assert [(c.id, c.kind) for c in listed] == [(d.id, d.kind) for d in DECLARED.values()]  # every declared claim, once
     rows = {c.id: c for c in listed}
-    directed = [k for k, (_, _, s) in ch05.LENSES.items() if s]
-    for lens in directed:
+    for lens in ch05.DIRECTED:
         assert rows[f"ch05.{lens}_predicts"].verdict == expected, lens
-    assert rows["ch05.at_robust"].verdict == claims.HOLDS
-    assert rows["ch05.at_moves_all"].verdict == expected
+    for lens in ch05.BASIS_LENSES:
+        assert rows[f"ch05.{lens}_beats_null"].verdict == expected, lens
+    assert rows["ch05.at_robust"].verdict == claims.HOLDS and rows["ch05.at_robust"].kind == claims.CHECK
+    assert claims.assert_checks(listed).startswith("Mechanism checks: all 1 pass")
+    assert rows["ch05.at_moves_every_lens"].verdict == expected
+    assert {c.kind for c in listed} == {claims.CONTROL, claims.CHECK}  # the book's claims; no paper claim here
     claims.record(list(rows.values()), "ch05")  # ids follow the contract
 
 
@@ -247,3 +252,225 @@ def test_within_method_rho_ignores_a_lens_that_only_separates_methods():
     assert abs(r) < 0.3 and lo < 0 < hi
     tracks = robust + 0.1 * rng.normal(size=180)
     assert ch05.within_spearman_with_ci(tracks, robust, methods, clusters, 300, rng)[1] > 0.8
+
+
+# ---------------------------------------------------------------- issue 29: every verdict can fail
+
+
+def test_lens_and_robustness_images_are_disjoint_halves():
+    lens, robust = ch05.split_test(450, 100, torch.Generator().manual_seed(8))
+    assert len(lens) == len(robust) == 225 and not set(lens.tolist()) & set(robust.tolist())
+    assert sorted(lens.tolist() + robust.tolist()) == list(range(450))
+    plain = torch.randperm(450, generator=torch.Generator().manual_seed(8))[:100]
+    assert torch.equal(lens[:100], plain)  # the lens images are those a plain draw of n_eval gave
+    with pytest.raises(ParameterError, match="n_eval"):
+        ch05.split_test(450, 226, torch.Generator().manual_seed(8))
+    with pytest.raises(ParameterError, match="n_eval"):
+        resolve(n_eval=300)  # digits: 450 test images, 225 per half
+
+
+def test_robustness_is_measured_on_the_other_half(monkeypatch):
+    cfg = tiny_cfg()
+    ds = ch05.load_data(cfg)
+    probe = ch05.make_probe(cfg, ds)
+    half = {tuple(r) for r in ds.x_test[probe.robust_index].tolist()}
+    assert all(tuple(r) in half for r in probe.x_robust.tolist())
+    assert not any(tuple(r) in half for r in probe.x.tolist())
+    spec = next(n for n in ch05.population(cfg) if n.method == "backprop")
+    net = ch05.train_network(cfg, ds, spec)
+    row = ch05.measure(cfg, ds, probe, net, spec)
+    search = dict(eps_max=cfg.flip_eps_max, steps=cfg.flip_steps, bisection_steps=cfg.bisection_steps)
+    pred = net(probe.x_robust).argmax(1)
+    full = flip.min_flip_norms(net, probe.x_robust, pred, {"full": (None, "on")}, **search)["full"].norm
+    assert row["flip_norm"] == ch05.lenses.median_norm(full, cfg.flip_eps_max)
+    # the lens images feed no robustness number: scrambling them leaves robustness as it was
+    scrambled = dataclasses.replace(probe, x=torch.rand_like(probe.x))
+    again = ch05.measure(cfg, ds, scrambled, net, spec)
+    assert again["flip_norm"] == row["flip_norm"] and again["pgd_0.5"] == row["pgd_0.5"]
+    assert again["first_order"] != row["first_order"]
+
+
+def flip_population(effect: float, seed: int = 0, n_images: int = 100) -> tuple[pd.DataFrame, np.ndarray]:
+    """Simulated flip norms per network, each image's norm with its own network-specific noise.
+
+    ``effect`` 0, the planted null: every network is equally robust, and every search (unrestricted
+    on the lens images, unrestricted on the robustness images, confined to the manifold, confined to
+    a random subspace of its dimension) differs between networks by measurement noise alone. Else
+    robustness s varies and the manifold's flips, relative to a random subspace's, scale as s**-effect.
+    Returns the table (flip_norm on the robustness images, on_random_flip on the lens images) and the
+    old lens, med(flip on) / med(flip off), whose "off" search is nearly the unrestricted one on the
+    same images, the one the old robustness was (old robustness: the table's old_flip_norm)."""
+    cfg = resolve()
+    rng = np.random.default_rng(seed)
+    rows, old = [], []
+    d_lens, d_robust = rng.lognormal(0, 0.3, n_images), rng.lognormal(0, 0.3, n_images)  # the images' difficulty
+
+    def noisy(scale):
+        return scale * rng.lognormal(0, 0.3, n_images)
+
+    for n in ch05.population(cfg):
+        s = 1.0 if effect == 0 else rng.uniform(0.3, 3.0)
+        full_lens, random = noisy(s * d_lens), noisy(3 * s * d_lens)
+        on = noisy(3 * s * d_lens) if effect == 0 else random * s**-effect * rng.lognormal(0, 0.1, n_images)
+        old.append(np.median(on) / np.median(full_lens))
+        rows.append(
+            {
+                "method": n.method,
+                "condition": n.condition,
+                "configuration": n.configuration,
+                "seed": n.seed,
+                "clean_accuracy": rng.uniform(0.9, 0.95),
+                "flip_norm": ch05.lenses.median_norm(torch.tensor(noisy(s * d_robust)), 100.0),
+                "old_flip_norm": float(np.median(full_lens)),
+                "on_random_flip": ch05.flip_ratio(torch.tensor(on), torch.tensor(random), 100.0),
+            }
+        )
+    return pd.DataFrame(rows), np.asarray(old)
+
+
+def test_ratio_lens_no_longer_shares_its_measurement_with_robustness():
+    table, old = flip_population(effect=0)  # planted null: no network is more robust than another
+    idx = ch05.cluster_resamples(table.configuration, 300, np.random.default_rng(0))
+    r, lo, hi = stats.spearman_with_ci(old, table.old_flip_norm, idx)
+    assert hi < 0 and r < -0.5  # the old on/off ratio "holds" with no relation at all
+    r, lo, hi = stats.spearman_with_ci(table.on_random_flip, table.flip_norm, idx)
+    assert lo < 0 < hi  # restricted versus random-k, robustness on other images: no link
+    table, _ = flip_population(effect=0.5)  # planted effect: the manifold gets cheaper as robustness grows
+    r, lo, hi = stats.spearman_with_ci(table.on_random_flip, table.flip_norm, idx)
+    assert hi < -0.5
+
+
+def test_flip_ratio_is_a_median_of_capped_per_image_ratios():
+    a, b = torch.tensor([1.0, 2.0, math.inf, math.inf]), torch.tensor([2.0, 1.0, 4.0, math.inf])
+    assert ch05.flip_ratio(a, b, cap=8.0) == pytest.approx(float(torch.tensor([0.5, 2.0, 2.0, 1.0]).median()))
+
+
+def test_first_order_distance_of_a_linear_model_is_its_distance_to_the_boundary():
+    net = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+        net.bias.zero_()
+    x = torch.tensor([[2.0, 5.0, -1.0], [-0.5, 1.0, 1.0], [3.0, 0.0, 0.0]])
+    assert ch05.first_order_distance(net, x) == pytest.approx(2.0)  # |x_1|: 2, 0.5, 3
+
+
+def comparator_table(seed: int = 0, **columns) -> pd.DataFrame:
+    """A population with robustness and the columns given as functions of (robustness, rng)."""
+    table = synthetic_table(+1, seed)
+    rng = np.random.default_rng(seed + 100)
+    for name, f in columns.items():
+        table[name] = [f(r, rng) for r in table.flip_norm]
+    return table
+
+
+def test_a_lens_whose_null_predicts_as_well_does_not_beat_its_null():
+    cfg = resolve(n_boot=300)
+    generic = dict(  # any basis sees robustness: the lens and its null both track it
+        tangent_share=lambda r, g: r + 0.3 * g.normal(), tangent_share_null=lambda r, g: r + 0.3 * g.normal()
+    )
+    table = comparator_table(**generic)
+    rows = {c.id: c for c in ch05.claims(cfg, table, ch05.correlations(cfg, table), ch05.training_shift(cfg, table))}
+    assert rows["ch05.tangent_share_predicts"].verdict == claims.HOLDS  # the old test passes
+    assert rows["ch05.tangent_share_beats_null"].verdict == claims.INCONCLUSIVE
+    table = comparator_table(tangent_share=generic["tangent_share"], tangent_share_null=lambda r, g: g.normal())
+    d, (lo, hi) = ch05.rho_difference(cfg, table, "tangent_share", "tangent_share_null", absolute=False, sign=+1)
+    assert lo > 0.3
+
+
+def test_a_share_that_beats_alpha_can_lose_to_the_first_order_distance():
+    cfg = resolve(n_boot=300)
+    table = comparator_table(
+        alpha=lambda r, g: g.normal(),  # null, as on digits
+        tangent_share=lambda r, g: r + 0.5 * g.normal(),
+        first_order=lambda r, g: r + 0.05 * g.normal(),
+    )
+    rows = {c.id: c for c in ch05.claims(cfg, table, ch05.correlations(cfg, table), ch05.training_shift(cfg, table))}
+    assert rows["ch05.tangent_share_beats_alpha"].verdict == claims.HOLDS  # the old comparator is beaten
+    assert rows["ch05.tangent_share_beats_first_order"].verdict == claims.FAILS
+
+
+def shape_rows(f, seed: int = 0):
+    """The claims of a population whose robustness is ``f(alpha)`` plus noise, and the trend chapter 5 tests."""
+    cfg = resolve(n_boot=500)
+    table = synthetic_table(+1, seed)
+    rng = np.random.default_rng(seed + 50)
+    table["alpha"] = rng.uniform(0, 1, len(table))
+    table["flip_norm"] = f(table.alpha.to_numpy()) + 0.03 * rng.normal(size=len(table)) + 1.0
+    rows = {c.id: c for c in ch05.claims(cfg, table, ch05.correlations(cfg, table), ch05.training_shift(cfg, table))}
+    t = monotonicity.trend(table.alpha, table.flip_norm, n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed + 3))
+    return rows[DECLARED["alpha_interior_extremum"].id], t
+
+
+def test_no_extremum_detected_is_inconclusive_not_a_refutation():
+    row, t = shape_rows(lambda x: np.minimum(x, 0.4))  # rises, then flat: no extremum, no monotonicity established
+    assert t.shape == "increasing" and t.right_ci[0] < 0 < t.right_ci[1]
+    assert monotonicity.direction_verdict(t, "non-monotonic") == claims.FAILS  # the old scoring refutes
+    assert row.verdict == claims.INCONCLUSIVE
+    assert row.lo < 0 < row.hi and row.estimate == pytest.approx(np.sign(t.left_slope) * t.right_slope)  # weak side
+
+
+@pytest.mark.parametrize(
+    "f, verdict",
+    [(lambda x: -((x - 0.5) ** 2), claims.HOLDS), (lambda x: x, claims.FAILS)],
+)
+def test_shape_claims_hold_and_fail_on_their_slopes(f, verdict):
+    row, t = shape_rows(f)
+    assert row.verdict == verdict
+    assert row.verdict == claims.by_interval(row.lo, row.hi, above=DECLARED["alpha_interior_extremum"].above)
+
+
+def test_claims_hold_fail_and_touch_the_threshold_on_planted_inputs():
+    cfg = resolve(n_boot=200)
+    table = synthetic_table(+1)
+    corr, shift = ch05.correlations(cfg, table), ch05.training_shift(cfg, table)
+    rows = {c.id: c for c in ch05.claims(cfg, table, corr, shift)}
+    assert rows["ch05.perp_share_predicts"].verdict == claims.HOLDS
+    table = synthetic_table(-1)
+    rows = {c.id: c for c in ch05.claims(cfg, table, ch05.correlations(cfg, table), shift)}
+    assert rows["ch05.perp_share_predicts"].verdict == claims.FAILS
+    # boundaries: an interval touching 0 decides nothing, and a touching mechanism check stops the chapter
+    corr.loc[(corr.lens == "perp_share") & (corr.robustness == ch05.lenses.ROBUSTNESS_LABEL), "hi"] = 0.0
+    shift.loc["flip_norm", "lo"] = 0.0
+    rows = ch05.claims(cfg, synthetic_table(-1), corr, shift)
+    by_id = {c.id: c for c in rows}
+    corr_row = by_id["ch05.perp_share_predicts"]
+    assert corr_row.hi == 0.0 and corr_row.verdict == claims.INCONCLUSIVE
+    assert by_id["ch05.at_robust"].verdict == claims.INCONCLUSIVE
+    with pytest.raises(claims.CheckFailed, match="ch05.at_robust"):
+        claims.assert_checks(rows)
+
+
+def test_adversarial_training_makes_a_network_more_robust():
+    """The mechanism check at_robust on real networks: PGD training raises the median flip norm."""
+    cfg = resolve(
+        widths=[32, 32], width_grid=[40], epochs=6, epoch_grid=[1], alpha_window=[3, 8], at_eps=1.5, n_train=600
+    )
+    ds = ch05.load_data(cfg)
+    base = next(n for n in ch05.population(cfg) if n.method == "backprop" and n.condition == "base")
+    x = ds.x_test[:60]
+    median = []
+    for spec in (base, dataclasses.replace(base, method="adversarial")):
+        net = ch05.train_network(cfg, ds, spec)
+        norm = flip.min_flip_norm(net, x, net(x).argmax(1), eps_max=8.0, steps=5, bisection_steps=4).norm
+        median.append(ch05.lenses.median_norm(norm, 8.0))
+    assert median[1] > 1.5 * median[0]
+
+
+def test_the_comparisons_table_shows_the_claims_numbers():
+    cfg = resolve(n_boot=200)
+    table = synthetic_table(+1)
+    rows = {c.id: c for c in ch05.claims(cfg, table, ch05.correlations(cfg, table), ch05.training_shift(cfg, table))}
+    versus = ch05.comparisons(cfg, table).set_index(["lens", "against"])
+    for lens in ch05.BASIS_LENSES:
+        null = versus.loc[(lens, "permutation null")]
+        assert (null.gain, null.lo, null.hi) == pytest.approx(
+            (
+                rows[f"ch05.{lens}_beats_null"].estimate,
+                rows[f"ch05.{lens}_beats_null"].lo,
+                rows[f"ch05.{lens}_beats_null"].hi,
+            )
+        )
+    for lens in ("tangent_share", "perp_share"):
+        assert versus.loc[(lens, "first-order distance")].gain == pytest.approx(
+            rows[f"ch05.{lens}_beats_first_order"].estimate
+        )

@@ -5,7 +5,9 @@ its own networks. This package trains one population of MLPs on one image datase
 varied along the axes the papers say matter (training method: backprop, local errors,
 PGD adversarial training; init scale; weight decay; width; epochs; several seeds),
 measures every network through the four lenses with the same ``lib`` code the
-chapters use, measures its robustness, and asks which lens predicts robustness:
+chapters use on one half of the test set, measures its robustness on the other half,
+and asks which lens predicts robustness, against each lens's permutation null (its
+basis made random) and the first-order distance to the boundary as baseline:
 rank correlations across networks with cluster-bootstrap intervals (the seeds of one
 configuration are resampled together), partial correlations given clean accuracy,
 and the correlations of the lenses with each other.
@@ -17,10 +19,31 @@ Modules: ``params`` (PARAMS, check), ``population`` (the networks and their trai
 """
 
 from ..common import load_data
-from .association import cluster_resamples, correlations, lens_matrix, training_shift, within_spearman_with_ci
+from .association import (
+    cluster_resamples,
+    comparisons,
+    correlations,
+    lens_matrix,
+    rho_difference,
+    training_shift,
+    within_spearman_with_ci,
+)
 from .claims import claims, scalars
 from .figures import plot_lenses, plot_matrix
-from .lenses import LENSES, configurations, make_probe, measure, run_population
+from .lenses import (
+    BASIS_LENSES,
+    DIRECTED,
+    FIRST_ORDER,
+    LENSES,
+    NULL,
+    configurations,
+    first_order_distance,
+    flip_ratio,
+    make_probe,
+    measure,
+    run_population,
+    split_test,
+)
 from .params import PARAMS, check
 from .population import METHOD_TITLES, METHODS, anneal_epochs, build, population, train_configuration, train_network
 from .reading import accuracy_note, findings
@@ -36,17 +59,26 @@ __all__ = [
     "train_configuration",
     "anneal_epochs",
     "make_probe",
+    "split_test",
     "measure",
+    "flip_ratio",
+    "first_order_distance",
     "run_population",
     "configurations",
     "cluster_resamples",
     "within_spearman_with_ci",
     "correlations",
+    "rho_difference",
+    "comparisons",
     "lens_matrix",
     "training_shift",
     "METHODS",
     "METHOD_TITLES",
     "LENSES",
+    "DIRECTED",
+    "BASIS_LENSES",
+    "NULL",
+    "FIRST_ORDER",
     "claims",
     "scalars",
     "findings",

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from ...stats import row_pearson, row_spearman, spearman_with_ci
-from .lenses import LENSES, ROBUSTNESS, ROBUSTNESS_LABEL
+from .lenses import BASIS_LENSES, FIRST_ORDER, LENSES, NULL, ROBUSTNESS, ROBUSTNESS_LABEL
 
 __all__ = [
     "cluster_resamples",
@@ -24,6 +24,8 @@ __all__ = [
     "robustness_row",
     "lens_matrix",
     "abs_rho_difference",
+    "rho_difference",
+    "comparisons",
     "training_shift",
 ]
 
@@ -119,15 +121,57 @@ def lens_matrix(table: pd.DataFrame) -> pd.DataFrame:
     return table[[*LENSES, ROBUSTNESS, "clean_accuracy"]].corr(method="spearman")
 
 
-def abs_rho_difference(cfg: SimpleNamespace, table: pd.DataFrame, lens: str, other: str = "alpha"):
-    """``|rho(lens, robustness)| - |rho(other, robustness)|`` with a paired cluster-bootstrap interval."""
+def rho_difference(
+    cfg: SimpleNamespace, table: pd.DataFrame, lens: str, other: str, *, absolute: bool = True, sign: int = 1
+) -> tuple[float, tuple[float, float]]:
+    """How much better ``lens`` goes with robustness than ``other``, with a paired cluster-bootstrap interval.
+
+    ``absolute``: ``|rho(lens)| - |rho(other)|`` (which predicts robustness better, whatever the
+    sign); else ``sign * (rho(lens) - rho(other))``, the gain in the direction ``sign`` a paper
+    predicts (a lens against its permutation null). Both correlations are taken on the same
+    resamples of whole configurations."""
     idx = cluster_resamples(table.configuration, cfg.n_boot, np.random.default_rng(cfg.seed + 1))
     y = table[ROBUSTNESS].to_numpy(float)
     a, b = (table[c].to_numpy(float) for c in (lens, other))
-    full = abs(float(row_spearman(a, y, None))) - abs(float(row_spearman(b, y, None)))
-    boots = np.abs(row_spearman(a[idx], y[idx], None)) - np.abs(row_spearman(b[idx], y[idx], None))
+    ra, rb = float(row_spearman(a, y, None)), float(row_spearman(b, y, None))
+    ba, bb = row_spearman(a[idx], y[idx], None), row_spearman(b[idx], y[idx], None)
+    if absolute:
+        full, boots = abs(ra) - abs(rb), np.abs(ba) - np.abs(bb)
+    else:
+        full, boots = sign * (ra - rb), sign * (ba - bb)
     lo, hi = np.nanpercentile(boots, [2.5, 97.5])
     return full, (float(lo), float(hi))
+
+
+def abs_rho_difference(cfg: SimpleNamespace, table: pd.DataFrame, lens: str, other: str = "alpha"):
+    """``|rho(lens, robustness)| - |rho(other, robustness)|`` with a paired cluster-bootstrap interval."""
+    return rho_difference(cfg, table, lens, other)
+
+
+def comparisons(cfg: SimpleNamespace, table: pd.DataFrame) -> pd.DataFrame:
+    """Each lens measured in a basis beside its comparators: its permutation null (the gain is the signed
+    difference of rho, times the predicted sign) and the first-order distance (the difference of |rho|)."""
+    y = table[ROBUSTNESS].to_numpy(float)
+    against = {
+        "permutation null": (NULL, False),
+        "first-order distance": (dict.fromkeys(BASIS_LENSES, FIRST_ORDER), True),
+    }
+    rows = []
+    for lens in BASIS_LENSES:
+        for name, (other, absolute) in against.items():
+            d, (lo, hi) = rho_difference(cfg, table, lens, other[lens], absolute=absolute, sign=LENSES[lens][2])
+            rows.append(
+                {
+                    "lens": lens,
+                    "against": name,
+                    "rho lens": float(row_spearman(table[lens].to_numpy(float), y, None)),
+                    "rho against": float(row_spearman(table[other[lens]].to_numpy(float), y, None)),
+                    "gain": d,
+                    "lo": lo,
+                    "hi": hi,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def training_shift(

@@ -2,8 +2,12 @@
 
 Every claim is the book's own (the papers never measured one population through all four
 lenses), so every kind is CONTROL: the book's extension of a paper's explanation to
-networks it was not made on. A lens's claims read "larger is more (or less) robust" by
-the sign its paper predicts (:data:`lib.chapters.ch05.lenses.LENSES`).
+networks it was not made on; that adversarial training makes networks more robust is a
+mechanism check (CHECK) of the population. A lens's claims read "larger is more (or less)
+robust" by the sign its paper predicts (:data:`lib.chapters.ch05.lenses.LENSES`), against
+a robustness measured on the other half of the test set; a lens measured in a basis must
+also beat its permutation null (the same lens with its basis replaced by a random one of
+the same dimension), and the shares must beat alpha and the first-order distance.
 """
 
 from __future__ import annotations
@@ -13,19 +17,32 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from ...claims import CONTROL, FAILS, HOLDS, INCONCLUSIVE, Claim, Declared, by_interval, declared, fmt
+from ...claims import CHECK, CONTROL, FAILS, FISHER_Z, HOLDS, INCONCLUSIVE, Claim, Declared, by_interval, declared, fmt
 from ...manifold import LEARNED_PARAMS
-from ...monotonicity import direction_verdict, trend
-from .association import abs_rho_difference, robustness_row
-from .lenses import LENSES, ROBUSTNESS, ROBUSTNESS_LABEL, Probe
+from ...monotonicity import shape_statistic, shape_verdict, trend
+from .association import rho_difference, robustness_row
+from .lenses import BASIS_LENSES, DIRECTED, FIRST_ORDER, LENSES, NULL, ROBUSTNESS, ROBUSTNESS_LABEL, Probe
 from .population import METHODS
 
-__all__ = ["NO_CHANGE", "NO_LINK", "NO_GAIN", "PAPERS", "DIRECTED", "BEAT_ALPHA", "DECLARED", "claims", "scalars"]
+__all__ = [
+    "NO_CHANGE",
+    "NO_LINK",
+    "NO_GAIN",
+    "PAPERS",
+    "DIRECTED",
+    "BEAT",
+    "DECLARED",
+    "SHAPE",
+    "claims",
+    "scalars",
+]
 
 # ---------------------------------------------------------------- thresholds
 NO_CHANGE = 0.0  # mean change (adversarial minus backprop, matched networks) of robustness or of a lens
 NO_LINK = 0.0  # Spearman rho of a lens with robustness
-NO_GAIN = 0.0  # |rho| of a lens with robustness minus |rho| of alpha
+NO_GAIN = 0.0  # |rho| (or signed rho) of a lens with robustness minus that of its comparator
+NO_SLOPE = 0.0  # the side slope of the two-lines test that decides
+SHAPE = "non-monotonic"  # the shape chapter 1's paper reports for FGSM, decided by lib.monotonicity.shape_verdict
 
 PAPERS = {
     1: "Jiang et al. (chapter 1)",
@@ -33,8 +50,7 @@ PAPERS = {
     3: "Lee & Vijayan (chapter 3)",
     4: "Melamed et al. (chapter 4)",
 }
-DIRECTED = tuple(lens for lens, (_, _, sign) in LENSES.items() if sign)  # the lenses whose paper predicts a sign
-BEAT_ALPHA = ("tangent_share", "perp_share")  # the shares that might predict robustness better than alpha
+BEAT = ("tangent_share", "perp_share")  # the shares that might predict robustness better than alpha or first order
 
 # ---------------------------------------------------------------- the book-chosen settings a claim depends on
 EVERY = (
@@ -55,10 +71,11 @@ EVERY = (
 LENS_SETTINGS = {
     "alpha": ("alpha_window",),
     "tangent_share": tuple(LEARNED_PARAMS),
-    "on_off_ratio": tuple(LEARNED_PARAMS),
+    "on_random_flip": tuple(LEARNED_PARAMS),
     "homogeneity_shallow": ("som_grid", "som_sigma", "som_epochs"),
     "perp_share": ("pca_variance",),
-    "perp_par_ratio": ("pca_variance",),
+    "par_random_flip": ("pca_variance",),
+    FIRST_ORDER: (),
 }
 
 
@@ -71,10 +88,11 @@ def _lens_claims(lens: str) -> tuple[Declared, ...]:
             f"ch05.{lens}_predicts",
             CONTROL,
             f"[book] Networks with a larger {label} are {'more' if above else 'less'} robust ({PAPERS[chapter]})",
-            f"Spearman rho with the {ROBUSTNESS_LABEL}, over networks (cluster bootstrap)",
+            f"Spearman rho with the {ROBUSTNESS_LABEL} (other half of the test set), over networks (cluster bootstrap)",
             NO_LINK,
             above,
             settings,
+            scale=FISHER_Z,
         ),
         Declared(
             f"ch05.{lens}_beyond_accuracy",
@@ -84,6 +102,7 @@ def _lens_claims(lens: str) -> tuple[Declared, ...]:
             NO_LINK,
             above,
             settings,
+            scale=FISHER_Z,
         ),
         Declared(
             f"ch05.{lens}_within_methods",
@@ -93,6 +112,7 @@ def _lens_claims(lens: str) -> tuple[Declared, ...]:
             NO_LINK,
             above,
             settings,
+            scale=FISHER_Z,
         ),
     )
 
@@ -100,18 +120,25 @@ def _lens_claims(lens: str) -> tuple[Declared, ...]:
 DECLARED = declared(
     Declared(
         "ch05.at_robust",
-        CONTROL,
-        "[book] PGD adversarial training makes networks more robust (the population spans robustness)",
+        CHECK,
+        "PGD adversarial training makes networks more robust (the population spans robustness)",
         f"mean change of the {ROBUSTNESS_LABEL}, adversarial minus backprop (same condition and seed)",
         NO_CHANGE,
         settings=EVERY,
     ),
     *(d for lens in DIRECTED for d in _lens_claims(lens)),
     Declared(
-        "ch05.alpha_nonmonotonic",
+        "ch05.alpha_interior_extremum",
         CONTROL,
-        "[book] Robustness is a non-monotonic function of alpha (as chapter 1's paper finds for FGSM)",
-        "shape of the flip norm vs alpha: Spearman + two-lines test (chapter 1's test)",
+        "[book] Robustness is a non-monotonic function of alpha, with an interior extremum (as chapter 1's paper "
+        "finds for FGSM)",
+        "two-lines test of the flip norm on alpha (chapter 1's breakpoint): the side slope whose interval lies "
+        "nearer 0 (it decides), signed + where it goes the same way as the other side's slope, - where it goes "
+        "the opposite way; holds below 0 (both sides exclude 0, with opposite signs), does not hold above 0 "
+        "(both exclude 0 with one sign: monotonic), else inconclusive (no extremum detected is no evidence of "
+        "monotonicity)",
+        NO_SLOPE,
+        above=False,
         settings=EVERY + LENS_SETTINGS["alpha"],
     ),
     *(
@@ -123,13 +150,38 @@ DECLARED = declared(
             NO_GAIN,
             settings=EVERY + LENS_SETTINGS[lens] + LENS_SETTINGS["alpha"],
         )
-        for lens in BEAT_ALPHA
+        for lens in BEAT
+    ),
+    *(
+        Declared(
+            f"ch05.{lens}_beats_first_order",
+            CONTROL,
+            f"[book] The {LENSES[lens][1]} predicts robustness better than the first-order distance "
+            "|margin| / ||grad margin|| on the same images",
+            "|rho| of the share minus |rho| of the first-order distance (paired cluster bootstrap)",
+            NO_GAIN,
+            settings=EVERY + LENS_SETTINGS[lens],
+        )
+        for lens in BEAT
+    ),
+    *(
+        Declared(
+            f"ch05.{lens}_beats_null",
+            CONTROL,
+            f"[book] The {LENSES[lens][1]} predicts robustness because of its basis: better than the same lens with "
+            "its basis replaced by a random one of the same dimension (its permutation null)",
+            "rho of the lens minus rho of its null, times the predicted sign (paired cluster bootstrap)",
+            NO_GAIN,
+            settings=EVERY + LENS_SETTINGS[lens],
+        )
+        for lens in BASIS_LENSES
     ),
     Declared(
-        "ch05.at_moves_all",
+        "ch05.at_moves_every_lens",
         CONTROL,
         "[book] Adversarial training moves every lens in the direction its paper predicts",
-        "lenses whose change (adversarial minus backprop) has its interval on the predicted side",
+        "lenses whose change (adversarial minus backprop) has its interval on the predicted side, as a share; holds "
+        "when all do, does not hold when any lies on the other side",
         NO_CHANGE,
         settings=EVERY + tuple(dict.fromkeys(s for lens in DIRECTED for s in LENS_SETTINGS[lens])),
     ),
@@ -148,37 +200,53 @@ def claims(cfg: SimpleNamespace, table: pd.DataFrame, corr: pd.DataFrame, shift:
             DECLARED[f"{lens}_within_methods"].interval(r["within rho"], r["within lo"], r["within hi"]),
         ]
     t = trend(table.alpha, table[ROBUSTNESS], n_boot=cfg.n_boot, rng=np.random.default_rng(cfg.seed + 3))
+    est, lo, hi = shape_statistic(t, SHAPE)
     out.append(
-        DECLARED["alpha_nonmonotonic"].tested(
-            direction_verdict(t, "non-monotonic"),
-            f"{t.shape}; rho {fmt(t.spearman, t.spearman_ci, 2)}",
-            t.spearman,
-            t.spearman_ci[0],
-            t.spearman_ci[1],
+        DECLARED["alpha_interior_extremum"].tested(
+            shape_verdict(t, SHAPE),
+            f"{fmt(est, (lo, hi), 3)}; slopes left {fmt(t.left_slope, t.left_ci, 2)}, right "
+            f"{fmt(t.right_slope, t.right_ci, 2)} at alpha {t.breakpoint:.2f}",
+            est,
+            lo,
+            hi,
         )
     )
-    for lens in BEAT_ALPHA:
-        d, ci = abs_rho_difference(cfg, table, lens)
+    for lens in BEAT:
+        d, ci = rho_difference(cfg, table, lens, "alpha")
         out.append(DECLARED[f"{lens}_beats_alpha"].interval(d, *ci))
+    for lens in BEAT:
+        d, ci = rho_difference(cfg, table, lens, FIRST_ORDER)
+        out.append(DECLARED[f"{lens}_beats_first_order"].interval(d, *ci))
+    for lens in BASIS_LENSES:
+        d, ci = rho_difference(cfg, table, lens, NULL[lens], absolute=False, sign=LENSES[lens][2])
+        out.append(DECLARED[f"{lens}_beats_null"].interval(d, *ci))
     verdicts = [by_interval(shift.loc[c].lo, shift.loc[c].hi, NO_CHANGE, above=LENSES[c][2] > 0) for c in DIRECTED]
     n_ok, n_bad = verdicts.count(HOLDS), verdicts.count(FAILS)
     overall = HOLDS if n_ok == len(verdicts) else FAILS if n_bad else INCONCLUSIVE
     out.append(
-        DECLARED["at_moves_all"].tested(
+        DECLARED["at_moves_every_lens"].tested(
             overall, f"{n_ok} of {len(verdicts)} (opposite side: {n_bad})", n_ok / len(verdicts)
         )
     )
     return out
 
 
-def scalars(table: pd.DataFrame, probe: Probe, corr: pd.DataFrame) -> dict:
-    """Key numbers of the run, named for ``lib.results.record``."""
+def scalars(table: pd.DataFrame, probe: Probe, corr: pd.DataFrame, matrix: pd.DataFrame | None = None) -> dict:
+    """Key numbers of the run, named for ``lib.results.record`` (descriptive: they decide nothing)."""
     out = {
         "networks": len(table),
         "pca_k": probe.pca_k,
         "pca_share": probe.pca_share,
         "ae_explained": probe.ae_explained,
+        "lens_images": len(probe.x),
+        "robustness_images": len(probe.x_robust),
+        "flipped_share": float(table.flipped_share.mean()),
+        "restricted_unflipped_share": float(table.restricted_unflipped_share.mean()),
     }
     out.update({f"clean_accuracy_{m}": float(table[table.method == m].clean_accuracy.mean()) for m in METHODS})
     out.update({f"rho_{r.lens}": r.rho for r in corr[corr.robustness == ROBUSTNESS_LABEL].itertuples()})
+    y = table[ROBUSTNESS]
+    out.update({f"rho_{col}": float(table[col].corr(y, method="spearman")) for col in NULL.values()})
+    if matrix is not None:
+        out["rho_tangent_share_perp_share"] = float(matrix.loc["tangent_share", "perp_share"])
     return out

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pandas as pd
 import seaborn as sns
 
@@ -12,30 +10,22 @@ from .association import robustness_row
 from .lenses import LENSES, ROBUSTNESS, ROBUSTNESS_LABEL, SHORT
 from .population import METHOD_TITLES, METHODS
 
-__all__ = ["LOG_LENSES", "plot_lenses", "plot_matrix"]
-
-LOG_LENSES = ("on_off_ratio", "perp_par_ratio")
+__all__ = ["plot_lenses", "plot_matrix"]
 
 
 def plot_lenses(table: pd.DataFrame, corr: pd.DataFrame):
-    """One panel per lens: the lens against robustness, one point per network, coloured by training method."""
-    fig, axes = plots.subplots(2, 4, width=3.3, height=3.0, sharey=True)
+    """One panel per lens (and the first-order baseline): the lens on the lens half of the test set against
+    robustness on the other half, one point per network, coloured by training method."""
+    fig, axes = plots.subplots(3, 3, width=3.3, height=3.0, sharey=True)
     colours = dict(zip(METHODS, sns.color_palette(plots.PALETTE, len(METHODS))))
-    for ax, (lens, (chapter, label, sign)) in zip(axes.flat, LENSES.items()):
+    for ax, (lens, (_, _, sign)) in zip(axes.flat, LENSES.items()):
         for m in METHODS:
             part = table[table.method == m]
             ax.scatter(part[lens], part[ROBUSTNESS], s=16, alpha=0.8, color=colours[m], label=METHOD_TITLES[m])
         r = robustness_row(corr, lens)
-        pred = {1: "+", -1: "-", 0: "no"}[sign]
-        ax.set_title(
-            f"ch. {chapter}: $\\rho$ = {r.rho:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]\n"
-            f"within methods {r['within rho']:+.2f} (predicted: {pred} sign)",
-            fontsize=9,
-        )
-        ax.set_xlabel(textwrap.fill(label, 40), fontsize=8)  # two short lines, not one that runs into the next panel
-        if lens in LOG_LENSES:
-            ax.set_xscale("log")
-            plots.log_ticks(ax.xaxis)
+        pred = {1: "predicted +", -1: "predicted -", 0: "no prediction"}[sign]
+        ax.set_title(f"$\\rho$ = {r.rho:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}]\nwithin {r['within rho']:+.2f}, {pred}")
+        ax.set_xlabel(SHORT[lens])  # the short name (chapter in brackets); the full measure is in the text
     axes[0, 0].set_yscale("log")
     plots.log_ticks(axes[0, 0].yaxis)
     fig.supylabel(f"{ROBUSTNESS_LABEL} (pixel units, log scale)", fontsize=10)

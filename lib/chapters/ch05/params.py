@@ -84,7 +84,8 @@ PARAMS: dict[str, Param] = {
         100,
         1000,
         check="positive",
-        help="test images on which gradients, flip norms and tangent spaces are measured",
+        help="test images on which gradients, flip norms and tangent spaces are measured (lens half of the test "
+        "set), and as many of the other half on which robustness's flip norms are",
     ),
     "flip_eps_max": Param(float, 8.0, 20.0, check="positive", help="largest L2 budget of every flip-norm search"),
     "flip_steps": Param(int, 10, 20, check="positive", help="PGD steps per trial budget of the flip-norm search"),
@@ -120,9 +121,15 @@ def check(cfg: SimpleNamespace) -> None:
         raise ParameterError(
             f"parameter 'alpha_window' ends at rank {hi}, beyond the narrowest layer ({narrowest} units)"
         )
-    n_test = config.dataset_sizes(cfg)[1]
-    if hi >= n_test:
-        raise ParameterError(f"parameter 'alpha_window' ends at rank {hi} but there are only {n_test} test images")
+    half = config.dataset_sizes(cfg)[1] // 2  # the lenses see one half of the test set, robustness the other
+    if hi >= half:
+        raise ParameterError(
+            f"parameter 'alpha_window' ends at rank {hi} but the lens half of the test set has only {half} images"
+        )
+    if cfg.n_eval > half:
+        raise ParameterError(
+            f"parameter 'n_eval' is {cfg.n_eval} but each half of the test set has {half} images; use at most {half}"
+        )
     manifold.check_learned(cfg)
     if max(cfg.epoch_grid) >= cfg.epochs:
         raise ParameterError(f"parameter 'epoch_grid' must stay below 'epochs' ({cfg.epochs}), got {cfg.epoch_grid}")

@@ -6,69 +6,103 @@ import pandas as pd
 
 from ...claims import FAILS, HOLDS, INCONCLUSIVE, Claim
 from .association import robustness_row
-from .claims import DECLARED, PAPERS
-from .lenses import LENSES, ROBUSTNESS_LABEL, SHORT
+from .claims import BEAT, DECLARED, PAPERS
+from .lenses import BASIS_LENSES, DIRECTED, FIRST_ORDER, LENSES, ROBUSTNESS_LABEL, SHORT
 from .population import METHOD_TITLES, METHODS
 
 __all__ = ["READING", "HOLD_WORD", "findings", "accuracy_note"]
 
 READING = {HOLDS: "supports", FAILS: "weakens", INCONCLUSIVE: "neither supports nor weakens"}
 HOLD_WORD = {HOLDS: "holds", FAILS: "is reversed", INCONCLUSIVE: "is not resolved"}
+BEATS = {HOLDS: "beats", FAILS: "does worse than", INCONCLUSIVE: "is not told apart from"}
+
+
+def _count(rows: list[Claim], ids: list[str], verdict: str) -> int:
+    return sum(1 for c in rows if c.id in ids and c.verdict == verdict)
 
 
 def findings(
-    table: pd.DataFrame, corr: pd.DataFrame, matrix: pd.DataFrame, shift: pd.DataFrame, rows: list[Claim]
+    table: pd.DataFrame,
+    corr: pd.DataFrame,
+    matrix: pd.DataFrame,
+    shift: pd.DataFrame,
+    rows: list[Claim],
+    versus: pd.DataFrame | None = None,
 ) -> str:
-    """The run's reading in sentences built from its numbers: which paper's explanation each result supports."""
+    """The run's reading in sentences built from its numbers: which paper's explanation each result supports.
+
+    ``versus`` is :func:`lib.chapters.ch05.association.comparisons` of the basis lenses against
+    their permutation nulls and the first-order distance (the numbers of the comparisons)."""
     verdict = {c.id.split(".", 1)[1]: c.verdict for c in rows}  # by short name
+    value = {c.id.split(".", 1)[1]: c for c in rows}
     lines = []
+    first = robustness_row(corr, FIRST_ORDER)
+    predicts = [DECLARED[f"{lens}_predicts"].id for lens in DIRECTED]
+    beaten = [DECLARED[f"{lens}_beats_first_order"].id for lens in BEAT]
+    lines.append(
+        f"- **In short.** Of the {len(DIRECTED)} lenses whose paper predicts a direction, "
+        f"{_count(rows, predicts, HOLDS)} go with robustness (measured on the other half of the test set) in that "
+        f"direction, {_count(rows, predicts, FAILS)} in the opposite one. The book's baseline, the first-order "
+        f"distance |margin| / ||grad margin|| on the lens images, has rho = {first.rho:+.2f} "
+        f"[{first.lo:+.2f}, {first.hi:+.2f}]; {_count(rows, beaten, HOLDS)} of the {len(BEAT)} shares predict "
+        f"robustness better than it, {_count(rows, beaten, FAILS)} worse."
+    )
     for chapter, paper in PAPERS.items():
         parts = []
-        for lens, (ch, label, sign) in LENSES.items():
-            if ch != chapter or sign == 0:
+        for lens in DIRECTED:
+            if LENSES[lens][0] != chapter:
                 continue
+            label, sign = LENSES[lens][1], LENSES[lens][2]
             r = robustness_row(corr, lens)
             v = verdict[f"{lens}_predicts"]
-            parts.append(
+            part = (
                 f"the {label} has rho = {r.rho:+.2f} [{r.lo:+.2f}, {r.hi:+.2f}] with robustness (predicted sign "
                 f"{'+' if sign > 0 else '-'}), which {READING[v]} the explanation; at equal clean accuracy the link "
                 f"{HOLD_WORD[verdict[f'{lens}_beyond_accuracy']]} (partial rho {r['partial rho']:+.2f}), "
                 f"within training methods it {HOLD_WORD[verdict[f'{lens}_within_methods']]} "
                 f"(rho {r['within rho']:+.2f})"
             )
+            if lens in BASIS_LENSES and versus is not None:
+                n = versus[(versus.lens == lens) & (versus.against == "permutation null")].iloc[0]
+                part += (
+                    f"; it {BEATS[verdict[f'{lens}_beats_null']]} its permutation null (the same lens in a random "
+                    f"basis: rho {n['rho against']:+.2f}, gain {n.gain:+.2f} [{n.lo:+.2f}, {n.hi:+.2f}])"
+                )
+            parts.append(part)
         lines.append(f"- **{paper}:** " + "; ".join(parts) + ".")
-    t = next(c for c in rows if c.id == DECLARED["alpha_nonmonotonic"].id)
+    t = value["alpha_interior_extremum"]
     shape = {
-        HOLDS: "is borne out",
-        FAILS: "is not borne out (the relation is monotonic)",
-        INCONCLUSIVE: "is not decided",
+        HOLDS: "is borne out: both side slopes are significant, with opposite signs",
+        FAILS: "is not borne out: both side slopes are significant, with one sign (the relation is monotonic)",
+        INCONCLUSIVE: "is not decided: at least one side slope could be 0 (no extremum detected, and no "
+        "monotonicity established either)",
     }[t.verdict]
     lines.append(
-        f"- **Alpha's shape.** Robustness against alpha: {t.value.split(';')[0]} by chapter 1's test; the "
-        f"non-monotonic reading of chapter 1's paper {shape} on these networks."
+        f"- **Alpha's shape.** The non-monotonic reading of chapter 1's paper {shape}; two-lines test of robustness "
+        f"on alpha: {t.value.split('; ', 1)[1]}."
     )
-    main = corr[(corr.robustness == ROBUSTNESS_LABEL) & (corr.lens != "clean_accuracy")]
+    main = corr[(corr.robustness == ROBUSTNESS_LABEL) & corr.lens.isin(DIRECTED)]
     best, inside = main.loc[main.rho.abs().idxmax()], main.loc[main["within rho"].abs().idxmax()]
     acc = robustness_row(corr, "clean_accuracy")
     lines.append(
-        f"- **Strongest lens** across all networks: the {best.measure} (rho {best.rho:+.2f}); within "
-        f"training methods: the {inside.measure} (rho {inside['within rho']:+.2f}). Clean accuracy alone "
+        f"- **Strongest paper lens** across all networks: the {best.measure} (rho {best.rho:+.2f}; the first-order "
+        f"distance: {first.rho:+.2f}); within training methods: the {inside.measure} (rho "
+        f"{inside['within rho']:+.2f}; the first-order distance: {first['within rho']:+.2f}). Clean accuracy alone "
         f"has rho {acc.rho:+.2f} with robustness ({acc['within rho']:+.2f} within methods)."
     )
     chap = {k: v[0] for k, v in LENSES.items()}
-    pairs = [
-        (a, b, matrix.loc[a, b]) for i, a in enumerate(LENSES) for b in list(LENSES)[i + 1 :] if chap[a] != chap[b]
-    ]
+    papers = [lens for lens in LENSES if chap[lens]]
+    pairs = [(a, b, matrix.loc[a, b]) for i, a in enumerate(papers) for b in papers[i + 1 :] if chap[a] != chap[b]]
     hi_pair, lo_pair = max(pairs, key=lambda p: abs(p[2])), min(pairs, key=lambda p: abs(p[2]))
     lines.append(
         f"- **Do the lenses see the same thing?** Across papers the most related pair is the "
         f"{LENSES[hi_pair[0]][1]} and the {LENSES[hi_pair[1]][1]} (rho {hi_pair[2]:+.2f}), the least "
         f"related the {LENSES[lo_pair[0]][1]} and the {LENSES[lo_pair[1]][1]} (rho {lo_pair[2]:+.2f})."
     )
-    moved = [f"{SHORT[c]} {'up' if shift.loc[c, 'mean change'] > 0 else 'down'}" for c in LENSES]
+    moved = [f"{SHORT[c]} {'up' if shift.loc[c, 'mean change'] > 0 else 'down'}" for c in DIRECTED]
     lines.append(
         f"- **Adversarial training** (mean change over matched networks): {', '.join(moved)}; "
-        f"{'every' if verdict['at_moves_all'] == HOLDS else 'not every'} lens moves significantly "
+        f"{'every' if verdict['at_moves_every_lens'] == HOLDS else 'not every'} lens moves significantly "
         f"in its paper's direction."
     )
     return "\n".join(lines)
