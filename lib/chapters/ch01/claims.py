@@ -57,6 +57,10 @@ DECLARED = declared(
         threshold=math.nan,
         above=False,  # the threshold is the parameter gap_tolerance
         settings=("gap_tolerance", "readout_scale", "anneal_epochs"),
+        null=0.02,
+        sesoi=0.01,
+        depends=False,
+        why="0.01 of accuracy: a point of accuracy; null: the tolerance gap_tolerance 0.02 of every profile",
     ),
     *(
         decl
@@ -71,6 +75,9 @@ DECLARED = declared(
                 above=True,
                 settings=SHAPE_SETTINGS,
                 scale=FISHER_Z,
+                sesoi=0.1,
+                depends=False,
+                why="0.1 of a rank correlation: below it alpha explains under 1% of the rank variance",
             ),
             *(
                 Declared(
@@ -81,6 +88,10 @@ DECLARED = declared(
                     threshold=0.0,
                     above=want == "monotonic",
                     settings=(*SHAPE_SETTINGS, "epsilons"),
+                    sesoi=0.1,
+                    depends=False,
+                    why="0.1 of relative accuracy per unit alpha: a point per tenth of alpha, the scale of 2/d in "
+                    "the bound",
                 )
                 for name, (measure, says, want) in SHAPES.items()
             ),
@@ -96,6 +107,9 @@ DECLARED = declared(
         threshold=0.0,
         above=True,
         settings=(*SHAPE_SETTINGS, "epsilons", "id_points"),
+        sesoi=0.01,
+        depends=False,
+        why="0.01 of relative accuracy: a point of accuracy is the smallest gap the book reports",
     ),
     Declared(
         "ch01.local_beats_pixels",
@@ -105,6 +119,8 @@ DECLARED = declared(
         threshold=0.0,
         above=True,
         settings=("logistic_l2",),
+        sesoi=0.01,
+        why="0.01 of accuracy: a point of accuracy (depends: how far a linear model gets varies with the data)",
     ),
     Declared(
         "ch01.no_gradient_crosses_layers",

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ... import manifold
-from ...claims import CHECK, CONTROL, INCONCLUSIVE, PAPER, Claim, Declared, by_interval, by_test, declared, fmt
+from ...claims import CHECK, CONTROL, INCONCLUSIVE, LOG, PAPER, Claim, Declared, by_interval, by_test, declared, fmt
 from ...stats import bootstrap_ci
 from .images import (
     RANDOM_PAIR,
@@ -75,6 +75,9 @@ DECLARED = declared(
         "Training shows a fast clinging phase, then a slow dimpling phase (synthetic manifolds)",
         "settings meeting the stated criterion",
         settings=SYNTHETIC,
+        sesoi=0.25,
+        depends=False,
+        why="0.25 of the settings: one of the four synthetic settings, the least a run can show",
     ),
     # the shares' right null is a random direction, whose RMS share in any k-dim subspace of R^n is sqrt(k/n)
     Declared(
@@ -85,6 +88,10 @@ DECLARED = declared(
         threshold=1.0,
         above=False,
         settings=SHARE,
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a share 10% off a random direction's",
     ),
     Declared(
         "ch02.normal_share_over_random",
@@ -96,6 +103,10 @@ DECLARED = declared(
         threshold=1.0,
         above=False,
         settings=LEARNED,
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a share 10% off a random direction's",
     ),
     # the clamping control: the pixel box pushes the PGD probe towards the unsaturated pixels, where the tangent lives
     Declared(
@@ -107,6 +118,10 @@ DECLARED = declared(
         threshold=1.0,
         above=False,
         settings=SHARE,
+        sesoi=1.1,
+        scale=LOG,
+        depends=True,
+        why="a ratio of 1.1: a share 10% off the unsaturated pixels' (depends: the box clamps more of some data)",
     ),
     # the rule of "tiny": shorter than the closest natural variation of the image's own class in the data
     Declared(
@@ -120,6 +135,10 @@ DECLARED = declared(
         threshold=1.0,
         above=False,
         settings=("n_train", *FLIP),
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a 10% change of a flip norm, over twice the quick flip search's resolution 2^(1/16)",
     ),
     # decided on the log scale, against log(threshold)
     Declared(
@@ -130,6 +149,10 @@ DECLARED = declared(
         "geometric mean of on-manifold / random k-dim flip-norm ratios" + EXPLAINED,
         threshold=1.0,
         settings=(*LEARNED, *FLIP),
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a 10% change of a flip norm, over twice the quick flip search's resolution 2^(1/16)",
     ),
     Declared(
         "ch02.mislabelled_accuracy",
@@ -138,6 +161,9 @@ DECLARED = declared(
         "clean test accuracy (RMS budget {rms:g} = L2 {l2:.3g}, attack success {success:.3f}, chance {chance:.2f})",
         threshold=MOST,
         settings=("mislabel_rms", "mislabel_steps"),
+        sesoi=0.01,
+        depends=False,
+        why="0.01 of accuracy: a point of accuracy is the smallest gap the book reports",
     ),
     # decided on the log scale, against log(threshold); the random split takes out what any k vs n-k split shows
     Declared(
@@ -149,6 +175,10 @@ DECLARED = declared(
         "k-dim growth), growth = adversarially / standard-trained flip norm" + EXPLAINED,
         threshold=1.0,
         settings=("at_eps", "at_steps", *LEARNED, *FLIP),
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a 10% change of a flip-norm growth, as for the flip norms",
     ),
     # the null of every share above: a random subspace must keep sqrt(k/n) of any fixed direction (RMS)
     Declared(

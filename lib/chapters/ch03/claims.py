@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ...claims import CHECK, CONTROL, PAPER, Claim, Declared, by_test, declared
+from ...claims import CHECK, CONTROL, FISHER_Z, PAPER, Claim, Declared, by_test, declared
 from .params import MODEL_TITLES, MODELS
 
 __all__ = ["DECLARED", "QE_TOLERANCE", "claims", "scalars"]
@@ -42,6 +42,9 @@ DECLARED = declared(
         "share of test inputs predicted as their {layer} code's majority prediction minus the same share at "
         "the input layer's map (paired bootstrap; holds if CI > 0)",
         settings=MAPS,
+        sesoi=0.01,
+        depends=False,
+        why="0.01 of a share: a percentage point is the smallest gap of shares the book reports",
     ),
     *_per_model(
         "shallow_homogeneous_deep_diverse",
@@ -49,6 +52,9 @@ DECLARED = declared(
         "{title}: shallow codes homogeneous, deep codes diverse",
         "homogeneity {shallow} minus {deep} (paired bootstrap; holds if CI > 0)",
         settings=MAPS,
+        sesoi=0.01,
+        depends=False,
+        why="0.01 of a share: a percentage point is the smallest gap of shares the book reports",
     ),
     *_per_model(
         "deep_diverse_beyond_untrained",
@@ -57,6 +63,9 @@ DECLARED = declared(
         "homogeneity {shallow} minus {deep}, trained minus untrained (same architecture at its initial "
         "weights, maps fitted alike; paired bootstrap; holds if CI > 0)",
         settings=MAPS,
+        sesoi=0.01,
+        depends=False,
+        why="0.01 of a share: a percentage point is the smallest gap of shares the book reports",
     ),
     *_per_model(
         "homogeneity_vulnerability_beyond_margin",
@@ -66,6 +75,10 @@ DECLARED = declared(
         "margin (holds if CI < 0)",
         above=False,
         settings=MAPS + FLIP_SEARCH,
+        sesoi=0.1,
+        scale=FISHER_Z,
+        depends=False,
+        why="0.1 of a rank correlation: below it homogeneity explains under 1% of the rank variance",
     ),
     Declared(
         "ch03.codes_equal_minisom",

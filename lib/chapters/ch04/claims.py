@@ -20,7 +20,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ...claims import CHECK, CONTROL, INCONCLUSIVE, PAPER, Claim, Declared, by_test, declared, fmt
+from ...claims import CHECK, CONTROL, INCONCLUSIVE, LOG, PAPER, Claim, Declared, by_test, declared, fmt
 from .networks import ratio_ci
 from .scaling import RATIOS, sweep_key
 from .synthetic import AFFINE
@@ -93,6 +93,10 @@ DECLARED = declared(
         "{r_first:g} to {last:.2f} at {r_last:g}",
         threshold=EVEN,
         settings=("radius", "sweep_radius"),
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a 10% change of a gradient norm is the smallest the book reads as one",
     ),
     Declared(
         "ch04.orthogonal_flip_small",
@@ -106,6 +110,9 @@ DECLARED = declared(
         threshold=FLAT,
         above=False,
         settings=("radius", "sweep_d"),
+        sesoi=0.1,
+        depends=False,
+        why="0.1 of a log-log slope: the book's tolerance on exponents; doubling x moves the distance < 7%",
     ),
     Declared(
         "ch04.orthogonal_flip_vs_untrained",
@@ -117,6 +124,10 @@ DECLARED = declared(
         threshold=EVEN,
         above=False,
         settings=("radius", "sweep_d", "sweep_radius"),
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
     ),
     Declared(
         "ch04.universal_direction",
@@ -125,6 +136,9 @@ DECLARED = declared(
         "fraction flipped at norm {norm:.2g} (random P-perp direction: {random:.2f}); holds if > 0.5",
         threshold=MOST,
         settings=("radius", "universal_fraction"),
+        sesoi=0.01,
+        depends=False,
+        why="0.01 of a share: a percentage point is the smallest gap of shares the book reports",
     ),
     Declared(
         "ch04.small_init_robust",
@@ -134,6 +148,9 @@ DECLARED = declared(
         threshold=FLAT,
         above=False,
         settings=("sweep_init_scale",),
+        sesoi=0.1,
+        depends=False,
+        why="0.1 of a log-log slope: the book's tolerance on exponents; doubling x moves the distance < 7%",
     ),
     Declared(
         "ch04.weight_decay_robust",
@@ -143,6 +160,9 @@ DECLARED = declared(
         threshold=FLAT,
         above=False,
         settings=("sweep_weight_decay", "steps"),
+        sesoi=0.1,
+        depends=False,
+        why="0.1 of a log-log slope: the book's tolerance on exponents; doubling x moves the distance < 7%",
     ),
     Declared(
         "ch04.diagonal_small_init_gain",
@@ -152,6 +172,10 @@ DECLARED = declared(
         f"the {FITTED}; holds if > 1",
         threshold=EVEN,
         settings=DIAGONAL_SETTINGS + ("diagonal_small_init_factor",),
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
     ),
     Declared(
         "ch04.diagonal_weight_decay_gain",
@@ -161,6 +185,10 @@ DECLARED = declared(
         f"the {FITTED}; holds if > 1",
         threshold=EVEN,
         settings=DIAGONAL_SETTINGS + ("diagonal_weight_decay",),
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
     ),
     Declared(
         "ch04.chessboard_small_init_gain",
@@ -170,6 +198,10 @@ DECLARED = declared(
         f"the {FITTED}; holds if > 1",
         threshold=EVEN,
         settings=CHESSBOARD_SETTINGS + ("chessboard_small_init_factor",),
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
     ),
     Declared(
         "ch04.chessboard_weight_decay_gain",
@@ -179,6 +211,10 @@ DECLARED = declared(
         f"the {FITTED}; holds if > 1",
         threshold=EVEN,
         settings=CHESSBOARD_SETTINGS + ("chessboard_weight_decay",),
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
     ),
     Declared(
         "ch04.chessboard_linear_small_init_gain",
@@ -188,6 +224,10 @@ DECLARED = declared(
         f"the {FITTED}; holds if > 1",
         threshold=EVEN,
         settings=CHESSBOARD_SETTINGS + ("chessboard_small_init_factor",),
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
     ),
     Declared(
         "ch04.affine_plane_weaker",
@@ -198,6 +238,10 @@ DECLARED = declared(
         threshold=EVEN,
         above=False,
         settings=CHESSBOARD_SETTINGS + ("chessboard_small_init_factor",),
+        sesoi=1.1,
+        scale=LOG,
+        depends=False,
+        why="a ratio of 1.1: a 10% change of a robustness gain is the smallest the book reads as one",
     ),
     _exponent("d", "d (fan-in init)", "sweep_d"),
     _exponent("d_fixed", "d (fixed init std)", "sweep_d"),
