@@ -154,3 +154,38 @@ def test_epoch_loss_is_the_mean_over_points_and_train_acc_the_final_models():
     assert hist.train_acc.iloc[-1] == pytest.approx((pred == y).double().mean().item(), abs=1e-6)
     assert hist.val_acc.iloc[-1] == pytest.approx((pred[:7] == y[:7]).double().mean().item(), abs=1e-6)
     assert list(hist.epoch) == [1, 2]
+
+
+def test_two_layer_relu_draws_its_weights_at_fan_in_scale_from_its_generator():
+    a = models.TwoLayerReLU(50, 400, generator=torch.Generator().manual_seed(3))
+    b = models.TwoLayerReLU(50, 400, init_scale=1.0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a.w, b.w) and torch.equal(a.v, b.v)  # init_scale defaults to 1, all draws from the generator
+    g = torch.Generator().manual_seed(3)
+    w, v = torch.randn(400, 50, generator=g), torch.randn(400, generator=g)
+    torch.testing.assert_close(a.w.detach(), w / 50**0.5)  # N(0, 1/d) and N(0, 1/width)
+    torch.testing.assert_close(a.v.detach(), v / 400**0.5)
+    assert torch.equal(a.b, torch.zeros(400)) and models.TwoLayerReLU(5, 4, bias=False).b is None
+    with pytest.raises(ParameterError, match=r"parameter 'init_scale' must be > 0, got 0"):
+        models.TwoLayerReLU(5, 4, init_scale=0.0)
+    with pytest.raises(ParameterError, match=r"d and width must be positive, got d=5, width=0"):
+        models.TwoLayerReLU(5, 0)
+
+
+def test_schedule_bounds_and_default_optimizer_settings():
+    train.check_schedule(epochs=1, batch_size=1, lr=1e-9, anneal_epochs=0)  # the smallest valid values
+    with pytest.raises(ParameterError, match=r"parameter 'lr' must be > 0, got 0"):
+        train.check_schedule(epochs=1, lr=0.0)
+    with pytest.raises(ParameterError, match=r"parameter 'batch_size' must be >= 1, got 0"):
+        train.check_schedule(epochs=1, batch_size=0)
+    sgd = train.make_optimizer(models.MLP(3, [4], 2).parameters(), "sgd", 0.1)
+    assert sgd.defaults["momentum"] == 0.0 and sgd.defaults["weight_decay"] == 0.0
+
+
+def test_a_diverging_fit_warns_once_naming_the_rate():
+    x, y = blobs(64)
+    torch.manual_seed(0)
+    net = models.MLP(10, [16], 3)
+    with pytest.warns(RuntimeWarning, match=r"diverges, lower 'lr' \(now 1000\)") as caught:
+        train.fit(net, x, y, epochs=4, batch_size=16, lr=1e3, optimizer="sgd", progress=False, desc="toy")
+    assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 1
+    assert str(caught[0].message).startswith("toy: the training loss")
