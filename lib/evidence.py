@@ -1430,13 +1430,13 @@ def recheck_captured(
             "claims": len(rows),
         }
         out.append(entry)
-        if rows.empty:
-            entry["details"] = ["the ledger has no run at the chapter's defaults"]
-            continue
-        r = rows.iloc[0]
+        r = (rows if not rows.empty else ledger[ledger.notebook == name]).iloc[0]
         entry["stale"] = is_stale(
             getattr(r, "code_sha256", None), r.notebook_sha256, current_hashes(name, notebook_dir)
         )
+        if rows.empty:  # a stale chapter's defaults may have changed with its code: its next recording has them
+            entry["details"] = ["the ledger has no run at the chapter's defaults"]
+            continue
         executed = Path(captured) / name
         if not executed.is_file():
             entry.update(
@@ -1810,8 +1810,9 @@ def _recheck(args: argparse.Namespace) -> int:
 def recheck_passed(entry: Mapping[str, Any]) -> bool:
     """Whether a :func:`recheck_captured` entry passes. A current chapter must reproduce its recorded run; a
     stale one (its code changed since) may differ, since its claims tables and the Evidence page already say
-    its evidence describes other code; every chapter must have been executed and recorded."""
-    return entry["status"] == "reproduced" or (entry["status"] == "differs" and entry["stale"])
+    its evidence describes other code, and its defaults may have changed with it (then the ledger has no run at
+    them yet); every chapter must have been executed, and a current one recorded."""
+    return entry["status"] == "reproduced" or (entry["status"] in ("differs", "not recorded") and entry["stale"])
 
 
 if __name__ == "__main__":

@@ -845,6 +845,11 @@ def test_recheck_compares_an_executed_chapter_with_its_recorded_run(tiny_sweep, 
     assert entry["stale"] and entry["status"] == "reproduced"
     [entry] = check(folder=tmp_path / "nothing")
     assert entry["status"] == "not executed"
+    other = ledger[ledger.point != point]  # no run at the chapter's defaults
+    [entry] = check(led=other)
+    assert entry["status"] == "not recorded" and not entry["stale"] and not evidence.recheck_passed(entry)
+    [entry] = check(led=other.assign(code_sha256="0" * 64))  # stale: its defaults may have changed with its code
+    assert entry["status"] == "not recorded" and entry["stale"] and evidence.recheck_passed(entry)
     assert cli(folder=tmp_path / "nothing")[0] == 1
 
     nb = nbformat.read(str(tmp_path / "executed" / "09_tiny.ipynb"), as_version=4)
