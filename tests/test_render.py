@@ -1,25 +1,37 @@
 """Open every page of the built book in headless Chromium and check what a reader sees.
 
-Fails on raw, untypeset TeX, an image that does not load, a failed request for a
-file of the book itself, or a JavaScript error. Needs ``_build/html`` (run after the
-book build: ``make test`` does) and Debian's ``chromium``.
+At a 1280-pixel window, fails on raw, untypeset TeX, an image that does not load, a
+failed request for a file of the book itself, a JavaScript error; a figure whose
+smallest text shows under 9 points, that is shrunk below its size, has no alt text or
+no link to its full size; a table whose last column cannot be reached, or that
+overflows its box without its first column staying in view, or that pandas cut short;
+anything painted black; a temporary path; a parameters cell; a sidebar that lists
+Evidence before the chapters; a repository or launch button where no repository URL
+was given (``BOOK_REPOSITORY_URL``). Needs ``_build/html`` (``BOOK_HTML`` names
+another; run after the book build: ``make test`` does) and Debian's ``chromium``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 
 pytestmark = pytest.mark.render
 
 ROOT = Path(__file__).resolve().parent.parent
-HTML = ROOT / "_build" / "html"
+HTML = Path(os.environ.get("BOOK_HTML") or ROOT / "_build" / "html")
+VIEWPORT = {"width": 1280, "height": 900}
+MIN_PT = 9.0  # smallest figure text a reader should meet, at the size the page shows it
+CSS_PX_PER_INCH = 96
+MIN_FONT_KEY = "min font pt"  # written by lib.plots.figure_png, with the alt text (Description)
 SKIP_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static"}
 CHROMIUM_ARGS = [
     "--headless",
@@ -68,6 +80,39 @@ VISIBLE_TEXT = """() => {
 }"""
 BROKEN_IMAGES = "() => Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
 MATH_NODES = "() => [document.querySelectorAll('.math').length, document.querySelectorAll('mjx-container').length]"
+# What a reader meets on the page, as plain data: figures, tables, black boxes, text, cells, sidebar, buttons
+LAYOUT = """() => {
+    const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+    const box = e => e.getBoundingClientRect();
+    const right = box(article).right + 1;
+    const images = Array.from(article.querySelectorAll('img')).map(i => ({
+        src: i.currentSrc || i.src, natural: i.naturalWidth, shown: box(i).width,
+        alt: i.getAttribute('alt') || '', output: !!i.closest('.cell_output'),
+        column: (i.closest('.cell_output') || article).clientWidth,
+        link: (i.closest('a.image-reference') || {}).href || ''}));
+    const tables = Array.from(article.querySelectorAll('table')).filter(t => t.rows.length).map(t => {
+        let scroller = null;
+        for (let e = t.parentElement; e && e !== document.body; e = e.parentElement) {
+            if (['auto', 'scroll'].includes(getComputedStyle(e).overflowX)) { scroller = e; break; }
+        }
+        const body = t.tBodies.length && t.tBodies[0].rows.length ? t.tBodies[0].rows[0] : t.rows[t.rows.length - 1];
+        return {head: t.rows[0].innerText.replace(/\\s+/g, ' ').slice(0, 80), fits: box(t).right <= right,
+                scrolls: !!scroller && box(scroller).right <= right,
+                sticky: body.cells.length ? getComputedStyle(body.cells[0]).position : ''};
+    });
+    const cut = Array.from(article.querySelectorAll('td, th')).filter(c => ['...', '…'].includes(c.innerText.trim()))
+        .length + (article.innerText.match(/\\d+ rows × \\d+ columns/g) || []).length;
+    const black = Array.from(article.querySelectorAll('*')).filter(e => {
+        const c = getComputedStyle(e).backgroundColor; const b = box(e);
+        return (c === 'rgb(0, 0, 0)' || c === 'rgba(0, 0, 0, 1)') && b.width > 0 && b.height > 0;
+    }).map(e => e.tagName + (e.id ? '#' + e.id : '') + ': ' + e.innerText.slice(0, 30));
+    return {images, tables, cut, black, text: document.body.innerText,
+            parameters: document.querySelectorAll('.tag_parameters, .tag_injected-parameters').length,
+            sidebar: Array.from(document.querySelectorAll('.bd-sidebar-primary a.reference'))
+                .map(a => a.getAttribute('href')),
+            buttons: Array.from(document.querySelectorAll('.article-header-buttons a, .header-article-items a'))
+                .map(a => a.href).filter(h => /^https?:/.test(h))};
+}"""
 
 
 @dataclass
@@ -79,6 +124,7 @@ class Seen:
     text: str = ""
     broken: list = field(default_factory=list)
     math_nodes: tuple = (0, 0)
+    layout: dict = field(default_factory=dict)
     crash: Exception | None = None
 
 
@@ -113,7 +159,7 @@ def rendered() -> dict[Path, Seen]:
 
     with tempfile.TemporaryDirectory(prefix="book-render-") as profile, sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
-            profile, executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+            profile, executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT
         )
         tabs = {page: _open(ctx, page) for page in pages()}
         for tab, seen in tabs.values():  # loaded, and typeset when the page uses MathJax
@@ -129,6 +175,7 @@ def rendered() -> dict[Path, Seen]:
                     seen.text = tab.evaluate(VISIBLE_TEXT)
                     seen.broken = tab.evaluate(BROKEN_IMAGES)
                     seen.math_nodes = tuple(tab.evaluate(MATH_NODES))
+                    seen.layout = tab.evaluate(LAYOUT)
         ctx.close()
     return {page: seen for page, (_, seen) in tabs.items()}
 
@@ -150,3 +197,103 @@ def test_page_renders(rendered, page):
     assert not seen.errors, f"{page.name}: JavaScript errors: {seen.errors[:5]}"
     marked, typeset = seen.math_nodes
     assert typeset >= marked, f"{page.name}: {marked} math elements but only {typeset} typeset by MathJax"
+
+
+def _laid_out(rendered) -> dict[str, dict]:
+    """Each page's layout facts, by its path in the book; a page that crashed fails here."""
+    out = {}
+    for page, seen in rendered.items():
+        if seen.crash is not None:
+            raise seen.crash
+        out[str(page.relative_to(HTML))] = seen.layout
+    return out
+
+
+def png_record(path: Path) -> tuple[float | None, float]:
+    """The size in points of a figure's smallest text, as lib.plots recorded it in the PNG (None if it
+    did not), and the PNG's dots per inch."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        recorded, dpi = getattr(im, "text", {}).get(MIN_FONT_KEY), im.info.get("dpi")
+    return (None if recorded is None else float(recorded)), float(dpi[0]) if dpi else CSS_PX_PER_INCH
+
+
+def test_figures_are_legible_described_and_open_at_full_size(rendered):
+    problems = []
+    for name, layout in _laid_out(rendered).items():
+        for img in layout["images"]:
+            path = Path(unquote(urlparse(img["src"]).path))
+            label = f"{name}: {path.name[:12]}"
+            alt = img["alt"].strip()
+            if not alt or alt.endswith((".png", ".svg", ".jpg")) or "_images/" in alt:
+                problems.append(f"{label}: alt text is {alt!r}, not a description")
+            if not img["output"]:
+                continue
+            if not img["link"].endswith(path.name):
+                problems.append(f"{label}: not a link to the image at full size")
+            smallest, dpi = png_record(path)
+            scale = dpi * img["shown"] / (img["natural"] * CSS_PX_PER_INCH)  # shown size over size in inches
+            if smallest is None:
+                problems.append(f"{label}: the PNG records no text size: not rendered with lib.plots.set_theme()")
+            elif smallest * scale < MIN_PT - 0.05:
+                problems.append(
+                    f"{label}: smallest text shows at {smallest * scale:.1f} pt (< {MIN_PT:g}), "
+                    f"{img['shown']:.0f} px wide"
+                )
+            size = img["natural"] * CSS_PX_PER_INCH / dpi  # CSS px at its size in inches
+            if img["shown"] < min(size, img["column"]) - 2:
+                problems.append(f"{label}: shown {img['shown']:.0f} px wide, below its size ({size:.0f} px)")
+    assert not problems, "figures a reader cannot read:\n" + "\n".join(problems)
+
+
+def test_every_table_column_is_reachable_with_the_first_in_view(rendered):
+    problems = []
+    for name, layout in _laid_out(rendered).items():
+        for t in layout["tables"]:
+            if t["fits"]:
+                continue
+            if not t["scrolls"]:
+                problems.append(f"{name}: table {t['head']!r} runs off the page: its last columns cannot be reached")
+            elif t["sticky"] != "sticky":
+                problems.append(f"{name}: table {t['head']!r} scrolls sideways but its first column does not stay")
+        if layout["cut"]:
+            problems.append(f"{name}: {layout['cut']} marks of a table pandas cut short ('...', 'N rows × M columns')")
+    assert not problems, "\n".join(problems)
+
+
+def test_nothing_is_painted_black(rendered):
+    black = {name: layout["black"] for name, layout in _laid_out(rendered).items() if layout["black"]}
+    assert not black, f"elements painted black (an empty table cell reads as empty): {black}"
+
+
+def test_no_temporary_paths_or_parameter_cells(rendered):
+    problems = []
+    for name, layout in _laid_out(rendered).items():
+        if "/tmp/" in layout["text"]:
+            at = layout["text"].index("/tmp/")
+            problems.append(f"{name}: a temporary path: {layout['text'][max(0, at - 40) : at + 40]!r}")
+        if layout["parameters"]:
+            problems.append(f"{name}: {layout['parameters']} parameters cell(s) shown")
+    assert not problems, "\n".join(problems)
+
+
+def test_sidebar_lists_the_chapters_before_evidence(rendered):
+    for name, layout in _laid_out(rendered).items():
+        links = [h.split("#")[0].rsplit("/", 1)[-1] for h in layout["sidebar"]]
+        chapters = [i for i, h in enumerate(links) if re.match(r"0[1-9]_", h)]
+        evidence = [i for i, h in enumerate(links) if h.startswith("evidence")]
+        if chapters and evidence:
+            assert max(chapters) < min(evidence), f"{name}: the sidebar lists Evidence before a chapter: {links}"
+            return
+    pytest.fail("no page's sidebar lists both the chapters and the Evidence page")
+
+
+def test_repository_and_launch_buttons_only_for_a_given_repository(rendered):
+    url = os.environ.get("BOOK_REPOSITORY_URL", "").strip().rstrip("/")
+    repo = urlparse(url).path.strip("/") if url else ""
+    for name, layout in _laid_out(rendered).items():
+        wrong = [h for h in layout["buttons"] if not (repo and repo in h)]
+        assert not wrong, f"{name}: buttons to {wrong}, " + (
+            f"not to {url}" if url else "but no repository was given (BOOK_REPOSITORY_URL)"
+        )

@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
+import yaml
 
 from ..config import Param
 from ..sweep import ROOT
@@ -23,6 +24,9 @@ PARAMS: dict[str, Param] = {
     "workers": Param(int, 2, check="positive", help="local worker processes running the points"),
 }
 
+# How the page names the example's output folder, a temporary one it removes at its end
+OUTPUT_SHOWN = "<temporary folder>"
+
 # What the toolkit records: the L2 size of the perturbation that halves clean accuracy
 MEASURES = {"noise_halving_l2": "Gaussian noise", "fgsm_halving_l2": "FGSM", "pgd_halving_l2": "PGD"}
 
@@ -37,6 +41,35 @@ def example_spec(cfg: SimpleNamespace, output: str | Path) -> dict:
         "grid": {"widths": [[w] for w in cfg.widths]},
         "seeds": list(range(cfg.seed, cfg.seed + cfg.n_seeds)),
     }
+
+
+def shown(text: object, output: str | Path) -> str:
+    """``str(text)`` with the example's temporary output folder named, not spelled out as a path."""
+    return str(text).replace(str(output), OUTPUT_SHOWN)
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """YAML as the book's spec files are written: a list of plain values (or of such lists) on one line."""
+
+
+_SpecDumper.add_representer(
+    list,
+    lambda dumper, data: dumper.represent_sequence(
+        "tag:yaml.org,2002:seq", data, flow_style=not any(isinstance(v, dict) for v in data)
+    ),
+)
+
+
+def spec_yaml(spec: dict, output: str | Path) -> str:
+    """The spec as its YAML file in the repository would hold it, in a Markdown code block: the notebook
+    relative to the repository root, the output folder as :func:`shown` names it."""
+    notebook = Path(spec["notebook"]).resolve()
+    shown_spec = {
+        **spec,
+        "notebook": notebook.relative_to(ROOT).as_posix() if notebook.is_relative_to(ROOT) else str(notebook),
+    }
+    text = yaml.dump(shown_spec, Dumper=_SpecDumper, sort_keys=False, width=100)
+    return f"```yaml\n{shown(text, output).rstrip()}\n```"
 
 
 def halving_sizes(table: pd.DataFrame) -> pd.DataFrame:
