@@ -33,3 +33,36 @@ def test_row_pearson():
     r = stats.row_pearson(a, b)
     assert abs(r[0] - 1) < 1e-12 and np.isnan(r[1])
     assert abs(stats.row_pearson(a[0], -b[0]) + 1) < 1e-12
+
+
+def test_row_spearman_and_its_partial_form_match_scipy_and_the_textbook_formula():
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(5)
+    a, b, c = rng.normal(size=(3, 4, 30))
+    b = b + a  # correlated rows
+    got = stats.row_spearman(a, b, None)
+    want = [sps.spearmanr(a[i], b[i]).statistic for i in range(4)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    r = lambda u, v: sps.spearmanr(u, v).statistic  # noqa: E731
+    partial = [
+        (r(a[i], b[i]) - r(a[i], c[i]) * r(b[i], c[i])) / math.sqrt((1 - r(a[i], c[i]) ** 2) * (1 - r(b[i], c[i]) ** 2))
+        for i in range(4)
+    ]
+    np.testing.assert_allclose(stats.row_spearman(a, b, c), partial, rtol=1e-12)
+    assert np.isnan(stats.row_pearson(np.ones((1, 5)), a[:1, :5])).all()  # a constant row has no correlation
+
+
+def test_spearman_with_ci_is_the_full_estimate_and_the_resamples_percentiles():
+    rng = np.random.default_rng(6)
+    a = rng.normal(size=40)
+    b, c = a + rng.normal(size=40), rng.normal(size=40)
+    idx = rng.integers(0, 40, size=(200, 40))
+    full, lo, hi = stats.spearman_with_ci(a, b, idx)
+    assert full == stats.row_spearman(a, b, None)
+    boots = stats.row_spearman(a[idx], b[idx], None)
+    assert (lo, hi) == tuple(np.nanpercentile(boots, [2.5, 97.5]))
+    assert lo < full < hi
+    full_c, lo_c, hi_c = stats.spearman_with_ci(a, b, idx, control=c)
+    assert full_c == stats.row_spearman(a, b, c)
+    assert (lo_c, hi_c) == tuple(np.nanpercentile(stats.row_spearman(a[idx], b[idx], c[idx]), [2.5, 97.5]))

@@ -1,5 +1,6 @@
 """Subspace projections: known answers, idempotence, orthogonality, batching."""
 
+import pytest
 import torch
 
 from lib import data, subspace
@@ -50,3 +51,29 @@ def test_random_perp_directions_are_unit_and_orthogonal():
     u = subspace.random_perp_directions(basis, 7, generator=g)
     torch.testing.assert_close(u.norm(dim=-1), torch.ones(7))
     torch.testing.assert_close(u @ basis, torch.zeros(7, 3), atol=1e-6, rtol=0)
+
+
+def test_pca_of_a_planted_covariance_and_the_subspace_keeping_a_share_of_variance():
+    g = torch.Generator().manual_seed(0)
+    q = torch.linalg.qr(torch.randn(4, 4, generator=g, dtype=torch.float64))[0]
+    x = torch.randn(500, 4, generator=g, dtype=torch.float64) * torch.tensor([3.0, 2.0, 1.0, 0.5], dtype=torch.float64)
+    x = x @ q.T + torch.tensor([1.0, -2.0, 0.0, 5.0], dtype=torch.float64)
+    mean, directions, variances = subspace.pca(x)
+    torch.testing.assert_close(mean, x.mean(0))
+    cov = torch.cov(x.T)
+    want = torch.linalg.eigvalsh(cov).flip(0)
+    torch.testing.assert_close(variances, want)
+    assert (variances[:-1] >= variances[1:]).all()
+    torch.testing.assert_close(directions.T @ directions, torch.eye(4, dtype=torch.float64))
+    torch.testing.assert_close(cov @ directions, directions * variances)  # eigenvectors, in that order
+    m32, d32, v32 = subspace.pca(x.float())
+    assert m32.dtype == d32.dtype == torch.float32 and v32.dtype == torch.float64
+    share = variances.cumsum(0) / variances.sum()
+    basis, k, kept = subspace.principal_subspace(x, float(share[1]) + 1e-9)  # just above two directions' share
+    assert k == 3 and basis.shape == (4, 3) and kept == float(share[2])
+    torch.testing.assert_close(basis, directions[:, :3])
+    assert subspace.principal_subspace(x, float(share[1]) - 1e-9)[1] == 2
+    assert subspace.principal_subspace(x, float(share[1]))[1] == 2  # a share reached exactly needs no more
+    assert subspace.principal_subspace(x, 1e-12)[1] == 1
+    with pytest.raises(ValueError, match="N >= 2"):
+        subspace.pca(x[:1])
