@@ -51,6 +51,24 @@ def test_declared_interval_decides_by_its_threshold_and_side():
     assert below.interval(1.5, 1.01, 2.0).verdict == claims.FAILS
 
 
+def test_declarations_keys_ids_and_failed_checks_are_named_in_full():
+    d = claims.declared(
+        claims.Declared("chX.a.b", claims.PAPER, "c", "s"), claims.Declared("chX.c", claims.PAPER, "c", "s")
+    )
+    assert list(d) == ["a.b", "c"]  # the short name is everything after the chapter
+    with pytest.raises(ValueError, match=r"^claim id must read '<chapter>.<name>', got 'nodot'$"):
+        claims.Declared("nodot", claims.PAPER, "c", "s")
+    assert claims.Declared("chX.v", claims.PAPER, "c", "s").interval(1.23456, 1.0, 2.0, digits=2).value == "1.2 [1, 2]"
+    check = claims.Declared("chX.k", claims.CHECK, "c", "slope")
+    rows = [check.interval(-1.0, -2.0, -0.5), check.tested(claims.INCONCLUSIVE, "v")]
+    with pytest.raises(claims.CheckFailed) as failed:
+        claims.assert_checks(rows)
+    assert str(failed.value) == (
+        f"mechanism checks failed: chX.k (slope: -1 [-2, -0.5], {claims.FAILS}); "
+        f"chX.k (slope: v, {claims.INCONCLUSIVE})"
+    )
+
+
 def test_by_test_and_bad_verdict():
     assert claims.by_test(True, False) == claims.HOLDS
     assert claims.by_test(False, True) == claims.FAILS

@@ -138,3 +138,22 @@ def test_inverse_rank_weights_count_from_rank_one_on_a_bent_spectrum():
     # the weights matter here: counted from the window's start (1/(n - lo + 1)) they give another exponent
     from_start = -np.polyfit(x, y, 1, w=1 / np.sqrt(ranks - lo + 1))[0]
     assert abs(fit.alpha - uniform.alpha) > 0.05 and abs(fit.alpha - from_start) > 0.05
+
+
+def test_rank_power_law_line_and_degenerate_spectra_name_their_fault():
+    eigs = np.array([100.0, 1.0, 1e-7, 1e-9])
+    assert spectrum.numerical_rank(eigs) == 3  # relative to the largest: 1e-9 is below 1e-10 * 100
+    assert spectrum.numerical_rank(eigs, rtol=1e-8) == 2
+    assert spectrum.numerical_rank(eigs, rtol=0.005) == 2 and spectrum.numerical_rank(np.zeros(3)) == 0
+    for bad in (np.ones((2, 2)), np.array([]), np.array([1.0, np.nan])):
+        with pytest.raises(SpectrumError, match=r"^eigenvalues must be a non-empty 1-D array of finite numbers$"):
+            spectrum.numerical_rank(bad)
+        with pytest.raises(SpectrumError, match=r"^eigenvalues must be a non-empty 1-D array of finite numbers$"):
+            spectrum.participation_ratio(bad)
+    with pytest.raises(SpectrumError, match=r"^activations contain NaN or infinite values$"):
+        spectrum.eigenspectrum(np.array([[1.0, np.inf], [0.0, 1.0]]))
+    fit = spectrum.PowerLawFit(alpha=1.5, intercept=np.log(2.0), r2=1.0, window=(1, 3), weighting="uniform")
+    np.testing.assert_allclose(fit.line([1, 4, 9]), [2.0, 2.0 / 8, 2.0 / 27], rtol=1e-12)
+    x = np.random.default_rng(7).standard_normal((50, 6)) * [10, 1, 0.1, 1e-3, 1e-3, 1e-3]
+    assert spectrum.analyse(x, (1, 3), rtol=1e-6).rank == 3  # rtol reaches the rank too
+    assert spectrum.analyse(x, (1, 3)).rank == 6
