@@ -15,12 +15,12 @@ import html
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
 from . import results
-from .verdicts import EVIDENCE_DIR, FAILS, HOLDS, INCONCLUSIVE, VERDICTS, VERDICTS_FILE, shown  # noqa: F401  (part of this module's interface)  # noqa: F401  (part of this module's interface)
+from .verdicts import EVIDENCE_DIR, FAILS, HOLDS, INCONCLUSIVE, VERDICTS, VERDICTS_FILE, shown  # noqa: F401  (part of this module's interface)
 from .verdicts import replicated as _replicated
 
 
@@ -261,6 +261,26 @@ STALE_WARNING = (
     "Stale evidence: the replicated verdicts below were recorded with other code than ran this "
     "chapter (code it executes, or its notebook, changed since); re-record them with `make evidence`."
 )
+
+
+def reproduction_lines(
+    missed: list[Claim],
+    held: list[Claim],
+    why: Callable[[Claim], str],
+    *,
+    verdict: Callable[[Claim], str] = lambda c: c.verdict,
+    labels: tuple[str, str] = ("Not reproduced:", "Reproduced:"),
+) -> list[str]:
+    """A chapter headline's lists: the claims that do not hold first, each with its verdict and ``why(claim)``
+    (the numbers that show it), then those that hold."""
+    lines = []
+    if missed:
+        lines.append(labels[0])
+        lines += [f"- {c.claim}: **{verdict(c)}**; {why(c)}." for c in missed]
+    if held:
+        lines.append(labels[1])
+        lines += [f"- {c.claim}: {why(c)}." for c in held]
+    return lines
 
 
 def record(claims: list[Claim], chapter: str) -> None:

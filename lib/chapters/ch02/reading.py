@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from ...claims import FAILS, HOLDS, PAPER, Claim
+from ...claims import FAILS, HOLDS, PAPER, Claim, reproduction_lines
 from .claims import MAX_DOUBLINGS, MIN_EXPLAINED, MIN_SLOPE
 from .images import flip_text
 from .mislabelled import judged, size_slope
@@ -86,12 +86,7 @@ def headline(rows: list[Claim], scalars: dict, dataset: str) -> str:
             + " and ".join(opposite)
             + "."
         )
-    if missed:
-        lines.append("Not reproduced:")
-        lines += [f"- {c.claim}: **{_verdict_word(c)}**; {_why(c, scalars)}." for c in missed]
-    if held:
-        lines.append("Reproduced:")
-        lines += [f"- {c.claim}: {_why(c, scalars)}." for c in held]
+    lines += reproduction_lines(missed, held, lambda c: _why(c, scalars), verdict=_verdict_word)
     return "\n".join(lines)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ... import som
-from ...claims import FAILS, HOLDS, INCONCLUSIVE, PAPER, Claim
+from ...claims import FAILS, HOLDS, INCONCLUSIVE, PAPER, Claim, reproduction_lines
 from .claims import DECLARED
 from .params import CONVERGED_FALL, FITTED_ACCURACY, MODEL_TITLES, MODELS
 
@@ -84,12 +84,7 @@ def headline(rows: list[Claim], decisions: pd.DataFrame, diffs: pd.DataFrame, co
     missed = [c for c in paper if c.verdict != HOLDS]
     held = [c for c in paper if c.verdict == HOLDS]
     lines = [f"**{len(held)} of the paper's {len(paper)} claims hold in this run.**"]
-    if missed:
-        lines.append("Not reproduced:")
-        lines += [f"- {c.claim}: **{c.verdict}**; {_why(c, titles[c.id], decisions, diffs, corr)}." for c in missed]
-    if held:
-        lines.append("Reproduced:")
-        lines += [f"- {c.claim}: {_why(c, titles[c.id], decisions, diffs, corr)}." for c in held]
+    lines += reproduction_lines(missed, held, lambda c: _why(c, titles[c.id], decisions, diffs, corr))
     return "\n".join(lines)
 
 

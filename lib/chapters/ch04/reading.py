@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from ...claims import CONTROL, FAILS, HOLDS, PAPER, Claim
+from ...claims import CONTROL, FAILS, HOLDS, PAPER, Claim, reproduction_lines
 from .params import CHESSBOARD, DIAGONAL
 
 __all__ = ["headline", "reach_sentences", "scale_sentences"]
@@ -104,10 +104,6 @@ def headline(rows: list[Claim], reach: pd.DataFrame, cfg: SimpleNamespace) -> st
         missed = [c for c in mine if c.verdict != HOLDS]
         missed.sort(key=lambda c: c.verdict != FAILS)  # refuted before undecided
         out.append(f"**{len(held)} of {who} {len(mine)} {what} hold in this run.**")
-        if missed:
-            out.append("Not reproduced:" if kind == PAPER else "Not shown:")
-            out += [f"- {c.claim}: **{c.verdict}**; {_why(c, reach, cfg)}." for c in missed]
-        if held:
-            out.append("Reproduced:" if kind == PAPER else "Shown:")
-            out += [f"- {c.claim}: {_why(c, reach, cfg)}." for c in held]
+        labels = ("Not reproduced:", "Reproduced:") if kind == PAPER else ("Not shown:", "Shown:")
+        out += reproduction_lines(missed, held, lambda c: _why(c, reach, cfg), labels=labels)
     return "\n".join(out)
