@@ -463,7 +463,9 @@ class _Running:
     def _factors(self) -> None:
         """Per-parameter step factors of the current batch (a stopped member steps by 0)."""
         self.active = (~self.done).to(self.lr.dtype)
-        self.beta1, self.beta2 = (torch.where(self.done, 1.0, b).to(self.lr) for b in self.betas)
+        # betas in the parameters' dtype (a Python float through torch.where would round to float32)
+        one = torch.ones_like(self.lr)
+        self.beta1, self.beta2 = (torch.where(self.done, one, one * b) for b in self.betas)
         rate = self.lr * self.active
         shrink = 1 - rate * self.wd  # the L2 term as a multiplicative decay (1 when stopped)
         self.factors = [(_bc(shrink, p), _bc(rate, p), _bc(self.active, p)) for p in self.params()]
