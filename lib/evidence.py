@@ -127,16 +127,18 @@ REPLICATED = (
     NO_NULL,
 )
 RULE = (
-    f"Per claim and condition the runs' decision statistics are pooled over seeds, the seed being the unit "
-    f"(a random-effects mean with a Hartung–Knapp {LEVEL:.0%} interval; correlations on Fisher's z, ratios "
-    f"on the log scale), and the claim **holds** there when the interval lies beyond the smallest effect of "
-    f"interest (SESOI) it declared, in the predicted direction, is the **opposite** beyond it the other way, "
-    f"shows **no effect** inside null ± SESOI, is **weak** when it excludes the null but not the SESOI "
-    f"(**{WEAK_OPPOSITE}** on the other side), and is **inconclusive** otherwise (**not measured** when {THRESHOLD:.0%} of the runs have no estimate). "
-    f"Across conditions a claim gets the verdict they share or **depends on the data**, each condition's "
-    f"verdict named (a claim declared not to depend on the condition pools its distinct runs of every "
-    f"condition instead), with fewer than {MIN_REPLICATIONS} runs in a condition it has **too few "
-    f"replications**, and without a declared SESOI it reads **{NO_SESOI}**: no undeclared margin decides."
+    f"Per claim and condition (a dataset or setting) the runs' decision statistics are pooled over seeds, the "
+    f"seed being the unit (a random-effects mean with a Hartung–Knapp {LEVEL:.0%} interval; correlations on "
+    f"Fisher's z, ratios on the log scale), and the claim **holds** there when the interval lies beyond the "
+    f"smallest effect of interest (SESOI) it declared, in the predicted direction, is the **opposite** beyond "
+    f"it the other way, shows **no effect** inside null ± SESOI, is **weak** when it excludes the null but not "
+    f"the SESOI (**{WEAK_OPPOSITE}** on the other side), and is **inconclusive** otherwise (**not measured** "
+    f"when {THRESHOLD:.0%} of the runs have no estimate). "
+    f"Across conditions a claim gets the verdict every condition gives, else **depends on the data** with "
+    f"each condition's verdict named (runs of different conditions are never pooled, not even for a claim "
+    f"the book declares general, which is then flagged), with fewer than {MIN_REPLICATIONS} runs in a "
+    f"condition it has **too few replications**, and without a declared SESOI it reads **{NO_SESOI}**: no "
+    f"undeclared margin decides."
 )
 
 # The old rule, kept as a column for reference: a condition's verdict by the share of its runs that vote for it.
@@ -559,7 +561,20 @@ def combine(verdicts: Mapping[str, str]) -> tuple[str, str]:
     return pooling.across(verdicts)[0], named
 
 
-DISTINCT = ["seed", "estimate", "lo", "hi"]  # runs of one claim equal in these are one replication
+# verdicts.csv's ``declared_general``: the claim's declaration that it does not depend on the condition, and
+# whether the ledger bears it out (a general claim whose conditions disagree is flagged, not pooled).
+GENERAL, GENERAL_BUT_DEPENDS, NOT_GENERAL = "yes", f"yes, but {DEPENDS}", "no"
+
+
+def declared_general(depends: bool | None, verdict: str) -> str:
+    """The ``declared_general`` cell: ``"no"`` (declared to depend on the condition), ``"yes"`` (declared
+    general), ``"yes, but depends on the data"`` (declared general, and its conditions disagree), or ``""``
+    (nothing declared)."""
+    if depends is None:
+        return ""
+    if depends:
+        return NOT_GENERAL
+    return GENERAL_BUT_DEPENDS if verdict == DEPENDS else GENERAL
 
 
 def _shown(p: pooling.Pooled) -> dict[str, float]:
@@ -614,7 +629,7 @@ VERDICT_COLUMNS = (
     "analysis_scale",
     "above",
     "depends",
-    "pooled_over",
+    "declared_general",
     "pooled",
     "pooled_lo",
     "pooled_hi",
@@ -645,10 +660,11 @@ def aggregate(
 
     ``declarations`` (``claims.csv``, :func:`read_declarations`) stands in for the declaration
     fields a run did not record. Returns ``(conditions, verdicts)``; every condition a claim
-    was run in is kept, whatever it shows. A claim declared not to depend on the condition
-    (``depends`` False) is decided by its distinct runs (:data:`DISTINCT`) of every condition
-    pooled together, when its conditions share one null; the claim-level estimate is given
-    only then or for a single condition (no mean across conditions with different nulls).
+    was run in is kept, whatever it shows. Every claim is decided per condition, a claim
+    declared not to depend on the condition (``depends`` False) too: runs of different
+    conditions are never pooled, and where such a claim's conditions disagree its
+    ``declared_general`` cell says so. The claim-level estimate is given for a single
+    condition only (no mean across conditions).
     """
     declared = declarations_by_id(declarations)
     rule = dict(threshold=threshold, min_replications=min_replications, level=level)
@@ -699,19 +715,8 @@ def aggregate(
                     "verdict": verdict,
                 }
             )
-        one_null = set(nulls.values()) if all(math.isfinite(x) for x in nulls.values()) else set()
-        pooled, over = None, "each condition"
-        if decl["depends"] is False and len(one_null) == 1:
-            distinct = rows.drop_duplicates(DISTINCT)
-            pooled, verdict = judge(distinct, decl, one_null.pop(), **rule)
-            over = f"all {len(distinct)} distinct runs"
-            named = f"{verdict}: {over} of {len(decided)} condition{'s' * (len(decided) != 1)}"
-        else:
-            verdict, named = combine(decided)
-            if decl["depends"] is False:
-                over = "each condition (their nulls differ)"
-            if len(pools) == 1:
-                pooled = next(iter(pools.values()))
+        verdict, named = combine(decided)
+        pooled = next(iter(pools.values())) if len(pools) == 1 else None
         shown = _shown(pooled) if pooled is not None else dict.fromkeys(("pooled", "pooled_lo", "pooled_hi"), math.nan)
         text = next((t for t in rows.claim if isinstance(t, str) and t), "")
         nulls_found = {x for x in nulls.values() if math.isfinite(x)}
@@ -733,7 +738,7 @@ def aggregate(
                 "analysis_scale": decl["scale"],
                 "above": decl["above"],
                 "depends": decl["depends"],
-                "pooled_over": over,
+                "declared_general": declared_general(decl["depends"], verdict),
                 "pooled": shown["pooled"],
                 "pooled_lo": shown["pooled_lo"],
                 "pooled_hi": shown["pooled_hi"],
@@ -827,6 +832,7 @@ def read(name: str, out: str | Path | None = None) -> pd.DataFrame | None:
             "notebook_sha256": str,
             "analysis_scale": str,
             "verdicts_by_condition": str,
+            "declared_general": str,
         },
     )
 
@@ -1336,8 +1342,7 @@ def forest(
     statistic = re.sub(r"\{[^}]*\}", "…", statistic)  # a run's own numbers in the wording: not one value here
     ax.set_xlabel(textwrap.fill(statistic, 64), fontsize=FOREST_FONT)
     overall = verdict_row.replicated.iloc[0]
-    over = verdict_row.pooled_over.iloc[0]
-    title = f"{claim_id}: {overall}" + (f" ({over} pooled)" if over.startswith("all") else "")
+    title = f"{claim_id}: {overall}"
     ax.set_title(title, fontsize=FOREST_FONT + 1, loc="left")
     handles = [
         Line2D([], [], marker="o", color="0.35", ls="-", lw=1, ms=4, label="run (its own 95% interval)"),

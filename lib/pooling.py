@@ -14,7 +14,8 @@ effect of interest, declared per claim before any verdict is computed with it):
 *no effect* inside it, *weak* when it excludes the null on the predicted side but not
 the band (*weak, opposite* on the other side), *inconclusive* otherwise; *not measured*
 when most runs have no estimate. Across conditions a claim gets the one verdict they
-share, or *depends on the data*, naming each condition's verdict.
+all give, or *depends on the data*, naming each condition's verdict; runs of different
+conditions are never pooled together.
 """
 
 from __future__ import annotations
@@ -272,14 +273,17 @@ def condition_verdict(
 
 
 def across(verdicts: Mapping[str, str]) -> tuple[str, str]:
-    """The verdict over conditions (label -> verdict): the one they share, else *depends on the data*;
-    with the conditions named (``"holds: digits · quick; no effect: fashion-mnist · quick"``)."""
+    """The verdict over conditions (label -> verdict): the one every condition gives, else *depends on the
+    data*; with the conditions named (``"holds on digits · quick; no effect on fashion-mnist · quick"``).
+
+    Each condition is decided on its own runs: runs of different conditions are never pooled into
+    one estimate, whatever the claim declares about its dependence on the data."""
     if not verdicts:
         return INCONCLUSIVE, ""
     groups: dict[str, list[str]] = {}
     for label, v in verdicts.items():
         groups.setdefault(v, []).append(label)
-    named = "; ".join(f"{v}: {', '.join(labels)}" for v, labels in groups.items())
+    named = "; ".join(f"{v} on {', '.join(labels)}" for v, labels in groups.items())
     return (next(iter(groups)) if len(groups) == 1 else DEPENDS), named
 
 

@@ -274,7 +274,7 @@ def test_aggregate_pools_decides_and_keeps_the_votes():
     assert (a_fashion.tau, a_fashion.verdict) == (0.0, evidence.OPPOSITE)  # identical runs, below -0.5
     v = verdicts.set_index("id")
     assert v.at["ch01.a", "replicated"] == evidence.DEPENDS and v.at["ch01.b", "replicated"] == evidence.HOLDS
-    assert v.at["ch01.a", "verdicts_by_condition"] == "holds: digits · quick; opposite: fashion-mnist · quick"
+    assert v.at["ch01.a", "verdicts_by_condition"] == "holds on digits · quick; opposite on fashion-mnist · quick"
     assert v.at["ch01.a", "votes"] == evidence.DEPENDS and v.at["ch01.b", "votes"] == evidence.HOLDS
     assert math.isnan(v.at["ch01.a", "pooled"])  # no estimate across conditions
     assert (v.at["ch01.a", "threshold"], v.at["ch01.a", "min_replications"], v.at["ch01.a", "level"]) == (0.8, 5, 0.95)
@@ -634,7 +634,7 @@ def test_build_from_sweep_records(tiny_sweep):
     evidence.build([tiny_sweep["spec"]], out, min_replications=1)
     verdicts = evidence.read(evidence.VERDICTS, out)
     assert verdicts.replicated.tolist() == [evidence.INCONCLUSIVE]
-    assert verdicts.verdicts_by_condition.tolist() == ["inconclusive: a · quick, b · quick"]
+    assert verdicts.verdicts_by_condition.tolist() == ["inconclusive on a · quick, b · quick"]
     assert evidence.main(["check", "--out", str(out)]) == 0
 
 
