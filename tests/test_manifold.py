@@ -190,6 +190,19 @@ def test_checkerboard_labels_and_class_distance():
     assert torch.allclose(s.class_distance, expected, atol=1e-6)
 
 
+def test_autoencoder_train_mse_is_the_epochs_loss_weighted_by_batch_size():
+    """With lr 0 the model never moves, so the epoch's training loss is the MSE over all points,
+    whatever the batches: 10 points in batches of 4, 4, 2 (an unweighted mean of the three
+    batch losses would differ)."""
+    x = torch.rand(10, 6, generator=_gen(25))
+    ae = manifold.AutoEncoder(6, 2, [8])
+    with torch.no_grad():
+        expected = (ae(x) - x).pow(2).mean().item()
+    hist = manifold.fit_autoencoder(ae, x, epochs=2, batch_size=4, lr=0.0, generator=_gen(26), progress=False)
+    assert hist.train_mse.tolist() == pytest.approx([expected, expected], rel=1e-6)
+    assert hist.columns.tolist() == ["epoch", "train_mse"]
+
+
 def test_autoencoder_training_reduces_reconstruction_error():
     torch.manual_seed(0)
     x = torch.rand(64, 10, generator=_gen(22)) @ torch.randn(10, 10, generator=_gen(23)) * 0.1
