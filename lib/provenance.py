@@ -38,8 +38,10 @@ def lib_sha256(root: str | Path = ROOT) -> str:
     return h.hexdigest()
 
 
-# Figure code draws what a run computed and never computes a claim: it makes no run stale.
-FIGURE_FILES = ("plots.py", "figures.py")
+# Figure code draws what a run computed and never computes a claim: it makes no run stale. So does
+# lib/pages.py, which lays out the ledger's tables in the pages (verdict boxes, the landing page's
+# answer): a run records nothing it shows.
+FIGURE_FILES = ("plots.py", "figures.py", "pages.py")
 
 
 def normalised_source(source: str) -> str:

@@ -558,6 +558,8 @@ def test_a_chapter_goes_stale_only_when_code_it_executes_changes(tmp_path):
     files = {p.relative_to(tmp_path).as_posix() for p in code_files(ch02, tmp_path)}
     assert {"lib/chapters/ch02/claims.py", "lib/manifold.py", "lib/claims.py"} <= files
     assert "lib/chapters/ch02/figures.py" not in files and "lib/plots.py" not in files
+    # the pages' layout of the ledger (imported by the notebook for its verdict box) is presentation too
+    assert "lib/pages.py" not in files
     assert not any(f.startswith(("lib/chapters/ch01", "lib/chapters/ch04", "lib/sweep", "lib/evidence")) for f in files)
     before = {nb: code_sha256(nb, tmp_path) for nb in (ch02, ch04)}
     claims_py = tmp_path / "lib" / "chapters" / "ch02" / "claims.py"
@@ -569,6 +571,8 @@ def test_a_chapter_goes_stale_only_when_code_it_executes_changes(tmp_path):
     )  # the module's docstring
     _edit(tmp_path / "lib" / "chapters" / "ch02" / "figures.py", 'color="0.5", lw=0.8', 'color="0.3", lw=0.8')
     _edit(tmp_path / "lib" / "plots.py", "def ", "def _unused_helper():\n    return 1\n\n\ndef ")
+    _edit(tmp_path / "lib" / "pages.py", "def ", "def _a_layout_helper():\n    return 3\n\n\ndef ")
+    _edit(tmp_path / "lib" / "evidence.py", "def ", "def _a_ledger_helper():\n    return 4\n\n\ndef ")
     assert {nb: code_sha256(nb, tmp_path) for nb in (ch02, ch04)} == before  # still current
     _edit(claims_py, "MIN_SLOPE  =  0.01", "MIN_SLOPE  =  0.02")  # a constant a claim uses
     after = {nb: code_sha256(nb, tmp_path) for nb in (ch02, ch04)}
