@@ -27,9 +27,11 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 ## make book: execute every chapter (at $BOOK_PROFILE, default quick), build _build/html and
-## print how long each chapter took to execute (or that its outputs came from the cache)
+## print how long each chapter took to execute (or that its outputs came from the cache). An image chapter
+## with a recorded page (evidence/pages/, its run on Fashion-MNIST in the evidence ledger) shows that instead.
 book: $(STAMP)
 	$(BIN)/python -m lib.bookcache check
+	$(BIN)/python -m lib.bookcache import-pages
 	@start=$$(date +%s); set -x; $(BIN)/jupyter-book build . --builder html; { set +x; } 2>/dev/null; \
 		$(BIN)/python -m lib.bookcache times --since $$start
 	@echo "Book: $(CURDIR)/_build/html/index.html"
@@ -57,7 +59,7 @@ test: $(STAMP)
 		book tests --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
 	@$(BIN)/python -m lib.evidence recheck _build/nbval/book --threads $(TEST_THREADS) > _build/recheck.log 2>&1 & \
 		recheck=$$!; rc=0; set -x; \
-		{ $(BIN)/python -m lib.bookcache import _build/nbval && \
+		{ $(BIN)/python -m lib.bookcache import _build/nbval && $(BIN)/python -m lib.bookcache import-pages && \
 		  $(BIN)/jupyter-book build . --builder html --warningiserror --nitpick --keep-going && \
 		  $(BIN)/python -m pytest -m render tests/test_render.py; } || rc=$$?; \
 		{ set +x; } 2>/dev/null; rrc=0; wait $$recheck || rrc=$$?; \
@@ -75,6 +77,8 @@ EVIDENCE_SPECS := $(sort $(wildcard sweeps/evidence/*.yaml))
 # or missing chapters run again (their stale points too: --rerun-stale), and the build keeps the current
 # rows. The build refuses to replace the ledger with fewer runs (evidence/ is then left as it is).
 # evidence/recording.json gains this invocation: command, workers, per-spec and total wall time.
+# Then the image chapters' pages the book shows: the ledger's run on Fashion-MNIST, seed 0, of each, copied
+# into evidence/pages/ (lib.recorded; refused, and the pages left as they are, when a run is missing).
 evidence: $(STAMP)
 	rc=0; start=$$(date +%s); workers=$${WORKERS:-1}; times=""; \
 	for spec in $(EVIDENCE_SPECS); do \
@@ -83,7 +87,8 @@ evidence: $(STAMP)
 		else $(BIN)/python -m lib.sweep $$spec --workers $$workers --rerun-stale || rc=$$?; fi; \
 		times="$$times $$spec=$$(( $$(date +%s) - t0 ))"; \
 	done; \
-	$(BIN)/python -m lib.evidence build $(EVIDENCE_SPECS) || rc=$$?; \
+	if $(BIN)/python -m lib.evidence build $(EVIDENCE_SPECS); then $(BIN)/python -m lib.bookcache pages || rc=$$?; \
+	else rc=$$?; fi; \
 	$(BIN)/python -m lib.evidence log-recording --workers $$workers --wall-s $$(( $$(date +%s) - start )) $$times; \
 	exit $$rc
 

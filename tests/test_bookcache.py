@@ -88,3 +88,30 @@ def test_missing_cache_reads_as_not_executed(tmp_path):
     rows = bookcache.execution_times(bookcache.book_notebooks(root / "_toc.yml"), tmp_path / "none", root)
     assert all(r.seconds is None and r.executed is None for r in rows)
     assert not (tmp_path / "none").exists()
+
+
+def test_the_cache_is_cleared_when_lib_the_evidence_the_recorded_pages_or_the_profile_change(tmp_path, monkeypatch):
+    monkeypatch.delenv("BOOK_PROFILE", raising=False)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "a.py").write_text("x = 1\n")
+    (tmp_path / "evidence" / "pages").mkdir(parents=True)
+    (tmp_path / "evidence" / "verdicts.csv").write_text("id,replicated\nch01.a,holds\n")
+    cache, stamp = tmp_path / "cache", tmp_path / "stamp"
+
+    def cleared() -> bool:
+        cache.mkdir(exist_ok=True)
+        return bookcache.invalidate_if_stale(cache, stamp, tmp_path) and not cache.exists()
+
+    assert cleared()  # filled before any stamp: nothing says what it was built with
+    assert not cleared()
+    (tmp_path / "evidence" / "README.md").write_text("not read by any page\n")
+    assert not cleared()
+    (tmp_path / "evidence" / "verdicts.csv").write_text("id,replicated\nch01.a,does not hold\n")
+    assert cleared()  # a new ledger: the verdicts the pages show changed
+    (tmp_path / "evidence" / "pages" / "02_x.ipynb").write_text("{}")
+    assert cleared()
+    (tmp_path / "lib" / "a.py").write_text("x = 2\n")
+    assert cleared()
+    monkeypatch.setenv("BOOK_PROFILE", "paper")
+    assert cleared()
+    assert not cleared()

@@ -297,3 +297,22 @@ def test_repository_and_launch_buttons_only_for_a_given_repository(rendered):
         assert not wrong, f"{name}: buttons to {wrong}, " + (
             f"not to {url}" if url else "but no repository was given (BOOK_REPOSITORY_URL)"
         )
+
+
+RECORDED_PAGES = ROOT / "evidence" / "pages"
+
+
+def test_a_recorded_page_shows_its_run_in_its_banner(rendered):
+    recorded = sorted(RECORDED_PAGES.glob("*.ipynb"))
+    if not recorded:
+        pytest.skip("evidence/pages/ holds no recorded page yet: `make evidence` copies them")
+    import json
+
+    laid_out = _laid_out(rendered)
+    for path in recorded:
+        run = json.loads(path.read_text())["metadata"]["recorded_run"]
+        name = f"book/{path.stem}.html"
+        assert name in laid_out, f"{path.name} is recorded but the book has no page {name}"
+        text = laid_out[name]["text"]
+        assert "Recorded run on" in text and run["point"] in text, f"{name}: no banner naming the recorded run"
+        assert "Quick run on 8x8 digits" not in text, f"{name}: shows the executed digits run, not the recorded one"
