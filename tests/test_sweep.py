@@ -575,3 +575,34 @@ def test_dry_run_refuses_a_point_whose_dataset_cannot_be_had(tmp_path, capsys, m
     )
     assert f"\n  {tmp_path / 'system' / 'mnist'}\n" in err and "dataset='mnist')" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_figures_first_seed_draws_figures_in_the_first_seeds_runs_only(tmp_path):
+    """``figures: first-seed``: the run with the spec's first seed shows its figure; the others run
+    with Agg and show none, and record the same numbers."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    body = (
+        "import matplotlib\nimport matplotlib.pyplot as plt\nfrom lib import results\n"
+        "fig, ax = plt.subplots()\nax.plot([1, 2], [seed, 1])\nplt.show()\n"
+        "results.record(backend=matplotlib.get_backend(), value=seed % 2)\n"
+    )
+    nb.cells = [
+        nbformat.v4.new_code_cell("seed = 0\n", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(body),
+    ]
+    path = tmp_path / "fig.ipynb"
+    nbformat.write(nb, str(path))
+    base = {"notebook": str(path), "output": str(tmp_path / "out"), "seeds": [3, 5]}
+    with pytest.raises(sweep.SpecError, match="'figures' is 'some'; allowed values: 'every-seed', 'first-seed'"):
+        sweep.run({**base, "figures": "some"}, progress=False)
+    summary = sweep.run({**base, "figures": "first-seed"}, progress=False)
+    table = summary.table.set_index("seed")
+    assert "inline" in table.loc[3, "backend"] and table.loc[5, "backend"].lower() == "agg"
+    assert table.loc[3, "value"] == table.loc[5, "value"] == 1
+
+    def pngs(seed: int) -> int:
+        executed = nbformat.read(str(tmp_path / "out" / "points" / f"{table.loc[seed, 'point']}.ipynb"), 4)
+        return sum("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
+
+    assert pngs(3) == 1 and pngs(5) == 0
