@@ -168,9 +168,11 @@ def _shown(artist) -> bool:
     return axes is None or axes.get_visible()
 
 
-def smallest_font(fig: Figure) -> float:
-    """The size in points of the figure's smallest drawn text (draws the figure's layout first)."""
-    fig.draw_without_rendering()
+def smallest_font(fig: Figure, *, draw: bool = True) -> float:
+    """The size in points of the figure's smallest drawn text (draws the figure's layout first, unless
+    ``draw`` is False because it was just drawn: tick labels exist only once drawn)."""
+    if draw:
+        fig.draw_without_rendering()
     return min((t.get_fontsize() for t in _texts(fig)), default=math.inf)
 
 
@@ -294,13 +296,15 @@ def figure_png(fig: Figure, *, dpi: float = DPI, column_px: float = COLUMN_PX, m
         return None
     for _ in range(4):  # larger text can widen the figure, which can shrink it: a few rounds settle it
         fit_legends(fig)
-        wrap_titles(fig)
-        smallest = smallest_font(fig)
+        wrap_titles(fig)  # draws the layout
+        smallest = smallest_font(fig, draw=False)
         floor = min_pt / display_factor(shown_width_in(fig), column_px)
         # a figure shown at under half its size has something wider than any text size can mend: left as it is
         if smallest >= floor - 1e-6 or floor > 2 * min_pt:
             break
         raise_fonts(fig, floor)
+    else:
+        smallest = smallest_font(fig)  # the sizes the last round raised them to
     buf = io.BytesIO()
     fig.savefig(
         buf,
@@ -310,7 +314,7 @@ def figure_png(fig: Figure, *, dpi: float = DPI, column_px: float = COLUMN_PX, m
         pad_inches=PAD_IN,
         facecolor=fig.get_facecolor(),
         edgecolor=fig.get_edgecolor(),
-        metadata={DESCRIPTION_KEY: describe(fig), MIN_FONT_KEY: f"{smallest_font(fig):.2f}"},
+        metadata={DESCRIPTION_KEY: describe(fig), MIN_FONT_KEY: f"{smallest:.2f}"},
     )
     data = buf.getvalue()
     width_px, _ = png_size(data)
