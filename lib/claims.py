@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -80,6 +81,9 @@ class Declared:
     ``fisher_z`` for correlations, ``log`` for ratios); ``depends``, whether the claim is
     expected to depend on the condition (False: its distinct runs are pooled across
     conditions); ``why``, the reason for the SESOI.
+
+    ``section`` names the MyST label (``"ch01-fidelity"``: the chapter, a hyphen, a name) of the
+    section of the chapter's notebook that tests the claim: the verdict box and the landing page link to it.
     """
 
     id: str
@@ -94,6 +98,7 @@ class Declared:
     scale: str = IDENTITY
     depends: bool = True
     why: str = ""
+    section: str = ""
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -102,6 +107,12 @@ class Declared:
             raise ValueError(f"claim id must read '<chapter>.<name>', got {self.id!r}")
         if self.scale not in SCALES:
             raise ValueError(f"claim {self.id!r}: scale must be one of {SCALES}, got {self.scale!r}")
+        chapter = self.id.split(".", 1)[0]
+        if self.section and not re.fullmatch(rf"{re.escape(chapter)}-[a-z0-9]+(-[a-z0-9]+)*", self.section):
+            raise ValueError(
+                f"claim {self.id!r}: section must be a label '{chapter}-<name>' (lower-case letters, digits and "
+                f"hyphens), got {self.section!r}"
+            )
         if self.sesoi is not None:
             least = 1.0 if self.scale == LOG else 0.0
             if not (math.isfinite(self.sesoi) and self.sesoi > least):

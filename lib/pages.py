@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import importlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from . import evidence
+from . import claims, config, evidence
 
 # The Evidence heat table's columns a reader looks for first: right after the claim
 KEY_COLUMNS = ("replicated verdict", "n")
@@ -190,3 +192,465 @@ def recorded_banner(run: Mapping[str, Any], *, stale: str = "", other_run: str =
             f"{title}: {'stale' if stale else 'not the ledger’s run'}", tuple(p for p in paragraphs if p), "warning"
         )
     return Banner(title, tuple(p for p in paragraphs if p))
+
+
+# ------------------------------------------------------------------ verdicts at a glance: the landing page, chapter boxes
+
+# One colour per replicated verdict, (text, background), the same on every page: green for a claim that
+# holds, red for one the evidence contradicts, pale for partial or open ones, grey where nothing decided.
+GREY = ("#344054", "#eaecf0")
+VERDICT_COLOURS: dict[str, tuple[str, str]] = {
+    evidence.HOLDS: ("#ffffff", "#1a7f37"),
+    evidence.WEAK: ("#14532d", "#d3f5dd"),
+    evidence.OPPOSITE: ("#ffffff", "#b42318"),
+    evidence.WEAK_OPPOSITE: ("#7a271a", "#fee4e2"),
+    evidence.NO_EFFECT: ("#7a2e0e", "#fddcab"),
+    evidence.INCONCLUSIVE: ("#5b4a00", "#fef3c7"),
+    evidence.DEPENDS: ("#ffffff", "#6941c6"),
+}
+VERDICT_WORDS = (
+    "A claim's runs are pooled over seeds in each dataset or setting and set against the smallest effect of interest "
+    "(SESOI) the book declared for it: <em>holds</em> when the interval lies beyond the SESOI in the claimed direction, "
+    "<em>opposite</em> beyond it the other way, <em>no effect</em> within it, <em>weak</em> when it excludes no effect "
+    "but not the SESOI, <em>inconclusive</em> otherwise, <em>depends on the data</em> when the datasets or settings "
+    "disagree, <em>not measured</em> when the runs could not compute the statistic, and <em>stale</em> when the "
+    "runs were recorded with other code than the chapter's now."
+)
+STALE_NOTE = (
+    "Stale evidence: these verdicts were recorded with other code than the chapter runs now; "
+    "<code>make evidence</code> records them again."
+)
+ROOT = Path(__file__).resolve().parent.parent
+BIB = ROOT / "references.bib"
+CITATION = ROOT / "CITATION.cff"
+BOOK_PREFIX = re.compile(r"^\[book[^\]]*\]\s*")  # "[book] ", "[book, fidelity] ": the book's claim, marked apart
+FIELD = re.compile(r"\{(\w+)(?::[^{}]*)?\}")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a ``from-ledger`` cell returns: HTML for the page, plain text for a terminal."""
+
+    html: str
+    text: str
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Line:
+    """One claim as the landing page and a chapter's box show it."""
+
+    id: str
+    statement: str
+    verdict: str
+    stale: bool
+    reason: str
+    href: str
+    follows: bool = False  # a "... also" claim that qualifies the line before it
+
+
+def verdict_chip(verdict: str, stale: bool = False) -> str:
+    """A replicated verdict as a coloured label (:data:`VERDICT_COLOURS`), flagged when stale."""
+    fg, bg = VERDICT_COLOURS.get(verdict, GREY)
+    chip = (
+        f'<span class="verdict-chip" style="color:{fg};background:{bg};border-radius:0.6em;padding:0.05em 0.55em;'
+        f'white-space:nowrap;font-size:0.9em">{html.escape(verdict)}</span>'
+    )
+    if stale:
+        chip += (
+            ' <span class="verdict-stale" title="recorded with other code than the chapter runs now" '
+            'style="color:#b54708;font-size:0.8em;white-space:nowrap">stale</span>'
+        )
+    return chip
+
+
+def tally(verdicts: list[str]) -> str:
+    """How many of the verdicts say each word, in the rule's order: ``"3 hold, 1 opposite, 2 inconclusive"``."""
+    order = [*evidence.REPLICATED, claims.NOT_REPLICATED]
+    counts = {w: verdicts.count(w) for w in dict.fromkeys([*order, *verdicts])}
+    plural = {evidence.HOLDS: "hold", evidence.DEPENDS: "depend on the data"}
+    return ", ".join(f"{n} {w if n == 1 else plural.get(w, w)}" for w, n in counts.items() if n)
+
+
+def statement(template: str, recorded: str = "", label: str = "") -> str:
+    """A declared claim's statement for a reader, without the book's ``[book]`` mark.
+
+    The numbers of one run (a parenthesis or ``= {field}`` holding a ``{field}``) are left out:
+    they differ from run to run. The other fields are filled from ``recorded``, a run's wording of
+    the claim, where it matches the template. A leading ``{field}: `` still unfilled becomes
+    ``label: `` (what tells the claim from its siblings of the same template), any other one "…".
+    """
+    template, recorded = BOOK_PREFIX.sub("", template), BOOK_PREFIX.sub("", recorded or "")
+    text = re.sub(r"\s*\([^()]*\{\w+[^{}]*\}[^()]*\)", "", template)
+    text = re.sub(r"\s*=\s*\{\w+[^{}]*\}", "", text)
+    values: dict[str, str] = {}
+    if FIELD.search(text) and recorded:
+        names, pattern, at = [], "", 0
+        for m in FIELD.finditer(template):
+            pattern += re.escape(template[at : m.start()])
+            pattern += f"(?P<{m.group(1)}>.+?)" if m.group(1) not in names else f"(?P={m.group(1)})"
+            names.append(m.group(1))
+            at = m.end()
+        found = re.fullmatch(pattern + re.escape(template[at:]), recorded)
+        values = found.groupdict() if found else {}
+    text = FIELD.sub(lambda m: values.get(m.group(1), "\0"), text)
+    text = re.sub(r"^\0:\s*", f"{label}: " if label else "", text).replace("\0", "…")
+    return text.strip()
+
+
+def sibling_labels(declared: list[claims.Declared]) -> dict[str, str]:
+    """For claims declared with the same statement (one per network, say): the words of each one's id that the
+    others' lack (``ch03.mlp_decisions`` and ``ch03.conv_decisions``: ``mlp``, ``conv``)."""
+    out: dict[str, str] = {}
+    by_template: dict[str, list[claims.Declared]] = {}
+    for d in declared:
+        by_template.setdefault(d.claim, []).append(d)
+    for group in by_template.values():
+        words = [d.id.split(".", 1)[1].split("_") for d in group]
+        common = set.intersection(*(set(w) for w in words))
+        for d, w in zip(group, words):
+            if len(group) > 1:
+                out[d.id] = " ".join(x for x in w if x not in common)
+    return out
+
+
+def _number(v: Any) -> float:
+    """A table cell as a float, NaN where it holds none."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _short_labels(labels: list[str]) -> list[str]:
+    """Condition labels without the parts every one of them shares (``"digits · quick"`` -> ``"digits"``)."""
+    parts = [label.split(" · ") for label in labels]
+    common = set.intersection(*(set(p) for p in parts)) if len(parts) > 1 else set()
+    return [" · ".join(x for x in p if x not in common) or label for p, label in zip(parts, labels)]
+
+
+def _band(row: Mapping[str, Any]) -> str:
+    """The smallest effect of interest a verdict was decided with, around its null where that is not 0 (1 for a ratio)."""
+    sesoi, null = _number(row.get("sesoi")), _number(row.get("null"))
+    ratio = str(row.get("analysis_scale")) == claims.LOG
+    if not math.isfinite(sesoi):
+        return "no SESOI declared"
+    band = f"SESOI ×{sesoi:g}" if ratio else f"SESOI {sesoi:g}"
+    return band if not math.isfinite(null) or null == (1.0 if ratio else 0.0) else f"null {null:g}, {band}"
+
+
+def reason(verdict: Mapping[str, Any] | None, conditions: pd.DataFrame | None) -> str:
+    """Why a claim got its replicated verdict, in one line: each condition's pooled estimate and interval (their
+    range where more than two conditions agree), each condition's verdict where they differ, against the SESOI,
+    and the runs."""
+    if verdict is None or conditions is None or conditions.empty:
+        return "no run recorded yet"
+    rows = conditions.to_dict("records")
+    n = [int(r["n"]) for r in rows]
+    labels = [str(r["condition"]) for r in rows]
+    datasets = [str(r.get("dataset", "")) for r in rows]
+    unit = "datasets" if len(set(datasets)) == len(rows) and "synthetic" not in datasets else "settings"
+    runs = f"{n[0]} seeds × {len(n)} {unit}" if len(set(n)) == 1 else f"{sum(n)} runs in {len(n)} {unit}"
+    est, lo, hi = ([_number(r.get(k)) for r in rows] for k in ("pooled", "pooled_lo", "pooled_hi"))
+
+    def estimate(i: int) -> str:
+        if not math.isfinite(est[i]):
+            return "no estimate"
+        return claims.fmt(est[i], (lo[i], hi[i]) if math.isfinite(lo[i]) and math.isfinite(hi[i]) else None, 2)
+
+    words = [str(r.get("verdict", "")) for r in rows]
+    same = len(set(words)) == 1
+    if len(rows) == 1:
+        return f"{estimate(0)} vs {_band(verdict)} ({n[0]} seeds, {labels[0]})"
+    if same and len(rows) > 2 and all(map(math.isfinite, est + lo + hi)):
+        shown = (
+            f"{_decimals(min(est))} to {_decimals(max(est))} in every {unit[:-1]}, each interval within "
+            f"[{_decimals(min(lo))}, {_decimals(max(hi))}]"
+        )
+    else:
+        shown = "; ".join(
+            f"{label} {estimate(i)}" + ("" if same else f" ({words[i]})")
+            for i, label in enumerate(_short_labels(labels))
+        )
+    return f"{shown} vs {_band(verdict)} ({runs})"
+
+
+def _decimals(x: float) -> str:
+    return claims.fmt(x, None, 2)
+
+
+def notebook_of(chapter: str) -> str:
+    """The notebook (in book/) of a chapter that declares claims (``"ch02"``); a clear error for any other name."""
+    from .chapters import NOTEBOOKS
+
+    found = {name: nb for nb, name in NOTEBOOKS.items() if re.fullmatch(r"ch\d\d", name)}
+    if chapter not in found:
+        raise ValueError(f"chapter must be one of {', '.join(sorted(found))}, got {chapter!r}")
+    return found[chapter]
+
+
+def chapter_declarations(chapter: str) -> list[claims.Declared]:
+    """Chapter ``chapter``'s declared claims, in their order (imports the chapter)."""
+    notebook_of(chapter)  # a clear error for a name that is no chapter
+    module = importlib.import_module(f"{__package__}.chapters.{chapter}.claims")
+    return list(module.DECLARED.values())
+
+
+def headline_claims(declared: list[claims.Declared]) -> list[claims.Declared]:
+    """The claims a chapter is read by: the paper's, or the book's own where the chapter states none of a paper."""
+    paper = [d for d in declared if d.kind == claims.PAPER]
+    return paper or [d for d in declared if d.kind == claims.CONTROL]
+
+
+def _ledger(out: str | Path | None, notebook_dir: str | Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The ledger's verdicts by claim id (with ``stale``) and its conditions by claim id; empty without a ledger."""
+    verdicts, conditions = evidence.read(evidence.VERDICTS, out), evidence.read(evidence.CONDITIONS, out)
+    if verdicts is None or verdicts.empty:
+        return pd.DataFrame(columns=["replicated", "stale"]).rename_axis("id"), {}
+    verdicts = verdicts.assign(stale=evidence.stale_column(verdicts, notebook_dir)).set_index("id")
+    by_claim = {} if conditions is None else {c: g for c, g in conditions.groupby("claim_id", sort=False)}
+    return verdicts, by_claim
+
+
+def chapter_lines(
+    chapter: str, out: str | Path | None = None, notebook_dir: str | Path = evidence.BOOK, page: str = ""
+) -> list[Line]:
+    """Chapter ``chapter``'s headline claims (:func:`headline_claims`) with their replicated verdicts from the
+    ledger in ``out`` (default: the committed one), each linked to its section; links are relative to ``page``
+    (a notebook's file name: on that page a link is its anchor alone)."""
+    verdicts, conditions = _ledger(out, notebook_dir)
+    notebook = notebook_of(chapter)
+    base = "" if page == notebook else notebook.replace(".ipynb", ".html")
+    lines = []
+    shown = headline_claims(chapter_declarations(chapter))
+    labels = sibling_labels(shown)
+    for d in shown:
+        row = verdicts.loc[d.id].to_dict() if d.id in verdicts.index else None
+        text = statement(d.claim, str(row.get("claim") or "") if row else "", labels.get(d.id, ""))
+        lines.append(
+            Line(
+                id=d.id,
+                statement=text,
+                verdict=str(row["replicated"]) if row else claims.NOT_REPLICATED,
+                stale=bool(row["stale"]) if row else False,
+                reason=reason(row, conditions.get(d.id)),
+                href=f"{base}#{d.section}" if d.section else (base or "#"),
+                follows=text.startswith("..."),
+            )
+        )
+    return lines
+
+
+def _grouped(lines: list[Line]) -> list[tuple[Line, list[Line]]]:
+    """Each line with the "... also" lines that follow it."""
+    out: list[tuple[Line, list[Line]]] = []
+    for line in lines:
+        if line.follows and out:
+            out[-1][1].append(line)
+        else:
+            out.append((line, []))
+    return out
+
+
+def _also(subs: list[Line]) -> str:
+    return "".join(
+        f'<br><span style="font-size:0.9em">{html.escape(s.statement)} {verdict_chip(s.verdict, s.stale)}</span>'
+        for s in subs
+    )
+
+
+def _words_html() -> str:
+    return f'<p class="verdict-words" style="font-size:0.85em;color:#475467;margin:0.5em 0 0">{VERDICT_WORDS}</p>'
+
+
+def verdict_box(chapter: str, out: str | Path | None = None, notebook_dir: str | Path = evidence.BOOK) -> Shown:
+    """The box at the top of a chapter: its paper's claims (the book's own for chapter 5), each coloured by its
+    replicated verdict from the ledger, flagged when stale and linked to the section that tests it, and what
+    the verdict words mean. Needs only the chapter name and the ledger's files."""
+    lines = chapter_lines(chapter, out, notebook_dir, page=notebook_of(chapter))
+    book = not any(d.kind == claims.PAPER for d in chapter_declarations(chapter))
+    whose = "the book's claims (this chapter tests no claim of a paper directly)" if book else "the paper's claims"
+    head = f"Replicated verdicts of {whose}: {tally([x.verdict for x in lines])}."
+    items = "".join(
+        f'<li style="margin:0.25em 0">{verdict_chip(x.verdict, x.stale)} '
+        f'<a href="{html.escape(x.href)}" title="{html.escape(x.reason)}">{html.escape(x.statement)}</a>'
+        f"{_also(subs)}</li>"
+        for x, subs in _grouped(lines)
+    )
+    stale = any(x.stale for x in lines)
+    body = (
+        f'<div class="verdict-box" style="border:1px solid #d0d5dd;border-radius:6px;padding:0.6em 0.9em;'
+        f'margin:0 0 1em">'
+        f'<p style="margin:0 0 0.3em"><strong>{html.escape(head)}</strong></p>'
+        + (f'<p class="verdict-box-stale" style="margin:0 0 0.3em;color:#b54708">{STALE_NOTE}</p>' if stale else "")
+        + f'<ul style="list-style:none;padding-left:0;margin:0">{items}</ul>{_words_html()}</div>'
+    )
+    text = "\n".join([head, *(f"- [{x.verdict}{', stale' if x.stale else ''}] {x.statement}" for x in lines)])
+    return Shown(body, text)
+
+
+def chapter_title(notebook: str, notebook_dir: str | Path = evidence.BOOK) -> tuple[str, str]:
+    """A chapter notebook's title (its first ``# `` heading) and the first paper it cites ``{cite:t}`` (a bib key)."""
+    nb = json.loads((Path(notebook_dir) / notebook).read_text())
+    title, key = notebook, ""
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        text = "".join(cell["source"])
+        heading = re.search(r"^# (.+)$", text, re.M)
+        if heading and title == notebook:
+            title = heading.group(1).strip()
+        cite = re.search(r"\{cite:t\}`([^`]+)`", text)
+        if cite and not key:
+            key = cite.group(1)
+        if key and title != notebook:
+            break
+    return title, key
+
+
+def cited(key: str, bib: Path = BIB) -> str:
+    """A reference as the text names it, from ``references.bib``: ``"Jiang, Zhou & Huang (2021)"``, or the key."""
+    entry = re.search(r"@\w+\{" + re.escape(key) + r",(.*?)\n\}", bib.read_text() if bib.exists() else "", re.S)
+    if not entry:
+        return key
+    author, year = (re.search(rf"\b{f}\s*=\s*\{{(.*?)\}}\s*,?\s*$", entry.group(1), re.M) for f in ("author", "year"))
+    if not author:
+        return key
+    names = [a.split(",")[0].strip() for a in author.group(1).split(" and ")]
+    who = names[0] if len(names) == 1 else " & ".join(names) if len(names) == 2 else f"{names[0]} et al."
+    return f"{who} ({year.group(1)})" if year else who
+
+
+def _scale_line(out: str | Path | None = None) -> str:
+    """What the evidence was recorded on, in one line: runs, seeds, datasets and their sizes, dates, devices."""
+    ledger = evidence.read(evidence.LEDGER, out)
+    if ledger is None or ledger.empty:
+        return "No evidence is recorded yet: <code>make evidence</code> records it."
+    s = evidence.provenance_summary(ledger)
+    runs = ledger.drop_duplicates("point")
+    seeds = runs.groupby(["chapter", "condition"]).seed.nunique()
+    per = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
+    data = []
+    for dataset, g in runs.groupby("dataset", sort=True):
+        params = [json.loads(p) if isinstance(p, str) and p.startswith("{") else {} for p in g.parameters]
+        chapters = ", ".join(sorted({c.replace("ch0", "chapter ") for c in g.chapter}))
+        if dataset in config.DATASET_SIZES:
+            sizes = sorted(
+                {
+                    config.dataset_sizes(
+                        SimpleNamespace(dataset=dataset, n_train=p.get("n_train"), n_test=p.get("n_test"))
+                    )
+                    for p in params
+                }
+            )
+            shown = " or ".join(f"{a:,} training / {b:,} test images" for a, b in sizes)
+            h, w = config.IMAGE_SHAPES[dataset]
+            data.append(f"{dataset} ({h}x{w} images; {shown})")
+        else:
+            varied = sorted(
+                {k for p in params for k in p if k not in ("seed", "profile") and isinstance(p[k], (int, float))}
+            )
+            ranges = ", ".join(
+                f"{k} "
+                + "-".join(
+                    f"{v:g}" for v in sorted({min(p[k] for p in params if k in p), max(p[k] for p in params if k in p)})
+                )
+                for k in varied
+            )
+            data.append(f"{dataset} data ({chapters}{': ' + ranges if ranges else ''})")
+    profiles = ", ".join(sorted(set(runs.scale.astype(str))))
+    when = s["first"][:10] if s["first"][:10] == s["last"][:10] else f"{s['first'][:10]} to {s['last'][:10]}"
+    return (
+        f"The evidence: {s['runs']} runs, {per} seeds per dataset or setting, at the {profiles} profile, on "
+        f"{'; '.join(data)}; recorded {when} on {', '.join(s['devices'])}."
+    )
+
+
+def landing(out: str | Path | None = None, notebook_dir: str | Path = evidence.BOOK) -> Shown:
+    """The landing page's answer: per paper (chapters 1-4) its claims with their replicated verdicts, a reason
+    each and links to the sections that test them, chapter 5's claims (the book's own) apart, a tally, and the
+    scale of the evidence, all from the ledger in ``out`` (default: the committed one)."""
+    from .chapters import NOTEBOOKS
+
+    groups, papers, book = [], [], []
+    for notebook, chapter in NOTEBOOKS.items():
+        if not chapter.startswith("ch"):
+            continue
+        lines = chapter_lines(chapter, out, notebook_dir)
+        title, key = chapter_title(notebook, notebook_dir)
+        is_paper = any(d.kind == claims.PAPER for d in chapter_declarations(chapter))
+        (papers if is_paper else book).extend(lines)
+        who = cited(key) if is_paper and key else "the four papers together: every claim is the book's own"
+        groups.append((notebook, f"Chapter {int(notebook[:2])}: {title}", who, lines))
+    head = f"Of the four papers' {len(papers)} claims tested here: {tally([x.verdict for x in papers])}."
+    if book:
+        head += f" The book's own {len(book)} claims of chapter 5: {tally([x.verdict for x in book])}."
+    rows = []
+    for notebook, title, who, lines in groups:
+        link = notebook.replace(".ipynb", ".html")
+        rows.append(
+            f'<tr class="landing-chapter"><th colspan="2" style="text-align:left;padding-top:0.8em">'
+            f'<a href="{link}">{html.escape(title)}</a> <span style="font-weight:normal">· {html.escape(who)}</span>'
+            "</th></tr>"
+        )
+        for x, subs in _grouped(lines):
+            rows.append(
+                f'<tr><td><a href="{html.escape(x.href)}">{html.escape(x.statement)}</a><br>'
+                f'<span class="landing-reason" style="font-size:0.85em;color:#475467">{html.escape(x.reason)}</span>'
+                f'{_also(subs)}</td><td style="vertical-align:top">{verdict_chip(x.verdict, x.stale)}</td></tr>'
+            )
+    stale = any(x.stale for x in papers + book)
+    table = (
+        '<table class="landing-results" style="width:100%;table-layout:auto">'
+        '<thead><tr><th style="text-align:left">claim, and why: pooled estimate [95% interval] against its SESOI</th>'
+        '<th style="text-align:left">replicated verdict</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+    body = (
+        f'<div class="landing"><p><strong>{html.escape(head)}</strong></p>'
+        f'<p class="landing-scale">{_scale_line(out)}</p>'
+        + (f'<p class="verdict-box-stale" style="color:#b54708">{STALE_NOTE}</p>' if stale else "")
+        + f"{table}{_words_html()}</div>"
+    )
+    text = "\n".join(
+        [head, re.sub(r"<[^>]+>", "", _scale_line(out))]
+        + [
+            line
+            for _, title, who, lines in groups
+            for line in [f"{title} ({who})"]
+            + [f"- [{x.verdict}{', stale' if x.stale else ''}] {x.statement}: {x.reason}" for x in lines]
+        ]
+    )
+    return Shown(body, text)
+
+
+def citation(path: Path = CITATION) -> Shown:
+    """How to cite the book, from ``CITATION.cff``: authors, year (when released), title, version, its address
+    (when it has one) and licence."""
+    import yaml
+
+    if not path.exists():
+        raise FileNotFoundError(f"no citation file at {path}")
+    cff = yaml.safe_load(path.read_text())
+    authors = ", ".join(
+        a.get("name") or f"{a.get('given-names', '')} {a.get('family-names', '')}".strip()
+        for a in cff.get("authors", [])
+    )
+    year = str(cff.get("date-released", ""))[:4]
+    parts = [html.escape(authors) + (f" ({year})." if year else "."), f"<em>{html.escape(cff['title'])}</em>."]
+    if cff.get("version"):
+        parts.append(f"Version {html.escape(str(cff['version']))}.")
+    url = cff.get("url") or cff.get("repository-code")
+    if url:
+        parts.append(f'<a href="{html.escape(str(url))}">{html.escape(str(url))}</a>.')
+    licence = f" The code is under the {html.escape(str(cff['license']))} licence." if cff.get("license") else ""
+    body = (
+        f'<p class="citation">{" ".join(parts)} The citation file <code>CITATION.cff</code> at the root of the '
+        f"repository has this entry for reference managers.{licence}</p>"
+    )
+    return Shown(body, re.sub(r"<[^>]+>", "", html.unescape(body)))

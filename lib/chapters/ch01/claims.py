@@ -61,6 +61,7 @@ DECLARED = declared(
         sesoi=0.01,
         depends=False,
         why="0.01 of accuracy: a point of accuracy; null: the tolerance gap_tolerance 0.02 of every profile",
+        section="ch01-fidelity",
     ),
     *(
         decl
@@ -78,6 +79,7 @@ DECLARED = declared(
                 sesoi=0.1,
                 depends=False,
                 why="0.1 of a rank correlation: below it alpha explains under 1% of the rank variance",
+                section="ch01-accuracy-alpha",
             ),
             *(
                 Declared(
@@ -92,6 +94,7 @@ DECLARED = declared(
                     depends=False,
                     why="0.1 of relative accuracy per unit alpha: a point per tenth of alpha, the scale of 2/d in "
                     "the bound",
+                    section="ch01-accuracy-alpha",
                 )
                 for name, (measure, says, want) in SHAPES.items()
             ),
@@ -110,6 +113,7 @@ DECLARED = declared(
         sesoi=0.01,
         depends=False,
         why="0.01 of relative accuracy: a point of accuracy is the smallest gap the book reports",
+        section="ch01-smoothness-bound",
     ),
     Declared(
         "ch01.local_beats_pixels",
@@ -121,18 +125,21 @@ DECLARED = declared(
         settings=("logistic_l2",),
         sesoi=0.01,
         why="0.01 of accuracy: a point of accuracy (depends: how far a linear model gets varies with the data)",
+        section="ch01-fidelity",
     ),
     Declared(
         "ch01.no_gradient_crosses_layers",
         CHECK,
         "Local errors: each block's loss moves its own parameters and no other block's",
         "largest |gradient| of a block's loss w.r.t. another block's parameters (must be 0; own blocks > 0)",
+        section="ch01-fidelity",
     ),
     Declared(
         "ch01.readouts_stay_fixed",
         CHECK,
         "Local errors: the fixed random readouts B_l are still their initial draw after training",
         "readouts equal to a fresh draw from the same seed",
+        section="ch01-fidelity",
     ),
 )
 

@@ -78,6 +78,7 @@ DECLARED = declared(
         sesoi=0.25,
         depends=False,
         why="0.25 of the settings: one of the four synthetic settings, the least a run can show",
+        section="ch02-synthetic",
     ),
     # the shares' right null is a random direction, whose RMS share in any k-dim subspace of R^n is sqrt(k/n)
     Declared(
@@ -92,6 +93,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a share 10% off a random direction's",
+        section="ch02-images",
     ),
     Declared(
         "ch02.normal_share_over_random",
@@ -107,6 +109,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a share 10% off a random direction's",
+        section="ch02-images",
     ),
     # the clamping control: the pixel box pushes the PGD probe towards the unsaturated pixels, where the tangent lives
     Declared(
@@ -122,6 +125,7 @@ DECLARED = declared(
         scale=LOG,
         depends=True,
         why="a ratio of 1.1: a share 10% off the unsaturated pixels' (depends: the box clamps more of some data)",
+        section="ch02-images",
     ),
     # the rule of "tiny": shorter than the closest natural variation of the image's own class in the data
     Declared(
@@ -139,6 +143,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a 10% change of a flip norm, over twice the quick flip search's resolution 2^(1/16)",
+        section="ch02-images",
     ),
     # decided on the log scale, against log(threshold)
     Declared(
@@ -153,6 +158,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a 10% change of a flip norm, over twice the quick flip search's resolution 2^(1/16)",
+        section="ch02-images",
     ),
     Declared(
         "ch02.mislabelled_accuracy",
@@ -164,6 +170,7 @@ DECLARED = declared(
         sesoi=0.01,
         depends=False,
         why="0.01 of accuracy: a point of accuracy is the smallest gap the book reports",
+        section="ch02-mislabelled",
     ),
     # decided on the log scale, against log(threshold); the random split takes out what any k vs n-k split shows
     Declared(
@@ -179,6 +186,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a 10% change of a flip-norm growth, as for the flip norms",
+        section="ch02-adversarial-training",
     ),
     # the null of every share above: a random subspace must keep sqrt(k/n) of any fixed direction (RMS)
     Declared(
@@ -187,6 +195,7 @@ DECLARED = declared(
         "A random k-dim subspace keeps sqrt(k/n) of the probes' norm (RMS)",
         "RMS share of PGD perturbations and boundary normals (both networks) in random k-dim subspaces / sqrt(k/n); "
         "holds when every share lies within {width:g} standard errors of sqrt(k/n)",
+        section="ch02-images",
     ),
 )
 

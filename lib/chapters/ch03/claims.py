@@ -45,6 +45,7 @@ DECLARED = declared(
         sesoi=0.01,
         depends=False,
         why="0.01 of a share: a percentage point is the smallest gap of shares the book reports",
+        section="ch03-decisions",
     ),
     *_per_model(
         "shallow_homogeneous_deep_diverse",
@@ -55,6 +56,7 @@ DECLARED = declared(
         sesoi=0.01,
         depends=False,
         why="0.01 of a share: a percentage point is the smallest gap of shares the book reports",
+        section="ch03-homogeneity",
     ),
     *_per_model(
         "deep_diverse_beyond_untrained",
@@ -66,6 +68,7 @@ DECLARED = declared(
         sesoi=0.01,
         depends=False,
         why="0.01 of a share: a percentage point is the smallest gap of shares the book reports",
+        section="ch03-homogeneity",
     ),
     *_per_model(
         "homogeneity_vulnerability_beyond_margin",
@@ -79,6 +82,7 @@ DECLARED = declared(
         scale=FISHER_Z,
         depends=False,
         why="0.1 of a rank correlation: below it homogeneity explains under 1% of the rank variance",
+        section="ch03-vulnerability",
     ),
     Declared(
         "ch03.codes_equal_minisom",
@@ -86,6 +90,7 @@ DECLARED = declared(
         "the batched codes equal MiniSom's winner on the same weights",
         "share of the {n} inputs checked whose code equals MiniSom's winner (holds if 1)",
         threshold=1.0,
+        section="ch03-maps",
     ),
     Declared(
         "ch03.batch_map_matches_minisom",
@@ -94,6 +99,7 @@ DECLARED = declared(
         f"quantization error of the batch map over MiniSom's online map on {{n}} inputs (holds if <= {QE_TOLERANCE})",
         threshold=QE_TOLERANCE,
         above=False,
+        section="ch03-maps",
     ),
     *_per_model(
         "bisection_flips",
@@ -101,6 +107,7 @@ DECLARED = declared(
         "{title}: the attack flips every input at the budget the bisection returned",
         "share of the {n} inputs flipped in the search that the attack flips at their bisected budget (holds if 1)",
         threshold=1.0,
+        section="ch03-vulnerability",
     ),
 )
 

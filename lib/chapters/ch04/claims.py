@@ -55,6 +55,7 @@ def _exponent(short: str, what: str, *settings: str) -> Declared:
         threshold=EQUIVALENCE,
         above=False,
         settings=settings,
+        section="ch04-scaling",
     )
 
 
@@ -66,6 +67,7 @@ DECLARED = declared(
         "max relative drift over every GD network of the chapter (float32)",
         threshold=DRIFT_TOL,
         above=False,
+        section="ch04-mechanism",
     ),
     Declared(
         "ch04.adam_moves_orthogonal_weights",
@@ -73,6 +75,7 @@ DECLARED = declared(
         "[book] Adam moves it when P is not axis-aligned, and not when it is",
         "median drift, Adam on a random P / max drift, Adam on an axis-aligned P",
         threshold=ADAM_MOVES,
+        section="ch04-mechanism",
     ),
     Declared(
         "ch04.orthogonal_gradient_law",
@@ -82,6 +85,7 @@ DECLARED = declared(
         f"agreement within +-{EQUIVALENCE}",
         threshold=EQUIVALENCE,
         above=False,
+        section="ch04-mechanism",
     ),
     Declared(
         "ch04.orthogonal_gradient_vs_untrained",
@@ -97,6 +101,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a 10% change of a gradient norm is the smallest the book reads as one",
+        section="ch04-gradients",
     ),
     Declared(
         "ch04.orthogonal_flip_small",
@@ -113,6 +118,7 @@ DECLARED = declared(
         sesoi=0.1,
         depends=False,
         why="0.1 of a log-log slope: the book's tolerance on exponents; doubling x moves the distance < 7%",
+        section="ch04-data-scale",
     ),
     Declared(
         "ch04.orthogonal_flip_vs_untrained",
@@ -128,6 +134,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
+        section="ch04-flips",
     ),
     Declared(
         "ch04.universal_direction",
@@ -139,6 +146,7 @@ DECLARED = declared(
         sesoi=0.01,
         depends=False,
         why="0.01 of a share: a percentage point is the smallest gap of shares the book reports",
+        section="ch04-flips",
     ),
     Declared(
         "ch04.small_init_robust",
@@ -151,6 +159,7 @@ DECLARED = declared(
         sesoi=0.1,
         depends=False,
         why="0.1 of a log-log slope: the book's tolerance on exponents; doubling x moves the distance < 7%",
+        section="ch04-scaling",
     ),
     Declared(
         "ch04.weight_decay_robust",
@@ -163,6 +172,7 @@ DECLARED = declared(
         sesoi=0.1,
         depends=False,
         why="0.1 of a log-log slope: the book's tolerance on exponents; doubling x moves the distance < 7%",
+        section="ch04-scaling",
     ),
     Declared(
         "ch04.diagonal_small_init_gain",
@@ -176,6 +186,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
+        section="ch04-figures",
     ),
     Declared(
         "ch04.diagonal_weight_decay_gain",
@@ -189,6 +200,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
+        section="ch04-figures",
     ),
     Declared(
         "ch04.chessboard_small_init_gain",
@@ -202,6 +214,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
+        section="ch04-figures",
     ),
     Declared(
         "ch04.chessboard_weight_decay_gain",
@@ -215,6 +228,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
+        section="ch04-figures",
     ),
     Declared(
         "ch04.chessboard_linear_small_init_gain",
@@ -228,6 +242,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a 10% change of a flip distance is the smallest the book reads as one",
+        section="ch04-figures",
     ),
     Declared(
         "ch04.affine_plane_weaker",
@@ -242,6 +257,7 @@ DECLARED = declared(
         scale=LOG,
         depends=False,
         why="a ratio of 1.1: a 10% change of a robustness gain is the smallest the book reads as one",
+        section="ch04-figures",
     ),
     _exponent("d", "d (fan-in init)", "sweep_d"),
     _exponent("d_fixed", "d (fixed init std)", "sweep_d"),

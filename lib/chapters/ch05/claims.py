@@ -100,6 +100,7 @@ def _lens_claims(lens: str) -> tuple[Declared, ...]:
             settings,
             scale=FISHER_Z,
             **RHO_SESOI,
+            section="ch05-lenses",
         ),
         Declared(
             f"ch05.{lens}_beyond_accuracy",
@@ -111,6 +112,7 @@ def _lens_claims(lens: str) -> tuple[Declared, ...]:
             settings,
             scale=FISHER_Z,
             **RHO_SESOI,
+            section="ch05-lenses",
         ),
         Declared(
             f"ch05.{lens}_within_methods",
@@ -122,6 +124,7 @@ def _lens_claims(lens: str) -> tuple[Declared, ...]:
             settings,
             scale=FISHER_Z,
             **RHO_SESOI,
+            section="ch05-lenses",
         ),
     )
 
@@ -134,6 +137,7 @@ DECLARED = declared(
         f"mean change of the {ROBUSTNESS_LABEL}, adversarial minus backprop (same condition and seed)",
         NO_CHANGE,
         settings=EVERY,
+        section="ch05-adversarial-training",
     ),
     *(d for lens in DIRECTED for d in _lens_claims(lens)),
     Declared(
@@ -152,6 +156,7 @@ DECLARED = declared(
         sesoi=0.1,
         depends=False,
         why="0.1 of flip norm per unit alpha: a hundredth of one pixel's range per tenth of alpha, as in chapter 1",
+        section="ch05-lenses",
     ),
     *(
         Declared(
@@ -162,6 +167,7 @@ DECLARED = declared(
             NO_GAIN,
             settings=EVERY + LENS_SETTINGS[lens] + LENS_SETTINGS["alpha"],
             **GAIN_SESOI,
+            section="ch05-lenses",
         )
         for lens in BEAT
     ),
@@ -175,6 +181,7 @@ DECLARED = declared(
             NO_GAIN,
             settings=EVERY + LENS_SETTINGS[lens],
             **GAIN_SESOI,
+            section="ch05-lenses",
         )
         for lens in BEAT
     ),
@@ -188,6 +195,7 @@ DECLARED = declared(
             NO_GAIN,
             settings=EVERY + LENS_SETTINGS[lens],
             **GAIN_SESOI,
+            section="ch05-lenses",
         )
         for lens in BASIS_LENSES
     ),
@@ -202,6 +210,7 @@ DECLARED = declared(
         sesoi=1 / 6,
         depends=False,
         why="1/6 of the lenses: one of the six whose sign a paper predicts, the least a run can show",
+        section="ch05-adversarial-training",
     ),
 )
 
