@@ -331,9 +331,10 @@ def record(claims: list[Claim], chapter: str) -> None:
     results.record(**values)
 
 
-def replicated(path: Path | None = None) -> pd.DataFrame:
-    """The ledger's replicated verdicts indexed by claim id, with ``stale`` (empty when no ledger exists)."""
-    return _replicated(Path(path or VERDICTS_FILE))
+def replicated(path: Path | None = None, chapter: str | None = None) -> pd.DataFrame:
+    """The ledger's replicated verdicts indexed by claim id, with ``stale`` (empty when no ledger exists);
+    with ``chapter`` only that chapter's."""
+    return _replicated(Path(path or VERDICTS_FILE), chapter=chapter)
 
 
 def table(claims: list[Claim], chapter: str | None = None) -> ClaimsTable:
@@ -359,7 +360,7 @@ def table(claims: list[Claim], chapter: str | None = None) -> ClaimsTable:
     df.attrs["checks"] = check_summary(claims)
     if chapter is not None:
         record(claims, chapter)
-        rep = replicated()
+        rep = replicated(chapter=chapter)
         cells, stale = [], False
         for c in shown_rows:
             if c.id in rep.index:

@@ -53,12 +53,17 @@ def stale_column(table: pd.DataFrame, notebook_dir: str | Path = BOOK) -> list[b
     ]
 
 
-def replicated(path: str | Path | None = None, notebook_dir: str | Path = BOOK) -> pd.DataFrame:
-    """The replicated verdicts by claim id with a ``stale`` column (empty when none is recorded)."""
+def replicated(
+    path: str | Path | None = None, notebook_dir: str | Path = BOOK, chapter: str | None = None
+) -> pd.DataFrame:
+    """The replicated verdicts by claim id with a ``stale`` column (empty when none is recorded);
+    with ``chapter`` (e.g. ``"ch03"``) only that chapter's claims, so only its code is hashed."""
     path = Path(path or VERDICTS_FILE)
     if not path.exists():
         return pd.DataFrame(columns=["replicated", "stale"]).rename_axis("id")
     table = pd.read_csv(path, dtype=str, keep_default_na=False).set_index("id")
+    if chapter is not None:
+        table = table[table.index.str.startswith(f"{chapter}.")]
     table["stale"] = stale_column(table, notebook_dir)
     return table
 

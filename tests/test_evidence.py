@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lib import claims, evidence, pooling, results, sweep
+from lib import claims, evidence, pooling, results, sweep, verdicts
 from lib.provenance import code_files, code_sha256, cpu_id
 
 H, F, INC = claims.HOLDS, claims.FAILS, claims.INCONCLUSIVE
@@ -452,6 +452,25 @@ def test_claims_table_shows_replicated_verdicts(tmp_path, monkeypatch):
     t = claims.table(rows(), chapter="ch01")
     assert list(t["replicated verdict"]) == [evidence.DEPENDS, claims.NOT_REPLICATED]
     assert "Stale" not in t._repr_html_()
+
+
+def test_replicated_for_one_chapter_hashes_only_its_code(tmp_path, monkeypatch):
+    """A chapter's table reads its own rows of verdicts.csv, and only its notebook's code is hashed."""
+    write_verdicts(tmp_path, current=True)
+    path = tmp_path / evidence.VERDICTS
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    other = table.iloc[:1].assign(id="ch03.other", notebook="03_som_codes.ipynb")  # another chapter's claim
+    pd.concat([table, other]).to_csv(path, index=False)
+    every = verdicts.replicated(path)
+    assert "ch03.other" in every.index
+    hashed = []
+    real = verdicts.current_hashes
+    monkeypatch.setattr(verdicts, "current_hashes", lambda nb, *a: hashed.append(nb) or real(nb, *a))
+    mine = verdicts.replicated(path, chapter="ch01")
+    assert list(mine.index) == [i for i in every.index if i.startswith("ch01.")] and len(mine) >= 1
+    assert mine.equals(every.loc[mine.index])
+    assert set(hashed) == {"01_local_errors.ipynb"}
+    assert verdicts.replicated(path, chapter="ch09").empty
 
 
 def test_stale_evidence_is_marked_in_the_cell_and_above_the_table(tmp_path, monkeypatch):
