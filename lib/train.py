@@ -103,6 +103,7 @@ def fit(
     y_val: torch.Tensor | None = None,
     progress: bool = True,
     desc: str = "training",
+    train_acc_every: int = 1,
 ) -> pd.DataFrame:
     """Train ``model`` in place by mini-batch descent over tensors already on its device.
 
@@ -110,9 +111,13 @@ def fit(
     seed gives the same result. ``transform(model, xb, yb)`` replaces a batch before
     the step (e.g. by its adversarial examples, for adversarial training).
     Returns one row per epoch: ``epoch, loss`` (mean over batches), ``train_acc`` and,
-    when validation data are given, ``val_acc``.
+    when validation data are given, ``val_acc``. ``train_acc`` (a pass over the whole
+    training set, which can cost more than the epoch's training) is evaluated every
+    ``train_acc_every`` epochs and after the last, NaN in between.
     """
     check_schedule(epochs=epochs, batch_size=batch_size, lr=lr)
+    if isinstance(train_acc_every, bool) or not isinstance(train_acc_every, int) or train_acc_every < 1:
+        raise ParameterError(f"parameter 'train_acc_every' must be an int >= 1, got {train_acc_every!r}")
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], optimizer, lr, weight_decay)
@@ -138,7 +143,8 @@ def fit(
             loss.backward()
             opt.step()
             total.add_(loss.detach(), alpha=len(idx))
-        row = {"epoch": epoch, "loss": (total / n).item(), "train_acc": accuracy(model, x, y)}
+        evaluate = epoch % train_acc_every == 0 or epoch == epochs
+        row = {"epoch": epoch, "loss": (total / n).item(), "train_acc": accuracy(model, x, y) if evaluate else math.nan}
         if x_val is not None and y_val is not None:
             row["val_acc"] = accuracy(model, x_val, y_val)
         rows.append(row)

@@ -156,6 +156,28 @@ def test_epoch_loss_is_the_mean_over_points_and_train_acc_the_final_models():
     assert list(hist.epoch) == [1, 2]
 
 
+def test_train_acc_every_measures_some_epochs_and_the_last_and_trains_the_same():
+    """Every third epoch and the last one (7) measured, NaN between; the training is the same."""
+    x, y = blobs(40)
+    nets = []
+    for every in (1, 3):
+        torch.manual_seed(0)
+        nets.append(models.MLP(10, [8], 3))
+        hist = train.fit(
+            nets[-1], x, y, epochs=7, batch_size=16, lr=0.05, generator=torch.Generator().manual_seed(1),
+            progress=False, train_acc_every=every,
+        )  # fmt: skip
+        if every == 1:
+            full = hist
+    assert list(hist.epoch[hist.train_acc.notna()]) == [3, 6, 7]
+    assert hist.train_acc.dropna().tolist() == full.train_acc.iloc[[2, 5, 6]].tolist()
+    assert hist.loss.tolist() == full.loss.tolist()
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values()))
+    for bad in (0, 1.5, True):
+        with pytest.raises(ParameterError, match="'train_acc_every' must be an int >= 1"):
+            train.fit(nets[0], x, y, epochs=1, progress=False, train_acc_every=bad)
+
+
 def test_two_layer_relu_draws_its_weights_at_fan_in_scale_from_its_generator():
     a = models.TwoLayerReLU(50, 400, generator=torch.Generator().manual_seed(3))
     b = models.TwoLayerReLU(50, 400, init_scale=1.0, generator=torch.Generator().manual_seed(3))

@@ -30,7 +30,8 @@ def plot_training(history: pd.DataFrame):
     fig, axes = plots.subplots(1, 2, width=4.2, height=3.2)
     for j, (model, h) in enumerate(history.groupby("model", sort=False)):
         axes[0, 0].plot(h.epoch, h.loss, color=f"C{j}", label=model)
-        axes[0, 1].plot(h.epoch, h.train_acc, color=f"C{j}", label=f"{model}, train")
+        measured = h.dropna(subset=["train_acc"])  # measured every few epochs
+        axes[0, 1].plot(measured.epoch, measured.train_acc, color=f"C{j}", marker=".", label=f"{model}, train")
         axes[0, 1].plot(h.epoch, h.val_acc, color=f"C{j}", ls="--", label=f"{model}, test")
         for e in h.epoch[h.lr.diff().fillna(0) != 0]:
             for ax in axes[0]:
