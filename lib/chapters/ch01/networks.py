@@ -156,6 +156,7 @@ def train_condition(
         transform=snapshots,
         generator=config.generator(cfg.seed + 2),
         progress=False,
+        train_acc_every=max(1, int(cond.epochs)),  # the chapter reads no training curve: each stage's last epoch only
         **val,
     )
     out = with_readouts(cfg, ds, cond, net)
