@@ -293,11 +293,30 @@ def test_result_sentences_follow_the_numbers():
     assert "untestable" in ch01.bound_text(snaps, 1.2, 1.3)  # a snapshot below the bound does not count
 
 
-def test_verdict_text_says_first_what_does_not_reproduce():
+def test_headline_says_first_what_does_not_reproduce():
     table = fake_table({**FLAT, "fgsm_rel": lambda a: 0.3 + 0.2 * (a - 1.9)})
-    text = ch01.verdict_text(list(rows_of(table).values()))
+    rows = list(rows_of(table).values())
+    text = ch01.headline(rows)
     assert text.startswith("Of the paper's 5 claims tested here, 1 holds, 1 does not hold and 3 are inconclusive")
-    assert text.index("Not reproduced: Under FGSM") < text.index("Reproduced: A deep MLP")
+    fgsm = next(r for r in rows if r.id == "ch01.fgsm_nonmonotonic_trained_local")
+    assert fgsm.verdict == claims.FAILS
+    assert f"\n- {fgsm.claim}: **does not hold**; {fgsm.value}." in text  # lib.claims.reproduction_lines' form
+    assert text.index("Not reproduced:") < text.index(f"- {fgsm.claim}") < text.index("Reproduced:")
+    assert text.index("Reproduced:") < text.index("- A deep MLP")
+    undecided = [r for r in rows if r.kind == claims.PAPER and r.verdict == claims.INCONCLUSIVE]
+    assert all(text.index(f"- {r.claim}") < text.index("Reproduced:") for r in undecided)  # refuted, then undecided
+    assert text.index(f"- {fgsm.claim}") < min(text.index(f"- {r.claim}") for r in undecided)
+    assert not [r for r in rows if r.kind != claims.PAPER and f"- {r.claim}" in text]  # the paper's claims only
+
+
+def test_findings_say_what_each_populations_verdicts_rest_on():
+    table = fake_table(FLAT, n_nets=6)
+    clouds = {p: cloud_of(table, p) for p in ch01.POPULATIONS}
+    lines = ch01.findings(clouds).splitlines()
+    assert len(lines) == len(clouds)
+    for line, (p, c) in zip(lines, clouds.items()):
+        assert line.startswith(f"- **{ch01.POPULATIONS[p]}**: {c.n_networks} networks, 18 (network, layer) points")
+        assert line.endswith(f"alpha {c.alpha_range[0]:.2f} to {c.alpha_range[1]:.2f}.")
 
 
 def test_trajectory_is_described_apart_from_trained_networks():

@@ -391,3 +391,24 @@ def test_evidence_conditions_are_not_the_same_run():
             (tuple(sorted((k, str(v)) for k, v in full.items() if k not in ("generator", "device"))), lr * r * r)
         )
     assert len(set(keys)) == len(keys)
+
+
+def test_findings_read_the_data_scale_and_the_figures_fit_from_the_run():
+    flips = {"rel_perp": (0.52,), "rel_par": (2.1,), "rel_perp0": (0.047,), "delta_ratio": (0.25,)}
+    flips |= {"flip_gain": (11.0, 9.0, 13.0), "grad_gain": (0.12, 0.1, 0.14)}
+    by_d = {"levels": pd.DataFrame(index=[14, 62])}
+    for col, v in (("rel_perp", -0.31), ("rel_par", 0.02), ("rel_perp0", -0.5), ("flip_gain", 0.2)):
+        by_d |= {col: v, f"{col}_lo": v - 0.1, f"{col}_hi": v + 0.1}
+    by_r = {"levels": pd.DataFrame({"rel_perp": [0.3, 0.6]}, index=[4.0, 16.0]), "rel_perp": 0.5}
+    by_r |= {"perp_over_par": 0.4, "perp_over_par_lo": 0.3, "perp_over_par_hi": 0.5}
+    reach = pd.DataFrame(
+        [("diagonal", "line", "vanilla", 4, 4), ("chessboard", "z=0.5", "vanilla", 4, 1)],
+        columns=["figure", "plane", "variant", "runs", "reached"],
+    ).set_index(["figure", "plane", "variant"])
+    cfg = _small_cfg()
+    text = ch04.findings(flips, {"d": by_d, "radius": by_r}, reach, cfg)
+    scale, fit = text.split("\n- **The two synthetic figures.** ")
+    assert scale == "- **Against the data scale.** " + ch04.scale_sentences(flips, {"d": by_d, "radius": by_r}, cfg)
+    assert fit == ch04.reach_sentences(reach, cfg)
+    assert "slope -0.31 [-0.41, -0.21] in d - k" in scale and "1 of 4 vanilla runs on z=0.5" in fit
+    assert "in the radius: it grows with the radius." in scale

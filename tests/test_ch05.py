@@ -474,3 +474,19 @@ def test_the_comparisons_table_shows_the_claims_numbers():
         assert versus.loc[(lens, "first-order distance")].gain == pytest.approx(
             rows[f"ch05.{lens}_beats_first_order"].estimate
         )
+
+
+def test_headline_names_the_claims_this_run_does_not_show_first():
+    rows = [
+        DECLARED["alpha_predicts"].interval(0.4, 0.2, 0.6),
+        DECLARED["tangent_share_predicts"].interval(-0.4, -0.6, -0.2),
+        DECLARED["perp_share_predicts"].interval(-0.1, -0.3, 0.1),
+        DECLARED["at_robust"].interval(0.5, 0.4, 0.6),
+    ]
+    assert [r.verdict for r in rows] == [claims.HOLDS, claims.FAILS, claims.INCONCLUSIVE, claims.HOLDS]
+    lines = ch05.headline(rows).splitlines()
+    assert lines[0] == "**1 of the book's 3 claims hold in this run.**" and lines[1] == "Not shown:"
+    assert lines[2].startswith(f"- {rows[1].claim}: **does not hold**; {rows[1].value}")  # refuted first
+    assert lines[3].startswith(f"- {rows[2].claim}: **inconclusive at this scale**")
+    assert lines[4:] == ["Shown:", f"- {rows[0].claim}: {rows[0].value}."]
+    assert not any(rows[3].claim in line for line in lines)  # the mechanism check is no finding

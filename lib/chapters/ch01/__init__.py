@@ -22,12 +22,12 @@ from .reading import (
     bound_text,
     class_text,
     fidelity_text,
+    findings,
+    headline,
     movement_text,
-    population_text,
     scale_text,
     summary,
     trajectory_text,
-    verdict_text,
 )
 from .smoothness import bound_split, input_alpha, intrinsic_dimension
 
@@ -71,8 +71,8 @@ __all__ = [
     "class_text",
     "bound_text",
     "trajectory_text",
-    "verdict_text",
-    "population_text",
+    "headline",
+    "findings",
     "summary",
     "plot_spectra",
     "plot_strength_curves",

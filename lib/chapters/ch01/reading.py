@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from ...claims import FAILS, HOLDS, PAPER, Claim
+from ...claims import FAILS, HOLDS, PAPER, Claim, reproduction_lines
 from ...monotonicity import side_shape
 from .alpha_trends import POPULATIONS, Cloud, trained
 from .baselines import Fidelity
@@ -126,36 +126,27 @@ def trajectory_text(traj: pd.DataFrame) -> str:
     return "Spearman(alpha, clean accuracy), " + "; ".join(parts) + "."
 
 
-def verdict_text(rows: list[Claim]) -> str:
-    """The paper's claims in one paragraph, from the verdicts: what does not reproduce first, then the rest."""
+def headline(rows: list[Claim]) -> str:
+    """The paper's claims this run does not reproduce first (refuted before undecided), with the value that shows
+    why, then those it does; the tally first."""
     paper = [r for r in rows if r.kind == PAPER]
     failed = [r for r in paper if r.verdict == FAILS]
     held = [r for r in paper if r.verdict == HOLDS]
     open_ = [r for r in paper if r.verdict not in (FAILS, HOLDS)]
-
-    def listed(rs):
-        return "; ".join(f"{r.claim} ({r.value})" for r in rs)
-
     one = {True: ("holds", "does not hold", "is"), False: ("hold", "do not hold", "are")}
-    parts = [
+    lines = [
         f"Of the paper's {len(paper)} claims tested here, {len(held)} {one[len(held) == 1][0]}, "
         f"{len(failed)} {one[len(failed) == 1][1]} and {len(open_)} {one[len(open_) == 1][2]} inconclusive at "
         "this scale."
     ]
-    if failed:
-        parts.append(f"Not reproduced: {listed(failed)}.")
-    if open_:
-        parts.append(f"Undecided: {listed(open_)}.")
-    if held:
-        parts.append(f"Reproduced: {listed(held)}.")
-    return " ".join(parts)
+    return "\n".join(lines + reproduction_lines(failed + open_, held, lambda r: r.value))
 
 
-def population_text(clouds: dict[str, Cloud]) -> str:
-    """What each population's verdicts rest on: networks, points and the alpha range they cover."""
-    return "; ".join(
-        f"{POPULATIONS[p]}: {c.n_networks} networks, {next(iter(c.trends.values())).n} (network, layer) points, "
-        f"alpha {c.alpha_range[0]:.2f} to {c.alpha_range[1]:.2f}"
+def findings(clouds: dict[str, Cloud]) -> str:
+    """What each population's alpha verdicts rest on in this run: networks, (network, layer) points, alpha range."""
+    return "\n".join(
+        f"- **{POPULATIONS[p]}**: {c.n_networks} networks, {next(iter(c.trends.values())).n} (network, layer) "
+        f"points, alpha {c.alpha_range[0]:.2f} to {c.alpha_range[1]:.2f}."
         for p, c in clouds.items()
     )
 

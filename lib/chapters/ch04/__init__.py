@@ -45,7 +45,7 @@ from .main_runs import baseline, flip_summary
 from .networks import law_ratio, make_batch, mean_ci, orthogonal_drift, per_seed_medians, point_ratios, ratio_ci
 from .optimizers import optimizer_comparison
 from .params import CHESSBOARD, DATA_SCALE, DIAGONAL, PARAMS, SWEEPS, check
-from .reading import headline, reach_sentences, scale_sentences
+from .reading import findings, headline, reach_sentences, scale_sentences
 from .scaling import RATIOS, data_scale_sweep, exponents, ratio_slopes, sweep
 from .synthetic import (
     AFFINE,
@@ -86,6 +86,7 @@ __all__ = [
     "figure_diagonal",
     "flip_summary",
     "format_duration",
+    "findings",
     "headline",
     "law_ratio",
     "make_batch",

@@ -9,7 +9,7 @@ import pandas as pd
 from ...claims import CONTROL, FAILS, HOLDS, PAPER, Claim, reproduction_lines
 from .params import CHESSBOARD, DIAGONAL
 
-__all__ = ["headline", "reach_sentences", "scale_sentences"]
+__all__ = ["findings", "headline", "reach_sentences", "scale_sentences"]
 
 
 def reach_sentences(reach: pd.DataFrame, cfg: SimpleNamespace) -> str:
@@ -107,3 +107,12 @@ def headline(rows: list[Claim], reach: pd.DataFrame, cfg: SimpleNamespace) -> st
         labels = ("Not reproduced:", "Reproduced:") if kind == PAPER else ("Not shown:", "Shown:")
         out += reproduction_lines(missed, held, lambda c: _why(c, reach, cfg), labels=labels)
     return "\n".join(out)
+
+
+def findings(flips: dict, scale: dict, reach: pd.DataFrame, cfg: SimpleNamespace) -> str:
+    """The run's reading in sentences built from its numbers: the flip distances against the data scale and the
+    untrained network (:func:`scale_sentences`), and how many networks of the two figures fit (:func:`reach_sentences`)."""
+    return (
+        f"- **Against the data scale.** {scale_sentences(flips, scale, cfg)}\n"
+        f"- **The two synthetic figures.** {reach_sentences(reach, cfg)}"
+    )

@@ -46,7 +46,7 @@ from .lenses import (
 )
 from .params import PARAMS, check
 from .population import METHOD_TITLES, METHODS, anneal_epochs, build, population, train_configuration, train_network
-from .reading import accuracy_note, findings
+from .reading import accuracy_note, findings, headline
 
 __all__ = [
     "PARAMS",
@@ -81,6 +81,7 @@ __all__ = [
     "FIRST_ORDER",
     "claims",
     "scalars",
+    "headline",
     "findings",
     "accuracy_note",
     "plot_lenses",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...claims import FAILS, HOLDS, INCONCLUSIVE, Claim
+from ...claims import CONTROL, FAILS, HOLDS, INCONCLUSIVE, Claim, reproduction_lines
 from .association import robustness_row
 from .claims import BEAT, DECLARED, PAPERS
 from .lenses import BASIS_LENSES, DIRECTED, FIRST_ORDER, LENSES, ROBUSTNESS_LABEL, SHORT
 from .population import METHOD_TITLES, METHODS
 
-__all__ = ["READING", "HOLD_WORD", "findings", "accuracy_note"]
+__all__ = ["READING", "HOLD_WORD", "headline", "findings", "accuracy_note"]
 
 READING = {HOLDS: "supports", FAILS: "weakens", INCONCLUSIVE: "neither supports nor weakens"}
 HOLD_WORD = {HOLDS: "holds", FAILS: "is reversed", INCONCLUSIVE: "is not resolved"}
@@ -19,6 +19,16 @@ BEATS = {HOLDS: "beats", FAILS: "does worse than", INCONCLUSIVE: "is not told ap
 
 def _count(rows: list[Claim], ids: list[str], verdict: str) -> int:
     return sum(1 for c in rows if c.id in ids and c.verdict == verdict)
+
+
+def headline(rows: list[Claim]) -> str:
+    """The book's claims this run does not show first (refuted before undecided), with their values, then those it
+    shows. Every claim of the chapter is the book's; the mechanism check is left out."""
+    mine = [c for c in rows if c.kind == CONTROL]
+    held = [c for c in mine if c.verdict == HOLDS]
+    missed = sorted((c for c in mine if c.verdict != HOLDS), key=lambda c: c.verdict != FAILS)
+    lines = [f"**{len(held)} of the book's {len(mine)} claims hold in this run.**"]
+    return "\n".join(lines + reproduction_lines(missed, held, lambda c: c.value, labels=("Not shown:", "Shown:")))
 
 
 def findings(
