@@ -127,18 +127,16 @@ REPLICATED = (
     NO_NULL,
 )
 RULE = (
-    f"Per claim and condition (a dataset or setting) the runs' decision statistics are pooled over seeds, the "
-    f"seed being the unit (a random-effects mean with a Hartung–Knapp {LEVEL:.0%} interval; correlations on "
-    f"Fisher's z, ratios on the log scale), and the claim **holds** there when the interval lies beyond the "
-    f"smallest effect of interest (SESOI) it declared, in the predicted direction, is the **opposite** beyond "
-    f"it the other way, shows **no effect** inside null ± SESOI, is **weak** when it excludes the null but not "
-    f"the SESOI (**{WEAK_OPPOSITE}** on the other side), and is **inconclusive** otherwise (**not measured** "
-    f"when {THRESHOLD:.0%} of the runs have no estimate). "
-    f"Across conditions a claim gets the verdict every condition gives, else **depends on the data** with "
-    f"each condition's verdict named (runs of different conditions are never pooled, not even for a claim "
-    f"the book declares general, which is then flagged), with fewer than {MIN_REPLICATIONS} runs in a "
-    f"condition it has **too few replications**, and without a declared SESOI it reads **{NO_SESOI}**: no "
-    f"undeclared margin decides."
+    f"Per claim and condition (a dataset or setting) the runs are pooled over seeds, the seed being the unit (a "
+    f"random-effects mean with a Hartung–Knapp {LEVEL:.0%} interval), and the claim **holds** there when the "
+    f"interval lies beyond its declared smallest effect of interest (SESOI) in the predicted direction, is the "
+    f"**opposite** beyond it the other way, shows **no effect** inside null ± SESOI, is **weak** when it "
+    f"excludes the null but not the SESOI (**{WEAK_OPPOSITE}** on the other side), **inconclusive** otherwise, "
+    f"and **not measured** when {THRESHOLD:.0%} of the runs have no estimate. "
+    f"Across conditions a claim gets the verdict every condition gives, else **depends on the data**, each "
+    f"condition's verdict named (runs of different conditions are never pooled, even for a claim declared "
+    f"general), with **too few replications** below {MIN_REPLICATIONS} runs in a condition and **{NO_SESOI}** "
+    f"where no SESOI was declared: no undeclared margin decides."
 )
 
 # The old rule, kept as a column for reference: a condition's verdict by the share of its runs that vote for it.
@@ -1246,76 +1244,81 @@ def power_table(
 
 
 FOREST_FONT = 9  # points: the smallest text of a figure at book width
+FOREST_PER_ROW, FOREST_MAX_PER_ROW = 2, 3  # forest panels a row on the Evidence page, and at most (lib.plots')
+# A forest panel's layout, in inches: a line of a condition's label, a run's row, the pooled row (with the
+# space around it), the space between conditions; and the panel's frame (title, axis and its label).
+LINE_IN, RUN_IN, POOLED_IN, BLOCK_GAP_IN, FRAME_IN = 0.17, 0.09, 0.3, 0.22, 1.2
 
 
-def forest(
-    claim_id: str,
-    out: str | Path | None = None,
-    *,
-    ledger: pd.DataFrame | None = None,
-    declarations: pd.DataFrame | None = None,
-    width: float = 6.4,
-    level: float = LEVEL,
-    min_replications: int = MIN_REPLICATIONS,
-) -> Any:
-    """A forest plot of one claim: per condition its runs with their own intervals, the pooled estimate
-    with its Hartung-Knapp interval (a diamond), the band null +- SESOI shaded and the null as a line.
+def short_conditions(labels: Iterable[str]) -> dict[str, str]:
+    """Condition labels without the parts every one of them shares (``"digits · quick"`` and
+    ``"fashion-mnist · quick"`` -> ``"digits"``, ``"fashion-mnist"``); a single label keeps its dataset."""
+    labels = list(dict.fromkeys(labels))
+    parts = {label: label.split(" · ") for label in labels}
+    common = set.intersection(*(set(p) for p in parts.values())) if len(labels) > 1 else set()
+    out = {}
+    for label, p in parts.items():
+        kept = [x for x in p if x not in common] or p[:1]
+        out[label] = " · ".join(kept)
+    return out
 
-    On the statistic's own axis (a log axis for ratios). ``ledger`` and ``declarations``
-    default to those in ``out``. Returns the matplotlib figure; every text is at least
-    :data:`FOREST_FONT` points at ``width`` inches.
-    """
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
+
+def short_statistic(statistic: str, limit: int = 70) -> str:
+    """A claim's statistic as an axis label: its run-time fields elided, up to its first ``;`` or
+    parenthesised aside, at most ``limit`` characters."""
+    text = re.sub(r"\{[^}]*\}", "…", statistic or "").strip()  # a run's own numbers: not one value here
+    text = re.split(r";| \(", text, maxsplit=1)[0].strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _forest_panel(
+    ax: Any,
+    rows: pd.DataFrame,
+    pooled: pd.DataFrame,
+    decl: Mapping[str, Any],
+    names: Mapping[str, str],
+    chars: int = 40,
+) -> None:
+    """One claim's forest on ``ax``: per condition (``pooled``: its rows of conditions.csv by label) its runs
+    with their own intervals, the pooled estimate and interval, null ± SESOI shaded and the null dashed;
+    each condition named (``names``) with its verdict above its runs, in lines of at most ``chars`` characters."""
+    from matplotlib.ticker import MaxNLocator
 
     from . import plots
 
-    ledger = read(LEDGER, out) if ledger is None else ledger
-    if declarations is None:
-        declarations = read_declarations(out)
-    rows = None if ledger is None else ledger[ledger.claim_id == claim_id]
-    if rows is None or rows.empty:
-        raise EvidenceError(f"claim {claim_id!r} is not in the ledger")
-    declared = declarations_by_id(declarations).get(claim_id)
-    decl = claim_declaration(rows, declared)
     scale, sesoi = decl["scale"], decl["sesoi"]
-    pooled, verdict_row = aggregate(rows, level=level, min_replications=min_replications, declarations=declarations)
-    pooled = pooled.set_index("condition")
-    groups = list(rows.groupby("condition", sort=False))
-    lines = sum(len(g) + 2 for _, g in groups)
-    fig, axes = plots.subplots(1, 1, width=width, height=1.3 + 0.2 * lines)
-    ax = axes[0, 0]
-    y, ticks, labels, seen = 0.0, [], [], [*rows.estimate, *pooled.pooled_lo, *pooled.pooled_hi, *pooled.null]
-    for cond, g in groups:
+    y, seen = 0.0, [*rows.estimate, *pooled.pooled_lo, *pooled.pooled_hi, *pooled.null]
+    for cond, g in rows.groupby("condition", sort=False):  # y in inches from the top, as _forest_height has it
         c = pooled.loc[cond]
-        null, verdict = float(c["null"]), c["verdict"]
-        top = y
+        null, top = float(c["null"]), y
+        label = _forest_label(names.get(cond, cond), c["verdict"], chars)
+        ax.text(
+            0.01,
+            y,
+            label,
+            transform=ax.get_yaxis_transform(),
+            fontsize=FOREST_FONT,
+            fontweight="bold",
+            va="top",
+            clip_on=True,
+            in_layout=False,  # inside the panel: wrapped to its width, never widening the figure
+        )
+        y -= LINE_IN * (label.count("\n") + 1) + RUN_IN
         for r in g.sort_values("seed", kind="stable").itertuples():
             if math.isfinite(r.estimate):  # the run's interval as a segment: it need not contain its estimate
                 if math.isfinite(r.lo + r.hi):
-                    ax.plot([r.lo, r.hi], [y, y], color="0.35", lw=1)
-                ax.plot([r.estimate], [y], "o", ms=4, color="0.35")
-            ticks.append(y)
-            labels.append(f"seed {r.seed}" + ("" if math.isfinite(r.estimate) else " (no estimate)"))
-            y -= 1
+                    ax.plot([r.lo, r.hi], [y, y], color="0.55", lw=0.8)
+                ax.plot([r.estimate], [y], "o", ms=2.5, color="0.35")
+            y -= RUN_IN
+        y -= POOLED_IN / 2 - RUN_IN
         m, lo, hi = float(c["pooled"]), float(c["pooled_lo"]), float(c["pooled_hi"])
         if math.isfinite(m):
             if math.isfinite(lo + hi):
                 ax.plot([lo, hi], [y, y], color="C0", lw=2.2)
-            ax.plot([m], [y], "D", ms=7, color="C0")
-        ticks.append(y)
-        labels.append(f"pooled: {verdict}")
-        ax.text(
-            0.005,
-            top + 0.9,
-            cond,
-            transform=ax.get_yaxis_transform(),
-            fontsize=FOREST_FONT,
-            fontweight="bold",
-            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0, "alpha": 0.85},
-        )
+            ax.plot([m], [y], "D", ms=6, color="C0")
+        y -= POOLED_IN / 2
         if math.isfinite(null):
-            span = (top + 0.5, y - 0.5)
+            span = (top - LINE_IN * (label.count("\n") + 1), y)
             if math.isfinite(sesoi):
                 try:
                     b_lo, b_hi = pooling.from_scale(pooling.band(null, sesoi, scale), scale)
@@ -1324,35 +1327,135 @@ def forest(
                 except ValueError:
                     pass
             ax.plot([null, null], span, color="0.2", lw=1, ls="--", zorder=1)
-        y -= 2
+        y -= BLOCK_GAP_IN
     # The view spans the estimates, pooled intervals and band; a run's wider interval runs off its edge.
     seen = np.asarray([v for v in seen if math.isfinite(v) and (scale != claims.LOG or v > 0)], dtype=float)
+    axis_scale = scale if scale == claims.LOG else claims.IDENTITY
     if scale == claims.LOG:
         ax.set_xscale("log")
         plots.log_ticks(ax.xaxis)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
     if len(seen):
-        lo, hi = pooling.to_scale([seen.min(), seen.max()], scale if scale == claims.LOG else claims.IDENTITY)
+        lo, hi = pooling.to_scale([seen.min(), seen.max()], axis_scale)
         pad = 0.08 * (hi - lo) if hi > lo else 0.1 * max(abs(lo), 1.0)
-        ax.set_xlim(*pooling.from_scale([lo - pad, hi + pad], scale if scale == claims.LOG else claims.IDENTITY))
-    ax.set_yticks(ticks, labels)
-    ax.set_ylim(y + 1.2, 1.6)
+        ax.set_xlim(*pooling.from_scale([lo - pad, hi + pad], axis_scale))
+    else:
+        ax.text(0.5, 0.5, NOT_MEASURED, transform=ax.transAxes, ha="center", va="center", fontsize=FOREST_FONT)
+        ax.set_xticks([])
+    ax.set_ylim(y + BLOCK_GAP_IN / 2, 0.05)
+    ax.set_yticks([])
     ax.grid(axis="y", visible=False)
     ax.tick_params(labelsize=FOREST_FONT)
-    statistic = (declared or {}).get("statistic") or "the claim's statistic"
-    statistic = re.sub(r"\{[^}]*\}", "…", statistic)  # a run's own numbers in the wording: not one value here
-    ax.set_xlabel(textwrap.fill(statistic, 64), fontsize=FOREST_FONT)
-    overall = verdict_row.replicated.iloc[0]
-    title = f"{claim_id}: {overall}"
-    ax.set_title(title, fontsize=FOREST_FONT + 1, loc="left")
+
+
+def _forest_label(name: str, verdict: str, chars: int) -> str:
+    """A condition's label in a forest panel: its name and verdict in lines of at most ``chars`` characters."""
+    return textwrap.fill(f"{name}: {verdict}", chars, break_on_hyphens=False)
+
+
+def _forest_height(rows: pd.DataFrame, verdicts: Mapping[str, str], names: Mapping[str, str], chars: int) -> float:
+    """The height in inches of one claim's forest panel (:func:`_forest_panel`), its frame included."""
+    height = FRAME_IN
+    for cond, g in rows.groupby("condition", sort=False):
+        lines = _forest_label(names.get(cond, cond), verdicts.get(cond, ""), chars).count("\n") + 1
+        height += LINE_IN * lines + RUN_IN * len(g) + POOLED_IN + BLOCK_GAP_IN
+    return height
+
+
+def _title(claim_id: str, verdict: str, width: int) -> str:
+    """A panel's title: the claim id, broken after an underscore where it is wider than ``width`` characters,
+    then its verdict."""
+    lines, line = [], ""
+    for part in re.split(r"(?<=_)", claim_id):
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = ""
+        line += part
+    return "\n".join([*lines, line, verdict])
+
+
+def forests(
+    claim_ids: Iterable[str],
+    out: str | Path | None = None,
+    *,
+    ledger: pd.DataFrame | None = None,
+    declarations: pd.DataFrame | None = None,
+    per_row: int = FOREST_PER_ROW,
+    width: float | None = None,
+    title: str = "",
+    level: float = LEVEL,
+    min_replications: int = MIN_REPLICATIONS,
+) -> Any:
+    """Forest plots of several claims, one panel each, ``per_row`` (at most three) a row: per condition the
+    claim's runs with their own intervals, the pooled estimate with its Hartung-Knapp interval (a diamond),
+    the band null +- SESOI shaded and the null as a dashed line, on the statistic's own axis (a log axis
+    for ratios), each condition named with its verdict.
+
+    ``ledger`` and ``declarations`` default to those in ``out``; ``title`` is the figure's. Returns the
+    matplotlib figure, ``width`` inches wide (default: the book's column); every text is at least
+    :data:`FOREST_FONT` points.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from . import plots
+
+    width = plots.COLUMN_IN - 0.3 if width is None else width
+
+    ids = list(dict.fromkeys(claim_ids))
+    if not ids:
+        raise EvidenceError("forests needs at least one claim id")
+    if not 1 <= per_row <= FOREST_MAX_PER_ROW:
+        raise ValueError(f"per_row must be 1 to {FOREST_MAX_PER_ROW}, got {per_row!r}")
+    ledger = read(LEDGER, out) if ledger is None else ledger
+    if declarations is None:
+        declarations = read_declarations(out)
+    rows = None if ledger is None else ledger[ledger.claim_id.isin(ids)]
+    missing = [i for i in ids if rows is None or i not in set(rows.claim_id)]
+    if missing:
+        raise EvidenceError(f"claim {missing[0]!r} is not in the ledger")
+    conditions, verdicts = aggregate(rows, level=level, min_replications=min_replications, declarations=declarations)
+    declared = declarations_by_id(declarations)
+    names = short_conditions(rows.condition)
+    k = min(per_row, len(ids))
+    panel = width / k
+    chars = int(panel * 72 / (0.55 * (FOREST_FONT + 1)))  # characters of the title's size a panel holds
+    label_chars = int(0.9 * panel * 72 / (0.62 * FOREST_FONT))  # of a condition's bold label
+    by_condition = {cid: dict(zip(g.condition, g.verdict)) for cid, g in conditions.groupby("claim_id", sort=False)}
+    heights = [_forest_height(rows[rows.claim_id == i], by_condition[i], names, label_chars) for i in ids]
+    rows_in = [max(heights[r * k : (r + 1) * k]) for r in range(math.ceil(len(ids) / k))]
+    fig, axes = plots.subplots(
+        len(rows_in), k, width=panel, height=float(np.mean(rows_in)), gridspec_kw={"height_ratios": rows_in}
+    )
+    verdict_of = dict(zip(verdicts.id, verdicts.replicated))
+    for n, ax in enumerate(axes.flat):
+        if n >= len(ids):
+            ax.set_visible(False)
+            continue
+        cid = ids[n]
+        one = rows[rows.claim_id == cid]
+        decl = claim_declaration(one, declared.get(cid))
+        pooled = conditions[conditions.claim_id == cid].set_index("condition")
+        _forest_panel(ax, one, pooled, decl, names, label_chars)
+        statistic = short_statistic((declared.get(cid) or {}).get("statistic") or "the claim's statistic")
+        ax.set_xlabel(textwrap.fill(statistic, max(20, int(chars * 1.1))), fontsize=FOREST_FONT)
+        ax.set_title(_title(cid, verdict_of.get(cid, ""), chars), fontsize=FOREST_FONT + 1, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=FOREST_FONT + 2)
     handles = [
-        Line2D([], [], marker="o", color="0.35", ls="-", lw=1, ms=4, label="run (its own 95% interval)"),
-        Line2D([], [], marker="D", color="C0", ls="-", lw=2.2, ms=7, label=f"pooled (Hartung–Knapp {level:.0%})"),
+        Line2D([], [], marker="o", color="0.35", ls="-", lw=0.8, ms=2.5, label="run (its own 95% interval)"),
+        Line2D([], [], marker="D", color="C0", ls="-", lw=2.2, ms=6, label=f"pooled (Hartung–Knapp {level:.0%})"),
         Line2D([], [], color="0.2", ls="--", lw=1, label="null"),
+        Patch(color="0.88", label="null ± SESOI"),
     ]
-    if math.isfinite(sesoi):
-        handles.append(Patch(color="0.88", label="null ± SESOI"))
     fig.legend(handles=handles, fontsize=FOREST_FONT, loc="outside lower center", ncol=2)
     return fig
+
+
+def forest(claim_id: str, out: str | Path | None = None, *, width: float = 6.4, **kw: Any) -> Any:
+    """The forest plot of one claim (:func:`forests` of that claim alone), ``width`` inches wide."""
+    return forests([claim_id], out, per_row=1, width=width, **kw)
 
 
 # ---------------------------------------------------------- re-running a point

@@ -16,26 +16,240 @@ import pandas as pd
 
 from . import claims, config, evidence
 
-# The Evidence heat table's columns a reader looks for first: right after the claim
-KEY_COLUMNS = ("replicated verdict", "n")
+# ------------------------------------------------------------------ the Evidence page
+
+NOT_RUN = "not run"  # a condition a claim's chapter was not run in: a blank, light grey cell
+NOT_RUN_STYLE = "background-color:#f2f4f7;color:#667085"
+# The Evidence page's tables, per chapter: the paper's claims, then the book's controls; mechanism checks in a line.
+EVIDENCE_TABLES = ((claims.PAPER, "The paper's claims"), (claims.CONTROL, "The book's controls"))
+CHECKS_LINE = "Mechanism checks (identities any correct implementation shows, asserted in the chapter; not findings)"
 
 
-def key_columns_first(table: pd.DataFrame, key: tuple[str, ...] = KEY_COLUMNS) -> pd.DataFrame:
-    """``table`` with the ``key`` columns it has moved to the front, the others after them in their order."""
-    first = [c for c in key if c in table.columns]
-    return table[first + [c for c in table.columns if c not in first]]
+@dataclass(frozen=True)
+class Block:
+    """HTML set in the page's text (a Markdown output, one HTML block), not in an output box: the Evidence page's
+    tables are as narrow as the page and as long as they are, never cut by a box that scrolls."""
+
+    html: str
+    text: str
+
+    def _repr_markdown_(self) -> str:
+        return re.sub(r"\s*\n\s*", " ", self.html)  # a blank line would end the HTML block
+
+    def __repr__(self) -> str:
+        return self.text
 
 
-def heat(out: str | Path | None = None) -> Any:
-    """The Evidence page's heat table (:func:`lib.evidence.heat`) with the replicated verdict and ``n``
-    next to the claim, where a 1280-pixel page shows them without scrolling sideways; None without a ledger."""
-    conditions, verdicts = evidence.read(evidence.CONDITIONS, out), evidence.read(evidence.VERDICTS, out)
-    if conditions is None or verdicts is None or verdicts.empty:
+def _evidence_tables(out: str | Path | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None] | None:
+    """verdicts.csv and conditions.csv of ``out`` (default: the committed evidence) and claims.csv, or None
+    without a ledger."""
+    verdicts, conditions = evidence.read(evidence.VERDICTS, out), evidence.read(evidence.CONDITIONS, out)
+    if verdicts is None or conditions is None or verdicts.empty:
         return None
-    table = key_columns_first(evidence.matrix(conditions, verdicts))
-    styler = evidence.heat_table(table, evidence.not_measured_cells(conditions, verdicts, table))
-    verdict = [c for c in KEY_COLUMNS[:1] if c in table.columns]
-    return styler.set_properties(subset=verdict, **{"min-width": "11em", "text-align": "left"})
+    return verdicts, conditions, evidence.read_declarations(out)
+
+
+def _kinds(verdicts: pd.DataFrame, declarations: pd.DataFrame | None) -> pd.Series:
+    """Each claim's kind: as its runs recorded it, else as ``claims.csv`` declares it."""
+    declared = {} if declarations is None else dict(zip(declarations.id, declarations.kind))
+    return pd.Series(
+        [
+            k if isinstance(k, str) and k and not k.startswith("mixed") else declared.get(i, "")
+            for i, k in zip(verdicts.id, verdicts.kind)
+        ],
+        index=verdicts.index,
+    )
+
+
+def _sections(chapter: str) -> dict[str, str]:
+    """The MyST label of the section that tests each of ``chapter``'s declared claims (none for an unknown chapter)."""
+    try:
+        return {d.id: d.section for d in chapter_declarations(chapter) if getattr(d, "section", "")}
+    except (ValueError, ModuleNotFoundError, AttributeError):
+        return {}
+
+
+def _runs(n: list[int]) -> str:
+    """A claim's replications: ``"2 × 5"`` (conditions × seeds), or ``"9 in 2"`` when the conditions differ."""
+    return f"{len(n)} × {n[0]}" if len(set(n)) == 1 else f"{sum(n)} in {len(n)}"
+
+
+CELL = "padding:0.4em 0.5em;vertical-align:top;border-top:1px solid #eaecf0;text-align:left"
+
+
+def _condition_line(name: str, row: Mapping[str, Any] | None) -> str:
+    """A claim in one condition: its name, the pooled estimate [95% interval] and the verdict there; a condition
+    its chapter was not run in reads ``not run`` on light grey."""
+    if row is None:
+        return f'<div class="not-run" style="{NOT_RUN_STYLE};padding:0 0.3em">{html.escape(name)}: {NOT_RUN}</div>'
+    m, lo, hi = (_number(row.get(k)) for k in ("pooled", "pooled_lo", "pooled_hi"))
+    value = (
+        "no estimate"
+        if not math.isfinite(m)
+        else claims.fmt(m, (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else None, 2)
+    )
+    return (
+        f'<div class="condition">{html.escape(name)}: <span style="white-space:nowrap">{html.escape(value)}</span> '
+        f"{verdict_chip(str(row['verdict']))}</div>"
+    )
+
+
+def evidence_table(
+    verdicts: pd.DataFrame,
+    conditions: pd.DataFrame,
+    stale: Mapping[str, bool],
+    href: Mapping[str, str],
+    labels: list[str] | None = None,
+) -> str:
+    """One table of the Evidence page, as narrow as the page: per claim (``verdicts``' rows, in order) its id and
+    statement linked to its chapter section (``href``), its replicated verdict (coloured, flagged ``stale``), its
+    runs (conditions × seeds) and, in every condition of ``conditions``, the pooled estimate [95% interval] and
+    the verdict there (``not run`` where the claim was not run). ``labels``: the conditions to show, in order
+    (default: those of ``conditions``)."""
+    labels = list(dict.fromkeys(conditions.condition)) if labels is None else labels
+    names = evidence.short_conditions(labels)
+    by = {(r["claim_id"], r["condition"]): r for r in conditions.to_dict("records")}
+    rows = []
+    for v in verdicts.to_dict("records"):
+        cid = v["id"]
+        text = BOOK_PREFIX.sub("", v["claim"] if isinstance(v["claim"], str) else "")
+        n = [int(r["n"]) for (c, _), r in by.items() if c == cid]
+        rows.append(
+            f'<tr><td class="claim" style="{CELL}">'
+            f'<a href="{html.escape(href.get(cid, "#"))}"><code>{html.escape(cid)}</code></a><br>{html.escape(text)}</td>'
+            f'<td class="verdict" style="{CELL}">{verdict_chip(str(v["replicated"]), bool(stale.get(cid)))}</td>'
+            f'<td class="runs" style="{CELL};white-space:nowrap">{_runs(n)}</td>'
+            f'<td class="conditions" style="{CELL};font-size:0.92em">'
+            + "".join(_condition_line(names[c], by.get((cid, c))) for c in labels)
+            + "</td></tr>"
+        )
+    head = "".join(
+        f'<th class="{cls}" style="{CELL};border-top:none;width:{width}">{text}</th>'
+        for cls, text, width in (
+            ("claim", "claim", "34%"),
+            ("verdict", "verdict", "9.5em"),
+            ("runs", "n", "3.5em"),
+            ("conditions", "per condition: pooled estimate [95% interval], verdict", "auto"),
+        )
+    )
+    return (
+        '<table class="evidence-claims" style="width:100%;border-collapse:collapse;font-size:0.9em">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _checks_line(verdicts: pd.DataFrame, conditions: pd.DataFrame, named: bool = True) -> str:
+    """How many mechanism checks hold in every run; with ``named``, the others with their share of runs that
+    hold in each condition where it falls short."""
+    if verdicts.empty:
+        return ""
+    short = {}
+    for cid in verdicts.id:
+        c = conditions[conditions.claim_id == cid]
+        names = evidence.short_conditions(c.condition)
+        where = [
+            f"{r.share_holds:.0%} of its runs on {names[r.condition]}" for r in c.itertuples() if r.share_holds < 1
+        ]
+        if where:
+            short[cid] = f"{cid} holds in " + ", ".join(where)
+    line = f"{CHECKS_LINE}: {len(verdicts) - len(short)} of {len(verdicts)} hold in every run"
+    return line + ("; " + "; ".join(short.values()) if named and short else "") + "."
+
+
+def paper_evidence(chapter: str, out: str | Path | None = None, notebook_dir: str | Path = evidence.BOOK) -> Block:
+    """A chapter's part of the Evidence page: its paper claims, then the book's controls, each with its replicated
+    verdict, runs and per condition the pooled estimate and verdict (:func:`evidence_table`), the mechanism
+    checks in one line, and the claims declared since the recording; stale evidence flagged."""
+    tables = _evidence_tables(out)
+    if tables is None:
+        return Block("<p>No evidence is recorded yet.</p>", "No evidence is recorded yet.")
+    verdicts, conditions, declarations = tables
+    mine = verdicts[verdicts.chapter == chapter]
+    if mine.empty:
+        text = f"The ledger holds no run of {chapter}."
+        return Block(f"<p>{html.escape(text)}</p>", text)
+    kinds = _kinds(mine, declarations)
+    stale = dict(zip(mine.id, evidence.stale_column(mine, notebook_dir)))
+    page = str(mine.notebook.iloc[0]).replace(".ipynb", ".html")
+    sections = _sections(chapter)
+    href = {cid: page + (f"#{sections[cid]}" if cid in sections else "") for cid in mine.id}
+    parts, text = [], []
+    if any(stale.values()):
+        parts.append(f'<p class="evidence-stale" style="color:#b54708">{STALE_NOTE}</p>')
+        text.append(re.sub(r"<[^>]+>", "", STALE_NOTE))
+    labels = list(dict.fromkeys(conditions[conditions.claim_id.isin(mine.id)].condition))  # the chapter's
+    for kind, title in EVIDENCE_TABLES:
+        rows = mine[kinds == kind]
+        if rows.empty:
+            continue
+        c = conditions[conditions.claim_id.isin(rows.id)]
+        parts.append(f"<p><strong>{html.escape(title, quote=False)}</strong> ({tally(list(rows.replicated))})</p>")
+        parts.append(evidence_table(rows, c, stale, href, labels))
+        text.append(f"{title}: " + "; ".join(f"{i} {v}" for i, v in zip(rows.id, rows.replicated)))
+    checks = mine[kinds == claims.CHECK]
+    line = _checks_line(checks, conditions)
+    if line:
+        parts.append(f'<p class="mechanism-checks">{html.escape(line)}</p>')
+        text.append(line)
+    if declarations is not None:
+        new = [i for i, ch in zip(declarations.id, declarations.chapter) if ch == chapter and i not in set(mine.id)]
+        if new:
+            note = (
+                f"Declared by the chapter but not in the ledger yet ({len(new)}; `make evidence` records them): "
+                + ", ".join(new)
+                + "."
+            )
+            parts.append(f'<p class="evidence-unrecorded" style="font-size:0.9em">{html.escape(note)}</p>')
+            text.append(note)
+    return Block("".join(parts), "\n".join(text))
+
+
+def evidence_overview(out: str | Path | None = None, notebook_dir: str | Path = evidence.BOOK) -> Block:
+    """The Evidence page's first lines after the rule: stale evidence first, then the tallies of the papers'
+    claims, the book's controls and the mechanism checks."""
+    tables = _evidence_tables(out)
+    if tables is None:
+        return Block(evidence.summary(out), evidence.summary(out))
+    verdicts, conditions, declarations = tables
+    kinds = _kinds(verdicts, declarations)
+    stale = sorted({ch for ch, s in zip(verdicts.chapter, evidence.stale_column(verdicts, notebook_dir)) if s})
+    lines = []
+    for kind, title in ((claims.PAPER, "The papers' claims"), (claims.CONTROL, "The book's controls")):
+        v = list(verdicts[kinds == kind].replicated)
+        if v:
+            lines.append(f"{title}: {len(v)}, of which {tally(v)}.")
+    checks = _checks_line(verdicts[kinds == claims.CHECK], conditions, named=False)
+    if checks:
+        lines.append(checks)
+    body = "".join(f"<p>{html.escape(x)}</p>" for x in lines)
+    if stale:
+        warning = (
+            f"{', '.join(stale)} {'was' if len(stale) == 1 else 'were'} recorded with other code than the chapter "
+            "runs now (the code it executes, or its notebook, changed since): the verdicts below describe that code. "
+            "<code>make evidence</code> re-records the stale chapters only."
+        )
+        body = (
+            '<div class="admonition warning"><p class="admonition-title">Stale evidence</p>'
+            f"<p>{warning}</p></div>" + body
+        )
+        lines.insert(0, "Stale evidence: " + re.sub(r"<[^>]+>", "", warning))
+    return Block(body, "\n".join(lines))
+
+
+def forest_figure(chapter: str, out: str | Path | None = None) -> Any:
+    """The forest plots of a chapter's paper claims and the book's controls (:func:`lib.evidence.forests`), two
+    panels a row; None when the ledger holds none."""
+    tables = _evidence_tables(out)
+    if tables is None:
+        return None
+    verdicts, _, declarations = tables
+    mine = verdicts[verdicts.chapter == chapter]
+    kinds = _kinds(mine, declarations)
+    ids = [i for kind, _ in EVIDENCE_TABLES for i in mine[kinds == kind].id]
+    if not ids:
+        return None
+    title = f"Chapter {int(chapter[2:])}: the replications of {len(ids)} claim{'s' * (len(ids) != 1)}"
+    return evidence.forests(ids, out, title=title)
 
 
 # ------------------------------------------------------------------ the banner at the top of an image chapter

@@ -361,9 +361,13 @@ def test_forest_plot_is_readable(tmp_path):
     fig.canvas.draw()
     texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
     assert texts and min(t.get_fontsize() for t in texts) >= evidence.FOREST_FONT
-    labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels.count("pooled: holds") == 1 and labels.count("pooled: opposite") == 1 and "seed 4" in labels
-    assert ax.get_title(loc="left") == "ch01.a: depends on the data"
+    labels = [t.get_text() for t in ax.texts]  # each condition named with its verdict, the common "quick" left out
+    assert labels == ["digits: holds", "fashion-mnist: opposite"]
+    assert ax.get_title(loc="left") == "ch01.a\ndepends on the data" and ax.get_xlabel() == "a statistic"
+    diamonds = [line for line in ax.lines if line.get_marker() == "D"]
+    pooled = evidence.read(evidence.CONDITIONS, tmp_path).query("claim_id == 'ch01.a'").pooled
+    assert [d.get_xdata()[0] for d in diamonds] == pytest.approx(list(pooled))  # one per condition, at its estimate
+    assert sum(line.get_marker() == "o" for line in ax.lines) == 10  # every run
     assert any(t.get_text() == "null ± SESOI" for t in fig.legends[0].get_texts())
     assert fig.get_size_inches()[0] <= 6.5
     with pytest.raises(evidence.EvidenceError, match="not in the ledger"):
@@ -371,6 +375,42 @@ def test_forest_plot_is_readable(tmp_path):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_forests_put_claims_in_panels_at_most_three_a_row(tmp_path):
+    import matplotlib.pyplot as plt
+
+    evidence.write_declarations(tmp_path, hand_declarations())
+    evidence.write(hand_ledger(), tmp_path)
+    fig = evidence.forests(["ch01.a", "ch01.b", "ch01.a"], tmp_path, per_row=3, title="two claims")
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 2 and fig.get_suptitle() == "two claims"  # a claim named twice is drawn once
+    assert [ax.get_title(loc="left").split("\n")[0] for ax in shown] == ["ch01.a", "ch01.b"]
+    fig = evidence.forests(["ch01.a", "ch01.b"], tmp_path, per_row=1)
+    assert len(fig.axes) == 2 and fig.axes[0].get_position().y0 > fig.axes[1].get_position().y1  # one a row
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match="per_row must be 1 to 3"):
+            evidence.forests(["ch01.a"], tmp_path, per_row=bad)
+    with pytest.raises(evidence.EvidenceError, match="at least one claim"):
+        evidence.forests([], tmp_path)
+    plt.close("all")
+
+
+def test_short_condition_labels_and_statistics():
+    assert evidence.short_conditions(["digits · quick", "fashion-mnist · quick"]) == {
+        "digits · quick": "digits",
+        "fashion-mnist · quick": "fashion-mnist",
+    }
+    four = ["synthetic · d=64 · k=2 · quick", "synthetic · d=64 · k=8 · quick", "synthetic · d=256 · k=2 · quick"]
+    assert list(evidence.short_conditions(four).values()) == ["d=64 · k=2", "d=64 · k=8", "d=256 · k=2"]
+    assert evidence.short_conditions(["digits · quick"]) == {"digits · quick": "digits · quick"}
+    assert evidence.short_statistic("Spearman(alpha, accuracy) over {n} networks; estimate: rho") == (
+        "Spearman(alpha, accuracy) over … networks"
+    )
+    assert evidence.short_statistic("test accuracy, local minus pixels (paired bootstrap)") == (
+        "test accuracy, local minus pixels"
+    )
+    assert len(evidence.short_statistic("x" * 200)) == 70
 
 
 def test_power_table_from_the_recorded_spreads():

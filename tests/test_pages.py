@@ -13,23 +13,127 @@ from lib import evidence, pages
 BOOK = Path(__file__).resolve().parent.parent / "book"
 
 
-def test_key_columns_come_first_the_others_keep_their_order():
-    table = pd.DataFrame([[1, 2, 3, 4]], columns=["a", "n", "b", "replicated verdict"])
-    assert list(pages.key_columns_first(table).columns) == ["replicated verdict", "n", "a", "b"]
-    assert list(pages.key_columns_first(table[["a", "b"]]).columns) == ["a", "b"]
+# ------------------------------------------------------------------ the Evidence page
+
+EVIDENCE_HEX = "ab" * 32
 
 
-def test_heat_is_the_evidence_heat_table_with_the_verdict_first():
-    shown, original = pages.heat(), evidence.heat()
-    if original is None:
-        pytest.skip("no evidence ledger recorded")
-    assert list(shown.data.columns[:2]) == ["replicated verdict", "n"]
-    assert sorted(shown.data.columns) == sorted(original.data.columns)
-    pd.testing.assert_frame_equal(shown.data[original.data.columns], original.data)
+def _evidence_ledger(tmp_path: Path) -> dict[str, str]:
+    """The ledger of a planted chapter 1 in ``tmp_path``, recorded with other code than the chapter's: a paper
+    claim holding on digits and fashion, a control run on digits only, a mechanism check that fails in one
+    fashion run, and a declared claim with no runs yet. Returns the ids."""
+    from lib import claims
+
+    paper = next(d for d in pages.chapter_declarations("ch01") if d.kind == claims.PAPER and d.section)
+    ids = {"paper": paper.id, "control": "ch01.planted_control", "check": "ch01.planted_check", "new": "ch01.later"}
+    records = []
+    for dataset in ("digits", "fashion-mnist"):
+        for seed in range(5):
+            found = {
+                ids["paper"]: (claims.PAPER, 2.0 + 0.1 * seed),
+                ids["check"]: (claims.CHECK, 1.0),
+                **({ids["control"]: (claims.CONTROL, 0.01 * seed)} if dataset == "digits" else {}),
+            }
+            results = {}
+            for cid, (kind, estimate) in found.items():
+                failed = cid == ids["check"] and dataset == "fashion-mnist" and seed == 0
+                results.update(
+                    {
+                        f"claim:{cid}:estimate": estimate,
+                        f"claim:{cid}:lo": estimate - 0.05,
+                        f"claim:{cid}:hi": estimate + 0.05,
+                        f"claim:{cid}:verdict": claims.FAILS if failed else claims.HOLDS,
+                        f"claim:{cid}:claim": f"[book] statement of {cid}" if kind == claims.CONTROL else "a claim",
+                        f"claim:{cid}:kind": kind,
+                    }
+                )
+            records.append(
+                {
+                    "point": f"{dataset}-{seed}",
+                    "notebook": "01_local_errors.ipynb",
+                    "status": "done",
+                    "parameters": {"profile": "quick", "dataset": dataset, "seed": seed},
+                    "results": results,
+                    "provenance": {
+                        "git_commit": "0123456789abcdef",
+                        "lib_sha256": EVIDENCE_HEX,
+                        "code_sha256": EVIDENCE_HEX,
+                        "notebook_sha256": EVIDENCE_HEX,
+                        "torch": "2.13.0",
+                        "device": "cpu",
+                        "threads": 1,
+                        "cpu": "a cpu",
+                        "python": "3.11",
+                        "host": "box",
+                        "wall_s": 1.0,
+                        "date": "2025-01-02T03:04:05",
+                    },
+                }
+            )
+    declared = [
+        claims.Declared(ids["paper"], claims.PAPER, "a claim", "a statistic", sesoi=0.5, why="planted"),
+        claims.Declared(ids["control"], claims.CONTROL, "a control", "another statistic", sesoi=0.5, why="planted"),
+        claims.Declared(ids["check"], claims.CHECK, "a check", "a third statistic"),
+        claims.Declared(ids["new"], claims.PAPER, "a claim not run yet", "a statistic", sesoi=0.5, why="planted"),
+    ]
+    evidence.write_declarations(tmp_path, evidence.declaration_table(declared))
+    evidence.write(evidence.make_ledger(records), tmp_path)
+    return {**ids, "section": paper.section}
 
 
-def test_heat_without_a_ledger_is_none(tmp_path):
-    assert pages.heat(tmp_path) is None
+def test_a_chapters_evidence_has_its_paper_claims_then_its_controls_then_one_line_of_checks(tmp_path):
+    ids = _evidence_ledger(tmp_path)
+    shown = pages.paper_evidence("ch01", tmp_path)
+    html = shown._repr_markdown_()
+    assert "\n" not in html  # one HTML block of the page's text: a blank line would end it
+    tables = re.findall(r"<table.*?</table>", html)
+    assert len(tables) == 2 and ids["paper"] in tables[0] and ids["control"] in tables[1]
+    assert ids["check"] not in "".join(tables)
+    assert html.index("The paper's claims") < html.index("The book's controls")
+    # the paper claim: holds on both datasets (2.0-2.4 against SESOI 0.5), 2 conditions x 5 seeds, linked to its section
+    assert f'href="01_local_errors.html#{ids["section"]}"' in tables[0] and ">2 × 5<" in tables[0]
+    assert tables[0].count(pages.VERDICT_COLOURS[evidence.HOLDS][1]) == 3  # the claim's verdict and each condition's
+    assert "digits: <span" in tables[0] and "fashion-mnist: <span" in tables[0]
+    # the control was not run on fashion: a light grey "not run", never an empty or black cell
+    assert tables[1].count(pages.NOT_RUN) == 1 and pages.NOT_RUN_STYLE in tables[1]
+    assert "[book]" not in tables[1] and f"statement of {ids['control']}" in tables[1]
+    assert ">1 × 5<" in tables[1] and "background-color:#000" not in html and "rgb(0, 0, 0)" not in html
+    assert f"0 of 1 hold in every run; {ids['check']} holds in 80% of its runs on fashion-mnist." in html
+    assert f"{ids['new']}." in html and "not in the ledger yet (1;" in html
+    # recorded with other code than the chapter's: flagged above the tables and in each verdict
+    assert pages.STALE_NOTE in html and html.count('class="verdict-stale"') == 2
+    assert repr(shown).splitlines()[1] == f"The paper's claims: {ids['paper']} holds"
+
+
+def test_the_evidence_overview_flags_stale_chapters_and_tallies_each_kind(tmp_path):
+    _evidence_ledger(tmp_path)
+    shown = pages.evidence_overview(tmp_path)
+    lines = repr(shown).splitlines()
+    assert lines[0].startswith("Stale evidence: ch01 was recorded with other code than the chapter runs now")
+    assert lines[1:] == [
+        "The papers' claims: 1, of which 1 holds.",
+        "The book's controls: 1, of which 1 no effect.",
+        f"{pages.CHECKS_LINE}: 0 of 1 hold in every run.",
+    ]
+    assert 'class="admonition warning"' in shown._repr_markdown_()
+
+
+def test_forest_figure_draws_a_chapters_claims_and_controls_two_a_row(tmp_path):
+    import matplotlib.pyplot as plt
+
+    ids = _evidence_ledger(tmp_path)
+    fig = pages.forest_figure("ch01", tmp_path)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title(loc="left").split("\n")[0] for ax in shown] == [ids["paper"], ids["control"]]
+    assert len(fig.axes) == 2 and fig.get_suptitle() == "Chapter 1: the replications of 2 claims"
+    assert pages.forest_figure("ch02", tmp_path) is None  # no run of chapter 2 in this ledger
+    plt.close("all")
+
+
+def test_the_evidence_page_without_a_ledger(tmp_path):
+    assert repr(pages.paper_evidence("ch01", tmp_path)) == "No evidence is recorded yet."
+    assert "No evidence is recorded yet" in repr(pages.evidence_overview(tmp_path))
+    assert pages.forest_figure("ch01", tmp_path) is None
 
 
 # ------------------------------------------------------------------ sections, verdict boxes and the landing page
