@@ -358,7 +358,7 @@ def banner(cfg: Any, chapter: str) -> Banner:
     executes, not evidence. A recorded page (:mod:`lib.recorded`) gets :func:`recorded_banner` instead.
     """
     given = given_parameters(cfg, chapter)
-    rerun = f"Run it again: {_code(rerun_command(chapter, given))}."
+    rerun = f"Run it again: {_code(rerun_command(chapter, given))}"
     if cfg.dataset == "digits":
         return Banner(
             f"Quick run on 8x8 digits ({chapter_notebook(chapter)})",
@@ -376,36 +376,39 @@ def banner(cfg: Any, chapter: str) -> Banner:
     )
 
 
-def recorded_banner(run: Mapping[str, Any], *, stale: str = "", other_run: str = "") -> Banner:
+def recorded_banner(run: Mapping[str, Any], *, stale: str = "", other_run: str = "", short: bool = False) -> Banner:
     """The banner of a recorded page: the evidence ledger's run it shows (provenance, the commands that re-run it).
 
     ``stale`` (the page was recorded with other code than the chapter's now) and ``other_run``
-    (the ledger now records another run) are shown first, as a warning.
+    (the ledger now records another run) are shown first, as a warning. ``short``: the note at the
+    top of the page, naming the run only (its banner further down says the rest).
     """
     chapter, params = str(run["chapter"]), dict(run["parameters"])
     commit = str(run.get("git_commit") or "")[:7]
+    threads = run.get("threads")
     how = ", ".join(
         part
         for part in (
             f"recorded {str(run.get('date') or '')[:10]}" if run.get("date") else "",
             f"on {run['device']}" if run.get("device") else "",
-            f"{int(run['threads'])} CPU threads" if run.get("threads") not in (None, "") else "",
+            f"{int(threads)} CPU thread{'s' if int(threads) != 1 else ''}" if threads not in (None, "") else "",
             f"at commit {_code(commit)}" if commit else "",
         )
-        if part
+        if part and not (short and "commit" in part)
     )
-    shown = (
-        f"This page is the evidence ledger's own run of the chapter on {run_label(params)} "
-        f"(run {_code(str(run['point']))}, {how}): its numbers are the ledger's."
-    )
-    paragraphs = [p for p in (stale, other_run) if p]
-    paragraphs += [shown, f"Run it again: {_code(rerun_command(chapter, params))}.", _evidence_command(chapter)]
+    whose = "a run the evidence ledger recorded" if other_run else "the evidence ledger's own run"
+    shown = f"This page is {whose} of the chapter on {run_label(params)} (run {_code(str(run['point']))}, {how})"
+    warnings = [p for p in (stale, other_run) if p]
+    if short:
+        paragraphs = [*warnings, shown + ". Its banner below says how to run it again."]
+    else:
+        shown += "." if other_run else ": its numbers are the ledger's."
+        rerun = f"Run it again: {_code(rerun_command(chapter, params))}"
+        paragraphs = [*warnings, shown, rerun, _evidence_command(chapter)]
     title = f"Recorded run on {DATASET_NAMES.get(str(params.get('dataset')), params.get('dataset'))}"
-    if stale or other_run:
-        return Banner(
-            f"{title}: {'stale' if stale else 'not the ledger’s run'}", tuple(p for p in paragraphs if p), "warning"
-        )
-    return Banner(title, tuple(p for p in paragraphs if p))
+    if warnings:
+        title += ": stale" if stale else ": not the ledger’s run"
+    return Banner(title, tuple(p for p in paragraphs if p), "warning" if warnings else "note")
 
 
 # ------------------------------------------------------------------ verdicts at a glance: the landing page, chapter boxes

@@ -21,7 +21,9 @@ book build takes them instead of executing the chapter.
 from __future__ import annotations
 
 import ast
+import base64
 import difflib
+import io
 import json
 import math
 import tempfile
@@ -46,6 +48,9 @@ INJECTED = "injected-parameters"  # papermill's cell of the run's parameters
 IDENTITY = ("point", "date", "code_sha256", "notebook_sha256")
 WIDGET_TYPES = ("application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json")
 CELL_METADATA_DROPPED = ("papermill", "execution", "collapsed", "scrolled", "widgets")
+# A recorded figure is stored with a 256-colour palette at its full resolution when that changes a pixel's
+# colour by at most this root-mean-square (of 255) over the figure; it makes a chapter's figures about 3x smaller.
+PALETTE_RMS = 2.0
 
 
 class PageError(ValueError):
@@ -101,8 +106,33 @@ def _widget(output: Mapping[str, Any]) -> bool:
     return any(k in output.get("data", {}) for k in WIDGET_TYPES)
 
 
+def compact_png(data: bytes, rms: float = PALETTE_RMS) -> bytes:
+    """A PNG with a 256-colour palette at the same size, its text (alt text, smallest font) and dpi kept, when
+    that is smaller and within ``rms`` of the original's colours; else the original."""
+    import numpy as np
+    from PIL import Image, PngImagePlugin
+
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        if im.mode == "RGBA" and im.getchannel("A").getextrema() != (255, 255):
+            return data  # transparency: left as it is
+        rgb = im.convert("RGB")
+        text, dpi = dict(getattr(im, "text", {})), im.info.get("dpi")
+    paletted = rgb.quantize(256, method=Image.Quantize.MEDIANCUT)
+    error = np.asarray(paletted.convert("RGB"), float) - np.asarray(rgb, float)
+    if float(np.sqrt((error**2).mean())) > rms:
+        return data
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        info.add_text(key, value)
+    out = io.BytesIO()
+    paletted.save(out, "PNG", optimize=True, pnginfo=info, **({"dpi": dpi} if dpi else {}))
+    return out.getvalue() if out.tell() < len(data) else data
+
+
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A recorded notebook as the repository keeps it: no stderr, no widget state, no execution metadata."""
+    """A recorded notebook as the repository keeps it: no stderr, no widget state, no execution metadata,
+    figures in a palette (:func:`compact_png`)."""
     nb.metadata = nbformat.from_dict({k: nb.metadata[k] for k in ("kernelspec", "language_info") if k in nb.metadata})
     for cell in nb.cells:
         cell.metadata = nbformat.from_dict({k: v for k, v in cell.metadata.items() if k not in CELL_METADATA_DROPPED})
@@ -114,6 +144,9 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 continue
             if _widget(out):
                 continue  # a progress bar's view: its text/plain is its repr, nothing to read
+            if "image/png" in out.get("data", {}):
+                png = base64.b64decode(out.data["image/png"])
+                out.data["image/png"] = base64.b64encode(compact_png(png)).decode("ascii")
             kept.append(out)
         cell.outputs = kept
     return nb
@@ -297,7 +330,9 @@ def page_notebook(
     Code cells are matched by their source (papermill's injected cell left out); a cell
     changed since the recording gets no output. The :data:`BANNER` cell shows
     :func:`lib.pages.recorded_banner` (stale or another run than ``ledger_run``, the
-    ledger's run now, flagged), each :data:`FROM_LEDGER` cell its expression evaluated now.
+    ledger's run now, flagged), each :data:`FROM_LEDGER` cell its expression evaluated now;
+    the first of those, when it comes before the banner (a chapter's verdict box), also names
+    the run, and a stale page's warning, above its output: the top of the page says it.
     Returns the notebook and what was done (``run``, ``stale``, ``changed`` cells).
     """
     run = page.metadata.get(RUN_KEY)
@@ -323,13 +358,18 @@ def page_notebook(
             f"{str(ledger_run.get('date'))[:10]}): this page's numbers may differ from the ledger's. "
             "<code>make evidence</code> copies the ledger's run here."
         )
-    banner = display_output(pages.recorded_banner(run, stale=stale, other_run=other))
+    top = None  # the first cell showing the ledger above the banner: the run is named there too
     for i, cell in enumerate(code):
         tags = _tags(cell)
         if BANNER in tags:
-            cell.outputs = banner
+            cell.outputs = display_output(pages.recorded_banner(run, stale=stale, other_run=other))
+            if top is not None:
+                note = pages.recorded_banner(run, stale=stale, other_run=other, short=True)
+                top.outputs = display_output(note) + top.outputs
+            top = False
         elif FROM_LEDGER in tags:
             cell.outputs = from_ledger(cell.source, f"{Path(source).name}, code cell {i}")
+            top = cell if top is None else top
     return nb, {"run": run, "stale": bool(stale or other), "changed": len(code) - matched}
 
 

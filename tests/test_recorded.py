@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -18,6 +19,7 @@ NOTEBOOK = "02_dimpled_manifold.ipynb"  # a real chapter's name: the banner name
 POINT = "abcdef0123456789"
 PARAMS = {"dataset": "fashion-mnist", "n_train": 8000, "n_test": 2000, "profile": "quick", "seed": 0}
 BANNER_SOURCE = 'from lib import pages\n\npages.banner(cfg, "ch02")'
+TOP_SOURCE = 'pages.probe(" at the top")'
 
 
 def _source_notebook() -> nbf.NotebookNode:
@@ -29,8 +31,11 @@ def _source_notebook() -> nbf.NotebookNode:
     banner.metadata["tags"] = ["remove-input", recorded.BANNER]
     verdicts = nbf.v4.new_code_cell("pages.probe()")
     verdicts.metadata["tags"] = [recorded.FROM_LEDGER]
+    box = nbf.v4.new_code_cell(TOP_SOURCE)  # a verdict box at the top of the page, above the banner
+    box.metadata["tags"] = ["remove-input", recorded.FROM_LEDGER]
     nb.cells = [
         nbf.v4.new_markdown_cell("# A chapter"),
+        box,
         params,
         banner,
         nbf.v4.new_code_cell("print('accuracy 0.8412')"),
@@ -47,12 +52,13 @@ def _executed(source: nbf.NotebookNode) -> nbf.NotebookNode:
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"a": 1}}}
     injected = nbf.v4.new_code_cell('# Parameters\ndataset = "fashion-mnist"\n')
     injected.metadata["tags"] = ["injected-parameters"]
-    nb.cells.insert(2, injected)
+    nb.cells.insert(3, injected)
     for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
         cell.execution_count = i + 1
         cell.metadata["papermill"] = {"duration": 1.5, "status": "completed"}
         cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00"}
-    banner, result, verdicts, end = [c for c in nb.cells if c.cell_type == "code"][2:6]  # after the injected cell
+    box, _, _, banner, result, verdicts, end = [c for c in nb.cells if c.cell_type == "code"]
+    box.outputs = [nbf.v4.new_output("display_data", data={"text/html": "<p>the old ledger at the top</p>"})]
     banner.outputs = [nbf.v4.new_output("display_data", data={"text/html": "<p>banner at execution</p>"})]
     result.outputs = [
         nbf.v4.new_output("stream", name="stderr", text="epoch 3/10 ...\n"),
@@ -61,6 +67,11 @@ def _executed(source: nbf.NotebookNode) -> nbf.NotebookNode:
             data={"application/vnd.jupyter.widget-view+json": {"model_id": "m1"}, "text/plain": "HBox()"},
         ),
         nbf.v4.new_output("stream", name="stdout", text="accuracy 0.8412\n"),
+        nbf.v4.new_output(
+            "display_data",
+            data={"image/png": base64.b64encode(_figure_png()).decode(), "text/plain": "<Figure>"},
+            metadata={"width": 384},
+        ),
     ]
     verdicts.outputs = [nbf.v4.new_output("display_data", data={"text/html": "<p>verdicts of the old ledger</p>"})]
     end.outputs = [nbf.v4.new_output("stream", name="stdout", text="the end\n")]
@@ -157,6 +168,9 @@ def test_copy_keeps_the_outputs_without_stderr_widgets_or_execution_metadata(lay
     assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert [o.text for o in outputs if o.get("name") == "stdout"] == ["accuracy 0.8412\n", "the end\n"]
     assert all(set(c.metadata) <= {"tags"} for c in page.cells)
+    (figure,) = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert figure.metadata == {"width": 384}  # shown at the size it was drawn for
+    assert base64.b64decode(figure.data["image/png"]) == recorded.compact_png(_figure_png())
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in page.cells)  # kept: dropped at import
 
 
@@ -219,7 +233,9 @@ def _html(outputs) -> str:
 
 @pytest.fixture
 def probe(monkeypatch):
-    monkeypatch.setattr(pages, "probe", lambda: HTML("<p>verdicts of the current ledger</p>"), raising=False)
+    monkeypatch.setattr(
+        pages, "probe", lambda where="": HTML(f"<p>verdicts of the current ledger{where}</p>"), raising=False
+    )
 
 
 def test_the_book_gets_the_source_notebook_with_the_recorded_outputs(layout, probe):
@@ -240,13 +256,16 @@ def test_the_book_gets_the_source_notebook_with_the_recorded_outputs(layout, pro
     assert "papermill book/02_dimpled_manifold.ipynb" in banner and "-p n_train 8000" in banner
     assert "1234567" in banner and "2026-01-02" in banner and "stale" not in banner.lower()
     assert _html(shown["pages.probe()"]) == "<p>verdicts of the current ledger</p>"  # not the recorded verdicts
+    note, box = shown[TOP_SOURCE]  # the run named at the top of the page too, above the first verdicts
+    assert 'class="admonition note"' in _html([note]) and POINT in _html([note]) and "stale" not in _html([note])
+    assert _html([box]) == "<p>verdicts of the current ledger at the top</p>"
 
 
 def test_a_page_recorded_with_other_code_is_flagged_stale(layout, probe):
     root, _ = layout
     _copy(root)
     src = nbf.read(str(root / "book" / NOTEBOOK), as_version=4)
-    src.cells[3].source = "print('accuracy', round(0.84123, 3))"  # the chapter changed since the recording
+    src.cells[4].source = "print('accuracy', round(0.84123, 3))"  # the chapter changed since the recording
     nbf.write(src, str(root / "book" / NOTEBOOK))
     page = nbf.read(str(root / "pages" / NOTEBOOK), as_version=4)
     ledger_run = recorded.ledger_runs(evidence.read(evidence.LEDGER, root / "evidence"))[NOTEBOOK]
@@ -257,6 +276,8 @@ def test_a_page_recorded_with_other_code_is_flagged_stale(layout, probe):
     assert shown["print('the end')"][0].text == "the end\n"  # the unchanged cells keep theirs
     banner = _html(shown[BANNER_SOURCE])
     assert 'class="admonition warning"' in banner and "Stale page" in banner
+    top = _html(shown[TOP_SOURCE][:1])  # and at the top of the page
+    assert 'class="admonition warning"' in top and "Stale page" in top and POINT in top
 
 
 def test_a_page_that_is_not_the_ledger_s_run_now_is_flagged(layout, probe):
@@ -305,3 +326,95 @@ def test_import_puts_the_recorded_page_in_the_cache_under_the_chapter_s_code(lay
 def test_without_a_recorded_page_nothing_is_imported_and_the_chapter_executes(tmp_path):
     assert recorded.import_pages(tmp_path / "cache", tmp_path / "pages") == []
     assert not (tmp_path / "cache").exists()
+
+
+def _figure_png() -> bytes:
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+
+    from lib import plots
+
+    plots.set_theme()
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot(range(10), [x**2 for x in range(10)], label="squares")
+    ax.set_title("a figure")
+    ax.legend()
+    data, _ = plots.figure_png(fig)
+    plt.close(fig)
+    return base64.b64decode(data)
+
+
+def test_a_recorded_figure_is_stored_in_a_palette_with_its_alt_text_and_dpi():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    original = _figure_png()
+    small = recorded.compact_png(original)
+    assert len(small) < len(original) / 2
+    with Image.open(io.BytesIO(original)) as a, Image.open(io.BytesIO(small)) as b:
+        assert b.mode == "P" and b.size == a.size
+        assert b.text == a.text and b.text["Description"].startswith("Figure: a figure")
+        assert np.allclose(b.info["dpi"], a.info["dpi"], atol=0.01)
+        diff = np.asarray(b.convert("RGB"), float) - np.asarray(a.convert("RGB"), float)
+        assert np.sqrt((diff**2).mean()) <= recorded.PALETTE_RMS
+
+
+def test_a_figure_a_palette_would_change_is_kept_as_it_is():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    noise = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(noise, "PNG")
+    assert recorded.compact_png(noise.getvalue()) == noise.getvalue()
+    clear = io.BytesIO()
+    Image.new("RGBA", (32, 32), (255, 255, 255, 0)).save(clear, "PNG")
+    assert recorded.compact_png(clear.getvalue()) == clear.getvalue()  # transparency left alone
+
+
+def _command_parameters(command: str) -> dict:
+    """The parameters a papermill command line gives (-p NAME VALUE, -y YAML), read as papermill reads them."""
+    import shlex
+
+    import yaml
+
+    words, out = shlex.split(command), {}
+    for i, word in enumerate(words):
+        if word == "-p":
+            out[words[i + 1]] = yaml.safe_load(words[i + 2])
+        elif word == "-y":
+            out.update(yaml.safe_load(words[i + 1]))
+    return out
+
+
+def test_the_banner_of_a_digits_run_says_it_is_the_smoke_test():
+    from lib import config
+    from lib.chapters import ch05
+
+    cfg = config.resolve_values(ch05.PARAMS, {"profile": "quick"}, check_device=False)
+    shown = repr(pages.banner(cfg, "ch05"))
+    assert shown.startswith("Quick run on 8x8 digits") and "make test" in shown and "not evidence" in shown
+    assert "1,347 training / 450 test images, seed 0" in shown
+    (command,) = [line for line in shown.splitlines() if "papermill" in line]
+    assert _command_parameters(command) == {"profile": "quick", "seed": 0, "dataset": "digits"}  # nothing derived
+
+
+def test_the_banner_of_another_run_names_its_parameters_and_the_command_that_runs_it_again():
+    from lib import config
+    from lib.chapters import ch05
+
+    given = {"dataset": "fashion-mnist", "n_train": 8000, "n_test": 2000, "epochs": 10, "epoch_grid": [3], "seed": 3}
+    cfg = config.resolve_values(ch05.PARAMS, {"profile": "quick", **given}, check_device=False)
+    banner = pages.banner(cfg, "ch05")
+    assert banner.title == "Run on Fashion-MNIST (28x28 images)" and banner.kind == "note"
+    (command,) = [line for line in repr(banner).splitlines() if "papermill" in line]
+    assert command.startswith("Run it again: papermill book/05_four_lenses.ipynb 05_four_lenses.executed.ipynb")
+    assert _command_parameters(command) == {"profile": "quick", **given}
+    with pytest.raises(ValueError, match="chapter 'ch9' is not one of the book's: .*ch05"):
+        pages.banner(cfg, "ch9")
