@@ -89,6 +89,7 @@ evidence: $(STAMP)
 	done; \
 	if $(BIN)/python -m lib.evidence build $(EVIDENCE_SPECS); then $(BIN)/python -m lib.bookcache pages || rc=$$?; \
 	else rc=$$?; fi; \
+	$(BIN)/python -m lib.evidence readme || rc=$$?; \
 	$(BIN)/python -m lib.evidence log-recording --workers $$workers --wall-s $$(( $$(date +%s) - start )) $$times; \
 	exit $$rc
 

@@ -1458,6 +1458,89 @@ def forest(claim_id: str, out: str | Path | None = None, *, width: float = 6.4, 
     return forests([claim_id], out, per_row=1, width=width, **kw)
 
 
+# ------------------------------------------------------------------ the README's evidence block
+
+README = ROOT / "README.md"
+README_START = "<!-- evidence-rule: start (written by `python -m lib.evidence readme` from evidence/; do not edit) -->"
+README_END = "<!-- evidence-rule: end -->"
+POWER = 0.8  # the power (and the probability of showing no effect) the README's table of seeds is computed for
+
+
+def _seeds(v: float) -> str:
+    """A number of seeds as the README gives it: whole, or ``> 1,000`` beyond the search."""
+    return "> 1,000" if math.isinf(v) else f"{int(v):,}"
+
+
+def _sesoi(sesoi: float, scale: str) -> str:
+    return f"×{sesoi:g}" if scale == claims.LOG else f"{sesoi:g}" + (" (Fisher z)" if scale == claims.FISHER_Z else "")
+
+
+def readme_block(out: str | Path | None = None, power: float = POWER) -> str:
+    """The README's evidence block (Markdown, between :data:`README_START` and :data:`README_END`): the rule
+    (:data:`RULE`) and, from the between-seed spreads of the ledger in ``out``, how many seeds per condition
+    each claim with a declared SESOI needs to decide an effect of its SESOI (:func:`power_table`)."""
+    lines = [README_START, "", f"**The rule.** {RULE}", ""]
+    conditions, ledger = read(CONDITIONS, out), read(LEDGER, out)
+    table = None if conditions is None else power_table(conditions, power=power)
+    spread = table.dropna(subset=["seed SD"]).reset_index() if table is not None else None
+    if spread is None or spread.empty:
+        lines += ["No claim of the ledger declares a SESOI and has estimates yet: no table of seeds.", "", README_END]
+        return "\n".join(lines) + "\n"
+    lo, hi = int(spread.runs.min()), int(spread.runs.max())
+    recorded = f"{lo}" if lo == hi else f"{lo} to {hi}"
+    done = {c: int((spread[c] <= spread.runs).sum()) for c in ("seeds to detect", "seeds for no effect")}
+    worst = spread.loc[spread["seeds to detect"].idxmax()]
+    dates = sorted({str(d)[:10] for d in ledger.date}) if ledger is not None else []
+    when = "" if not dates else f", recorded {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
+    unmeasured = len(table) - len(spread)
+    names = {
+        cid: short_conditions(g.condition) for cid, g in spread.groupby("claim", sort=False)
+    }  # a claim's own conditions, without what they share
+    lines += [
+        f"**Seeds a condition needs.** From the spread between seeds in the ledger's "
+        f"{0 if ledger is None else ledger.point.nunique()} runs{when} (the SD of a condition's run estimates on "
+        f"the claim's analysis scale): *to detect* is the number of seeds whose {LEVEL:.0%} t interval excludes "
+        f"the null with probability {power:.0%} when the true effect is one SESOI (an effect of two SESOIs then "
+        f"reads *holds*), *for no effect* the number whose interval lies inside null ± SESOI with that probability "
+        f"when there is no effect (`lib.evidence.power_table`, `lib.pooling.seeds_needed`). Of the {len(spread)} "
+        f"claim-conditions with a declared SESOI and estimates"
+        + (f" ({unmeasured} more have none: not measured)" if unmeasured else "")
+        + f", the {recorded} seeds recorded per condition suffice to detect an effect of the SESOI in "
+        f"{done['seeds to detect']} and to show no effect in {done['seeds for no effect']}; the most a condition "
+        f"needs is {_seeds(worst['seeds to detect'])} seeds (`{worst.claim}`, {names[worst.claim][worst.condition]}).",
+        "",
+        "| claim | SESOI | seeds to detect | seeds for no effect |",
+        "|---|---|---|---|",
+    ]
+    for cid, g in spread.groupby("claim", sort=False):
+
+        def per(col: str, g: pd.DataFrame = g, cid: str = cid) -> str:
+            return ", ".join(f"{names[cid][r.condition]} {_seeds(r[col])}" for _, r in g.iterrows())
+
+        lines.append(
+            f"| `{cid}` | {_sesoi(g.SESOI.iloc[0], g.scale.iloc[0])} | {per('seeds to detect')} | "
+            f"{per('seeds for no effect')} |"
+        )
+    return "\n".join([*lines, "", README_END]) + "\n"
+
+
+def write_readme(path: str | Path = README, out: str | Path | None = None) -> bool:
+    """Replace the evidence block of the README at ``path`` by :func:`readme_block`; True when it changed.
+    The README must hold the two markers, once each, in order."""
+    path = Path(path)
+    text = path.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start or text.count(README_START) != 1 or text.count(README_END) != 1:
+        raise EvidenceError(
+            f"{path} must hold the lines {README_START!r} and {README_END!r} once each, in that order: "
+            "the evidence block goes between them"
+        )
+    new = text[:start] + readme_block(out) + text[end + len(README_END) + 1 :]
+    if new != text:
+        sweep.atomic_write(path, lambda p: p.write_text(new))
+    return new != text
+
+
 # ---------------------------------------------------------- re-running a point
 
 
@@ -1819,7 +1902,22 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--threads", type=int, required=True, help="the CPU thread count they were executed with")
     r.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
     r.add_argument("--notebooks", default=str(ROOT / "book"), help="folder of the chapter notebooks (default: book/)")
+    w = sub.add_parser(
+        "readme",
+        help="write the README's evidence block (the rule, and the seeds each claim needs per condition) "
+        "from the ledger",
+    )
+    w.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
+    w.add_argument("--readme", default=str(README), help="the README to write into (default: README.md)")
     args = parser.parse_args(argv)
+    if args.command == "readme":
+        try:
+            changed = write_readme(args.readme, args.out)
+        except EvidenceError as err:
+            print(f"evidence: error: {err}", file=sys.stderr)
+            return 2
+        print(f"{args.readme}: evidence block {'rewritten' if changed else 'unchanged'}")
+        return 0
     if args.command == "recheck":
         return _recheck(args)
     if args.command == "declarations":

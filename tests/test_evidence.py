@@ -425,6 +425,28 @@ def test_power_table_from_the_recorded_spreads():
     assert evidence.power_table(evidence.aggregate(hand_ledger())[0]).empty  # no SESOI, no power
 
 
+def test_readme_block_states_the_rule_and_the_seeds_each_condition_needs(tmp_path, capsys):
+    evidence.write_declarations(tmp_path, hand_declarations())
+    evidence.write(hand_ledger(), tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n{evidence.README_START}\nold text\n{evidence.README_END}\nafter\n")
+    assert evidence.main(["readme", "--out", str(tmp_path), "--readme", str(readme)]) == 0
+    assert "evidence block rewritten" in capsys.readouterr().out
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nbefore\n") and text.endswith(f"{evidence.README_END}\nafter\n")
+    assert "old text" not in text and evidence.RULE in text
+    table = evidence.power_table(evidence.read(evidence.CONDITIONS, tmp_path))
+    a = table.loc["ch01.a"]
+    cells = ", ".join(f"{c.split(' · ')[0]} {int(a.at[c, 'seeds to detect'])}" for c in a.index)
+    assert f"| `ch01.a` | 0.5 | {cells} |" in text  # digits and fashion-mnist, "quick" left out
+    assert "Of the 4 claim-conditions with a declared SESOI and estimates, the 5 seeds recorded" in text
+    assert not evidence.write_readme(readme, tmp_path)  # written again: the same
+    readme.write_text("no markers\n")
+    assert evidence.main(["readme", "--out", str(tmp_path), "--readme", str(readme)]) == 2
+    assert "must hold the lines" in capsys.readouterr().err and readme.read_text() == "no markers\n"
+    assert "no table of seeds" in evidence.readme_block(tmp_path / "none")
+
+
 def test_mixed_code_hashes_are_not_one_hash():
     recs = [
         record(f"p{s}", s, "digits", {"ch01.a": (1.0, 0.5, 2.0, H)}, code_sha256=h)
@@ -963,6 +985,15 @@ def test_recorded_ledger_schema_and_provenance():
     }
     _, again = evidence.aggregate(RECORDED, declarations=evidence.read_declarations(), **rule)
     assert verdicts.replicated.tolist() == again.replicated.tolist(), "verdicts.csv does not follow from ledger.csv"
+
+
+@pytest.mark.skipif(RECORDED is None, reason=NO_LEDGER)
+def test_the_readme_states_the_rule_and_seeds_of_the_committed_ledger():
+    text = evidence.README.read_text()
+    start, end = text.index(evidence.README_START), text.index(evidence.README_END) + len(evidence.README_END) + 1
+    assert text[start:end] == evidence.readme_block(), (
+        "README.md's evidence block differs from the committed ledger's: run `python -m lib.evidence readme`"
+    )
 
 
 @pytest.mark.skipif(RECORDED is None, reason=NO_LEDGER)
