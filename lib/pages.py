@@ -400,7 +400,9 @@ def recorded_banner(run: Mapping[str, Any], *, stale: str = "", other_run: str =
     shown = f"This page is {whose} of the chapter on {run_label(params)} (run {_code(str(run['point']))}, {how})"
     warnings = [p for p in (stale, other_run) if p]
     if short:
-        paragraphs = [*warnings, shown + ". Its banner below says how to run it again."]
+        if stale:  # the top of the page says it in a line; the banner says what it means
+            warnings[0] = "<strong>Stale page:</strong> recorded with other code than the chapter's now."
+        paragraphs = [*warnings, shown + ". Its banner below says more, and how to run it again."]
     else:
         shown += "." if other_run else ": its numbers are the ledger's."
         rerun = f"Run it again: {_code(rerun_command(chapter, params))}"

@@ -18,7 +18,7 @@ from lib.provenance import code_sha256, notebook_sha256
 NOTEBOOK = "02_dimpled_manifold.ipynb"  # a real chapter's name: the banner names its commands
 POINT = "abcdef0123456789"
 PARAMS = {"dataset": "fashion-mnist", "n_train": 8000, "n_test": 2000, "profile": "quick", "seed": 0}
-BANNER_SOURCE = 'from lib import pages\n\npages.banner(cfg, "ch02")'
+BANNER_SOURCE = 'pages.banner(cfg, "ch02")'
 TOP_SOURCE = 'pages.probe(" at the top")'
 
 
@@ -277,7 +277,8 @@ def test_a_page_recorded_with_other_code_is_flagged_stale(layout, probe):
     banner = _html(shown[BANNER_SOURCE])
     assert 'class="admonition warning"' in banner and "Stale page" in banner
     top = _html(shown[TOP_SOURCE][:1])  # and at the top of the page
-    assert 'class="admonition warning"' in top and "Stale page" in top and POINT in top
+    assert 'class="admonition warning"' in top and "Stale page:</strong> recorded with other code" in top
+    assert POINT in top and "changed since this run" not in top  # one line at the top; the banner explains
 
 
 def test_a_page_that_is_not_the_ledger_s_run_now_is_flagged(layout, probe):
