@@ -282,16 +282,6 @@ class Banner:
         return "\n".join([self.title, *(re.sub(r"<[^>]+>", "", html.unescape(p)) for p in self.paragraphs)])
 
 
-def chapter_notebook(chapter: str) -> str:
-    """The notebook file (in book/) of a chapter name (``"ch02"``); a clear error for an unknown one."""
-    from .chapters import NOTEBOOKS
-
-    by_name = {name: nb for nb, name in NOTEBOOKS.items()}
-    if chapter not in by_name:
-        raise ValueError(f"chapter {chapter!r} is not one of the book's: {', '.join(sorted(by_name))}")
-    return by_name[chapter]
-
-
 def run_label(parameters: Mapping[str, Any]) -> str:
     """A run as a reader names it: dataset, training / test images, seed and profile."""
     from .config import DATASET_SIZES, dataset_sizes
@@ -306,7 +296,7 @@ def run_label(parameters: Mapping[str, Any]) -> str:
 
 def rerun_command(chapter: str, parameters: Mapping[str, Any]) -> str:
     """The papermill command that executes ``chapter`` with ``parameters`` (lists as YAML), from the repository root."""
-    notebook = chapter_notebook(chapter)
+    notebook = notebook_of(chapter)
     args = []
     for name, value in parameters.items():
         if isinstance(value, (list, tuple)):
@@ -337,7 +327,7 @@ def given_parameters(cfg: Any, chapter: str) -> dict[str, Any]:
     from . import config
     from .chapters import chapter as chapter_module
 
-    spec = chapter_module(chapter_notebook(chapter)).PARAMS
+    spec = chapter_module(notebook_of(chapter)).PARAMS
     base = {"profile": cfg.profile, "dataset": cfg.dataset} if hasattr(cfg, "dataset") else {"profile": cfg.profile}
     try:  # values the profile derives from the dataset (a latent size, say) are no choice of this run
         default = vars(config.resolve_values(spec, base, check_device=False, check_data=False))
@@ -361,7 +351,7 @@ def banner(cfg: Any, chapter: str) -> Banner:
     rerun = f"Run it again: {_code(rerun_command(chapter, given))}"
     if cfg.dataset == "digits":
         return Banner(
-            f"Quick run on 8x8 digits ({chapter_notebook(chapter)})",
+            f"Quick run on 8x8 digits ({notebook_of(chapter)})",
             (
                 f"This page was executed on {run_label(given)}, on {cfg.device}: the smoke test "
                 f"{_code('make test')} runs, not evidence (on 8x8 digits a logistic regression on the pixels "
