@@ -267,6 +267,88 @@ def test_nothing_is_painted_black(rendered):
     assert not black, f"elements painted black (an empty table cell reads as empty): {black}"
 
 
+# The Evidence page, read alone: the verdict column in view, no cell painted black, forest plots with captions.
+EVIDENCE_PAGE = HTML / "book" / "evidence.html"
+EVIDENCE_LAYOUT = """() => {
+    const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+    const right = Math.min(article.getBoundingClientRect().right + 1, window.innerWidth);
+    const inView = e => {  // the right edge a reader sees of e's box: the article's, or a scrolling box's
+        let r = right;
+        for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+            if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) {
+                r = Math.min(r, p.getBoundingClientRect().right);
+            }
+        }
+        return r;
+    };
+    const tables = Array.from(article.querySelectorAll('table.evidence-claims')).map(t => {
+        const head = t.querySelector('th.verdict');
+        return {head: !!head, right: head ? head.getBoundingClientRect().right : 0, seen: head ? inView(head) : 0,
+                rows: t.tBodies.length ? t.tBodies[0].rows.length : 0,
+                chips: t.querySelectorAll('td.verdict .verdict-chip').length};
+    });
+    const black = Array.from(article.querySelectorAll('td, th, td *, th *')).filter(c =>
+        ['rgb(0, 0, 0)', 'rgba(0, 0, 0, 1)'].includes(getComputedStyle(c).backgroundColor))
+        .map(c => c.tagName + ': ' + c.innerText.slice(0, 40));
+    const notRun = Array.from(article.querySelectorAll('.not-run')).map(c => getComputedStyle(c).backgroundColor);
+    const figures = Array.from(article.querySelectorAll('.cell_output img')).map(i => {
+        const caption = i.closest('figure') && i.closest('figure').querySelector('figcaption');
+        return {image: i.src.split('/').pop(), caption: caption ? caption.innerText.trim() : ''};
+    });
+    return {tables, black, notRun, figures};
+}"""
+
+
+@pytest.fixture(scope="module")
+def evidence_page() -> dict:
+    """What a reader's 1280-pixel browser shows of the Evidence page (:data:`EVIDENCE_LAYOUT`)."""
+    from playwright.sync_api import sync_playwright
+
+    if not EVIDENCE_PAGE.exists():
+        pytest.fail(f"no {EVIDENCE_PAGE.relative_to(HTML)} in {HTML}: build the book first")
+    with tempfile.TemporaryDirectory(prefix="book-render-") as profile, sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            profile, executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT
+        )
+        tab = ctx.new_page()
+        tab.goto(EVIDENCE_PAGE.as_uri(), wait_until="load")
+        seen = tab.evaluate(EVIDENCE_LAYOUT)
+        ctx.close()
+    return seen
+
+
+def test_the_evidence_verdict_column_is_in_view_without_scrolling_sideways(evidence_page):
+    tables = evidence_page["tables"]
+    assert tables, "the Evidence page shows no table of claims with their verdicts"
+    for i, t in enumerate(tables):
+        assert t["head"], f"Evidence table {i + 1} has no verdict column"
+        assert t["right"] <= t["seen"] + 0.5, (
+            f"Evidence table {i + 1}: its verdict column ends at {t['right']:.0f} px, past what the page shows "
+            f"({t['seen']:.0f} px) at 1280 px"
+        )
+        assert t["rows"] and t["chips"] == t["rows"], f"Evidence table {i + 1}: a claim has no verdict"
+
+
+def test_no_evidence_table_cell_is_painted_black(evidence_page):
+    assert not evidence_page["black"], f"Evidence table cells painted black: {evidence_page['black'][:5]}"
+
+    def light(colour: str) -> bool:
+        values = [float(v) for v in re.findall(r"[\d.]+", colour)[:3]]
+        return len(values) == 3 and min(values) >= 200
+
+    dark = [c for c in evidence_page["notRun"] if not light(c)]
+    assert not dark, f"conditions a claim was not run in should read 'not run' on light grey, not on {dark[:3]}"
+
+
+def test_the_forest_plots_have_numbered_captions(evidence_page):
+    figures = evidence_page["figures"]
+    assert figures, "the Evidence page shows no forest plot"
+    bare = [f["image"] for f in figures if not re.match(r"Fig\. \d+", f["caption"])]
+    assert not bare, f"Evidence figures without a numbered caption: {bare}"
+    numbers = [int(re.match(r"Fig\. (\d+)", f["caption"]).group(1)) for f in figures]
+    assert numbers == sorted(set(numbers)), f"figure numbers out of order or repeated: {numbers}"
+
+
 def test_no_temporary_paths_or_parameter_cells(rendered):
     problems = []
     for name, layout in _laid_out(rendered).items():
