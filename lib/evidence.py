@@ -50,7 +50,7 @@ import pandas as pd
 
 from . import claims, pooling, sweep
 from .provenance import code_sha256, cpu_id, lib_sha256, notebook_sha256, torch_version  # noqa: F401  (interface)
-from .verdicts import BOOK, EVIDENCE_DIR, STALE, current_hashes, is_stale, replicated, shown, stale_column  # noqa: F401
+from .verdicts import BOOK, EVIDENCE_DIR, STALE, current_hashes, is_stale, replicated, stale_column  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "sweeps" / "evidence"
@@ -1009,74 +1009,6 @@ def provenance_summary(ledger: pd.DataFrame) -> dict[str, Any]:
 # ------------------------------------------------------------ the Evidence page
 
 
-def matrix(conditions: pd.DataFrame, verdicts: pd.DataFrame, notebook_dir: str | Path = BOOK) -> pd.DataFrame:
-    """Every claim (rows) against every condition (columns): the share of replications that hold.
-
-    The last columns give the number of replications and the replicated verdict, marked
-    stale where it was recorded with other code than its chapter runs now. A condition a claim was not run
-    in is left empty (NaN).
-    """
-    order = list(dict.fromkeys(conditions.sort_values(["chapter"], kind="stable").condition))
-    shares = conditions.pivot(index="claim_id", columns="condition", values="share_holds").reindex(
-        index=list(verdicts.id), columns=order
-    )
-    v = verdicts.set_index("id")
-    label = [f"{i}: {t}" if isinstance(t, str) and t else i for i, t in zip(shares.index, v.claim)]
-    out = shares.copy()
-    out.index = pd.Index(label, name="claim")
-    out.columns.name = "share of replications that hold"
-    out["n"] = v.n.to_numpy()
-    out["replicated verdict"] = [shown(r, st) for r, st in zip(v.replicated, stale_column(v, notebook_dir))]
-    return out
-
-
-def not_measured_cells(conditions: pd.DataFrame, verdicts: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Which cells of ``table``, the :func:`matrix` of ``conditions`` and ``verdicts``, are conditions
-    whose verdict is *not measured* (its rows are ``verdicts``' claims, in their order)."""
-    if len(table) != len(verdicts):
-        raise ValueError(f"table has {len(table)} rows but verdicts {len(verdicts)}: not the matrix of these verdicts")
-    share_cols = [c for c in table.columns if c not in ("n", "replicated verdict")]
-    flag = conditions.assign(nm=conditions.verdict == NOT_MEASURED).pivot(
-        index="claim_id", columns="condition", values="nm"
-    )
-    flag = flag.reindex(index=list(verdicts.id), columns=share_cols).fillna(False).astype(bool)
-    flag.index = table.index
-    return flag
-
-
-def heat_table(table: pd.DataFrame, not_measured: pd.DataFrame | None = None) -> Any:
-    """The :func:`matrix` as a heat table (colour: share that holds, red 0 to green 1).
-
-    Cells flagged in ``not_measured`` (:func:`not_measured_cells`) read "not measured" on
-    grey: a share of 0 there is no evidence against the claim.
-    """
-    share_cols = [c for c in table.columns if c not in ("n", "replicated verdict")]
-    styler = (
-        table.style.background_gradient(cmap="RdYlGn", vmin=0.0, vmax=1.0, subset=share_cols)
-        .format("{:.0%}", subset=share_cols, na_rep="")
-        .format("{:d}", subset=["n"])
-        .set_properties(subset=share_cols, **{"text-align": "center"})
-        .set_table_styles([{"selector": "th.row_heading", "props": "text-align: left; font-weight: normal;"}])
-    )
-    if not_measured is not None and not_measured.to_numpy().any():
-        cells = [(r, c) for r in not_measured.index for c in not_measured.columns if not_measured.at[r, c]]
-        for r, c in cells:
-            styler = styler.format(lambda _: NOT_MEASURED, subset=pd.IndexSlice[[r], [c]])
-        styler = styler.apply(
-            lambda d: pd.DataFrame(
-                [
-                    ["background-color: #d9d9d9; color: #000000" if (r, c) in cells else "" for c in d.columns]
-                    for r in d.index
-                ],
-                index=d.index,
-                columns=d.columns,
-            ),
-            axis=None,
-            subset=share_cols,
-        )
-    return styler
-
-
 def stale_chapters(ledger: pd.DataFrame, notebook_dir: str | Path = BOOK) -> list[str]:
     """The chapters whose ledger rows were recorded with other code or another notebook than they have now."""
     out = []
@@ -1155,46 +1087,6 @@ def provenance_table(out: str | Path | None = None) -> pd.DataFrame | None:
         "total wall time of the runs": f"{s['wall_s'] / 60:.1f} min",
     }
     return pd.DataFrame({"value": rows}).rename_axis("provenance")
-
-
-def heat(out: str | Path | None = None) -> Any:
-    """The Evidence page's heat table (every claim against every condition), or None without a ledger."""
-    conditions, verdicts = read(CONDITIONS, out), read(VERDICTS, out)
-    if conditions is None or verdicts is None or verdicts.empty:
-        return None
-    table = matrix(conditions, verdicts)
-    return heat_table(table, not_measured_cells(conditions, verdicts, table))
-
-
-def details(out: str | Path | None = None) -> pd.DataFrame | None:
-    """Per claim and condition: runs, the pooled estimate with its interval, tau, the verdict, and the old vote shares."""
-    conditions = read(CONDITIONS, out)
-    if conditions is None or conditions.empty:
-        return None
-    c = conditions
-
-    def shown(m: float, lo: float, hi: float) -> str:
-        return "" if math.isnan(m) else claims.fmt(m, None if math.isnan(lo) else (lo, hi))
-
-    table = pd.DataFrame(
-        {
-            "claim": c.claim_id,
-            "condition": c.condition,
-            "n": c.n,
-            "pooled estimate [95% interval]": [
-                shown(m, lo, hi) + (" (t)" if method == "t" and not math.isnan(m) else "")
-                for m, lo, hi, method in zip(c.pooled, c.pooled_lo, c.pooled_hi, c.method)
-            ],
-            "tau": c.tau.map(lambda v: "" if math.isnan(v) else f"{v:.3g}"),
-            "I²": c.i2.map(lambda v: "" if math.isnan(v) else f"{v:.0%}"),
-            "verdict in this condition": c.verdict,
-            "runs that hold": c.share_holds.map("{:.0%}".format),
-            "do not hold": c.share_fails.map("{:.0%}".format),
-            "inconclusive": c.share_inconclusive.map("{:.0%}".format),
-            "of which not measured": c.share_not_measured.map("{:.0%}".format),
-        }
-    )
-    return table.set_index(["claim", "condition"])
 
 
 def power_table(

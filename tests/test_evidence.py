@@ -87,19 +87,6 @@ def test_not_measured_is_inconclusive_without_an_estimate():
         "ch01.m": evidence.NOT_MEASURED,
     }
     assert json.loads(v.at["ch01.n", "by_condition"])["digits · quick"]["not_measured"] == 1.0
-    table = evidence.matrix(conditions, verdicts)
-    flags = evidence.not_measured_cells(conditions, verdicts, table)
-    assert {label.split(":")[0]: f for label, f in flags["digits · quick"].items()} == {
-        "ch01.n": True,
-        "ch01.u": False,
-        "ch01.m": True,
-    }
-    html = evidence.heat_table(table, flags).to_html()
-    # two condition cells and the two claims' replicated verdicts; unflagged, the verdicts alone
-    assert html.count(">not measured<") == 4 and "#d9d9d9" in html
-    assert evidence.heat_table(table).to_html().count(">not measured<") == 2
-    with pytest.raises(ValueError, match="not the matrix"):
-        evidence.not_measured_cells(conditions, verdicts.iloc[:2], table)
 
 
 # --------------------------------------------------------- records -> ledger
@@ -575,33 +562,8 @@ def test_page_summary_without_and_with_a_ledger(tmp_path):
     write_verdicts(tmp_path, current=True)
     assert "Stale" not in evidence.summary(tmp_path)
     assert evidence.provenance_table(tmp_path).at["code", "value"] == "every chapter current"
-    assert evidence.heat(tmp_path) is not None and len(evidence.details(tmp_path)) == 4
     empty = tmp_path / "none"
-    assert evidence.provenance_table(empty) is None and evidence.heat(empty) is None and evidence.details(empty) is None
-
-
-def test_matrix_and_heat_table():
-    code, nb = evidence.current_hashes("01_local_errors.ipynb")
-    conditions, verdicts = evidence.aggregate(
-        hand_ledger().assign(code_sha256=code, notebook_sha256=nb), declarations=hand_declarations()
-    )
-    extra = conditions.iloc[[0]].assign(claim_id="ch04.z", chapter="ch04", condition="synthetic · d=64 · quick")
-    verdicts = pd.concat([verdicts, verdicts.iloc[[0]].assign(id="ch04.z", chapter="ch04")])
-    m = evidence.matrix(pd.concat([conditions, extra]), verdicts)
-    assert list(m.columns) == [
-        "digits · quick",
-        "fashion-mnist · quick",
-        "synthetic · d=64 · quick",
-        "n",
-        "replicated verdict",
-    ]
-    assert m.loc["ch01.a: text of ch01.a", "fashion-mnist · quick"] == 0.0
-    assert math.isnan(m.loc["ch01.a: text of ch01.a", "synthetic · d=64 · quick"])
-    assert m["replicated verdict"].iloc[0] == evidence.DEPENDS
-    stale = evidence.matrix(*evidence.aggregate(hand_ledger(), declarations=hand_declarations()))  # other code
-    assert stale["replicated verdict"].iloc[0] == f"{evidence.DEPENDS} ({evidence.STALE})"
-    html = evidence.heat_table(m).to_html()
-    assert "100%" in html and "background-color" in html
+    assert evidence.provenance_table(empty) is None
 
 
 def test_lib_and_notebook_hashes(tmp_path):
