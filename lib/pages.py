@@ -116,7 +116,8 @@ def evidence_table(
         n = [int(r["n"]) for (c, _), r in by.items() if c == cid]
         rows.append(
             f'<tr><td class="claim" style="{CELL}">'
-            f'<a href="{html.escape(href.get(cid, "#"))}"><code>{html.escape(cid)}</code></a><br>{html.escape(text)}</td>'
+            f'<a href="{html.escape(href.get(cid, "#"))}"><code style="overflow-wrap:anywhere">{html.escape(cid)}'
+            f"</code></a><br>{html.escape(text)}</td>"
             f'<td class="verdict" style="{CELL}">{verdict_chip(str(v["replicated"]), bool(stale.get(cid)))}</td>'
             f'<td class="runs" style="{CELL};white-space:nowrap">{_runs(n)}</td>'
             f'<td class="conditions" style="{CELL};font-size:0.92em">'
@@ -126,14 +127,14 @@ def evidence_table(
     head = "".join(
         f'<th class="{cls}" style="{CELL};border-top:none;width:{width}">{text}</th>'
         for cls, text, width in (
-            ("claim", "claim", "34%"),
-            ("verdict", "verdict", "9.5em"),
-            ("runs", "n", "3.5em"),
+            ("claim", "claim", "30%"),
+            ("verdict", "verdict", "10.5em"),
+            ("runs", "n", "3.2em"),
             ("conditions", "per condition: pooled estimate [95% interval], verdict", "auto"),
         )
     )
     return (
-        '<table class="evidence-claims" style="width:100%;border-collapse:collapse;font-size:0.9em">'
+        '<table class="evidence-claims" style="width:100%;table-layout:fixed;border-collapse:collapse;font-size:0.9em">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
