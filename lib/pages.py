@@ -419,12 +419,11 @@ VERDICT_COLOURS: dict[str, tuple[str, str]] = {
     evidence.DEPENDS: ("#ffffff", "#6941c6"),
 }
 VERDICT_WORDS = (
-    "A claim's runs are pooled over seeds in each dataset or setting and set against the smallest effect of interest "
-    "(SESOI) the book declared for it: <em>holds</em> when the interval lies beyond the SESOI in the claimed direction, "
-    "<em>opposite</em> beyond it the other way, <em>no effect</em> within it, <em>weak</em> when it excludes no effect "
-    "but not the SESOI, <em>inconclusive</em> otherwise, <em>depends on the data</em> when the datasets or settings "
-    "disagree, <em>not measured</em> when the runs could not compute the statistic, and <em>stale</em> when the "
-    "runs were recorded with other code than the chapter's now."
+    "A claim's runs are pooled over seeds in each dataset or setting and compared with the smallest effect of "
+    "interest (SESOI) declared for it: <em>holds</em> or <em>opposite</em>, beyond the SESOI in or against the "
+    "claimed direction; <em>weak</em>, an effect not shown to reach the SESOI; <em>no effect</em>, within it; "
+    "<em>inconclusive</em>, neither; <em>depends on the data</em>, datasets or settings disagree; <em>not "
+    "measured</em>, no run could compute the statistic; <em>stale</em>, recorded with other code than the chapter's."
 )
 STALE_NOTE = (
     "Stale evidence: these verdicts were recorded with other code than the chapter runs now; "
@@ -667,37 +666,40 @@ def _grouped(lines: list[Line]) -> list[tuple[Line, list[Line]]]:
     return out
 
 
-def _also(subs: list[Line]) -> str:
-    return "".join(
-        f'<br><span style="font-size:0.9em">{html.escape(s.statement)} {verdict_chip(s.verdict, s.stale)}</span>'
-        for s in subs
-    )
+def _also(subs: list[Line], flag: bool = True) -> str:
+    """The "... also" claims that qualify a line, on one line of their own under it."""
+    if not subs:
+        return ""
+    parts = [f"{html.escape(s.statement.lstrip('. '))} {verdict_chip(s.verdict, s.stale and flag)}" for s in subs]
+    return f'<br><span class="verdict-also" style="font-size:0.9em">{" · ".join(parts)}</span>'
 
 
 def _words_html() -> str:
-    return f'<p class="verdict-words" style="font-size:0.85em;color:#475467;margin:0.5em 0 0">{VERDICT_WORDS}</p>'
+    return f'<p class="verdict-words" style="font-size:0.85em;color:#475467;margin:0.4em 0 0">{VERDICT_WORDS}</p>'
 
 
 def verdict_box(chapter: str, out: str | Path | None = None, notebook_dir: str | Path = evidence.BOOK) -> Shown:
     """The box at the top of a chapter: its paper's claims (the book's own for chapter 5), each coloured by its
-    replicated verdict from the ledger, flagged when stale and linked to the section that tests it, and what
-    the verdict words mean. Needs only the chapter name and the ledger's files."""
+    replicated verdict from the ledger, flagged when stale (once for the box when every one is) and linked to the
+    section that tests it, and what the verdict words mean. Needs only the chapter name and the ledger's files."""
     lines = chapter_lines(chapter, out, notebook_dir, page=notebook_of(chapter))
     book = not any(d.kind == claims.PAPER for d in chapter_declarations(chapter))
-    whose = "the book's claims (this chapter tests no claim of a paper directly)" if book else "the paper's claims"
-    head = f"Replicated verdicts of {whose}: {tally([x.verdict for x in lines])}."
+    head = (
+        f"Replicated verdicts of {'the book' if book else 'the paper'}'s claims: {tally([x.verdict for x in lines])}."
+    )
+    every = all(x.stale for x in lines)  # then the note says it once, not every chip
     items = "".join(
-        f'<li style="margin:0.25em 0">{verdict_chip(x.verdict, x.stale)} '
+        f'<li style="margin:0.2em 0">{verdict_chip(x.verdict, x.stale and not every)} '
         f'<a href="{html.escape(x.href)}" title="{html.escape(x.reason)}">{html.escape(x.statement)}</a>'
-        f"{_also(subs)}</li>"
+        f"{_also(subs, not every)}</li>"
         for x, subs in _grouped(lines)
     )
     stale = any(x.stale for x in lines)
     body = (
-        f'<div class="verdict-box" style="border:1px solid #d0d5dd;border-radius:6px;padding:0.6em 0.9em;'
-        f'margin:0 0 1em">'
-        f'<p style="margin:0 0 0.3em"><strong>{html.escape(head)}</strong></p>'
-        + (f'<p class="verdict-box-stale" style="margin:0 0 0.3em;color:#b54708">{STALE_NOTE}</p>' if stale else "")
+        '<div class="verdict-box" style="border:1px solid #d0d5dd;border-radius:6px;padding:0.5em 0.8em;'
+        'margin:0 0 1em;font-size:0.9em;line-height:1.4">'
+        f'<p style="margin:0 0 0.2em"><strong>{html.escape(head)}</strong></p>'
+        + (f'<p class="verdict-box-stale" style="margin:0 0 0.2em;color:#b54708">{STALE_NOTE}</p>' if stale else "")
         + f'<ul style="list-style:none;padding-left:0;margin:0">{items}</ul>{_words_html()}</div>'
     )
     text = "\n".join([head, *(f"- [{x.verdict}{', stale' if x.stale else ''}] {x.statement}" for x in lines)])
@@ -781,6 +783,15 @@ def _scale_line(out: str | Path | None = None) -> str:
     )
 
 
+# The book's CSS lets a wide or tall output table scroll in its own box, its first column narrow and pinned: the
+# landing page's results table is read down the page instead, its claim column as wide as the page allows.
+LANDING_CSS = (
+    "div.cell_output div.output.text_html:has(table.landing-results){max-height:none;overflow:visible}"
+    "div.cell_output div.output.text_html table.landing-results tr > :first-child"
+    "{position:static;max-width:none;box-shadow:none}"
+)
+
+
 def landing(out: str | Path | None = None, notebook_dir: str | Path = evidence.BOOK) -> Shown:
     """The landing page's answer: per paper (chapters 1-4) its claims with their replicated verdicts, a reason
     each and links to the sections that test them, chapter 5's claims (the book's own) apart, a tally, and the
@@ -800,6 +811,7 @@ def landing(out: str | Path | None = None, notebook_dir: str | Path = evidence.B
     head = f"Of the four papers' {len(papers)} claims tested here: {tally([x.verdict for x in papers])}."
     if book:
         head += f" The book's own {len(book)} claims of chapter 5: {tally([x.verdict for x in book])}."
+    every = all(x.stale for x in papers + book)  # then the note says it once, not every chip
     rows = []
     for notebook, title, who, lines in groups:
         link = notebook.replace(".ipynb", ".html")
@@ -812,23 +824,25 @@ def landing(out: str | Path | None = None, notebook_dir: str | Path = evidence.B
             rows.append(
                 f'<tr><td><a href="{html.escape(x.href)}">{html.escape(x.statement)}</a><br>'
                 f'<span class="landing-reason" style="font-size:0.85em;color:#475467">{html.escape(x.reason)}</span>'
-                f'{_also(subs)}</td><td style="vertical-align:top">{verdict_chip(x.verdict, x.stale)}</td></tr>'
+                f'{_also(subs, not every)}</td><td style="vertical-align:top;white-space:nowrap">'
+                f"{verdict_chip(x.verdict, x.stale and not every)}</td></tr>"
             )
-    stale = any(x.stale for x in papers + book)
+    stale, scale = any(x.stale for x in papers + book), _scale_line(out)
     table = (
-        '<table class="landing-results" style="width:100%;table-layout:auto">'
+        f"<style>{LANDING_CSS}</style>"
+        '<table class="landing-results" style="width:100%">'
         '<thead><tr><th style="text-align:left">claim, and why: pooled estimate [95% interval] against its SESOI</th>'
-        '<th style="text-align:left">replicated verdict</th></tr></thead>'
+        '<th style="text-align:left;white-space:nowrap;width:1%">replicated verdict</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
     body = (
         f'<div class="landing"><p><strong>{html.escape(head)}</strong></p>'
-        f'<p class="landing-scale">{_scale_line(out)}</p>'
+        f'<p class="landing-scale">{scale}</p>'
         + (f'<p class="verdict-box-stale" style="color:#b54708">{STALE_NOTE}</p>' if stale else "")
         + f"{table}{_words_html()}</div>"
     )
     text = "\n".join(
-        [head, re.sub(r"<[^>]+>", "", _scale_line(out))]
+        [head, re.sub(r"<[^>]+>", "", scale)]
         + [
             line
             for _, title, who, lines in groups

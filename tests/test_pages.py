@@ -312,6 +312,10 @@ def test_verdict_box_colours_links_and_flags_the_planted_verdicts(tmp_path):
     _planted_ledger(tmp_path, "ch02", planted, current=True)
     assert "verdict-stale" not in pages.verdict_box("ch02", tmp_path)._repr_html_()
 
+    _planted_ledger(tmp_path, "ch02", dict.fromkeys((d.id for d in paper), evidence.HOLDS), current=False)
+    html = pages.verdict_box("ch02", tmp_path)._repr_html_()  # every verdict stale: said once, not on every chip
+    assert 'class="verdict-stale"' not in html and html.count(pages.STALE_NOTE) == 1
+
 
 def test_verdict_box_of_a_chapter_without_paper_claims_shows_the_books_and_folds_qualifiers(tmp_path):
     box = pages.verdict_box("ch05", tmp_path)  # no ledger: nothing replicated yet

@@ -7,7 +7,9 @@ no link to its full size; a table whose last column cannot be reached, or that
 overflows its box without its first column staying in view, or that pandas cut short;
 anything painted black; a temporary path; a parameters cell; a sidebar that lists
 Evidence before the chapters; a repository or launch button where no repository URL
-was given (``BOOK_REPOSITORY_URL``). Needs ``_build/html`` (``BOOK_HTML`` names
+was given (``BOOK_REPOSITORY_URL``); a landing page without its results table (every
+chapter, every claim with its verdict); a chapter whose verdict box does not start in
+the first screen (800 px) or links to no section of its page. Needs ``_build/html`` (``BOOK_HTML`` names
 another; run after the book build: ``make test`` does) and Debian's ``chromium``.
 """
 
@@ -106,7 +108,18 @@ LAYOUT = """() => {
         const c = getComputedStyle(e).backgroundColor; const b = box(e);
         return (c === 'rgb(0, 0, 0)' || c === 'rgba(0, 0, 0, 1)') && b.width > 0 && b.height > 0;
     }).map(e => e.tagName + (e.id ? '#' + e.id : '') + ': ' + e.innerText.slice(0, 30));
-    return {images, tables, cut, black, text: document.body.innerText,
+    const within = e => ({top: box(e).top + window.scrollY, bottom: box(e).bottom + window.scrollY});
+    const verdict = Array.from(article.querySelectorAll('.verdict-box')).map(e => {
+        const links = Array.from(e.querySelectorAll('li a')).map(a => a.getAttribute('href'));
+        return {...within(e), items: e.querySelectorAll('li').length, chips: e.querySelectorAll('.verdict-chip').length,
+                links, missing: links.filter(h => !h.startsWith('#') || !document.getElementById(h.slice(1)))};
+    });
+    const landing = Array.from(article.querySelectorAll('table.landing-results')).map(t => ({...within(t),
+        rows: t.tBodies[0].rows.length, chapters: t.querySelectorAll('tr.landing-chapter').length,
+        claims: Array.from(t.tBodies[0].rows).filter(r => !r.classList.contains('landing-chapter'))
+            .map(r => ({chip: !!r.querySelector('.verdict-chip'), link: (r.querySelector('a') || {}).href || ''})),
+        fits: box(t).right <= right}));
+    return {images, tables, cut, black, text: document.body.innerText, verdict, landing,
             parameters: document.querySelectorAll('.tag_parameters, .tag_injected-parameters').length,
             sidebar: Array.from(document.querySelectorAll('.bd-sidebar-primary a.reference'))
                 .map(a => a.getAttribute('href')),
@@ -398,3 +411,39 @@ def test_a_recorded_page_shows_its_run_in_its_banner(rendered):
         text = laid_out[name]["text"]
         assert "Recorded run on" in text and run["point"] in text, f"{name}: no banner naming the recorded run"
         assert "Quick run on 8x8 digits" not in text, f"{name}: shows the executed digits run, not the recorded one"
+
+
+FIRST_SCREEN = 800  # px: what a 1280 x 800 window shows before any scrolling
+CHAPTER_PAGE = re.compile(r"^book/0[1-5]_\w+\.html$")
+
+
+def test_the_landing_page_has_the_results_table(rendered):
+    laid_out = _laid_out(rendered)
+    assert "book/intro.html" in laid_out, "the book has no landing page book/intro.html"
+    tables = laid_out["book/intro.html"]["landing"]
+    assert len(tables) == 1, f"the landing page shows {len(tables)} results tables, not one"
+    t = tables[0]
+    chapters = sorted(n for n in laid_out if CHAPTER_PAGE.match(n))
+    assert t["chapters"] == len(chapters) == 5, f"{t['chapters']} chapter groups in the results table"
+    assert t["claims"] and all(c["chip"] for c in t["claims"]), "a claim of the results table has no verdict"
+    linked = {Path(urlparse(c["link"]).path).name for c in t["claims"]}
+    assert linked == {Path(n).name for n in chapters}, f"the results table links to {sorted(linked)}"
+    assert t["fits"], "the results table runs off the page"
+
+
+def test_each_chapter_opens_with_its_verdict_box(rendered):
+    ends = {}
+    for name, layout in sorted(_laid_out(rendered).items()):
+        if not CHAPTER_PAGE.match(name):
+            continue
+        boxes = layout["verdict"]
+        assert len(boxes) == 1, f"{name}: {len(boxes)} verdict boxes, not one"
+        box = boxes[0]
+        assert box["top"] < FIRST_SCREEN, (
+            f"{name}: the verdict box starts at {box['top']:.0f} px, below the first screen"
+        )
+        assert box["items"] and box["chips"] >= box["items"], f"{name}: a claim of the verdict box has no verdict"
+        assert not box["missing"], f"{name}: verdict-box links to no section of the page: {box['missing']}"
+        ends[name] = round(box["bottom"])
+    assert len(ends) == 5, f"verdict boxes on {sorted(ends)}: not every chapter"
+    print("verdict boxes end at (px from the top of the page):", ends)
