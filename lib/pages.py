@@ -178,6 +178,8 @@ def paper_evidence(chapter: str, out: str | Path | None = None, notebook_dir: st
     if any(stale.values()):
         parts.append(f'<p class="evidence-stale" style="color:#b54708">{STALE_NOTE}</p>')
         text.append(re.sub(r"<[^>]+>", "", STALE_NOTE))
+    if all(stale.values()):  # said once above the tables; a chip is flagged only where the chapter's claims differ
+        stale = {}
     labels = list(dict.fromkeys(conditions[conditions.claim_id.isin(mine.id)].condition))  # the chapter's
     for kind, title in EVIDENCE_TABLES:
         rows = mine[kinds == kind]

@@ -100,9 +100,19 @@ def test_a_chapters_evidence_has_its_paper_claims_then_its_controls_then_one_lin
     assert ">1 × 5<" in tables[1] and "background-color:#000" not in html and "rgb(0, 0, 0)" not in html
     assert f"0 of 1 hold in every run; {ids['check']} holds in 80% of its runs on fashion-mnist." in html
     assert f"{ids['new']}." in html and "not in the ledger yet (1;" in html
-    # recorded with other code than the chapter's: flagged above the tables and in each verdict
-    assert pages.STALE_NOTE in html and html.count('class="verdict-stale"') == 2
+    # recorded with other code than the chapter's, every claim: flagged once, above the tables
+    assert html.count(pages.STALE_NOTE) == 1 and 'class="verdict-stale"' not in html
     assert repr(shown).splitlines()[1] == f"The paper's claims: {ids['paper']} holds"
+    # ... and where only some claims are stale, each of those is flagged in its verdict
+    from lib.verdicts import current_hashes
+
+    verdicts = evidence.read(evidence.VERDICTS, tmp_path)
+    verdicts.loc[verdicts.id == ids["control"], ["code_sha256", "notebook_sha256"]] = current_hashes(
+        "01_local_errors.ipynb"
+    )
+    verdicts.to_csv(tmp_path / evidence.VERDICTS, index=False)
+    html = pages.paper_evidence("ch01", tmp_path)._repr_markdown_()
+    assert html.count('class="verdict-stale"') == 1 and html.index("verdict-stale") < html.index(ids["control"])
 
 
 def test_the_evidence_overview_flags_stale_chapters_and_tallies_each_kind(tmp_path):
