@@ -689,7 +689,7 @@ def verdict_box(chapter: str, out: str | Path | None = None, notebook_dir: str |
     head = (
         f"Replicated verdicts of {'the book' if book else 'the paper'}'s claims: {tally([x.verdict for x in lines])}."
     )
-    every = all(x.stale for x in lines)  # then the note says it once, not every chip
+    every = all(x.stale for x in lines if x.verdict != claims.NOT_REPLICATED)  # then the note says it once
     items = "".join(
         f'<li style="margin:0.2em 0">{verdict_chip(x.verdict, x.stale and not every)} '
         f'<a href="{html.escape(x.href)}" title="{html.escape(x.reason)}">{html.escape(x.statement)}</a>'
@@ -813,7 +813,7 @@ def landing(out: str | Path | None = None, notebook_dir: str | Path = evidence.B
     head = f"Of the four papers' {len(papers)} claims tested here: {tally([x.verdict for x in papers])}."
     if book:
         head += f" The book's own {len(book)} claims of chapter 5: {tally([x.verdict for x in book])}."
-    every = all(x.stale for x in papers + book)  # then the note says it once, not every chip
+    every = all(x.stale for x in papers + book if x.verdict != claims.NOT_REPLICATED)  # said once, not per chip
     rows = []
     for notebook, title, who, lines in groups:
         link = notebook.replace(".ipynb", ".html")

@@ -261,13 +261,13 @@ def test_reason_gives_each_conditions_estimate_against_the_sesoi_and_names_verdi
     assert pages.reason(None, None) == "no run recorded yet"
 
 
-def _planted_ledger(tmp_path, chapter: str, verdicts: dict[str, str], current: bool) -> None:
+def _planted_ledger(tmp_path, chapter: str, verdicts: dict[str, str], current: bool | set) -> None:
     """verdicts.csv and conditions.csv in ``tmp_path`` for some of ``chapter``'s claims, recorded with the
-    chapter's code as it is now (``current``) or with other code."""
+    chapter's code as it is now (``current``: all, or the ids in it) or with other code."""
     from lib.verdicts import current_hashes
 
     notebook = pages.notebook_of(chapter)
-    code, nb_hash = current_hashes(notebook) if current else ("0" * 64, "0" * 64)
+    now, other = current_hashes(notebook), ("0" * 64, "0" * 64)
     rows = [
         {
             "id": cid,
@@ -278,8 +278,8 @@ def _planted_ledger(tmp_path, chapter: str, verdicts: dict[str, str], current: b
             "n": 10,
             "conditions": 2,
             "notebook": notebook,
-            "code_sha256": code,
-            "notebook_sha256": nb_hash,
+            "code_sha256": (now if current is True or cid in (current or ()) else other)[0],
+            "notebook_sha256": (now if current is True or cid in (current or ()) else other)[1],
             "sesoi": 0.1,
             "null": 0.0,
             "analysis_scale": "identity",
@@ -313,7 +313,7 @@ def test_verdict_box_colours_links_and_flags_the_planted_verdicts(tmp_path):
     )
     for word in (evidence.HOLDS, evidence.OPPOSITE):
         assert pages.VERDICT_COLOURS[word][1] in html
-    assert html.count('class="verdict-stale"') == 2 and pages.STALE_NOTE in html
+    assert 'class="verdict-stale"' not in html and html.count(pages.STALE_NOTE) == 1  # every one stale: said once
     assert f'href="#{paper[0].section}"' in html and f'href="#{paper[1].section}"' in html
     assert 'href="02_dimpled_manifold.html#' not in html  # on its own page a link is its anchor
     assert sum(1 for line in repr(box).splitlines() if line.startswith("- ")) == len(paper)
@@ -322,9 +322,12 @@ def test_verdict_box_colours_links_and_flags_the_planted_verdicts(tmp_path):
     _planted_ledger(tmp_path, "ch02", planted, current=True)
     assert "verdict-stale" not in pages.verdict_box("ch02", tmp_path)._repr_html_()
 
-    _planted_ledger(tmp_path, "ch02", dict.fromkeys((d.id for d in paper), evidence.HOLDS), current=False)
-    html = pages.verdict_box("ch02", tmp_path)._repr_html_()  # every verdict stale: said once, not on every chip
-    assert 'class="verdict-stale"' not in html and html.count(pages.STALE_NOTE) == 1
+    _planted_ledger(tmp_path, "ch02", planted, current={paper[1].id})  # one stale, one current: the chip says which
+    html = pages.verdict_box("ch02", tmp_path)._repr_html_()
+    assert html.count('class="verdict-stale"') == 1 and html.count(pages.STALE_NOTE) == 1
+    stale_chip = html.index('class="verdict-stale"')
+    assert html.rindex(pages.VERDICT_COLOURS[evidence.HOLDS][1], 0, stale_chip) > html.find(pages.STALE_NOTE)
+    assert html.index(pages.VERDICT_COLOURS[evidence.OPPOSITE][1]) > stale_chip  # the current one is not flagged
 
 
 def test_verdict_box_of_a_chapter_without_paper_claims_shows_the_books_and_folds_qualifiers(tmp_path):
