@@ -419,3 +419,27 @@ def test_the_banner_of_another_run_names_its_parameters_and_the_command_that_run
     assert _command_parameters(command) == {"profile": "quick", **given}
     with pytest.raises(ValueError, match="chapter must be one of ch01, .*ch05, got 'ch9'"):
         pages.banner(cfg, "ch9")
+
+
+def test_the_command_refuses_with_a_message_and_copies_when_the_runs_are_there(layout, capsys):
+    root, _ = layout
+    args = [
+        "pages",
+        "--evidence",
+        str(root / "evidence"),
+        "--runs",
+        str(root / "nowhere"),
+        "--out",
+        str(root / "pages"),
+    ]
+    assert bookcache.main(args) == 1
+    assert "cannot copy the recorded pages" in capsys.readouterr().err and not (root / "pages").exists()
+    args[4] = str(root)  # the sweep layout is under the root
+    assert bookcache.main(args) == 0 and f"{NOTEBOOK}: copied" in capsys.readouterr().out
+
+
+def test_another_profile_than_quick_shows_the_chapters_own_execution(monkeypatch, capsys):
+    monkeypatch.setenv("BOOK_PROFILE", "paper")
+    monkeypatch.setattr(recorded, "import_pages", lambda *a, **k: pytest.fail("imported at the paper profile"))
+    assert bookcache.main(["import-pages"]) == 0
+    assert "the chapters execute instead" in capsys.readouterr().out
