@@ -1135,7 +1135,7 @@ def power_table(
     return pd.DataFrame(rows, columns=columns).set_index(["claim", "condition"])
 
 
-FOREST_FONT = 9  # points: the smallest text of a figure at book width
+FOREST_FONT = 10  # points: the smallest text of a figure at book width (9 pt showed at 8.9 pt in the page)
 FOREST_PER_ROW, FOREST_MAX_PER_ROW = 2, 3  # forest panels a row on the Evidence page, and at most (lib.plots')
 # A forest panel's layout, in inches: a line of a condition's label, a run's row, the pooled row (with the
 # space around it), the space between conditions; and the panel's frame (title, axis and its label).
