@@ -61,9 +61,9 @@ def plot_layer_measures(table: pd.DataFrame, n_units: int):
             if col == "homogeneity":
                 ax.fill_between(xs, part["homogeneity lo"], part["homogeneity hi"], color=f"C{j}", alpha=0.2)
         depth = table.groupby("model").size().max()
-        ax.set_xticks(range(depth), ["input"] + [f"hidden {i}" for i in range(1, depth)])
+        ax.set_xticks(range(depth), ["in"] + [str(i) for i in range(1, depth)])  # long names overlapped
         ax.set(
-            xlabel="layer (shallow to deep)", ylabel=textwrap.fill(label, 24), title=label
+            xlabel="hidden layer (in: the input)", ylabel=textwrap.fill(label, 24), title=label
         )  # no taller than its panel
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
     fig.suptitle("SOM code measures layer by layer (test inputs; band: 95% bootstrap interval)")
