@@ -9,13 +9,14 @@ Which to use when:
   attacks such as FGSM or PGD without random start); :func:`min_flip_norm` to L2 PGD
   restricted to a subspace or not (doubling, then geometric bisection: the answer can
   span orders of magnitude).
-- **The smallest flipping L2 perturbation in one run**: :func:`fmn_flip_norm` and
-  :func:`fmn_flip_norms` answer what :func:`min_flip_norm` and :func:`min_flip_norms` do,
-  with the minimal-norm attack :func:`lib.attacks.fmn` instead of a budget search. On
-  chapter 2's quick MLP (tests/test_flip.py) every point's distance is within 1.10x of the
-  better of foolbox's DDN and FAB (the budget search: 85% of points, median 1.03x), with no
-  resolution floor, from about half the gradients (benchmarks/flip_search.py). The budget
-  search stays as the reference it is tested against.
+- **The smallest flipping L2 perturbation** (chapters 2 and 5): :func:`flip_norms`, the one
+  entry point, under any restrictions to subspaces; by default (``method="fmn"``) the
+  minimal-norm attack :func:`lib.attacks.fmn` in one run (:func:`fmn_flip_norms`), with
+  ``method="budget"`` the PGD budget search (:func:`min_flip_norms`), the reference it is
+  tested against. On chapter 2's quick MLP (tests/test_flip.py) every point's FMN distance
+  is within 1.10x of the better of foolbox's DDN and FAB (the budget search: 85% of
+  points, median 1.03x), with no resolution floor, from about half the gradients
+  (benchmarks/flip_search.py, benchmarks/flip_chapters.py).
 - **A fixed direction** for any scalar score (label = sign): :func:`ray_distance` scans a
   grid along the ray and bisects the first sign change.
 - **A fixed direction in a two-layer ReLU network**: :func:`ray_distance_exact` is exact
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 from . import attacks, manifold
-from .config import ParameterError
+from .config import Param, ParameterError
 from .ensemble import TwoLayerEnsemble
 from .train import predict
 
@@ -259,7 +260,7 @@ def fmn_flip_norm(
     eps_max: float,
     bases: torch.Tensor | None = None,
     part: str = "on",
-    steps: int = 20,
+    steps: int = 30,
     candidates: int = 2,
     clamp: tuple[float, float] | None = None,
 ) -> FlipResult:
@@ -282,7 +283,7 @@ def fmn_flip_norms(
     restrictions: dict[str, tuple[torch.Tensor | None, str]],
     *,
     eps_max: float,
-    steps: int = 20,
+    steps: int = 30,
     candidates: int = 2,
     clamp: tuple[float, float] | None = None,
 ) -> dict[str, FlipResult]:
@@ -309,6 +310,70 @@ def fmn_flip_norms(
     return {
         name: FlipResult(norm[i * n : (i + 1) * n], delta[i * n : (i + 1) * n]) for i, name in enumerate(restrictions)
     }
+
+
+# The parameters of every smallest-flip measurement (chapters 2 and 5 declare them alike).
+FLIP_PARAMS: dict[str, Param] = {
+    "flip_eps_max": Param(
+        float,
+        8.0,
+        20.0,
+        check="positive",
+        help="largest L2 norm a flip is searched within (a point not flipped within it counts as not flipped)",
+    ),
+    "fmn_steps": Param(
+        int,
+        30,
+        100,
+        check="positive",
+        help="steps per target class of the minimal-norm attack FMN that finds every smallest flip: the book's "
+        "choice (the authors' reference code defaults to 10; its norm-bound schedule, gamma 0.05 to 0.001, is theirs)",
+    ),
+}
+METHODS = ("fmn", "budget")
+# each method's own options (besides steps and clamp), for flip_norms
+METHOD_OPTIONS = {
+    "fmn": ("candidates",),
+    "budget": ("doublings", "bisection_steps", "random_start", "generator"),
+}
+
+
+def flip_norms(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    restrictions: dict[str, tuple[torch.Tensor | None, str]],
+    *,
+    eps_max: float,
+    method: str = "fmn",
+    steps: int | None = None,
+    clamp: tuple[float, float] | None = None,
+    **options,
+) -> dict[str, FlipResult]:
+    """Per point and restriction ``{name: (bases or None, part)}``, the smallest L2 perturbation that moves the
+    prediction off ``y``: the book's one entry point to it.
+
+    ``method="fmn"``: :func:`fmn_flip_norms` (``steps``: FMN steps per target class, default
+    30; option ``candidates``). ``method="budget"``: :func:`min_flip_norms`, the reference
+    (``steps``: PGD steps per trial budget, default 10; options ``doublings``,
+    ``bisection_steps``, ``random_start``, ``generator``). Either way ``inf``, with a zero
+    perturbation, where no flip was found within ``eps_max``: FMN's bound never passes it,
+    so a point the attack does not flip within its steps reads as not flipped, never as a
+    distance it did not find. Unclamped by default: a clamp would move a restricted
+    perturbation out of its subspace.
+    """
+    if method not in METHODS:
+        raise ParameterError(f"parameter 'method' is {method!r}; allowed values: {', '.join(map(repr, METHODS))}")
+    unknown = sorted(set(options) - set(METHOD_OPTIONS[method]))
+    if unknown:
+        raise ParameterError(
+            f"parameter {unknown[0]!r} is not an option of method {method!r}; its options: "
+            + ", ".join(map(repr, ("steps", "clamp", *METHOD_OPTIONS[method])))
+        )
+    if steps is not None:
+        options["steps"] = steps
+    search = fmn_flip_norms if method == "fmn" else min_flip_norms
+    return search(model, x, y, restrictions, eps_max=eps_max, clamp=clamp, **options)
 
 
 def _check_parts(restrictions: dict[str, tuple[torch.Tensor | None, str]]) -> None:

@@ -217,8 +217,7 @@ def tiny_cfg(**kw):
         som_sigma=1.0,
         som_epochs=2,
         pgd_steps=2,
-        flip_steps=2,
-        bisection_steps=1,
+        fmn_steps=2,
         at_steps=1,
         n_train=200,
         **kw,
@@ -279,9 +278,9 @@ def test_robustness_is_measured_on_the_other_half(monkeypatch):
     spec = next(n for n in ch05.population(cfg) if n.method == "backprop")
     net = ch05.train_network(cfg, ds, spec)
     row = ch05.measure(cfg, ds, probe, net, spec)
-    search = dict(eps_max=cfg.flip_eps_max, steps=cfg.flip_steps, bisection_steps=cfg.bisection_steps)
     pred = net(probe.x_robust).argmax(1)
-    full = flip.min_flip_norms(net, probe.x_robust, pred, {"full": (None, "on")}, **search)["full"].norm
+    search = dict(eps_max=cfg.flip_eps_max, steps=cfg.fmn_steps)
+    full = flip.flip_norms(net, probe.x_robust, pred, {"full": (None, "on")}, **search)["full"].norm
     assert row["flip_norm"] == ch05.lenses.median_norm(full, cfg.flip_eps_max)
     # the lens images feed no robustness number: scrambling them leaves robustness as it was
     scrambled = dataclasses.replace(probe, x=torch.rand_like(probe.x))
@@ -451,7 +450,7 @@ def test_adversarial_training_makes_a_network_more_robust():
     median = []
     for spec in (base, dataclasses.replace(base, method="adversarial")):
         net = ch05.train_network(cfg, ds, spec)
-        norm = flip.min_flip_norm(net, x, net(x).argmax(1), eps_max=8.0, steps=5, bisection_steps=4).norm
+        norm = flip.flip_norms(net, x, net(x).argmax(1), {"full": (None, "on")}, eps_max=8.0)["full"].norm
         median.append(ch05.lenses.median_norm(norm, 8.0))
     assert median[1] > 1.5 * median[0]
 

@@ -146,24 +146,24 @@ def plot_fractions(geo: dict[str, pd.DataFrame], k: int, n: int):
 
 
 def plot_flip_norms(geo: dict[str, pd.DataFrame], scales: pd.DataFrame, eps_max: float):
-    """Box plots of the L2 norm needed to flip the prediction under each restricted PGD, with the data's
+    """Box plots of the smallest L2 norm that flips the prediction under each restriction, with the data's
     scales (:func:`~.images.data_scales`, medians) as reference lines.
 
     Points with no flip within ``eps_max`` cannot be drawn; each box's label gives their share.
     """
     long = pd.concat([df[list(RESTRICTIONS)].assign(training=k) for k, df in geo.items()])
-    long = long.melt(id_vars="training", var_name="PGD restricted to", value_name="flip norm")
-    missed = (~np.isfinite(long["flip norm"])).groupby(long["PGD restricted to"], sort=False).mean()
+    long = long.melt(id_vars="training", var_name="attack restricted to", value_name="flip norm")
+    missed = (~np.isfinite(long["flip norm"])).groupby(long["attack restricted to"], sort=False).mean()
     labels = {
         name: name if missed[name] == 0 else f"{name}\n({missed[name]:.0%} no flip\nwithin {eps_max:g})"
         for name in RESTRICTIONS
     }
-    long["PGD restricted to"] = long["PGD restricted to"].map(labels)
+    long["attack restricted to"] = long["attack restricted to"].map(labels)
     long = long[np.isfinite(long["flip norm"])]
     fig, axes = plots.subplots(1, 1, width=7.5, height=3.6)
     ax = axes[0, 0]
     sns.boxplot(
-        long, x="PGD restricted to", y="flip norm", hue="training", ax=ax, fliersize=1.5, order=list(labels.values())
+        long, x="attack restricted to", y="flip norm", hue="training", ax=ax, fliersize=1.5, order=list(labels.values())
     )
     for (name, label), ls in zip(
         (

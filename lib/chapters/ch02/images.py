@@ -2,9 +2,9 @@
 
 Adversarial directions are split into on- and off-manifold parts and compared with a random
 subspace of the same dimension (and, for the box-clamped PGD probe, with a random subspace of the
-image's unsaturated pixels); the smallest flipping norm is searched under PGD confined to each
-subspace and compared with the data's own scales. Also the statistics read from these measures
-(RMS shares and their ratios, censored flip-norm ratios).
+image's unsaturated pixels); the smallest flipping norm is found by the minimal-norm attack FMN
+confined to each subspace and compared with the data's own scales. Also the statistics read from
+these measures (RMS shares and their ratios, censored flip-norm ratios).
 """
 
 from __future__ import annotations
@@ -168,11 +168,10 @@ def image_geometry(
     """Per test image: on-manifold fractions of the :func:`probes` directions (tangent space, a
     random subspace of the same dimension, and a random one of the image's unsaturated pixels,
     :func:`unsaturated_random_bases`, drawn from its own seed so that both networks meet the same
-    subspaces), and the L2 norm needed to flip the prediction under PGD restricted to each of
-    :data:`RESTRICTIONS` (``inf`` where none flips within ``flip_eps_max``). Also returns the
+    subspaces), and the smallest L2 norm that flips the prediction, found by the minimal-norm attack
+    restricted to each of :data:`RESTRICTIONS` (``inf`` where none flips within ``flip_eps_max``). Also returns the
     perturbations found.
     """
-    gen = torch.Generator().manual_seed(cfg.seed + 3)
     free = unsaturated_random_bases(
         x, bases.shape[-1], value_range, generator=torch.Generator().manual_seed(cfg.seed + 4)
     ).to(x.device)
@@ -190,16 +189,7 @@ def image_geometry(
         name: ({"tangent": bases, "random": random_bases}.get(which), part)
         for name, (which, part) in RESTRICTIONS.items()
     }
-    found = flip.min_flip_norms(
-        model,
-        x,
-        pred,
-        restrictions,
-        eps_max=cfg.flip_eps_max,
-        steps=cfg.flip_steps,
-        bisection_steps=cfg.bisection_steps,
-        generator=gen,
-    )
+    found = flip.flip_norms(model, x, pred, restrictions, eps_max=cfg.flip_eps_max, steps=cfg.fmn_steps)
     for name, res in found.items():
         df[name] = res.norm.cpu()
         deltas[name] = res.delta

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ... import config, manifold
+from ... import config, flip, manifold
 from ...config import DATASETS, MAX_WIDTH, Param, ParameterError
 from ...train import OPTIMIZERS
 
@@ -30,11 +30,7 @@ PARAMS: dict[str, Param] = {
     "n_attacked": Param(int, 200, 1000, check="positive", help="test images whose geometry is measured"),
     "attack_eps": Param(float, 1.0, 2.0, check="positive", help="L2 budget of the PGD attack that is decomposed"),
     "attack_steps": Param(int, 20, 50, check="positive", help="steps of that PGD attack"),
-    "flip_eps_max": Param(
-        float, 8.0, 20.0, check="positive", help="largest L2 budget tried when searching the flip norm"
-    ),
-    "flip_steps": Param(int, 10, 20, check="positive", help="PGD steps per trial budget of the flip-norm search"),
-    "bisection_steps": Param(int, 4, 5, check="nonnegative", help="geometric bisection rounds of the flip-norm search"),
+    **flip.FLIP_PARAMS,  # flip_eps_max, fmn_steps
     "at_eps": Param(float, 0.5, 1.5, check="positive", help="L2 budget of PGD adversarial training (images)"),
     "at_steps": Param(int, 5, 10, check="positive", help="PGD steps of adversarial training"),
     "mislabel_rms": Param(

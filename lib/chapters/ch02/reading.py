@@ -42,10 +42,11 @@ def _why(row: Claim, sc: dict) -> str:
     if name == "on_larger_than_random":
         easier = "harder" if row.estimate > 1 else "easier"
         return (
-            f"confined to the tangent space, PGD needs {row.estimate:.2f} times the norm it needs in a random "
-            f"subspace of the same dimension: the manifold is {easier} to attack through than a random subspace "
-            f"(on- over off-manifold norms give {sc['on_off_flip_ratio']:.2f}, a random k-dim over a random (n-k)-dim "
-            f"subspace {sc['random_k_over_nk_flip_ratio']:.2f}: that comparison measures the dimensions)"
+            f"confined to the tangent space, the smallest flipping perturbation is {row.estimate:.2f} times as "
+            f"long as in a random subspace of the same dimension: the manifold is {easier} to attack through than "
+            f"a random subspace (on- over off-manifold norms give {sc['on_off_flip_ratio']:.2f}, a random k-dim "
+            f"over a random (n-k)-dim subspace {sc['random_k_over_nk_flip_ratio']:.2f}: that comparison measures "
+            f"the dimensions)"
         )
     if name == "mislabelled_accuracy":
         return (
@@ -197,8 +198,9 @@ def findings(
             else "the comparison has no excess to explain."
         ),
         quality_reading(ae, pca, col),
-        f"- **On against off.** Confined to the tangent space, PGD needs {sc['on_off_flip_ratio']:.2f} times "
-        f"the norm it needs off it (medians {flip_text(std['on-manifold'], cfg.flip_eps_max)} and "
+        f"- **On against off.** Confined to the tangent space, the smallest flipping perturbation is "
+        f"{sc['on_off_flip_ratio']:.2f} times as long as off it (medians "
+        f"{flip_text(std['on-manifold'], cfg.flip_eps_max)} and "
         f"{flip_text(std['off-manifold'], cfg.flip_eps_max)}); a random k-dim subspace against its (n-k)-dim "
         f"complement gives {sc['random_k_over_nk_flip_ratio']:.2f}, the dimension effect. Against a random "
         f"subspace of the same dimension the tangent space needs {on_r:.2f} times the norm: it is "

@@ -101,22 +101,17 @@ def geometry(cfg: SimpleNamespace, model: torch.nn.Module, s: Setting, restricte
 
     ``frac_tangent``/``frac_random``: RMS share of the boundary normal's norm in the tangent
     space / in a random subspace of the same dimension; ``dist_full``: L2 distance to the
-    boundary found by PGD (away from the current prediction); ``angle``: angle between
+    boundary, the smallest flipping perturbation the minimal-norm attack finds
+    (:func:`lib.flip.flip_norms`, away from the current prediction); ``angle``: angle between
     the normal at that nearest boundary point and the tangent space. With ``restricted``
-    also ``dist_on``/``dist_off``: the same search with steps along / off the manifold.
-    Attacks draw from their own generator, so measuring does not change the training run.
+    also ``dist_on``/``dist_off``: the same attack with steps along / off the manifold.
+    The attack draws no random numbers, so measuring does not change the training run.
     """
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    search = dict(
-        eps_max=2 * float((s.x.amax(0) - s.x.amin(0)).norm()),
-        steps=cfg.flip_steps,
-        bisection_steps=cfg.bisection_steps,
-        generator=gen,
-    )  # eps_max: twice the data's box diagonal
+    search = dict(eps_max=2 * float((s.x.amax(0) - s.x.amin(0)).norm()), steps=cfg.fmn_steps)  # twice the box diagonal
     pred = train.predict(model, s.x_eval).argmax(1)
     normal = manifold.boundary_normal(model, s.x_eval)
     restrictions = {"full": (None, "on"), **({part: (s.bases, part) for part in manifold.PARTS} if restricted else {})}
-    searches = flip.min_flip_norms(model, s.x_eval, pred, restrictions, **search)
+    searches = flip.flip_norms(model, s.x_eval, pred, restrictions, **search)
     full = searches["full"]
     found = torch.isfinite(full.norm)
     angle = angle_to_manifold(manifold.boundary_normal(model, s.x_eval + full.delta)[found], s.bases[found])

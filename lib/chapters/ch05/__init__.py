@@ -41,6 +41,8 @@ from .lenses import (
     flip_ratio,
     make_probe,
     measure,
+    restricted_flips,
+    robustness_flips,
     run_population,
     split_test,
 )
@@ -61,6 +63,8 @@ __all__ = [
     "make_probe",
     "split_test",
     "measure",
+    "robustness_flips",
+    "restricted_flips",
     "flip_ratio",
     "first_order_distance",
     "run_population",

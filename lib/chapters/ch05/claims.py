@@ -70,8 +70,7 @@ EVERY = (
     "at_steps",
     "n_eval",
     "flip_eps_max",
-    "flip_steps",
-    "bisection_steps",
+    "fmn_steps",
     "n_boot",
 )  # the population, robustness, intervals
 LENS_SETTINGS = {

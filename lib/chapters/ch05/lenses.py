@@ -46,6 +46,8 @@ __all__ = [
     "median_norm",
     "flip_ratio",
     "first_order_distance",
+    "robustness_flips",
+    "restricted_flips",
     "measure",
     "run_population",
     "configurations",
@@ -234,6 +236,31 @@ def _perp_share(normal: torch.Tensor, basis: torch.Tensor, d: int, k: int) -> fl
     return manifold.rms(off) / math.sqrt((d - k) / d)
 
 
+def robustness_flips(cfg: SimpleNamespace, net: models.MLP, probe: Probe) -> flip.FlipResult:
+    """The smallest flipping perturbation of each robustness image (unrestricted; :func:`lib.flip.flip_norms`,
+    the minimal-norm attack FMN; ``inf`` where none is found within ``flip_eps_max``)."""
+    xr = probe.x_robust
+    pred = train.predict(net, xr).argmax(1)
+    return flip.flip_norms(net, xr, pred, {"full": (None, "on")}, eps_max=cfg.flip_eps_max, steps=cfg.fmn_steps)["full"]
+
+
+def restricted_flips(cfg: SimpleNamespace, net: models.MLP, probe: Probe) -> dict[str, torch.Tensor]:
+    """Per lens image, the smallest flipping norm confined to each basis a flip lens uses (the tangent spaces, the
+    principal subspace) and to its random reference and null (``inf`` where none is found within ``flip_eps_max``),
+    all in one run of :func:`lib.flip.flip_norms`."""
+    restrictions = {
+        "on": (probe.tangent, "on"),
+        "random": (probe.random, "on"),
+        "random_null": (probe.random_null, "on"),
+        "par": (probe.pca, "on"),
+        "pca_random": (probe.pca_random, "on"),
+        "pca_random_null": (probe.pca_random_null, "on"),
+    }
+    pred = train.predict(net, probe.x).argmax(1)
+    found = flip.flip_norms(net, probe.x, pred, restrictions, eps_max=cfg.flip_eps_max, steps=cfg.fmn_steps)
+    return {name: r.norm for name, r in found.items()}
+
+
 def measure(cfg: SimpleNamespace, ds: data.Dataset, probe: Probe, net: models.MLP, spec: Network) -> dict:
     """Every lens (on the lens half) and the robustness (on the robustness half) of one trained network,
     with each basis lens's permutation null (one row of the population table)."""
@@ -258,27 +285,14 @@ def measure(cfg: SimpleNamespace, ds: data.Dataset, probe: Probe, net: models.ML
     )
     row.update({f"pgd_{b:g}": a for b, a in zip(cfg.pgd_budgets, pgd)})
     cap = cfg.flip_eps_max
-    search = dict(eps_max=cap, steps=cfg.flip_steps, bisection_steps=cfg.bisection_steps)
-    xr = probe.x_robust
-    robust = flip.min_flip_norms(net, xr, train.predict(net, xr).argmax(1), {"full": (None, "on")}, **search)["full"]
+    robust = robustness_flips(cfg, net, probe)
     row["flip_norm"] = median_norm(robust.norm, cap)
     row["flipped_share"] = float(torch.isfinite(robust.norm).float().mean())
     # the lenses, on the lens half only
     x_lens, y_lens = ds.x_test[probe.lens_index], ds.y_test[probe.lens_index]
     row.update(spectra(cfg, net, x_lens))
     x = probe.x
-    restrictions = {
-        "on": (probe.tangent, "on"),
-        "random": (probe.random, "on"),
-        "random_null": (probe.random_null, "on"),
-        "par": (probe.pca, "on"),
-        "pca_random": (probe.pca_random, "on"),
-        "pca_random_null": (probe.pca_random_null, "on"),
-    }
-    norm = {
-        name: r.norm
-        for name, r in flip.min_flip_norms(net, x, train.predict(net, x).argmax(1), restrictions, **search).items()
-    }
+    norm = restricted_flips(cfg, net, probe)
     normal = manifold.boundary_normal(net, x)
     d, k = ds.n_features, probe.pca_k
     random_share = manifold.rms(manifold.on_fraction(normal, probe.random))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from types import SimpleNamespace
 
-from ... import config, manifold
+from ... import config, flip, manifold
 from ...config import DATASETS, MAX_WIDTH, Param, ParameterError
 
 __all__ = ["PARAMS", "check"]
@@ -87,9 +87,7 @@ PARAMS: dict[str, Param] = {
         help="test images on which gradients, flip norms and tangent spaces are measured (lens half of the test "
         "set), and as many of the other half on which robustness's flip norms are",
     ),
-    "flip_eps_max": Param(float, 8.0, 20.0, check="positive", help="largest L2 budget of every flip-norm search"),
-    "flip_steps": Param(int, 10, 20, check="positive", help="PGD steps per trial budget of the flip-norm search"),
-    "bisection_steps": Param(int, 6, 6, check="nonnegative", help="geometric bisection rounds of the flip-norm search"),
+    **flip.FLIP_PARAMS,  # flip_eps_max, fmn_steps
     "alpha_window": Param(
         (list, int),
         [11, 60],
