@@ -1,10 +1,11 @@
-"""Flip norms by the minimal-norm attack FMN (lib.flip.fmn_flip_norms) vs today's budget search (min_flip_norms).
+"""Flip norms by the minimal-norm attack FMN (lib.flip.fmn_flip_norms) vs the budget search (min_flip_norms).
 
 Both answer, per point and restriction, the smallest L2 perturbation that moves the
-prediction off the predicted label. Today's search runs L2 PGD at doubling budgets, then
-bisects (chapters 2 and 5: ``eps_max`` 8, 10 PGD steps per budget, 4 bisection rounds,
-unclamped); FMN adapts its norm bound within one run (``--steps`` steps for each of
-``--candidates`` target classes, after one gradient per class to choose them). The model
+prediction off the predicted label. The budget search, the reference, runs L2 PGD at
+doubling budgets, then bisects (as chapters 2 and 5 did before they used FMN: ``eps_max``
+8, 10 PGD steps per budget, 4 bisection rounds, unclamped); FMN adapts its norm bound
+within one run (``--steps`` steps for each of ``--candidates`` target classes, after one
+gradient per class to choose them). The model
 is chapter 2's quick MLP (784 or 64 inputs, widths 128-128, 30 epochs of Adam) on digits,
 always at hand (``--dataset`` takes another when installed); the points are ``--n`` test
 images. Two settings: the unrestricted search, and five restrictions searched as one
@@ -20,7 +21,7 @@ Prints, per setting, one process:
 - quantiles over points of the distance ratio FMN / budget search (below 1: FMN found a
   smaller flipping perturbation), and the share of points where FMN's is at most 1.01x.
 
-Usage: python benchmarks/flip_search.py [--n 200] [--repeats 5] [--steps 20] [--candidates 2]
+Usage: python benchmarks/flip_search.py [--n 200] [--repeats 5] [--steps 30] [--candidates 2]
        [--dataset digits] [--n-train N] [--epochs 30] [--threads 1]
 """
 
@@ -34,7 +35,7 @@ from torch import nn
 
 from lib import data, flip, manifold, models, train
 
-SEARCH = dict(eps_max=8.0, steps=10, bisection_steps=4)  # chapters 2 and 5, quick profile
+SEARCH = dict(eps_max=8.0, steps=10, bisection_steps=4)  # chapters 2 and 5 (quick) before they used FMN
 
 
 class Counted(nn.Module):
@@ -64,7 +65,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200, help="points searched (chapter 2's quick n_attacked: 200)")
     ap.add_argument("--n-train", type=int, default=None, help="training images, a seeded subset (default: all)")
     ap.add_argument("--epochs", type=int, default=30, help="training epochs of the MLP")
-    ap.add_argument("--steps", type=int, default=20, help="FMN steps per candidate class")
+    ap.add_argument(
+        "--steps", type=int, default=30, help="FMN steps per candidate class (the chapters' quick fmn_steps)"
+    )
     ap.add_argument("--candidates", type=int, default=2, help="FMN target classes per point")
     ap.add_argument("--repeats", type=int, default=5, help="interleaved timing rounds")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (chapters 2 and 5 attack with 1)")

@@ -14,6 +14,18 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 TINY = {
     "attack_step.py": ["--batch", "4", "--steps", "2", "--repeats", "2", "--threads", "1"],
     "flip_search.py": ["--n", "8", "--epochs", "1", "--repeats", "1"],
+    "flip_chapters.py": [
+        "--n-train",
+        "200",
+        "--networks",
+        "1",
+        "--repeats",
+        "1",
+        *("--set", "epochs=2", "--set", "epoch_grid=[1]", "--set", "widths=[16, 16]", "--set", "at_steps=1"),
+        *("--set", "ae_epochs=1", "--set", "ae_channels=[4, 8]", "--set", "n_attacked=10", "--set", "n_eval=10"),
+        *("--set", "synth_epochs=1", "--set", "synth_n_train=50", "--set", "synth_n_eval=10"),
+        *("--set", "synth_checkpoints=3", "--set", "picture_steps=[0, 5]", "--set", "alpha_window=[3, 8]"),
+    ],
     "ensemble_train.py": ["--members", "4", "--steps", "5", "--d", "8", "--width", "8", "--max-steps", "50"],
     "som_fit.py": [
         "--n",
