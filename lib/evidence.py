@@ -1293,7 +1293,8 @@ def forests(
 
     from . import plots
 
-    width = plots.COLUMN_IN - 0.3 if width is None else width
+    # room for labels that reach past the panels: the page shows output 672 px wide (its column less padding)
+    width = plots.COLUMN_IN - 0.8 if width is None else width
 
     ids = list(dict.fromkeys(claim_ids))
     if not ids:
