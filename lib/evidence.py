@@ -1661,8 +1661,27 @@ def read_recording(out: str | Path | None = None) -> dict[str, Any]:
     return data
 
 
+def _still_in_the_ledger(invocations: list[dict], out: str | Path | None) -> list[dict]:
+    """The invocations that recorded a run the ledger still holds: those that finished at or after its
+    oldest run (an invocation finishes after every run it records). One that finished before has had
+    every run replaced since, and its time built nothing in this ledger."""
+    ledger = read(LEDGER, out)
+    if ledger is None or ledger.empty or "date" not in ledger:
+        return list(invocations)
+    oldest = pd.to_datetime(ledger["date"], utc=True, errors="coerce").min()
+    if pd.isna(oldest):
+        return list(invocations)
+    kept = []
+    for inv in invocations:
+        finished = pd.to_datetime(inv.get("finished"), utc=True, errors="coerce")
+        if pd.isna(finished) or finished >= oldest.floor("s"):
+            kept.append(inv)
+    return kept
+
+
 def log_recording(out: str | Path | None, *, workers: int, wall_s: float, specs: Mapping[str, float]) -> dict:
-    """Add one invocation (its workers, wall time and per-spec times) to ``recording.json``; return it."""
+    """Add one invocation (its workers, wall time and per-spec times) to ``recording.json``; return it.
+    Invocations whose runs the ledger no longer holds (:func:`_still_in_the_ledger`) are dropped."""
     data = read_recording(out)
     entry = {
         "command": f"make evidence WORKERS={workers}",
@@ -1672,7 +1691,7 @@ def log_recording(out: str | Path | None, *, workers: int, wall_s: float, specs:
         "specs": dict(specs),
         "finished": pd.Timestamp.now("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    data["invocations"].append(entry)
+    data["invocations"] = [*_still_in_the_ledger(data["invocations"], out), entry]
     data["total_wall_s"] = float(sum(i.get("wall_s", 0) for i in data["invocations"]))
     sweep.atomic_write(Path(out or EVIDENCE_DIR) / RECORDING, lambda p: p.write_text(json.dumps(data, indent=1) + "\n"))
     return entry

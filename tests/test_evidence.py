@@ -769,6 +769,18 @@ def test_recording_json_keeps_every_invocation_and_their_total(tmp_path, capsys)
     }
 
 
+def test_recording_json_drops_invocations_whose_runs_the_ledger_no_longer_holds(tmp_path):
+    """An invocation that finished before the ledger's oldest run built nothing the ledger holds."""
+    evidence.write_declarations(tmp_path, hand_declarations())
+    evidence.write(hand_ledger().assign(date="2026-12-05T22:40:00+0000"), tmp_path)
+    old = {"wall_s": 3000, "finished": "2026-12-03T05:16:01Z"}  # the previous ledger's recording
+    resumed = {"wall_s": 50, "finished": "2026-12-05T23:10:00Z"}  # recorded some of these runs
+    (tmp_path / evidence.RECORDING).write_text(json.dumps({"invocations": [old, resumed]}))
+    evidence.log_recording(tmp_path, workers=2, wall_s=100, specs={})
+    data = evidence.read_recording(tmp_path)
+    assert [i["wall_s"] for i in data["invocations"]] == [50, 100] and data["total_wall_s"] == 150
+
+
 def test_a_new_ledger_that_fails_its_check_replaces_nothing(tiny_sweep, tmp_path, monkeypatch):
     out = tmp_path / "ledger"
     evidence.build([tiny_sweep["spec"]], out, min_replications=1)
