@@ -412,3 +412,22 @@ def test_findings_read_the_data_scale_and_the_figures_fit_from_the_run():
     assert fit == ch04.reach_sentences(reach, cfg)
     assert "slope -0.31 [-0.41, -0.21] in d - k" in scale and "1 of 4 vanilla runs on z=0.5" in fit
     assert "in the radius: it grows with the radius." in scale
+
+
+def test_assert_mechanisms_stops_a_run_on_a_refuted_exponent_not_an_inconclusive_one():
+    """An exponent row is an interval over n_seeds networks: inconclusive is reported, refuted raises;
+    an exact check that fails raises whatever the exponents say."""
+    d = ch04.DECLARED
+
+    def exponent(verdict):
+        return d["exponent_d"].tested(verdict, "v", 0.05, -0.08, 0.17)
+
+    drift_ok = d["frozen_orthogonal_weights"].tested(claims.HOLDS, "0", 0.0, 0.0, 0.0)
+    summary = ch04.assert_mechanisms([drift_ok, exponent(claims.INCONCLUSIVE)])
+    assert summary.endswith("inconclusive in this run: exponent_d")
+    assert "inconclusive" not in ch04.assert_mechanisms([drift_ok, exponent(claims.HOLDS)])
+    with pytest.raises(claims.CheckFailed, match="ch04.exponent_d"):
+        ch04.assert_mechanisms([drift_ok, exponent(claims.FAILS)])
+    drift_bad = d["frozen_orthogonal_weights"].tested(claims.INCONCLUSIVE, "1", 1.0, 1.0, 1.0)
+    with pytest.raises(claims.CheckFailed, match="frozen_orthogonal_weights"):
+        ch04.assert_mechanisms([drift_bad, exponent(claims.HOLDS)])

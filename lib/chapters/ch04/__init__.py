@@ -29,7 +29,7 @@ table), ``networks`` (data, training, measures), the experiments ``main_runs``,
 
 from __future__ import annotations
 
-from .claims import DECLARED, EQUIVALENCE, agreement_verdict, claims, scalars, scale_rows
+from .claims import DECLARED, EQUIVALENCE, agreement_verdict, assert_mechanisms, claims, scalars, scale_rows
 from .costs import STAGES, cost_report, expected_costs, format_duration, stages
 from .figures import (
     plot_chessboard,
@@ -76,6 +76,7 @@ __all__ = [
     "baseline",
     "check",
     "chessboard_measures",
+    "assert_mechanisms",
     "claims",
     "cost_report",
     "data_scale_sweep",
