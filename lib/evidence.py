@@ -1144,13 +1144,14 @@ LINE_IN, RUN_IN, POOLED_IN, BLOCK_GAP_IN, FRAME_IN = 0.17, 0.09, 0.3, 0.22, 1.2
 
 def short_conditions(labels: Iterable[str]) -> dict[str, str]:
     """Condition labels without the parts every one of them shares (``"digits · quick"`` and
-    ``"fashion-mnist · quick"`` -> ``"digits"``, ``"fashion-mnist"``); a single label keeps its dataset."""
+    ``"fashion-mnist · quick"`` -> ``"digits"``, ``"fashion-mnist"``); a label made only of shared parts
+    (a single label, or the base condition the others extend) is kept whole."""
     labels = list(dict.fromkeys(labels))
     parts = {label: label.split(" · ") for label in labels}
     common = set.intersection(*(set(p) for p in parts.values())) if len(labels) > 1 else set()
     out = {}
     for label, p in parts.items():
-        kept = [x for x in p if x not in common] or p[:1]
+        kept = [x for x in p if x not in common] or p
         out[label] = " · ".join(kept)
     return out
 

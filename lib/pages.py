@@ -538,13 +538,6 @@ def _number(v: Any) -> float:
         return math.nan
 
 
-def _short_labels(labels: list[str]) -> list[str]:
-    """Condition labels without the parts every one of them shares (``"digits · quick"`` -> ``"digits"``)."""
-    parts = [label.split(" · ") for label in labels]
-    common = set.intersection(*(set(p) for p in parts)) if len(parts) > 1 else set()
-    return [" · ".join(x for x in p if x not in common) or label for p, label in zip(parts, labels)]
-
-
 def _band(row: Mapping[str, Any]) -> str:
     """The smallest effect of interest a verdict was decided with, around its null where that is not 0 (1 for a ratio)."""
     sesoi, null = _number(row.get("sesoi")), _number(row.get("null"))
@@ -584,9 +577,9 @@ def reason(verdict: Mapping[str, Any] | None, conditions: pd.DataFrame | None) -
             f"[{_decimals(min(lo))}, {_decimals(max(hi))}]"
         )
     else:
+        names = evidence.short_conditions(labels)
         shown = "; ".join(
-            f"{label} {estimate(i)}" + ("" if same else f" ({words[i]})")
-            for i, label in enumerate(_short_labels(labels))
+            f"{names[label]} {estimate(i)}" + ("" if same else f" ({words[i]})") for i, label in enumerate(labels)
         )
     return f"{shown} vs {_band(verdict)} ({runs})"
 

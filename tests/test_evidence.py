@@ -391,6 +391,8 @@ def test_short_condition_labels_and_statistics():
     four = ["synthetic · d=64 · k=2 · quick", "synthetic · d=64 · k=8 · quick", "synthetic · d=256 · k=2 · quick"]
     assert list(evidence.short_conditions(four).values()) == ["d=64 · k=2", "d=64 · k=8", "d=256 · k=2"]
     assert evidence.short_conditions(["digits · quick"]) == {"digits · quick": "digits · quick"}
+    base, wider = "synthetic · d=64 · quick", "synthetic · d=64 · width=256 · quick"
+    assert evidence.short_conditions([base, wider]) == {base: base, wider: "width=256"}
     assert evidence.short_statistic("Spearman(alpha, accuracy) over {n} networks; estimate: rho") == (
         "Spearman(alpha, accuracy) over … networks"
     )
