@@ -104,7 +104,7 @@ class Spec:
     kernel: str = "python3"
     timeout: float | None = None  # seconds per cell; None: no limit
     name: str = "sweep"
-    figures: str = "every-seed"  # see FIGURES
+    figures: str = FIGURES[0]  # see FIGURES
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], name: str | None = None) -> "Spec":
@@ -136,7 +136,7 @@ class Spec:
         if "points" in raw and not points:
             raise SpecError("'points' is empty: give at least one point or leave it out")
         seeds = _seeds(raw.get("seeds"))
-        figures = raw.get("figures", "every-seed")
+        figures = raw.get("figures", FIGURES[0])
         if figures not in FIGURES:
             raise SpecError(f"'figures' is {figures!r}; allowed values: {', '.join(map(repr, FIGURES))}")
         timeout = raw.get("timeout")
