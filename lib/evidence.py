@@ -1711,7 +1711,8 @@ def build(
     A point the sweep has not finished keeps its rows from the ledger in ``out`` when they
     are current (:func:`current_rows`: its chapter's code and notebook unchanged since), so
     only stale chapters need running again. The ledger is replaced only by a complete one:
-    every point of the specs recorded, and no recorded run dropped. Otherwise
+    every point of the specs recorded, and no recorded run dropped (a run of the same chapter, condition and
+    seed recorded with changed parameters replaces it; :func:`_dropped`). Otherwise
     :class:`EvidenceError` says what is missing and nothing is written, unless ``partial``
     (then the missing points and the recorded runs it drops are returned and reported, and
     an empty ledger is still refused).
@@ -1728,7 +1729,7 @@ def build(
     ledger = make_ledger(records)
     if not kept.empty:
         ledger = _sorted(pd.concat([ledger, kept[list(ledger.columns)]], ignore_index=True))
-    dropped = sorted(set(old.point) - set(ledger.point)) if old is not None and "point" in old else []
+    dropped = _dropped(old, ledger)
     if ledger.empty:
         raise EvidenceError(
             f"no run of {len(missing)} has finished: nothing to build, {out} left as it is "
@@ -1753,6 +1754,19 @@ def build(
         {"point": p, "parameters": {}, "status": "dropped from the ledger", "error": None, "spec": "recorded before"}
         for p in dropped
     ]
+
+
+def _dropped(old: pd.DataFrame | None, ledger: pd.DataFrame) -> list[str]:
+    """The recorded runs a new ledger loses: points of ``old`` it does not hold and does not replace. A run is
+    replaced when the new ledger holds a run of the same chapter, condition and seed (its spec's parameters
+    changed, so its point did); a run of a chapter, condition or seed the specs no longer hold is lost."""
+    if old is None or old.empty or "point" not in old or "point" not in ledger:
+        return []
+    key = ["chapter", "condition", "seed"]
+    held = set(ledger[key].astype(str).itertuples(index=False, name=None))
+    gone = old[~old.point.isin(set(ledger.point))]
+    lost = [p for p, *k in gone[["point", *key]].astype(str).itertuples(index=False, name=None) if tuple(k) not in held]
+    return sorted(set(lost))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -726,6 +726,15 @@ def test_a_build_never_replaces_a_ledger_with_fewer_runs(tiny_sweep, tmp_path, c
     _, missing = evidence.build([one], out, partial=True, min_replications=1)
     assert [m["status"] for m in missing] == ["dropped from the ledger"]
     assert evidence.read(evidence.LEDGER, out).point.nunique() == 1
+    # A run recorded with parameters the spec has since changed (a new point, same chapter, condition and
+    # seed) is replaced, not dropped: the rebuild goes through and holds the spec's runs only.
+    evidence.build([tiny_sweep["spec"]], out, min_replications=1)
+    ledger = evidence.read(evidence.LEDGER, out)
+    renamed = ledger.copy()
+    renamed.loc[renamed.condition == "a · quick", "point"] = "ffffffffffffffff"
+    renamed.to_csv(out / evidence.LEDGER, index=False)
+    rebuilt, missing = evidence.build([tiny_sweep["spec"]], out, min_replications=1)
+    assert missing == [] and set(rebuilt.point) == set(evidence.spec_points([tiny_sweep["spec"]]))
 
 
 def test_only_stale_chapters_are_recorded_again(tiny_sweep, tmp_path, capsys):
