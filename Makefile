@@ -76,17 +76,20 @@ EVIDENCE_SPECS := $(sort $(wildcard sweeps/evidence/*.yaml))
 # A spec whose runs the ledger holds with its chapter's current code (and notebook) is skipped: only stale
 # or missing chapters run again (their stale points too: --rerun-stale), and the build keeps the current
 # rows. The build refuses to replace the ledger with fewer runs (evidence/ is then left as it is).
-# evidence/recording.json gains this invocation: command, workers, per-spec and total wall time.
+# evidence/recording.json gains this invocation: command, workers, per-spec and total wall time (also when
+# it is stopped by INT or TERM: marked interrupted, since the resumed invocation skips the runs it finished).
 # Then the image chapters' pages the book shows: the ledger's run on Fashion-MNIST, seed 0, of each, copied
 # into evidence/pages/ (lib.recorded; refused, and the pages left as they are, when a run is missing).
 evidence: $(STAMP)
-	rc=0; start=$$(date +%s); workers=$${WORKERS:-1}; times=""; \
+	rc=0; start=$$(date +%s); workers=$${WORKERS:-1}; times=""; spec=""; t0=$$start; \
+	trap '$(BIN)/python -m lib.evidence log-recording --interrupted --workers $$workers \
+		--wall-s $$(( $$(date +%s) - start )) $$times $${spec:+$$spec=$$(( $$(date +%s) - t0 ))}; exit 130' INT TERM; \
 	for spec in $(EVIDENCE_SPECS); do \
 		t0=$$(date +%s); \
 		if $(BIN)/python -m lib.evidence current $$spec; then :; \
 		else $(BIN)/python -m lib.sweep $$spec --workers $$workers --rerun-stale || rc=$$?; fi; \
 		times="$$times $$spec=$$(( $$(date +%s) - t0 ))"; \
-	done; \
+	done; spec=""; \
 	if $(BIN)/python -m lib.evidence build $(EVIDENCE_SPECS); then $(BIN)/python -m lib.bookcache pages || rc=$$?; \
 	else rc=$$?; fi; \
 	$(BIN)/python -m lib.evidence readme || rc=$$?; \

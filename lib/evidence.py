@@ -1680,9 +1680,13 @@ def _still_in_the_ledger(invocations: list[dict], out: str | Path | None) -> lis
     return kept
 
 
-def log_recording(out: str | Path | None, *, workers: int, wall_s: float, specs: Mapping[str, float]) -> dict:
+def log_recording(
+    out: str | Path | None, *, workers: int, wall_s: float, specs: Mapping[str, float], interrupted: bool = False
+) -> dict:
     """Add one invocation (its workers, wall time and per-spec times) to ``recording.json``; return it.
-    Invocations whose runs the ledger no longer holds (:func:`_still_in_the_ledger`) are dropped."""
+    Invocations whose runs the ledger no longer holds (:func:`_still_in_the_ledger`) are dropped. An invocation
+    stopped by a signal (``make evidence`` logs it from its trap) is marked ``interrupted``: the runs it finished
+    are kept by the sweep and the resumed invocation skips them, so its time counts towards the ledger's."""
     data = read_recording(out)
     entry = {
         "command": f"make evidence WORKERS={workers}",
@@ -1692,6 +1696,8 @@ def log_recording(out: str | Path | None, *, workers: int, wall_s: float, specs:
         "specs": dict(specs),
         "finished": pd.Timestamp.now("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if interrupted:
+        entry["interrupted"] = True
     data["invocations"] = [*_still_in_the_ledger(data["invocations"], out), entry]
     data["total_wall_s"] = float(sum(i.get("wall_s", 0) for i in data["invocations"]))
     sweep.atomic_write(Path(out or EVIDENCE_DIR) / RECORDING, lambda p: p.write_text(json.dumps(data, indent=1) + "\n"))
@@ -1751,8 +1757,14 @@ def build(
         )
     write(ledger, out, **rule)
     return ledger, missing + [
-        {"point": p, "parameters": {}, "status": "dropped from the ledger", "error": None, "spec": "recorded before"}
-        for p in dropped
+        {
+            "point": was["point"],
+            "parameters": {k: was[k] for k in ("chapter", "condition", "seed")},
+            "status": "dropped from the ledger",
+            "error": None,
+            "spec": "recorded before",
+        }
+        for _, was in (old[old.point.isin(dropped)].drop_duplicates("point") if dropped else pd.DataFrame()).iterrows()
     ]
 
 
@@ -1805,6 +1817,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--workers", type=int, required=True)
     g.add_argument("--wall-s", type=float, required=True, help="wall time of the whole invocation")
     g.add_argument("times", nargs="*", help="SPEC=SECONDS for each spec")
+    g.add_argument("--interrupted", action="store_true", help="the invocation was stopped by a signal")
     g.add_argument("--out", default=str(EVIDENCE_DIR), help="ledger folder (default: evidence/)")
     c = sub.add_parser(
         "check",
@@ -1861,6 +1874,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             wall_s=args.wall_s,
             specs={t.split("=", 1)[0]: float(t.split("=", 1)[1]) for t in args.times},
+            interrupted=args.interrupted,
         )
         for spec, secs in entry["specs"].items():
             print(f"  {spec}: {secs:.0f} s")

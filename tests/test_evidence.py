@@ -725,6 +725,7 @@ def test_a_build_never_replaces_a_ledger_with_fewer_runs(tiny_sweep, tmp_path, c
     assert _files(out) == before
     _, missing = evidence.build([one], out, partial=True, min_replications=1)
     assert [m["status"] for m in missing] == ["dropped from the ledger"]
+    assert missing[0]["parameters"]["condition"] == "b · quick" and missing[0]["spec"] == "recorded before"
     assert evidence.read(evidence.LEDGER, out).point.nunique() == 1
     # A run recorded with parameters the spec has since changed (a new point, same chapter, condition and
     # seed) is replaced, not dropped: the rebuild goes through and holds the spec's runs only.
@@ -778,6 +779,12 @@ def test_recording_json_keeps_every_invocation_and_their_total(tmp_path, capsys)
         "a.yaml": 60.0,
         "b.yaml": 40.0,
     }
+    assert "interrupted" not in data["invocations"][1]
+    # make evidence's trap logs an invocation stopped by a signal, marked as such, and its time counts
+    args = ["log-recording", "--interrupted", "--workers", "2", "--wall-s", "30", "a.yaml=30", "--out", str(tmp_path)]
+    assert evidence.main(args) == 0
+    data = evidence.read_recording(tmp_path)
+    assert data["invocations"][2]["interrupted"] is True and data["total_wall_s"] == 212
 
 
 def test_recording_json_drops_invocations_whose_runs_the_ledger_no_longer_holds(tmp_path):
