@@ -184,7 +184,7 @@ def test_claim_verdicts_follow_the_data(direction, expected):
         assert rows[f"ch05.{lens}_beats_null"].verdict == expected, lens
     assert rows["ch05.at_robust"].verdict == claims.HOLDS and rows["ch05.at_robust"].kind == claims.CHECK
     assert claims.assert_checks(listed).startswith("Mechanism checks: all 1 pass")
-    assert rows["ch05.at_moves_every_lens"].verdict == expected
+    assert rows["ch05.at_moves_lenses_as_predicted"].verdict == expected
     assert {c.kind for c in listed} == {claims.CONTROL, claims.CHECK}  # the book's claims; no paper claim here
     claims.record(list(rows.values()), "ch05")  # ids follow the contract
 
@@ -489,3 +489,16 @@ def test_headline_names_the_claims_this_run_does_not_show_first():
     assert lines[3].startswith(f"- {rows[2].claim}: **inconclusive at this scale**")
     assert lines[4:] == ["Shown:", f"- {rows[0].claim}: {rows[0].value}."]
     assert not any(rows[3].claim in line for line in lines)  # the mechanism check is no finding
+
+
+@pytest.mark.parametrize("moves", [(+1, +1, +1, +1, -1, 0), (+1, -1, -1, 0, 0, 0), (0, 0, 0, 0, 0, 0)])
+def test_lens_moves_counts_the_lenses_on_each_side(moves):
+    """Planted changes: +1 a lens moved as its paper predicts (interval beyond 0 on that side), -1 against, 0 its
+    interval straddles 0; half the lenses predicted up, half down, so a sign slip shows."""
+    from lib.chapters.ch05.claims import lens_moves
+
+    sign = {lens: ch05.LENSES[lens][2] for lens in ch05.DIRECTED}
+    assert len(sign) == len(moves) and set(sign.values()) == {-1, 1}
+    mid = {lens: m * sign[lens] for lens, m in zip(ch05.DIRECTED, moves, strict=True)}
+    shift = pd.DataFrame({k: {"mean change": v, "lo": v - 0.5, "hi": v + 0.5} for k, v in mid.items()}).T
+    assert lens_moves(shift) == (moves.count(1), moves.count(-1), len(moves))
