@@ -544,8 +544,8 @@ def _band(row: Mapping[str, Any]) -> str:
     ratio = str(row.get("analysis_scale")) == claims.LOG
     if not math.isfinite(sesoi):
         return "no SESOI declared"
-    band = f"SESOI ×{sesoi:g}" if ratio else f"SESOI {sesoi:g}"
-    return band if not math.isfinite(null) or null == (1.0 if ratio else 0.0) else f"null {null:g}, {band}"
+    band = f"SESOI ×{sesoi:.3g}" if ratio else f"SESOI {sesoi:.3g}"
+    return band if not math.isfinite(null) or null == (1.0 if ratio else 0.0) else f"null {null:.3g}, {band}"
 
 
 def reason(verdict: Mapping[str, Any] | None, conditions: pd.DataFrame | None) -> str:
@@ -571,7 +571,9 @@ def reason(verdict: Mapping[str, Any] | None, conditions: pd.DataFrame | None) -
     same = len(set(words)) == 1
     if len(rows) == 1:
         return f"{estimate(0)} vs {_band(verdict)} ({n[0]} seeds, {labels[0]})"
-    if same and len(rows) > 2 and all(map(math.isfinite, est + lo + hi)):
+    if not any(map(math.isfinite, est)):
+        shown = f"no estimate in any {unit[:-1]}"
+    elif same and len(rows) > 2 and all(map(math.isfinite, est + lo + hi)):
         shown = (
             f"{_decimals(min(est))} to {_decimals(max(est))} in every {unit[:-1]}, each interval within "
             f"[{_decimals(min(lo))}, {_decimals(max(hi))}]"

@@ -2,6 +2,7 @@
 landing page built from the ledger."""
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -259,6 +260,10 @@ def test_reason_gives_each_conditions_estimate_against_the_sesoi_and_names_verdi
     one = many.iloc[:1]
     assert pages.reason(decl, one) == "1 [0.9, 1.1] vs SESOI 0.1 (5 seeds, synthetic · d=64)"
     assert pages.reason(None, None) == "no run recorded yet"
+    # a SESOI that is a fraction reads in three digits; no estimate anywhere is said once
+    assert "vs SESOI 0.167 " in pages.reason(dict(decl, sesoi=1 / 6), agree)
+    none = many.assign(pooled=math.nan, pooled_lo=math.nan, pooled_hi=math.nan, verdict="not measured")
+    assert pages.reason(decl, none) == "no estimate in any setting vs SESOI 0.1 (5 seeds × 3 settings)"
 
 
 def _planted_ledger(tmp_path, chapter: str, verdicts: dict[str, str], current: bool | set) -> None:
