@@ -1366,7 +1366,9 @@ def _seeds(v: float) -> str:
 
 
 def _sesoi(sesoi: float, scale: str) -> str:
-    return f"×{sesoi:.3g}" if scale == claims.LOG else f"{sesoi:.3g}" + (" (Fisher z)" if scale == claims.FISHER_Z else "")
+    return (
+        f"×{sesoi:.3g}" if scale == claims.LOG else f"{sesoi:.3g}" + (" (Fisher z)" if scale == claims.FISHER_Z else "")
+    )
 
 
 def readme_block(out: str | Path | None = None, power: float = POWER) -> str:
