@@ -675,6 +675,9 @@ def _words_html() -> str:
     return f'<p class="verdict-words" style="font-size:0.85em;color:#475467;margin:0.4em 0 0">{VERDICT_WORDS}</p>'
 
 
+BOX_OPEN = 7  # claims a verdict box shows open; the rest (chapter 5's comparisons) fold under their tally
+
+
 def verdict_box(chapter: str, out: str | Path | None = None, notebook_dir: str | Path = evidence.BOOK) -> Shown:
     """The box at the top of a chapter: its paper's claims (the book's own for chapter 5), each coloured by its
     replicated verdict from the ledger, flagged when stale (once for the box when every one is) and linked to the
@@ -685,12 +688,20 @@ def verdict_box(chapter: str, out: str | Path | None = None, notebook_dir: str |
         f"Replicated verdicts of {'the book' if book else 'the paper'}'s claims: {tally([x.verdict for x in lines])}."
     )
     every = all(x.stale for x in lines if x.verdict != claims.NOT_REPLICATED)  # then the note says it once
-    items = "".join(
+    item = [
         f'<li style="margin:0.2em 0">{verdict_chip(x.verdict, x.stale and not every)} '
         f'<a href="{html.escape(x.href)}" title="{html.escape(x.reason)}">{html.escape(x.statement)}</a>'
         f"{_also(subs, not every)}</li>"
         for x, subs in _grouped(lines)
-    )
+    ]
+    items = "".join(item[:BOX_OPEN])
+    if len(item) > BOX_OPEN:  # the rest folded under their tally, so the box stays about a screen tall
+        rest = [x.verdict for x, _ in _grouped(lines)[BOX_OPEN:]]
+        items += (
+            f'<li class="verdict-more" style="margin:0.2em 0"><details><summary>{len(rest)} more claims: '
+            f'{html.escape(tally(rest))}</summary><ul style="list-style:none;padding-left:1em;margin:0">'
+            f"{''.join(item[BOX_OPEN:])}</ul></details></li>"
+        )
     stale = any(x.stale for x in lines)
     body = (
         '<div class="verdict-box" style="border:1px solid #d0d5dd;border-radius:6px;padding:0.5em 0.8em;'
