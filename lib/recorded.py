@@ -23,19 +23,21 @@ from __future__ import annotations
 import ast
 import base64
 import difflib
+import html
 import io
 import json
 import math
 import tempfile
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import nbformat
 
-from . import evidence, pages, sweep
+from . import claims, evidence, pages, results, sweep
 from .bookcache import RECORDED_KEY
-from .verdicts import BOOK, EVIDENCE_DIR, current_hashes, is_stale
+from .verdicts import BOOK, EVIDENCE_DIR, current_hashes, is_stale, replicated, shown
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = EVIDENCE_DIR / "pages"
@@ -318,12 +320,78 @@ def staleness(run: Mapping[str, Any], notebook_dir: str | Path = BOOK) -> str:
     )
 
 
+class _Cells(HTMLParser):
+    """The header and body cells of the HTML table pandas draws for a DataFrame, as text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head: list[str] = []
+        self.rows: list[list[str]] = []
+        self._in: str | None = None
+        self._part = ""
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("thead", "tbody"):
+            self._part = tag
+        elif tag == "tr" and self._part == "tbody":
+            self.rows.append([])
+        elif tag in ("th", "td"):
+            self._in = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "td") and self._in is not None:
+            (self.head if self._part == "thead" else self.rows[-1]).append(self._in.strip())
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in is not None:
+            self._in += data
+
+
+def replicated_now(outputs: list[dict[str, Any]], chapter: str, verdicts_path: str | Path | None = None) -> bool:
+    """Give a recorded claims table (:func:`lib.claims.table`) the replicated verdicts of the ledger now.
+
+    The run that made the page ran with the ledger before its own recording (older verdicts, or none
+    for a claim new then). The cell's recorded claim values give the table's rows in order (by rank,
+    mechanism checks left out, as the table shows them); each row's last cell and the stale warning
+    above the table are made again from ``verdicts.csv``, and the HTML and text of the output are drawn
+    again. Returns whether ``outputs`` held such a table (changed in place)."""
+    record = next((o["data"][results.MIME_TYPE] for o in outputs if results.MIME_TYPE in o.get("data", {})), None)
+    out = next(
+        (o for o in outputs if "replicated verdict</th>" in "".join(o.get("data", {}).get("text/html", ""))), None
+    )
+    if record is None or out is None:
+        return False
+    ranked = sorted((v, k.split(":")[1]) for k, v in record.items() if k.startswith("claim:") and k.endswith(":rank"))
+    ids = [cid for _, cid in ranked if record.get(f"claim:{cid}:kind") != claims.CHECK]
+    body = "".join(out["data"]["text/html"])
+    checks = body.split('<p class="mechanism-checks">', 1)
+    parser = _Cells()
+    parser.feed(checks[0])
+    if len(parser.rows) != len(ids) or parser.head[-1] != "replicated verdict":
+        raise PageError(f"{chapter}: the recorded claims table has {len(parser.rows)} rows for {len(ids)} claims")
+    rep = replicated(verdicts_path, chapter=chapter)
+    now = [
+        shown(rep.at[c, "replicated"], bool(rep.at[c, "stale"])) if c in rep.index else claims.NOT_REPLICATED
+        for c in ids
+    ]
+    table = claims.ClaimsTable([row[1:-1] + [v] for row, v in zip(parser.rows, now)], columns=parser.head[1:])
+    table.index = [int(row[0]) for row in parser.rows]
+    if len(checks) > 1:
+        table.attrs["checks"] = html.unescape(checks[1].rsplit("</p>", 1)[0])
+    if any(c in rep.index and bool(rep.at[c, "stale"]) for c in ids):
+        table.attrs["warning"] = claims.STALE_WARNING
+    out["data"]["text/html"], out["data"]["text/plain"] = table._repr_html_(), repr(table)
+    return True
+
+
 def page_notebook(
     source: str | Path,
     page: nbformat.NotebookNode,
     *,
     ledger_run: Mapping[str, Any] | None = None,
     notebook_dir: str | Path = BOOK,
+    verdicts_path: str | Path | None = None,
 ) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
     """The chapter notebook ``source`` with the recorded outputs of ``page``: what the book renders.
 
@@ -332,7 +400,9 @@ def page_notebook(
     :func:`lib.pages.recorded_banner` (stale or another run than ``ledger_run``, the
     ledger's run now, flagged), each :data:`FROM_LEDGER` cell its expression evaluated now;
     the first of those, when it comes before the banner (a chapter's verdict box), also names
-    the run, and a stale page's warning, above its output: the top of the page says it.
+    the run, and a stale page's warning, above its output: the top of the page says it. A claims
+    table shows the replicated verdicts of ``verdicts_path`` (default: the committed ledger's) now
+    (:func:`replicated_now`), not those of the ledger the run itself saw.
     Returns the notebook and what was done (``run``, ``stale``, ``changed`` cells).
     """
     run = page.metadata.get(RUN_KEY)
@@ -370,6 +440,8 @@ def page_notebook(
         elif FROM_LEDGER in tags:
             cell.outputs = from_ledger(cell.source, f"{Path(source).name}, code cell {i}")
             top = cell if top is None else top
+        elif cell.outputs and run.get("chapter"):
+            replicated_now(cell.outputs, str(run["chapter"]), verdicts_path)
     return nb, {"run": run, "stale": bool(stale or other), "changed": len(code) - matched}
 
 
@@ -395,7 +467,11 @@ def import_pages(
             if not source.exists():
                 continue
             nb, info = page_notebook(
-                source, nbformat.read(str(path), as_version=4), ledger_run=now.get(path.name), notebook_dir=notebook_dir
+                source,
+                nbformat.read(str(path), as_version=4),
+                ledger_run=now.get(path.name),
+                notebook_dir=notebook_dir,
+                verdicts_path=Path(evidence_dir) / evidence.VERDICTS,
             )
             merged = Path(tmp) / path.name
             nbformat.write(nb, str(merged))

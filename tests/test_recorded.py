@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import nbformat as nbf
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 from IPython.display import HTML
 
-from lib import bookcache, evidence, pages, recorded
+from lib import bookcache, claims, evidence, pages, recorded, results
 from lib.provenance import code_sha256, notebook_sha256
 
 NOTEBOOK = "02_dimpled_manifold.ipynb"  # a real chapter's name: the banner names its commands
@@ -443,3 +444,50 @@ def test_another_profile_than_quick_shows_the_chapters_own_execution(monkeypatch
     monkeypatch.setattr(recorded, "import_pages", lambda *a, **k: pytest.fail("imported at the paper profile"))
     assert bookcache.main(["import-pages"]) == 0
     assert "the chapters execute instead" in capsys.readouterr().out
+
+
+def _claims_table_outputs(ids: list[str], shown_then: list[str]) -> list[dict]:
+    """The outputs of a chapter's claims-table cell as a run records them: its claim values (ranks, kinds; a
+    mechanism check in the middle) and the table with the replicated verdicts of the ledger the run saw."""
+    rows = [
+        claims.Claim(f"claim {i}", "a statistic", "0.5 [0.4, 0.6]", claims.HOLDS, id=cid) for i, cid in enumerate(ids)
+    ]
+    check = claims.Claim("an identity", "it", "exact", claims.HOLDS, id=ids[0] + "_check", kind=claims.CHECK)
+    ordered = [rows[0], check, *rows[1:]]
+    record = {f"claim:{c.id}:rank": r for r, c in enumerate(ordered, start=1)}
+    record.update({f"claim:{c.id}:kind": c.kind for c in ordered if c.kind})
+    table = claims.table(ordered)
+    table["replicated verdict"] = shown_then
+    table.attrs["warning"] = claims.STALE_WARNING
+    return [
+        {"output_type": "display_data", "data": {results.MIME_TYPE: record, "text/plain": "(recorded)"}},
+        {"output_type": "execute_result", "data": {"text/html": table._repr_html_(), "text/plain": repr(table)}},
+    ]
+
+
+def test_a_recorded_claims_table_shows_the_ledger_s_verdicts_now(tmp_path):
+    """The run behind a page saw the ledger before its own recording: its table's replicated column is made
+    again from verdicts.csv now, row by row in the table's order (the mechanism check is not a row)."""
+    from tests.test_pages import _planted_ledger
+
+    ids = ["ch02.pgd_share_over_random", "ch02.tiny_vs_same_class", "ch02.mislabelled_accuracy"]
+    now = {ids[0]: "opposite", ids[1]: "holds"}  # the third has no replicated verdict in the ledger
+    _planted_ledger(tmp_path, "ch02", now, current=True)
+    outputs = _claims_table_outputs(ids, ["holds (stale: recorded with other code)", "no majority", "weak"])
+    assert recorded.replicated_now(outputs, "ch02", tmp_path / evidence.VERDICTS)
+    shown = outputs[1]["data"]["text/html"]
+    assert re.findall(r"<td>([^<]*)</td>\s*</tr>", shown) == ["opposite", "holds", "not replicated yet"]
+    assert "evidence-stale" not in shown and "0.5 [0.4, 0.6]" in shown and "claim 2" in shown
+    assert "not replicated yet" in outputs[1]["data"]["text/plain"]
+    # recorded with other code than the chapter's now: each cell and the warning above the table say so
+    _planted_ledger(tmp_path, "ch02", now, current={ids[1]})
+    outputs = _claims_table_outputs(ids, ["x", "y", "z"])
+    recorded.replicated_now(outputs, "ch02", tmp_path / evidence.VERDICTS)
+    shown = outputs[1]["data"]["text/html"]
+    assert "evidence-stale" in shown and "opposite (stale" in shown and "<td>holds</td>" in shown
+    # a table whose rows do not match the recorded claims is refused; a cell without a table is left alone
+    broken = _claims_table_outputs(ids, ["x", "y", "z"])
+    broken[0]["data"][results.MIME_TYPE].pop(f"claim:{ids[2]}:rank")
+    with pytest.raises(recorded.PageError, match="2 claims"):
+        recorded.replicated_now(broken, "ch02", tmp_path / evidence.VERDICTS)
+    assert not recorded.replicated_now(broken[1:], "ch02", tmp_path / evidence.VERDICTS)

@@ -411,6 +411,11 @@ def test_a_recorded_page_shows_its_run_in_its_banner(rendered):
         text = laid_out[name]["text"]
         assert "Recorded run on" in text and run["point"] in text, f"{name}: no banner naming the recorded run"
         assert "Quick run on 8x8 digits" not in text, f"{name}: shows the executed digits run, not the recorded one"
+        # its claims table gives the ledger's verdicts now, not those the run saw before its own recording
+        from lib.verdicts import STALE, replicated
+
+        if not replicated(chapter=run["chapter"]).stale.any():
+            assert STALE not in text and "Stale evidence" not in text, f"{name}: current evidence shown as stale"
 
 
 FIRST_SCREEN = 800  # px: what a 1280 x 800 window shows before any scrolling
