@@ -675,7 +675,9 @@ def _words_html() -> str:
     return f'<p class="verdict-words" style="font-size:0.85em;color:#475467;margin:0.4em 0 0">{VERDICT_WORDS}</p>'
 
 
-BOX_OPEN = 7  # claims a verdict box shows open; the rest (chapter 5's comparisons) fold under their tally
+# A verdict box of more than BOX_FOLD lead claims (chapter 5's 16) shows the first BOX_OPEN open and folds the rest
+# under their tally, so it stays about a screen tall; chapter 4's 9 stay open.
+BOX_FOLD, BOX_OPEN = 10, 7
 
 
 def verdict_box(chapter: str, out: str | Path | None = None, notebook_dir: str | Path = evidence.BOOK) -> Shown:
@@ -694,8 +696,8 @@ def verdict_box(chapter: str, out: str | Path | None = None, notebook_dir: str |
         f"{_also(subs, not every)}</li>"
         for x, subs in _grouped(lines)
     ]
-    items = "".join(item[:BOX_OPEN])
-    if len(item) > BOX_OPEN:  # the rest folded under their tally, so the box stays about a screen tall
+    items = "".join(item if len(item) <= BOX_FOLD else item[:BOX_OPEN])
+    if len(item) > BOX_FOLD:
         rest = [x.verdict for x, _ in _grouped(lines)[BOX_OPEN:]]
         items += (
             f'<li class="verdict-more" style="margin:0.2em 0"><details><summary>{len(rest)} more claims: '

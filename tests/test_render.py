@@ -111,7 +111,8 @@ LAYOUT = """() => {
     const within = e => ({top: box(e).top + window.scrollY, bottom: box(e).bottom + window.scrollY});
     const verdict = Array.from(article.querySelectorAll('.verdict-box')).map(e => {
         const links = Array.from(e.querySelectorAll('li a')).map(a => a.getAttribute('href'));
-        return {...within(e), items: e.querySelectorAll('li').length, chips: e.querySelectorAll('.verdict-chip').length,
+        return {...within(e), items: e.querySelectorAll('li:not(.verdict-more)').length,
+                chips: e.querySelectorAll('.verdict-chip').length,
                 links, missing: links.filter(h => !h.startsWith('#') || !document.getElementById(h.slice(1)))};
     });
     const landing = Array.from(article.querySelectorAll('table.landing-results')).map(t => ({...within(t),
