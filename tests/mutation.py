@@ -108,6 +108,10 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ),
 }
 
+# fixtures that run a sweep (papermill kernels): their tests are sweep tests, left out like the notebooks (under
+# mutmut's copy they fail on the unmutated code, and each would cost a restart of its stats run)
+SWEEP_FIXTURES = ("tiny_sweep",)
+
 SEED = 34
 PER_MODULE = 40
 RETRIES = 4
@@ -171,6 +175,17 @@ def mutmut_config(files: list[str], tests: list[str], also_copy: list[str], dese
         'process_isolation = "fork"\n'
         "use_git_change_detection = false\n"
     )
+
+
+def sweep_tests(test_files: list[str], root: Path = ROOT) -> list[str]:
+    """The tests of ``test_files`` that take a :data:`SWEEP_FIXTURES` fixture, as pytest ids."""
+    out = []
+    for f in test_files:
+        text = (root / f).read_text()
+        for name, params in re.findall(r"^def (test_\w+)\(([^)]*)\)", text, flags=re.M):
+            if any(re.search(rf"\b{fx}\b", params) for fx in SWEEP_FIXTURES):
+                out.append(f"{f}::{name}")
+    return out
 
 
 def deselect_args(tests) -> list[str]:
@@ -294,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     log = workdir / "mutmut.log"
-    broken: list[str] = []
+    broken: list[str] = sweep_tests(tests, workdir)
+    (workdir / "pyproject.toml").write_text(pristine + mutmut_config(files, tests, also_copy, broken))
     # mutmut stops its stats run at the first failing test: a test that fails on the unmutated code cannot
     # tell mutants apart, so it is left out (and named) and the run starts again, up to RETRIES times
     for attempt in range(RETRIES + 1):

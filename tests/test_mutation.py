@@ -52,3 +52,12 @@ def test_config_is_valid_toml_and_failed_tests_are_read_from_pytests_summary():
     log = "FAILED tests/test_a.py::test_x[1] - AssertionError\nERROR tests/test_b.py::test_y\nPASSED tests/c.py::z\n"
     assert mutation.failed_tests(log) == ["tests/test_a.py::test_x[1]", "tests/test_b.py::test_y"]
     assert mutation.mutated_line("--- a\n+++ b\n-    x = 1\n+    x = 2\n") == "x = 2"
+
+
+def test_tests_taking_a_sweep_fixture_are_left_out(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text(
+        "def test_a(tiny_sweep, tmp_path):\n    pass\n\n\ndef test_b(tmp_path):\n    pass\n\n\n"
+        "def test_c(tiny_sweeps):\n    pass\n\n\ndef helper(tiny_sweep):\n    pass\n"
+    )
+    assert mutation.sweep_tests(["tests/test_x.py"], tmp_path) == ["tests/test_x.py::test_a"]
