@@ -1706,6 +1706,9 @@ def log_recording(
     return entry
 
 
+REPLICATION = ("chapter", "condition", "seed")  # what a run replicates, whatever its spec's parameters
+
+
 def build(
     specs: Iterable[str | Path],
     out: str | Path | None = None,
@@ -1743,7 +1746,7 @@ def build(
             f"no run of {len(missing)} has finished: nothing to build, {out} left as it is "
             "(run the specs first: `make evidence`)"
         )
-    if (missing or dropped) and not partial:
+    if (missing or not dropped.empty) and not partial:
         why = []
         if missing:
             total = len(missing) + ledger.point.nunique()
@@ -1751,7 +1754,7 @@ def build(
                 f"{len(missing)} of {total} runs of the specs have not finished "
                 f"(e.g. {missing[0]['spec']} {sweep.short(missing[0]['parameters'])}: {missing[0]['status']})"
             )
-        if dropped:
+        if not dropped.empty:
             why.append(f"it would drop {len(dropped)} of the {old.point.nunique()} runs recorded in {out / LEDGER}")
         raise EvidenceError(
             "; ".join(why) + f"; {out} left as it is. Finish the runs (`make evidence` resumes) "
@@ -1761,26 +1764,25 @@ def build(
     return ledger, missing + [
         {
             "point": was["point"],
-            "parameters": {k: was[k] for k in ("chapter", "condition", "seed")},
+            "parameters": {k: was[k] for k in REPLICATION},
             "status": "dropped from the ledger",
             "error": None,
             "spec": "recorded before",
         }
-        for _, was in (old[old.point.isin(dropped)].drop_duplicates("point") if dropped else pd.DataFrame()).iterrows()
+        for _, was in dropped.iterrows()
     ]
 
 
-def _dropped(old: pd.DataFrame | None, ledger: pd.DataFrame) -> list[str]:
-    """The recorded runs a new ledger loses: points of ``old`` it does not hold and does not replace. A run is
-    replaced when the new ledger holds a run of the same chapter, condition and seed (its spec's parameters
-    changed, so its point did); a run of a chapter, condition or seed the specs no longer hold is lost."""
+def _dropped(old: pd.DataFrame | None, ledger: pd.DataFrame) -> pd.DataFrame:
+    """The recorded runs a new ledger loses, one row per point of ``old`` that it neither holds nor replaces. A
+    run is replaced when the new ledger holds a run of the same :data:`REPLICATION` (its spec's parameters changed,
+    so its point did); a run of a chapter, condition or seed the specs no longer hold is lost."""
     if old is None or old.empty or "point" not in old or "point" not in ledger:
-        return []
-    key = ["chapter", "condition", "seed"]
-    held = set(ledger[key].astype(str).itertuples(index=False, name=None))
-    gone = old[~old.point.isin(set(ledger.point))]
-    lost = [p for p, *k in gone[["point", *key]].astype(str).itertuples(index=False, name=None) if tuple(k) not in held]
-    return sorted(set(lost))
+        return pd.DataFrame(columns=["point", *REPLICATION])
+    runs = old.drop_duplicates("point")
+    held = pd.MultiIndex.from_frame(ledger[list(REPLICATION)].astype(str))
+    replaced = pd.MultiIndex.from_frame(runs[list(REPLICATION)].astype(str)).isin(held)
+    return runs[~runs.point.isin(ledger.point) & ~replaced].sort_values("point")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -690,15 +690,16 @@ def verdict_box(chapter: str, out: str | Path | None = None, notebook_dir: str |
         f"Replicated verdicts of {'the book' if book else 'the paper'}'s claims: {tally([x.verdict for x in lines])}."
     )
     every = all(x.stale for x in lines if x.verdict != claims.NOT_REPLICATED)  # then the note says it once
+    groups = _grouped(lines)
     item = [
         f'<li style="margin:0.2em 0">{verdict_chip(x.verdict, x.stale and not every)} '
         f'<a href="{html.escape(x.href)}" title="{html.escape(x.reason)}">{html.escape(x.statement)}</a>'
         f"{_also(subs, not every)}</li>"
-        for x, subs in _grouped(lines)
+        for x, subs in groups
     ]
     items = "".join(item if len(item) <= BOX_FOLD else item[:BOX_OPEN])
     if len(item) > BOX_FOLD:
-        rest = [x.verdict for x, _ in _grouped(lines)[BOX_OPEN:]]
+        rest = [x.verdict for x, _ in groups[BOX_OPEN:]]
         items += (
             f'<li class="verdict-more" style="margin:0.2em 0"><details><summary>{len(rest)} more claims: '
             f'{html.escape(tally(rest))}</summary><ul style="list-style:none;padding-left:1em;margin:0">'
