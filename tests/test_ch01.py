@@ -8,7 +8,7 @@ import torch
 from lib import claims, config, data, monotonicity
 from lib.chapters import ch01
 from lib.chapters.ch01 import networks
-from lib.chapters.ch01.claims import SHAPES, shape_row
+from lib.chapters.ch01.claims import SHAPES, shape_row, sides_text
 from lib.config import ParameterError
 
 
@@ -327,3 +327,101 @@ def test_trajectory_is_described_apart_from_trained_networks():
         traj.loc["local", "Spearman along the trajectory"] > 0 > traj.loc["local", "Spearman across trained networks"]
     )
     assert "along the base training" in ch01.trajectory_text(traj)
+
+
+def planted_trend(spearman=0.5, left=0.2, right=0.1, breakpoint=2.2):
+    """A trend with planted slopes and tight intervals (no bootstrap): both sides rise, spearman CI above 0."""
+    return monotonicity.Trend(
+        36, spearman, (spearman - 0.1, spearman + 0.1), breakpoint, (2.0, 2.4), 0.0,
+        left, (left - 0.05, left + 0.05), right, (right - 0.05, right + 0.05), "increasing",
+    )  # fmt: skip
+
+
+def planted_clouds():
+    return {p: ch01.Cloud({m: planted_trend() for m in ch01.MEASURES}, (1.9, 2.5), 12) for p in ch01.POPULATIONS}
+
+
+@pytest.mark.parametrize(
+    "split, verdict, value",
+    [
+        ((0.05, (0.02, 0.08), 30, 6), claims.HOLDS, "0.05 [0.02, 0.08]"),  # above layers more robust
+        ((-0.05, (-0.08, -0.02), 30, 6), claims.FAILS, "-0.05 [-0.08, -0.02]"),  # above layers less robust
+        ((0.03, (0.0, 0.06), 30, 6), claims.INCONCLUSIVE, "0.03 [0, 0.06]"),  # the interval touches 0
+        ((float("nan"), (float("nan"), float("nan")), 0, 36), claims.INCONCLUSIVE, "no layer above the bound"),
+    ],
+)
+def test_smoothness_row_reads_the_split_and_states_the_bound(split, verdict, value):
+    """Planted splits at d = 10 (bound 1 + 2/10 = 1.2): the row's verdict, value and words follow the split."""
+    rows = ch01.claims(resolve(n_boot=300), planted_clouds(), fake_fidelity(), 10.0, split, 1.8)
+    row = next(r for r in rows if r.id == "ch01.smoothness_bound_trained")
+    assert (row.verdict, row.value) == (verdict, value)
+    assert "alpha > 1 + 2/d = 1.2 (TwoNN d = 10)" in row.claim
+    assert f"({split[2]} vs {split[3]};" in row.statistic
+
+
+def test_untestable_smoothness_row_still_states_the_bound():
+    """No trained layer below the bound (n_below = 0): inconclusive, with the bound 1 + 2/4 = 1.5 in its words."""
+    rows = ch01.claims(resolve(n_boot=300), planted_clouds(), fake_fidelity(), 4.0, NAN_SPLIT, 1.8)
+    row = next(r for r in rows if r.id == "ch01.smoothness_bound_trained")
+    assert row.verdict == claims.INCONCLUSIVE and row.value == f"{ch01.UNTESTABLE} (lowest alpha 1.8)"
+    assert "= 1.5 (TwoNN d = 4)" in row.claim and "(36 vs 0;" in row.statistic
+
+
+def test_mechanism_check_value_names_the_largest_crossing_and_the_weakest_own_gradient():
+    ok = torch.diag(torch.tensor([0.1, 0.2, 0.3]))
+    row = ch01.mechanism_checks(ok, True)[0]
+    assert (row.value, row.estimate) == ("off-block 0, own blocks >= 0.1", 0.0)
+    crossed = ok.clone()
+    crossed[2, 0] = -2e-6  # a negative gradient crosses: its size counts
+    row = ch01.mechanism_checks(crossed, True)[0]
+    assert row.value == "off-block 2e-06, own blocks >= 0.1" and row.estimate == pytest.approx(2e-6)
+
+
+def test_sides_text_gives_both_slopes_to_two_digits_and_the_breakpoint():
+    t = monotonicity.Trend(
+        36, 0.5, (0.4, 0.6), 2.25, (2.0, 2.5), 0.0, 0.1234, (0.0567, 0.1891), -0.4321, (-0.5512, -0.3), ""
+    )
+    assert sides_text(t) == "left 0.12 [0.057, 0.19], right -0.43 [-0.55, -0.3] (break at alpha 2.25)"
+
+
+def test_scalars_record_the_planted_numbers_under_their_names():
+    """Planted inputs at d = 4 (bound 1 + 2/4 = 1.5): one layer sits on the bound and is not above it."""
+    table = pd.DataFrame(
+        {
+            "alpha": [1.0, 1.5, 2.0, 2.5, 1.7],
+            "kind": ["base", "base", "base", "width", "epochs"],
+            "class_top": [0.9, 0.7, 0.8, 0.2, 0.1],  # the lowest base share is 0.7
+        }
+    )
+    clouds = {
+        "local": ch01.Cloud(
+            {m: planted_trend(spearman=0.1 * k, left=k, right=-k) for k, m in enumerate(ch01.MEASURES, 1)},
+            (1.9, 2.5),
+            12,
+        ),
+        "pooled": ch01.Cloud({m: planted_trend(spearman=-0.3) for m in ch01.MEASURES}, (1.6, 2.7), 24),
+    }
+    trajectory = pd.DataFrame({"Spearman along the trajectory": [0.8, -0.2]}, index=["local", "backprop"])
+    movement = pd.DataFrame(
+        {"base_constant": [0.01, 0.02], "base_annealed": [0.003, np.nan]}, index=pd.Index(["local", "backprop"])
+    )
+    rec = ch01.scalars(table, fake_fidelity(), clouds, 4.0, trajectory, movement)
+    assert rec["intrinsic_dimension"] == 4.0 and rec["smoothness_bound"] == 1.5
+    assert rec["fraction_above_bound"] == pytest.approx(3 / 5)  # 2.0, 2.5 and 1.7 of 5 layers; 1.5 is on the bound
+    assert (rec["alpha_min"], rec["alpha_max"]) == (1.0, 2.5)
+    assert rec["class_share_top_min"] == 0.7  # base layers only
+    assert (rec["logistic_accuracy"], rec["local_top_accuracy"], rec["backprop_top_accuracy"]) == (0.83, 0.85, 0.855)
+    assert rec["backprop_best_refit_accuracy"] == 0.86
+    assert (rec["group_local_top_accuracy"], rec["group_local_minus_logistic"]) == (0.80, -0.03)
+    assert (rec["trained_alpha_min_local"], rec["trained_alpha_max_local"]) == (1.9, 2.5)
+    assert (rec["trained_alpha_min_pooled"], rec["trained_alpha_max_pooled"]) == (1.6, 2.7)
+    assert rec["spearman_fgsm_rel_local"] == pytest.approx(0.3) and rec["spearman_clean_pooled"] == -0.3
+    assert (rec["slope_left_gaussian_rel_local"], rec["slope_right_gaussian_rel_local"]) == (2, -2)
+    assert (rec["trajectory_spearman_local"], rec["trajectory_spearman_backprop"]) == (0.8, -0.2)
+    changes = {k: v for k, v in rec.items() if k.startswith("epoch_change_")}
+    assert changes == {  # the missing change (NaN) is left out
+        "epoch_change_local_base_constant": 0.01,
+        "epoch_change_local_base_annealed": 0.003,
+        "epoch_change_backprop_base_constant": 0.02,
+    }
+    assert len(rec) == 12 + 4 + 3 * 6 + 2 + 3

@@ -399,3 +399,98 @@ def test_headline_names_the_claims_that_do_not_reproduce_first():
     assert "with the input layer's map for 0.920" in text and "+0.10 [+0.020, +0.180]" in text
     rows = [c for c in rows if "vulnerability" not in c.id]
     assert "Not reproduced" not in ch03.headline(rows, decisions, diffs, corr)
+
+
+def test_per_model_declares_one_claim_per_network_with_its_id_and_kind():
+    from lib.chapters.ch03.claims import _per_model
+
+    out = _per_model("x_test", CHECK, "{title}: a claim", "a statistic", threshold=1.0)
+    assert [(d.id, d.kind, d.claim, d.threshold) for d in out] == [
+        ("ch03.mlp_x_test", CHECK, "{title}: a claim", 1.0),
+        ("ch03.conv_x_test", CHECK, "{title}: a claim", 1.0),
+    ]
+    assert [d.id for d in _per_model("y", PAPER, "c", "s")] == ["ch03.mlp_y", "ch03.conv_y"]
+    assert {d.kind for d in _per_model("y", CONTROL, "c", "s")} == {CONTROL}
+
+
+@pytest.mark.parametrize(
+    "batch, verdict, value",
+    [
+        (1.40, HOLDS, "0.986"),  # 1.40 / 1.42: the batch map fits better
+        (1.05, HOLDS, "1.050"),  # 1.05 / 1.00: on the tolerance, which still passes (<=)
+        (1.60, FAILS, "1.127"),  # 1.60 / 1.42: beyond the tolerance
+    ],
+)
+def test_map_check_row_records_the_error_ratio(batch, verdict, value):
+    online = 1.00 if batch == 1.05 else 1.42
+    check = {
+        "share of codes equal": 1.0,
+        "inputs checked": 300,
+        "inputs fitted": 1000,
+        "QE lib.som (batch)": batch,
+        "QE MiniSom train (online)": online,
+    }
+    row = next(c for c in ch03.claims({}, *[pd.DataFrame()] * 4, check) if c.id == "ch03.batch_map_matches_minisom")
+    assert (row.verdict, row.value) == (verdict, value)
+    assert row.estimate == row.lo == row.hi == pytest.approx(batch / online)
+    assert "MiniSom's online map on 1000 inputs" in row.statistic
+
+
+def test_bisection_check_row_records_the_flipped_share():
+    flips = {"mlp": np.r_[np.ones(49, bool), False], "conv": np.ones(8, bool)}
+    rows = {c.id: c for c in ch03.claims({}, *[pd.DataFrame()] * 4, flips=flips)}
+    mlp, conv = rows["ch03.mlp_bisection_flips"], rows["ch03.conv_bisection_flips"]
+    assert (mlp.verdict, mlp.value, mlp.estimate, mlp.lo, mlp.hi) == (FAILS, "0.980", 0.98, 0.98, 0.98)
+    assert mlp.claim.startswith("MLP: ") and "share of the 50 inputs" in mlp.statistic
+    assert (conv.verdict, conv.value, conv.hi) == (HOLDS, "1.000", 1.0) and conv.claim.startswith("conv net: ")
+
+
+def test_an_empty_flip_search_gives_no_share_and_no_warning():
+    """No input flipped in the search: the share is NaN, computed without numpy's empty-mean warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        row = ch03.claims({}, *[pd.DataFrame()] * 4, flips={"mlp": np.zeros(0, bool)})[0]
+    assert np.isnan(row.estimate) and row.value == "nan" and "share of the 0 inputs" in row.statistic
+
+
+def test_scalars_record_the_planted_numbers_under_their_names():
+    """One planted MLP: homogeneity 0.9 at the input, 0.6 at the shallow (first hidden) layer, 0.3 at the deepest."""
+    res = {
+        "mlp": SimpleNamespace(
+            layers=["input", "dense 1", "dense 2"], table=pd.DataFrame({"homogeneity": [0.9, 0.6, 0.3]})
+        )
+    }
+    base = {"model": "MLP", "layer": "dense 2", "shallow": "dense 1", "deep": "dense 2"}
+    decisions = pd.DataFrame(
+        [{**base, "agreement": 0.97, "input agreement": 0.92, "k-means agreement": 0.95, "difference": 0.05}]
+    )
+    diffs = pd.DataFrame([{**base, "difference": 0.3, "lo": 0.2, "hi": 0.4}])
+    untrained = pd.DataFrame([{**base, "difference": 0.1, "lo": 0.0, "hi": 0.2, "untrained difference": 0.2}])
+    corr = pd.DataFrame(
+        [
+            {"model": "MLP", "layer": "dense 2", "rho": 0.5, "lo": 0.4, "hi": 0.6, "partial rho (margin)": 0.05},
+            {"model": "MLP", "layer": "dense 1", "rho": -0.4, "lo": -0.5, "hi": -0.3, "partial rho (margin)": -0.2},
+            {"model": "MLP", "layer": "logit margin (control)", "rho": 0.7, "lo": 0.6, "hi": 0.8},
+        ]
+    )
+    rec = ch03.scalars(res, decisions, diffs, untrained, corr, _accuracy_table())
+    assert rec == {
+        "pixel_logreg_test_accuracy": 0.7,
+        "mlp_train_accuracy": 0.9,
+        "mlp_test_accuracy": 0.8,
+        "mlp_final_train_loss": 0.3,
+        "mlp_homogeneity_shallow": 0.6,
+        "mlp_homogeneity_deep": 0.3,
+        "mlp_homogeneity_difference": 0.3,
+        "mlp_homogeneity_difference_untrained": 0.2,
+        "mlp_decision_agreement": 0.97,
+        "mlp_decision_agreement_input": 0.92,
+        "mlp_decision_agreement_kmeans": 0.95,
+        "mlp_rho_shallow_flip_eps": -0.4,  # the shallow layer's row (layers[1]), not the deepest's
+        "mlp_rho_shallow_flip_eps_lo": -0.5,
+        "mlp_rho_shallow_flip_eps_hi": -0.3,
+        "mlp_rho_margin_flip_eps": 0.7,
+        "mlp_partial_rho_margin": -0.2,
+    }

@@ -12,7 +12,7 @@ import yaml
 
 from lib import claims, config, data, ensemble
 from lib.chapters import ch04
-from lib.chapters.ch04.claims import _fitted_ratio, _interval
+from lib.chapters.ch04.claims import ADAM_MOVES, DRIFT_TOL, _fitted_ratio, _interval
 from lib.chapters.ch04.figures import _variant_title
 from lib.chapters.ch04.networks import measure, train
 from lib.chapters.ch04.scaling import sweep_key
@@ -431,3 +431,212 @@ def test_assert_mechanisms_stops_a_run_on_a_refuted_exponent_not_an_inconclusive
     drift_bad = d["frozen_orthogonal_weights"].tested(claims.INCONCLUSIVE, "1", 1.0, 1.0, 1.0)
     with pytest.raises(claims.CheckFailed, match="frozen_orthogonal_weights"):
         ch04.assert_mechanisms([drift_bad, exponent(claims.HOLDS)])
+
+
+# ---------------------------------------------------------------- the claims table and the scalars, planted
+
+
+def _exp(sweep: str, diff=(0.02, -0.05, 0.05), delta=(-0.5, -0.6, -0.4)) -> dict:
+    """One sweep's :func:`~lib.chapters.ch04.scaling.exponents` summary, planted."""
+    return {
+        "sweep": sweep,
+        "measured": 0.5 + diff[0],
+        "measured_lo": 0.4,
+        "measured_hi": 0.6,
+        "predicted": 0.5,
+        "structural": 0.25,
+        "diff": diff[0],
+        "diff_lo": diff[1],
+        "diff_hi": diff[2],
+        "delta_measured": delta[0],
+        "delta_measured_lo": delta[1],
+        "delta_measured_hi": delta[2],
+    }
+
+
+def _claims_inputs(**over) -> dict:
+    """Inputs of :func:`ch04.claims` under which every paper claim holds (the flip control does not)."""
+    cfg = _small_cfg()
+    optim = pd.DataFrame(
+        {
+            "optimizer": ["adam"] * 4 + ["gd"],
+            "subspace": ["random", "random", "axis-aligned", "axis-aligned", "random"],
+            "drift": [0.5, 0.3, 1e-5, 2e-5, 9.0],
+        }
+    )
+    gains = pd.DataFrame({"small init": [3.0, 3.5, 2.8], "weight decay": [2.0, 2.2, 1.9]})
+    inputs = dict(
+        flips=ch04.flip_summary(_planted_points(0.3, x_norm=8.0, gain=1.5), 4, 0.5),
+        law=(1.01, 0.97, 1.05),
+        drift_gd=2e-5,
+        optim=optim,
+        exps=[_exp(name) for name in ch04.SWEEPS],
+        gain=pd.DataFrame({"z=0": [2.0, 2.2, 1.9], ch04.AFFINE: [1.0, 1.1, 1.0]}),
+        tol=DRIFT_TOL,
+        figure_gains={"diagonal": gains, "chessboard": gains * 0.8},
+        scale=_planted_scale(-0.5),
+        cfg=cfg,
+    )
+    return inputs | over
+
+
+def _verdicts(**over) -> dict[str, str]:
+    return {r.id.split(".", 1)[1]: r.verdict for r in ch04.claims(**_claims_inputs(**over))}
+
+
+HOLDS, FAILS, OPEN = "holds", "does not hold", "inconclusive at this scale"
+
+
+def test_claims_table_holds_on_planted_effects():
+    """Every row of the table, in order, decided from planted inputs where each claim holds."""
+    rows = ch04.claims(**_claims_inputs())
+    ids = [r.id.split(".", 1)[1] for r in rows]
+    assert ids == [
+        "frozen_orthogonal_weights",
+        "adam_moves_orthogonal_weights",
+        "orthogonal_gradient_law",
+        "orthogonal_gradient_vs_untrained",
+        "orthogonal_flip_small",
+        "orthogonal_flip_vs_untrained",
+        "universal_direction",
+        "small_init_robust",
+        "weight_decay_robust",
+        "diagonal_small_init_gain",
+        "diagonal_weight_decay_gain",
+        "chessboard_small_init_gain",
+        "chessboard_weight_decay_gain",
+        "chessboard_linear_small_init_gain",
+        "affine_plane_weaker",
+    ] + [f"exponent_{sweep_key(s)}" for s in ch04.SWEEPS]
+    verdicts = {i: r.verdict for i, r in zip(ids, rows)}
+    assert verdicts.pop("orthogonal_flip_vs_untrained") == FAILS  # 3x the untrained network's flip distance
+    assert set(verdicts.values()) == {HOLDS}, verdicts
+    by = dict(zip(ids, rows))
+    assert by["frozen_orthogonal_weights"].value == "2.0e-05" and by["frozen_orthogonal_weights"].estimate == 2e-5
+    assert by["adam_moves_orthogonal_weights"].value == "0.4 / 2.0e-05"  # median over random P / max over axes
+    assert by["adam_moves_orthogonal_weights"].estimate == pytest.approx(0.4)
+    law = by["orthogonal_gradient_law"]
+    assert (law.estimate, law.lo, law.hi) == (1.01, 0.97, 1.05) and law.value == "1.01 [0.97, 1.05]"
+    univ = by["universal_direction"]
+    assert (univ.estimate, univ.lo, univ.hi) == pytest.approx((1.0, 1.0, 1.0))  # every point flips
+    assert (by["small_init_robust"].estimate, by["small_init_robust"].hi) == (-0.5, -0.4)
+    gain = by["diagonal_small_init_gain"]
+    assert gain.estimate == pytest.approx(np.exp(np.log([3.0, 3.5, 2.8]).mean()))
+    assert by["chessboard_small_init_gain"].estimate == pytest.approx(0.8 * gain.estimate)
+    weaker = by["affine_plane_weaker"].estimate
+    assert weaker == pytest.approx(np.exp(np.log(np.array([1.0, 1.1, 1.0]) / [2.0, 2.2, 1.9]).mean()))
+    assert by["chessboard_linear_small_init_gain"].estimate == pytest.approx(np.exp(np.log([2.0, 2.2, 1.9]).mean()))
+    exp = by["exponent_d"]
+    assert (exp.estimate, exp.lo, exp.hi) == (0.02, -0.05, 0.05)
+    assert exp.value == "0.52 [0.4, 0.6] vs 0.50 (closed-form part 0.25)"
+
+
+def test_claims_table_fails_on_planted_nulls():
+    """Each claim against its planted null: the row that must fail does, the others are unchanged."""
+    gains = pd.DataFrame({"small init": [0.5, 0.6, 0.4], "weight decay": [0.3, 0.4, 0.35]})
+    cases = {
+        "frozen_orthogonal_weights": dict(drift_gd=0.2),
+        "orthogonal_gradient_law": dict(law=(1.5, 1.4, 1.6)),
+        "small_init_robust": dict(exps=[_exp(s, delta=(0.5, 0.4, 0.6)) for s in ch04.SWEEPS]),
+        "diagonal_small_init_gain": dict(figure_gains={"diagonal": gains, "chessboard": gains + 3}),
+        "chessboard_weight_decay_gain": dict(figure_gains={"diagonal": gains + 3, "chessboard": gains}),
+        "chessboard_linear_small_init_gain": dict(
+            gain=pd.DataFrame({"z=0": [0.5, 0.6, 0.5], ch04.AFFINE: [1.0, 1.2, 1.0]})
+        ),
+    }
+    for row, over in cases.items():
+        v = _verdicts(**over)
+        assert v[row] == FAILS, (row, v[row])
+    v = _verdicts(figure_gains={"diagonal": gains, "chessboard": gains + 3})
+    assert v["diagonal_weight_decay_gain"] == FAILS and v["chessboard_small_init_gain"] == HOLDS
+    v = _verdicts(exps=[_exp(s, delta=(0.5, 0.4, 0.6)) for s in ch04.SWEEPS])
+    assert v["weight_decay_robust"] == FAILS
+    v = _verdicts(gain=pd.DataFrame({"z=0": [0.5, 0.6, 0.5], ch04.AFFINE: [1.0, 1.2, 1.0]}))
+    assert v["affine_plane_weaker"] == FAILS  # the affine plane gains more than z=0
+    v = _verdicts(exps=[_exp(s, diff=(0.5, 0.3, 0.7)) for s in ch04.SWEEPS])
+    assert {v[f"exponent_{sweep_key(s)}"] for s in ch04.SWEEPS} == {FAILS}
+    v = _verdicts(exps=[_exp(s, diff=(-0.5, -0.7, -0.3)) for s in ch04.SWEEPS])
+    assert {v[f"exponent_{sweep_key(s)}"] for s in ch04.SWEEPS} == {FAILS}
+    # Adam fails either way: it does not move the random-P weights, or it moves the axis-aligned ones
+    still = _claims_inputs()["optim"].assign(drift=[1e-3, 2e-3, 1e-5, 1e-5, 9.0])
+    assert _verdicts(optim=still)["adam_moves_orthogonal_weights"] == FAILS
+    axis = _claims_inputs()["optim"].assign(drift=[0.5, 0.3, 0.1, 1e-5, 9.0])
+    assert _verdicts(optim=axis)["adam_moves_orthogonal_weights"] == FAILS
+    flips = ch04.flip_summary(_planted_points(0.3, x_norm=8.0, gain=1.5).assign(delta_univ=100.0), 4, 0.5)
+    assert _verdicts(flips=flips)["universal_direction"] == FAILS  # a universal direction that flips no point
+
+
+def test_claims_table_at_its_thresholds():
+    """Boundaries: a drift equal to the tolerance is not frozen; an Adam drift equal to ADAM_MOVES has not moved;
+    agreement within +-EQUIVALENCE includes its ends; intervals touching their threshold are inconclusive."""
+    tol = DRIFT_TOL
+    assert _verdicts(drift_gd=tol)["frozen_orthogonal_weights"] == FAILS
+    assert _verdicts(drift_gd=tol * 0.999)["frozen_orthogonal_weights"] == HOLDS
+    at = _claims_inputs()["optim"].assign(drift=[ADAM_MOVES] * 2 + [1e-5, 1e-5, 9.0])
+    assert _verdicts(optim=at)["adam_moves_orthogonal_weights"] == FAILS
+    axis_at_tol = _claims_inputs()["optim"].assign(drift=[0.5, 0.3, tol, 1e-5, 9.0])
+    assert _verdicts(optim=axis_at_tol)["adam_moves_orthogonal_weights"] == FAILS
+    assert _verdicts(law=(1.0, 0.9, 1.09))["orthogonal_gradient_law"] == HOLDS
+    assert _verdicts(law=(1.0, 0.89, 1.0))["orthogonal_gradient_law"] == OPEN
+    assert _verdicts(law=(1.2, 1.11, 1.3))["orthogonal_gradient_law"] == FAILS
+    assert ch04.agreement_verdict(-0.125, 0.0625, tol=0.125) == HOLDS
+    assert ch04.agreement_verdict(-0.125, 0.2, tol=0.125) == OPEN
+    assert ch04.agreement_verdict(0.2, 0.3, tol=0.125) == FAILS and ch04.agreement_verdict(-0.3, -0.2, 0.125) == FAILS
+    assert ch04.agreement_verdict(float("nan"), 0.0) == OPEN
+    v = _verdicts(exps=[_exp(s, delta=(-0.1, -0.2, 0.0)) for s in ch04.SWEEPS])
+    assert v["small_init_robust"] == OPEN and v["weight_decay_robust"] == OPEN
+    one_seed = pd.DataFrame({"small init": [3.0, np.nan, np.nan], "weight decay": [2.0, 2.1, 2.2]})
+    v = _verdicts(figure_gains={"diagonal": one_seed, "chessboard": one_seed})
+    assert v["diagonal_small_init_gain"] == OPEN and v["diagonal_weight_decay_gain"] == HOLDS
+
+
+def test_scalars_collect_every_descriptive_number():
+    """:func:`ch04.scalars` on planted inputs: each number from where it is measured, keys as the ledger reads them."""
+    inp = _claims_inputs()
+    flips, scale = inp["flips"], inp["scale"]
+    reach = pd.DataFrame(
+        {"runs": [2, 2], "reached": [2, 1]},
+        index=pd.MultiIndex.from_tuples(
+            [("diagonal", "line", "small init"), ("chessboard", ch04.AFFINE, "weight decay")],
+            names=["figure", "plane", "variant"],
+        ),
+    )
+    gain = pd.DataFrame({"z=0": [2.0, 4.0, 1.0], ch04.AFFINE: [1.0, 1.0, np.nan]})
+    out = ch04.scalars(flips, (1.2, 1.1, 1.3), 3e-6, inp["exps"], gain, reach, scale)
+    assert out["orthogonal_drift"] == 3e-6 and out["law_ratio"] == 1.2
+    assert out["universal_norm"] == flips["universal_norm"]
+    for name in ch04.RATIOS:
+        assert out[name] == flips[name][0]
+        assert out[f"{name}_slope_d"] == scale["d"][name] and out[f"{name}_slope_radius"] == scale["radius"][name]
+    for name in ("grad_ratio", "delta_ratio", "univ_flipped", "rand_flipped"):
+        assert out[name] == flips[name][0]
+    assert out["reached_diagonal_line_small_init"] == 2
+    plane = ch04.AFFINE.replace(" ", "_").replace("=", "").replace(".", "")
+    assert out[f"reached_chessboard_{plane}_weight_decay"] == 1
+    assert "=" not in "".join(out) and " " not in "".join(out)
+    exps = [_exp(s, delta=(-0.1 * i, 0, 0)) for i, s in enumerate(ch04.SWEEPS)]
+    exps = [e | {"measured": i, "predicted": 10 + i} for i, e in enumerate(exps)]
+    out = ch04.scalars(flips, (1.2, 1.1, 1.3), 3e-6, exps, gain, reach, scale)
+    for i, s in enumerate(ch04.SWEEPS):
+        k = sweep_key(s)
+        assert (out[f"slope_{k}"], out[f"predicted_{k}"], out[f"delta_slope_{k}"]) == (i, 10 + i, -0.1 * i)
+    assert out["affine_gain_ratio"] == pytest.approx(np.sqrt(0.5 * 0.25))  # the unfitted seed left out
+    none = ch04.scalars(flips, (1.2, 1.1, 1.3), 3e-6, exps, gain.assign(**{ch04.AFFINE: np.nan}), reach, scale)
+    assert np.isnan(none["affine_gain_ratio"])
+
+
+def test_exponent_declarations_and_intervals_without_bounds():
+    """Exponent rows are checks judged by agreement (smaller |measured - predicted| is better); a row whose
+    interval is not finite shows its estimate alone; the radius row names the sweep's first and last radius."""
+    for name in ch04.SWEEPS:
+        d = ch04.DECLARED[f"exponent_{sweep_key(name)}"]
+        assert d.id == f"ch04.exponent_{sweep_key(name)}" and d.kind == claims.CHECK
+        assert d.above is False and d.threshold == ch04.EQUIVALENCE
+    above_one = claims.Declared("ch04.x", claims.PAPER, "claim", "stat", threshold=1.0)
+    c = _interval(above_one, (2.0, np.nan, np.nan))
+    assert c.value == "2" and c.verdict == OPEN
+    assert _interval(above_one, (2.0, 1.5, 2.5)).value == "2 [1.5, 2.5]"
+    inp = _claims_inputs()
+    grad = ch04.scale_rows(inp["flips"], inp["scale"], inp["cfg"])[0]
+    levels = inp["scale"]["radius"]["levels"].grad_gain
+    assert f"{levels.iloc[0]:.2f} at radius 2 to {levels.iloc[-1]:.2f} at 16" in grad.statistic
