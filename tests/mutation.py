@@ -4,8 +4,11 @@ mutmut (pinned in pyproject's ``mutation`` extra) plants one small bug at a time
 a constant, a condition, an argument) in a copy of the repository under ``--workdir`` (never in
 ``lib/``: others run that code) and runs, for each mutant, the unit tests that execute the mutated
 function. ``MODULES`` maps each measured file to its unit test files; mutmut's coverage stats
-pick, per mutant, the tests among all of those files that call the mutated function. No
-notebook (nbval) and no sweep test is run. ``lib/evidence.py`` is measured on its verdict
+pick, per mutant, the tests among all of those files that call the mutated function. Files
+that share no test file run as separate mutmut runs, one copy each (:func:`groups`): mutmut's
+trampolines then slow only the mutated group's functions, and its stats and clean runs cover
+that group's tests only (one run over all files spent 36 minutes there before its first
+mutant). No notebook (nbval) and no sweep test is run. ``lib/evidence.py`` is measured on its verdict
 functions only (``ONLY_FUNCTIONS``).
 
 Every file has far more mutants than two cores can test in half an hour, so ``--per-module``
@@ -105,6 +108,17 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ): "float('INF') is float('inf')",
     ("lib/intrinsic_dim.py", "out.append(d.topk(3, dim=1, largest=False).values)"): (
         "a third neighbour's distance is computed but never read (only columns 0 and 1 are)"
+    ),
+    ("lib/manifold.py", "top2 = logits.topk(2, ).values"): "logits are (N, C): topk's default dim -1 is dim 1",
+    ("lib/manifold.py", "return q.to(device=None, dtype=dtype)"): _CPU,
+    ("lib/manifold.py", "return q.to(dtype=dtype)"): _CPU,
+    ("lib/monotonicity.py", 'return float("nan"), float("NAN"), float("nan")'): "float('NAN') is float('nan')",
+    (
+        "lib/monotonicity.py",
+        "return np.where(np.isfinite(v), np.clip(np.nan_to_num(v), lo_q, hi_q), np.where(c > 1, hi_q, lo_q))",
+    ): (
+        "with finite inputs the vertex is not finite only where the fitted curvature c is exactly 0, "
+        "where c > 0 and c > 1 are both false"
     ),
 }
 
@@ -264,6 +278,71 @@ def summarise(chosen: dict[str, list[str]], results: dict[str, int | None], equi
     return {"files": rows, "total": {**total, "score": killed / counted if counted else float("nan")}}
 
 
+def groups(files: list[str]) -> list[list[str]]:
+    """``files`` in groups that share no test file (files joined by a test file they share), in ``MODULES`` order.
+
+    Each group is one mutmut run over its own test files: mutmut's trampolines then slow only the
+    functions of that group's files, and its stats and clean runs cover that group's tests only.
+    """
+    out: list[list[str]] = []
+    for f in sorted(files, key=list(MODULES).index):
+        joined = [g for g in out if any(set(MODULES[f]) & set(MODULES[h]) for h in g)]
+        for g in joined:
+            out.remove(g)
+        out.append([h for g in joined for h in g] + [f])
+    return sorted(out, key=lambda g: list(MODULES).index(g[0]))
+
+
+def run_group(files: list[str], workdir: Path, rev: str | None, args, mutmut: str) -> dict:
+    """One mutmut run over ``files`` in a copy at ``workdir``: the sampled mutants, their results and diffs."""
+    copy_tree(workdir, rev)
+    pristine = (workdir / "pyproject.toml").read_text()
+    tests = sorted({t for f in files for t in MODULES[f]})
+    also_copy = sorted(p.name for p in workdir.iterdir() if p.name not in ("lib", "tests", "pyproject.toml"))
+    (workdir / "pyproject.toml").write_text(pristine + mutmut_config(files, tests, also_copy))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+    env.pop("CI", None)
+    subprocess.run(
+        [sys.executable, "-c", GENERATE, str(args.workers)], cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL
+    )
+    everything = list(meta_results(workdir))
+    chosen = sample(everything, args.per_module if args.per_module > 0 else len(everything), args.seed)
+    names = [n for ns in chosen.values() for n in ns]
+    totals = Counter(module_file(n) for n in everything if measured(n))
+    t0 = time.monotonic()
+    print(f"  {', '.join(files)}: {len(names)} of {sum(totals.values())} mutants; tests: {' '.join(tests)}", flush=True)
+    log = workdir / "mutmut.log"
+    broken: list[str] = sweep_tests(tests, workdir)
+    (workdir / "pyproject.toml").write_text(pristine + mutmut_config(files, tests, also_copy, broken))
+    # mutmut stops its stats run at the first failing test: a test that fails on the unmutated code cannot
+    # tell mutants apart, so it is left out (and named) and the run starts again, up to RETRIES times
+    for attempt in range(RETRIES + 1):
+        with open(log, "w") as fh:
+            r = subprocess.run(
+                [mutmut, "run", "--max-children", str(args.workers), *names],
+                cwd=workdir,
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+            )
+        text = log.read_text()
+        new = [t for t in failed_tests(text) if t not in broken]
+        if "failed to collect stats" not in text and "Failed to run clean test" not in text or not new:
+            break
+        broken += new
+        print(f"  left out, failing on the unmutated code: {' '.join(new)}", flush=True)
+        (workdir / "pyproject.toml").write_text(pristine + mutmut_config(files, tests, also_copy, broken))
+        (workdir / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+    results = meta_results(workdir)
+    if r.returncode not in (0, 1) or all(results.get(n) is None for n in names):
+        print(f"mutmut run failed (exit {r.returncode}); its output: {log}")
+        print(re.sub(r"[^\n]*\r", "", log.read_text())[-3000:])
+        raise SystemExit(2)
+    diffs = {n: show(workdir, mutmut, n) for n in names if status(results.get(n)) in ("survived", "no tests")}
+    print(f"  {time.monotonic() - t0:.0f} s", flush=True)
+    return dict(chosen=chosen, results=results, diffs=diffs, totals=totals, broken=broken)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/advgeom-mutation"))
@@ -289,59 +368,29 @@ def main(argv: list[str] | None = None) -> int:
         rev = subprocess.run(
             ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
-    copy_tree(workdir, rev)
-    pristine = (workdir / "pyproject.toml").read_text()
-    tests = sorted({t for f in files for t in MODULES[f]})
-    also_copy = sorted(p.name for p in workdir.iterdir() if p.name not in ("lib", "tests", "pyproject.toml"))
-    (workdir / "pyproject.toml").write_text(pristine + mutmut_config(files, tests, also_copy))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-    env.pop("CI", None)
-    subprocess.run(
-        [sys.executable, "-c", GENERATE, str(args.workers)], cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL
-    )
-    everything = list(meta_results(workdir))
-    chosen = sample(everything, args.per_module if args.per_module > 0 else len(everything), args.seed)
-    names = [n for ns in chosen.values() for n in ns]
-    totals = Counter(module_file(n) for n in everything if measured(n))
+    parts = groups(files)
     print(
-        f"mutmut over {len(files)} files at {rev or 'the working tree'}: {len(names)} of {sum(totals.values())} mutants (seed {args.seed}, "
-        f"up to {args.per_module} per file); tests: {' '.join(tests)}",
+        f"mutmut over {len(files)} files at {rev or 'the working tree'} in {len(parts)} runs (files that share "
+        f"no test file run apart); up to {args.per_module} mutants per file, seed {args.seed}",
         flush=True,
     )
-    log = workdir / "mutmut.log"
-    broken: list[str] = sweep_tests(tests, workdir)
-    (workdir / "pyproject.toml").write_text(pristine + mutmut_config(files, tests, also_copy, broken))
-    # mutmut stops its stats run at the first failing test: a test that fails on the unmutated code cannot
-    # tell mutants apart, so it is left out (and named) and the run starts again, up to RETRIES times
-    for attempt in range(RETRIES + 1):
-        with open(log, "w") as fh:
-            r = subprocess.run(
-                [mutmut, "run", "--max-children", str(args.workers), *names],
-                cwd=workdir,
-                env=env,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-            )
-        text = log.read_text()
-        new = [t for t in failed_tests(text) if t not in broken]
-        if "failed to collect stats" not in text and "Failed to run clean test" not in text or not new:
-            break
-        broken += new
-        print(f"left out, failing on the unmutated code: {' '.join(new)}", flush=True)
-        (workdir / "pyproject.toml").write_text(pristine + mutmut_config(files, tests, also_copy, broken))
-        (workdir / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
-    results = meta_results(workdir)
-    if r.returncode not in (0, 1) or all(results.get(n) is None for n in names):
-        print(f"mutmut run failed (exit {r.returncode}); its output: {log}")
-        print(re.sub(r"[^\n]*\r", "", log.read_text())[-3000:])
-        return 2
-    diffs, equivalent = {}, {}
-    for n in names:
-        if status(results.get(n)) in ("survived", "no tests"):
-            diffs[n] = show(workdir, mutmut, n)
-            why = EQUIVALENT.get((module_file(n), mutated_line(diffs[n])))
-            if why:
-                equivalent[n] = why
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    chosen, results, diffs, totals, broken = {}, {}, {}, Counter(), []
+    for i, part in enumerate(parts):
+        got = run_group(part, workdir / f"{i:02d}-{Path(part[0]).stem}", rev, args, mutmut)
+        chosen |= got["chosen"]
+        results |= got["results"]
+        diffs |= got["diffs"]
+        totals += got["totals"]
+        broken += got["broken"]
+    chosen = {f: chosen[f] for f in sorted(chosen)}
+    names = [n for ns in chosen.values() for n in ns]
+    equivalent = {}
+    for n, d in diffs.items():
+        why = EQUIVALENT.get((module_file(n), mutated_line(d)))
+        if why:
+            equivalent[n] = why
     report = summarise(chosen, results, set(equivalent))
     head = ("file", "sampled", "of", "killed", "timeout", "survived", "untested", "equiv", "score")
     print("\n{:34} {:>7} {:>5} {:>6} {:>7} {:>8} {:>8} {:>5} {:>6}".format(*head))

@@ -1,6 +1,7 @@
 """Tangent spaces, on/off-manifold projections and restricted attacks (lib.manifold)."""
 
 import math
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -90,6 +91,55 @@ def test_shared_basis_and_per_sample_basis_agree():
         manifold.projector(b, "sideways")
 
 
+def test_sine_manifold_rows_of_w_have_norm_frequency():
+    phi = manifold.SineManifold(10, 3, amplitude=0.5, frequency=2.5, generator=_gen(40))
+    assert phi.w.shape == (3, 3)  # m = min(k, n - k) = 3 curved coordinates
+    assert torch.allclose(phi.w.norm(dim=1), torch.full((3,), 2.5), atol=1e-6)
+
+
+def test_sine_manifold_rotation_is_drawn_in_double_precision():
+    """U is orthonormalised in float64 and rounded once to float32: each entry then errs by at most
+    2**-24 of itself, so (Cauchy-Schwarz over unit columns) every entry of U^T U - I is at most
+    2 * 2**-24 + 2**-48 off; a rotation orthonormalised in float32 misses that by a few times."""
+    phi = manifold.SineManifold(40, 10, amplitude=0.5, generator=_gen(41))
+    u = phi.u.double()  # (40, 20): k + m = 10 + 10 columns
+    assert u.shape == (40, 20)
+    err = (u.T @ u - torch.eye(20, dtype=torch.float64)).abs().max().item()
+    assert err <= 2**-23 + 1e-12
+    assert torch.equal(manifold.SineManifold(6, 2, axis_aligned=True).u, torch.eye(6, 4))
+
+
+def test_sine_manifold_forward_on_planted_frequencies_and_phases():
+    """Axis-aligned (U = I), n = 4, k = 2, W = pi I and b = (0, pi/2) planted: phi(c) = (c, a sin(pi c1),
+    a cos(pi c2)), so c = (1/6, 1/3) with a = 0.3 maps to (1/6, 1/3, 0.3 * 1/2, 0.3 * 1/2)."""
+    phi = manifold.SineManifold(4, 2, amplitude=0.3, axis_aligned=True, generator=_gen(42))
+    with torch.no_grad():
+        phi.w.copy_(math.pi * torch.eye(2))
+        phi.b.copy_(torch.tensor([0.0, math.pi / 2]))
+    c = torch.tensor([[1 / 6, 1 / 3], [0.0, 0.0]])
+    want = torch.tensor([[1 / 6, 1 / 3, 0.15, 0.15], [0.0, 0.0, 0.0, 0.3]])
+    assert torch.allclose(phi(c), want, atol=1e-6)
+    # with random W and b the curved coordinates stay within the amplitude
+    rnd = manifold.SineManifold(6, 3, amplitude=0.3, axis_aligned=True, generator=_gen(43))
+    h = rnd(torch.rand(200, 3, generator=_gen(44)) * 2 - 1)
+    assert h[:, 3:].abs().max() <= 0.3 + 1e-6 and h[:, 3:].abs().max() > 0.2
+
+
+def test_manifold_points_follow_the_generator_alone():
+    """The same seeded generator gives the same points whatever the global RNG did in between;
+    the points are phi of their codes in [-1, 1]^k, labelled by the checkerboard of the codes."""
+    phi = manifold.SineManifold(8, 2, amplitude=0.4, generator=_gen(45))
+    torch.manual_seed(1)
+    x1, y1, c1 = manifold.manifold_points(phi, 50, cells=3, generator=_gen(46))
+    torch.manual_seed(2)
+    x2, y2, c2 = manifold.manifold_points(phi, 50, cells=3, generator=_gen(46))
+    assert torch.equal(c1, c2) and torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert not torch.equal(c1, manifold.manifold_points(phi, 50, cells=3, generator=_gen(47))[2])
+    assert c1.shape == (50, 2) and c1.min() >= -1 and c1.max() <= 1
+    assert torch.allclose(x1, phi(c1))
+    assert torch.equal(y1, manifold.checkerboard(c1, 3))
+
+
 def _linear_binary(w, b):
     """Logits (0, w.x + b): the boundary is the hyperplane w.x + b = 0."""
     net = nn.Linear(len(w), 2)
@@ -97,6 +147,21 @@ def _linear_binary(w, b):
         net.weight.copy_(torch.stack([torch.zeros_like(w), w]))
         net.bias.copy_(torch.tensor([0.0, b]))
     return net
+
+
+def test_margin_and_margin_loss_known_values():
+    logits = torch.tensor([[1.0, 5.0, 3.0], [2.0, 2.0, 0.0], [-1.0, -4.0, -2.0]])
+    assert manifold.margin(logits).tolist() == [2.0, 0.0, 1.0]  # top minus runner-up; a tie is on the boundary
+    # max over the other classes minus the labelled one: (5 - 1) + (2 - 2) + (-1 - -2), summed
+    assert manifold.margin_loss(logits, torch.tensor([0, 1, 2])).item() == 4.0 + 0.0 + 1.0
+
+
+def test_boundary_normal_of_a_linear_boundary():
+    """Logits (0, w.x + b): the margin is |w.x + b|, whose gradient is +w on the side of class 1, -w on the other."""
+    w = torch.tensor([3.0, -1.0, 2.0])
+    net = _linear_binary(w, 0.5)
+    x = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])  # w.x + b = 3.5 and -2.5
+    assert torch.allclose(manifold.boundary_normal(net, x), torch.stack([w, -w]))
 
 
 @pytest.mark.parametrize("part", ["on", "off"])
@@ -203,6 +268,38 @@ def test_autoencoder_train_mse_is_the_epochs_loss_weighted_by_batch_size():
     assert hist.columns.tolist() == ["epoch", "train_mse"]
 
 
+def test_autoencoder_default_batches_are_64_and_cover_every_point_once_per_epoch():
+    """100 points, default batch size 64: each epoch feeds a batch of 64 and one of 36, the two
+    together holding every point exactly once (the points carry their index in column 0)."""
+    x = torch.rand(100, 6, generator=_gen(27))
+    x[:, 0] = torch.arange(100.0)
+    ae = manifold.AutoEncoder(6, 2, [8])
+    seen = []
+    ae.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    manifold.fit_autoencoder(ae, x, epochs=2, lr=0.0, generator=_gen(28), progress=False)
+    assert [len(b) for b in seen] == [64, 36, 64, 36]
+    for epoch in (seen[:2], seen[2:]):
+        assert torch.equal(torch.cat(epoch)[:, 0].sort().values, torch.arange(100.0))
+
+
+def test_autoencoder_layers_and_latent_bounds():
+    """in 6 -> widths (8, 5) -> latent 2 and back, activations between the linear maps, none after the last."""
+    ae = manifold.AutoEncoder(6, 2, [8, 5])
+    kinds = ["Linear", "GELU", "Linear", "GELU", "Linear"]
+    assert [type(m).__name__ for m in ae.encoder] == kinds
+    assert [type(m).__name__ for m in ae.decoder] == kinds
+    enc = [(m.in_features, m.out_features) for m in ae.encoder if isinstance(m, nn.Linear)]
+    dec = [(m.in_features, m.out_features) for m in ae.decoder if isinstance(m, nn.Linear)]
+    assert enc == [(6, 8), (8, 5), (5, 2)]
+    assert dec == [(2, 5), (5, 8), (8, 6)]
+    # latent_dim in [1, in_dim - 1]: both ends accepted, one past each refused
+    assert manifold.AutoEncoder(6, 1, [4]).encode(torch.zeros(3, 6)).shape == (3, 1)
+    assert manifold.AutoEncoder(6, 5, [4]).encode(torch.zeros(3, 6)).shape == (3, 5)
+    for bad in (0, 6):
+        with pytest.raises(ParameterError, match="latent_dim"):
+            manifold.AutoEncoder(6, bad, [4])
+
+
 def test_autoencoder_training_reduces_reconstruction_error():
     torch.manual_seed(0)
     x = torch.rand(64, 10, generator=_gen(22)) @ torch.randn(10, 10, generator=_gen(23)) * 0.1
@@ -266,11 +363,36 @@ def test_conv_autoencoder_rejects_bad_settings(kw):
         manifold.ConvAutoEncoder(**kw)
 
 
+@pytest.mark.parametrize("shape, k", [((4, 4), 1), ((4, 4), 15), ((4, 8), 2), ((8, 4), 2)])
+def test_conv_autoencoder_accepts_the_smallest_settings(shape, k):
+    """Sides of 4 (the least that two stride-2 stages halve twice) and latent_dim at both ends of [1, H W - 1]."""
+    ae = manifold.ConvAutoEncoder(shape, k, (2, 3)).eval()
+    x = torch.rand(2, shape[0] * shape[1], generator=_gen(38))
+    assert ae.encode(x).shape == (2, k)
+    assert ae(x).shape == x.shape
+
+
+@pytest.mark.parametrize("shape, k", [((0, 4), 1), ((4, 0), 1), ((4, 4), 0), ((4, 4), 16)])
+def test_conv_autoencoder_rejects_one_past_the_smallest_settings(shape, k):
+    with pytest.raises(ParameterError):
+        manifold.ConvAutoEncoder(shape, k, (2, 3))
+
+
 def test_make_autoencoder_kinds():
     assert isinstance(manifold.make_autoencoder("conv", (8, 8), 4), manifold.ConvAutoEncoder)
     assert isinstance(manifold.make_autoencoder("mlp", (8, 8), 4, widths=[16]), manifold.AutoEncoder)
     with pytest.raises(ParameterError, match="ae_kind"):
         manifold.make_autoencoder("vae", (8, 8), 4)
+
+
+def test_autoencoder_for_builds_the_configured_kind():
+    cfg = SimpleNamespace(ae_kind="conv", latent_dim=3, ae_widths=[16], ae_channels=[4, 8], device="cpu")
+    conv = manifold.autoencoder_for(cfg, (8, 4))
+    assert isinstance(conv, manifold.ConvAutoEncoder) and conv.image_shape == (8, 4) and conv.latent_dim == 3
+    assert conv.encoder[0].out_channels == 4 and conv.encoder[2].out_channels == 8
+    mlp = manifold.autoencoder_for(SimpleNamespace(**{**vars(cfg), "ae_kind": "mlp"}), (8, 4))
+    assert isinstance(mlp, manifold.AutoEncoder) and mlp.latent_dim == 3
+    assert [(m.in_features, m.out_features) for m in mlp.encoder if isinstance(m, nn.Linear)] == [(32, 16), (16, 3)]
 
 
 def test_tangent_basis_of_conv_decoder_matches_per_sample_jacobians():

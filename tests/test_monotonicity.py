@@ -1,5 +1,7 @@
 """Trend shapes (increasing, decreasing, interior maximum) and the intrinsic dimension estimator."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -24,6 +26,31 @@ def test_quadratic_vertex_exact():
     v, c = monotonicity.quadratic_vertex(x, 1 - 2 * (x - 1.3) ** 2)
     assert float(v) == pytest.approx(1.3)
     assert float(c) == pytest.approx(-2.0)
+
+
+def test_quadratic_vertex_of_a_constant_row_is_a_flat_fit():
+    """A bootstrap row may draw one x value only: with z = 0 the ridge-regularised solve fits the
+    constant mean of y, so that row has curvature exactly 0 and no vertex, without a warning and
+    without touching the other row (an exact parabola with vertex 1.3 and curvature -2)."""
+    x = np.stack([np.full(20, 2.0), np.linspace(0, 4, 20)])
+    y = np.stack([np.arange(20.0), 1 - 2 * (x[1] - 1.3) ** 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v, c = monotonicity.quadratic_vertex(x, y)
+    assert np.isnan(v[0]) and c[0] == 0.0
+    assert v[1] == pytest.approx(1.3) and c[1] == pytest.approx(-2.0)
+
+
+def test_a_point_on_the_breakpoint_counts_on_both_sides():
+    """y = x^2 on x = 0..10: the vertex 0 is clipped to the 0.2 quantile, x = 2 itself, which both
+    side lines use. Left: x = 0, 1, 2, slope 2 * mean(x) = 2; right: x = 2..10, slope 2 * 6 = 12
+    (leaving x = 2 out of the right side would give 2 * 6.5 = 13)."""
+    x = np.arange(11.0)
+    t = monotonicity.trend(x, x**2, n_boot=50, rng=0)
+    assert t.breakpoint == 2.0
+    assert t.curvature == pytest.approx(1.0)
+    assert t.left_slope == pytest.approx(2.0)
+    assert t.right_slope == pytest.approx(12.0)
 
 
 @pytest.mark.parametrize(
@@ -63,6 +90,20 @@ def test_trend_is_deterministic_and_validates():
         monotonicity.trend(np.ones(10), np.arange(10.0))
     with pytest.raises(ValueError, match="differ"):
         monotonicity.trend(x, y[:-1])
+
+
+@pytest.mark.parametrize("where", ["x", "y"])
+def test_trend_refuses_missing_and_infinite_values(where):
+    """A missing measurement (None) or an infinite one is refused with the same ValueError."""
+    rng, x = cloud()
+    y = x + rng.normal(0, 0.2, x.size)
+    for bad in (None, float("nan"), float("inf")):
+        xs, ys = list(x), list(y)
+        (xs if where == "x" else ys)[3] = bad
+        with pytest.raises(ValueError, match="^x and y must be finite$"):
+            monotonicity.trend(xs, ys, n_boot=50)
+        with pytest.raises(ValueError, match="^x and y must be finite$"):
+            monotonicity.cluster_trend(xs, ys, np.arange(x.size) % 4, n_boot=50)
 
 
 @pytest.mark.parametrize("d", [2, 5])
@@ -154,10 +195,54 @@ def test_shape_statistic_is_the_weaker_side_signed_by_the_stronger():
         monotonicity.shape_statistic(two_sided(1, (0, 2), 1, (0, 2)), "u-shaped")
 
 
+@pytest.mark.parametrize(
+    "left, right, want",
+    [
+        # neither side significant: the weak side is signed by the strong side's estimate
+        ((-1.0, (-2.0, 0.2)), (-0.1, (-0.3, 0.4)), (0.1, -0.4, 0.3)),  # both fall: same way, positive
+        ((1.0, (-0.2, 2.0)), (0.1, (-0.4, 0.3)), (0.1, -0.4, 0.3)),  # both rise: same way, positive
+        ((-1.0, (-2.0, 0.2)), (0.1, (-0.3, 0.4)), (-0.1, -0.4, 0.3)),  # opposite ways: negative
+    ],
+)
+def test_shape_statistic_signs_by_the_stronger_estimate_when_no_side_is_significant(left, right, want):
+    t = two_sided(*left, *right)
+    assert monotonicity.shape_statistic(t, "monotonic") == pytest.approx(want)
+    assert monotonicity.shape_verdict(t, "monotonic") == monotonicity.INCONCLUSIVE
+
+
+def test_side_shape_needs_intervals_strictly_off_zero():
+    """An interval touching 0 does not establish a sign: (0, 1.5) is not above 0, (-1.5, 0) not below."""
+    rise, fall = (0.4, (0.1, 0.7)), (-0.4, (-0.7, -0.1))
+    assert monotonicity.side_shape(two_sided(1.0, (1e-9, 1.5), *rise)) == "increasing"
+    assert monotonicity.side_shape(two_sided(1.0, (0.0, 1.5), *rise)) == "undetermined"
+    assert monotonicity.side_shape(two_sided(-1.0, (-1.5, -1e-9), *fall)) == "decreasing"
+    assert monotonicity.side_shape(two_sided(-1.0, (-1.5, 0.0), *fall)) == "undetermined"
+    assert monotonicity.side_shape(two_sided(1.0, (0.5, 1.5), -0.4, (-0.7, 0.0))) == "undetermined"
+
+
 def test_side_shape_uses_only_the_two_slopes():
     assert monotonicity.side_shape(two_sided(1.0, (0.5, 1.5), 0.4, (0.1, 0.7))) == "increasing"
     assert monotonicity.side_shape(two_sided(1.0, (0.5, 1.5), -0.4, (-0.7, -0.1))) == "interior maximum"
     assert monotonicity.side_shape(two_sided(1.0, (0.5, 1.5), 0.0, (-0.2, 0.2))) == "undetermined"
+
+
+@pytest.mark.parametrize(
+    "shape, want, verdict",
+    [
+        ("increasing", "increasing", monotonicity.HOLDS),
+        ("decreasing", "increasing", monotonicity.FAILS),
+        ("interior maximum", "increasing", monotonicity.FAILS),
+        ("decreasing", "decreasing", monotonicity.HOLDS),
+        ("interior minimum", "non-monotonic", monotonicity.HOLDS),
+        ("increasing", "non-monotonic", monotonicity.FAILS),
+        ("undetermined", "increasing", monotonicity.INCONCLUSIVE),
+        ("undetermined", "non-monotonic", monotonicity.INCONCLUSIVE),
+    ],
+)
+def test_direction_verdict_by_the_trend_shape(shape, want, verdict):
+    nan = float("nan")
+    t = monotonicity.Trend(40, nan, (nan, nan), 2.0, (nan, nan), nan, nan, (nan, nan), nan, (nan, nan), shape)
+    assert monotonicity.direction_verdict(t, want) == verdict
 
 
 def test_a_rise_that_saturates_is_no_evidence_of_monotonicity():

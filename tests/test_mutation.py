@@ -61,3 +61,20 @@ def test_tests_taking_a_sweep_fixture_are_left_out(tmp_path):
         "def test_c(tiny_sweeps):\n    pass\n\n\ndef helper(tiny_sweep):\n    pass\n"
     )
     assert mutation.sweep_tests(["tests/test_x.py"], tmp_path) == ["tests/test_x.py::test_a"]
+
+
+def test_groups_join_files_that_share_a_test_file_and_keep_the_others_apart():
+    """Each group is one mutmut run: files sharing a test file run together, every file in exactly one group."""
+    parts = mutation.groups(list(mutation.MODULES))
+    assert sorted(f for g in parts for f in g) == sorted(mutation.MODULES)
+    assert ["lib/attacks.py", "lib/flip.py"] in parts  # test_flip.py covers both
+    assert ["lib/claims.py", "lib/verdicts.py", "lib/evidence.py"] in parts  # joined through test_claims.py
+    for a in parts:
+        for b in parts:
+            if a is not b:
+                assert not {t for f in a for t in mutation.MODULES[f]} & {t for f in b for t in mutation.MODULES[f]}
+    assert mutation.groups(["lib/evidence.py", "lib/claims.py"]) == [
+        ["lib/claims.py"],
+        ["lib/evidence.py"],
+    ]  # no verdicts
+    assert mutation.groups(["lib/som.py", "lib/stats.py"]) == [["lib/som.py"], ["lib/stats.py"]]
