@@ -1,6 +1,8 @@
 """Chapter 2's parameter checks, mislabelled-training budgets and verdicts, and flip-norm display."""
 
+import dataclasses
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -9,6 +11,7 @@ import torch
 
 from lib import claims, config, data, flip, manifold, results
 from lib.chapters import ch02
+from lib.chapters.ch02.claims import ratio_row
 from lib.claims import FAILS, HOLDS, INCONCLUSIVE
 from lib.config import ParameterError
 
@@ -445,6 +448,93 @@ def test_random_subspace_baseline_is_a_mechanism_check_that_can_fail():
     rows = ch02.claims(cfg, crit, broken, n, scales, mis, 0.1, 0.8)
     with pytest.raises(claims.CheckFailed, match="random_subspace_baseline"):
         claims.assert_checks(rows)
+
+
+def test_random_subspace_baseline_reports_its_band_on_the_ratio_scale():
+    """n = 64, k = 8, 200 probes per share: the RMS share's standard error is sqrt((k/n)(1 - k/n) / (n/2 + 1) / 200)
+    / (2 sqrt(k/n)) = 0.00576, 0.0163 of sqrt(k/n) = 0.354, so the row's interval is the band 1 +- 4 s.e. =
+    [0.935, 1.065] on the ratio scale. Planted: random shares (inside: holds), then the standard network's PGD
+    shares in random subspaces all 0.3, 0.3 / 0.354 = 0.849 of sqrt(k/n) (outside: does not hold)."""
+    cfg = resolve()
+    crit, geo, n, scales, mis = _claim_inputs()
+    row = _rows(cfg, crit, geo, n, scales, mis)["random_subspace_baseline"]
+    assert (row.lo, row.hi) == (pytest.approx(0.93487, abs=1e-5), pytest.approx(1.06513, abs=1e-5))
+    assert row.verdict == HOLDS and row.lo < row.estimate < row.hi
+    low = {k: v.copy() for k, v in geo.items()}
+    low["standard"]["pgd_random"] = 0.3
+    row = _rows(cfg, crit, low, n, scales, mis)["random_subspace_baseline"]
+    assert row.estimate == pytest.approx(0.84853, abs=1e-5) and row.verdict == FAILS
+    assert (row.lo, row.hi) == (pytest.approx(0.93487, abs=1e-5), pytest.approx(1.06513, abs=1e-5))
+
+
+@pytest.mark.parametrize("seen, verdict", [([True] * 4, HOLDS), ([False] * 4, FAILS)])
+def test_clinging_dimpling_holds_when_every_setting_shows_it_and_fails_when_none_does(seen, verdict):
+    """Planted: the stated criterion met in all four synthetic settings, then in none (one of four,
+    ``_claim_inputs``, is inconclusive)."""
+    cfg = resolve()
+    _, geo, n, scales, mis = _claim_inputs()
+    row = _rows(cfg, pd.DataFrame({"seen": seen}), geo, n, scales, mis)["clinging_dimpling"]
+    assert (row.verdict, row.value, row.estimate) == (verdict, f"{sum(seen)} of 4", sum(seen) / 4)
+
+
+def test_ratio_rows_are_decided_against_the_log_of_their_threshold():
+    """Planted: every per-image log ratio 1 (ratio e), nothing censored, so the bootstrap interval of the
+    geometric mean is [e, e]: above a threshold of 1 (holds), touching a threshold of e (inconclusive),
+    below one of e**2 (does not hold)."""
+    cfg = resolve()
+    c = ch02.images.Censored(np.ones(50), np.ones(50), 0, 50, cfg.flip_eps_max)
+    for threshold, verdict in ((1.0, HOLDS), (math.e, INCONCLUSIVE), (math.e**2, FAILS)):
+        decl = dataclasses.replace(ch02.DECLARED["on_larger_than_random"], threshold=threshold)
+        row = ratio_row(cfg, decl, c, 0.8)
+        assert (row.estimate, row.lo, row.hi) == pytest.approx((math.e, math.e, math.e))
+        assert row.verdict == verdict, threshold
+
+
+def test_every_bootstrap_of_the_claims_is_drawn_from_the_run_seed(monkeypatch):
+    """A rerun with the same seed gives the same table, another seed another draw. Planted: half the random
+    k-dim searches miss after adversarial training, so the capped reading of the deepening ratio (which only its
+    verdict shows) is bootstrapped too: every bootstrap of the table draws from ``cfg.seed``."""
+    crit, geo, n, scales, mis = _claim_inputs(count=40)
+    adv = geo["adversarial"].copy()
+    adv.loc[:19, "random k-dim"] = math.inf
+    geo = {**geo, "adversarial": adv}
+    module = sys.modules["lib.chapters.ch02.claims"]
+    original, seeds = module.bootstrap_ci, []
+
+    def spy(*args, **kw):
+        seeds.append(kw.get("rng"))
+        return original(*args, **kw)
+
+    monkeypatch.setattr(module, "bootstrap_ci", spy)
+    intervals = {}
+    for seed in (7, 7, 0):
+        seeds.clear()
+        rows = ch02.claims(resolve(seed=seed), crit, geo, n, scales, mis, 0.1, 0.8)
+        assert len(seeds) >= 6 and set(seeds) == {seed}  # 2 share rows, the tiny median, 2 ratio rows, 1 capped
+        intervals.setdefault(seed, []).append([(r.lo, r.hi) for r in rows])
+    assert intervals[7][0] == intervals[7][1]
+    share = [r.id for r in rows].index("ch02.pgd_share_over_random")
+    assert intervals[7][0][share] != intervals[0][0][share]
+
+
+def test_scalars_report_the_planted_numbers():
+    """Planted: the standard network's PGD shares in random subspaces all 0.3 (RMS 0.3); the mislabelled set's
+    budget RMS 0.1 on 64 pixels, L2 0.8; 5 of 200 off-manifold searches that miss after adversarial training
+    (5 censored growth pairs, also beyond the random split; none on the standard network's own on/off ratio)."""
+    cfg = resolve()
+    crit, geo, n, scales, mis = _claim_inputs()
+    geo["standard"]["pgd_random"] = 0.3
+    geo["adversarial"].loc[:4, "off-manifold"] = math.inf
+    quality = pd.DataFrame({"manifold": ["PCA"], "explained variance": [0.7], "RMS share: pgd": [0.5]})
+    s = ch02.scalars(cfg, crit, geo, n, scales, quality, mis, 0.1, 0.8)
+    assert s["pgd_on_fraction_random_rms"] == pytest.approx(0.3)
+    assert (s["mislabelled_rms"], s["mislabelled_l2_budget"]) == (pytest.approx(0.1), pytest.approx(0.8))
+    assert (s["at_growth_censored_pairs"], s["at_beyond_random_censored_pairs"], s["on_off_censored_pairs"]) == (
+        5,
+        5,
+        0,
+    )
+    assert (s["pca_pgd_on_fraction_rms"], s["pca_explained_variance"]) == (0.5, 0.7)
 
 
 def test_headline_says_what_does_not_reproduce_first():

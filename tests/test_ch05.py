@@ -502,3 +502,162 @@ def test_lens_moves_counts_the_lenses_on_each_side(moves):
     mid = {lens: m * sign[lens] for lens, m in zip(ch05.DIRECTED, moves, strict=True)}
     shift = pd.DataFrame({k: {"mean change": v, "lo": v - 0.5, "hi": v + 0.5} for k, v in mid.items()}).T
     assert lens_moves(shift) == (moves.count(1), moves.count(-1), len(moves))
+
+
+def test_each_directed_lens_declares_three_rank_correlation_claims_on_its_predicted_side():
+    """Two lenses whose papers predict opposite signs: the on-manifold share (chapter 2: larger, more robust) and
+    the off-PCA share (chapter 4: larger, less robust). Each gets three rank-correlation claims, against rho 0 on
+    Fisher's z, decided on the predicted side: an interval above 0 holds for the first and fails for the second,
+    one touching 0 decides nothing."""
+    from lib.chapters.ch05.claims import _lens_claims
+
+    up, down = _lens_claims("tangent_share"), _lens_claims("perp_share")
+    assert [d.id for d in up] == [
+        "ch05.tangent_share_predicts",
+        "ch05.tangent_share_beyond_accuracy",
+        "ch05.tangent_share_within_methods",
+    ]
+    assert [d.id for d in down] == [
+        "ch05.perp_share_predicts",
+        "ch05.perp_share_beyond_accuracy",
+        "ch05.perp_share_within_methods",
+    ]
+    assert up[0].claim == (
+        "[book] Networks with a larger on-manifold share of the boundary normal (relative to a random subspace) are "
+        "more robust (Shamir et al. (chapter 2))"
+    )
+    assert down[0].claim == (
+        "[book] Networks with a larger share of the boundary normal off the PCA subspace (relative to random) are "
+        "less robust (Melamed et al. (chapter 4))"
+    )
+    for decls in (up, down):
+        assert [d.claim for d in decls[1:]] == [
+            "[book] ... also at equal clean accuracy",
+            "[book] ... also within each training method",
+        ]
+        assert [d.statistic for d in decls] == [
+            "Spearman rho with the median smallest flipping L2 norm (other half of the test set), over networks "
+            "(cluster bootstrap)",
+            "the same rho, partial on clean accuracy",
+            "Spearman rho with ranks taken within each method (stratified cluster bootstrap)",
+        ]
+        for d in decls:
+            assert (d.kind, d.threshold, d.scale, d.sesoi, d.depends, d.section) == (
+                claims.CONTROL,
+                0.0,
+                claims.FISHER_Z,
+                0.1,
+                False,
+                "ch05-lenses",
+            )
+            assert "n_boot" in d.settings and "flip_eps_max" in d.settings and "alpha_window" not in d.settings
+    for d in up:
+        assert d.above is True and set(manifold.LEARNED_PARAMS) <= set(d.settings)
+        assert d.interval(0.3, 0.1, 0.5).verdict == claims.HOLDS
+        assert d.interval(0.2, 0.0, 0.4).verdict == claims.INCONCLUSIVE  # touching rho 0
+    for d in down:
+        assert d.above is False and "pca_variance" in d.settings
+        assert d.interval(0.3, 0.1, 0.5).verdict == claims.FAILS
+        assert d.interval(-0.2, -0.4, 0.0).verdict == claims.INCONCLUSIVE
+
+
+def test_scalars_report_the_planted_population():
+    """Planted: six networks, two per method, robustness 1..6; clean accuracies 0.9 to 0.4 in steps of 0.1 (means
+    0.85, 0.65, 0.45 by method); nulls whose Spearman rho with robustness is known by hand (a square: 1, a
+    negation: -1, ranks 1 3 2 4 6 5: 1 - 6 * 4 / 210 = 0.886, ranks 2 1 4 3 6 5: 1 - 6 * 6 / 210 = 0.829); the
+    lenses' rho with robustness read from the correlations table, not those with another robustness measure."""
+    robust = np.arange(1.0, 7.0)
+    table = pd.DataFrame(
+        {
+            "method": np.repeat(["backprop", "local", "adversarial"], 2),
+            "clean_accuracy": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+            "flip_norm": robust,
+            "flipped_share": [1, 1, 1, 1, 0.5, 0.5],
+            "restricted_unflipped_share": [0, 0, 0, 0, 0, 0.6],
+            "tangent_share_null": robust**2,
+            "on_random_flip_null": -robust,
+            "perp_share_null": [1, 3, 2, 4, 6, 5],
+            "par_random_flip_null": [2, 1, 4, 3, 6, 5],
+        }
+    )
+    unread = ("lens_index", "robust_index", "tangent", "random", "random_null", "pca", "pca_random", "pca_random_null")
+    probe = ch05.lenses.Probe(
+        x=torch.zeros(12, 64),
+        x_robust=torch.zeros(10, 64),
+        pca_k=5,
+        pca_share=0.9,
+        ae_explained=0.7,
+        ae_mse=0.01,
+        **dict.fromkeys(unread, torch.zeros(0)),
+    )
+    corr = pd.DataFrame(
+        {
+            "lens": ["alpha", "alpha", "perp_share"],
+            "robustness": [ch05.lenses.ROBUSTNESS_LABEL, "PGD accuracy, L2 budget 1", ch05.lenses.ROBUSTNESS_LABEL],
+            "rho": [0.4, 0.9, -0.2],
+        }
+    )
+    matrix = pd.DataFrame(
+        [[1.0, -0.3], [-0.3, 1.0]], index=["tangent_share", "perp_share"], columns=["tangent_share", "perp_share"]
+    )
+    s = ch05.scalars(table, probe, corr, matrix)
+    assert (s["networks"], s["pca_k"], s["pca_share"], s["ae_explained"]) == (6, 5, 0.9, 0.7)
+    assert (s["lens_images"], s["robustness_images"]) == (12, 10)
+    assert (s["flipped_share"], s["restricted_unflipped_share"]) == pytest.approx((5 / 6, 0.1))
+    assert [s[f"clean_accuracy_{m}"] for m in ("backprop", "local", "adversarial")] == pytest.approx([0.85, 0.65, 0.45])
+    assert (s["rho_alpha"], s["rho_perp_share"]) == (0.4, -0.2)
+    assert [s[f"rho_{n}_null"] for n in ch05.BASIS_LENSES] == pytest.approx([1.0, -1.0, 1 - 24 / 210, 1 - 36 / 210])
+    assert s["rho_tangent_share_perp_share"] == -0.3
+    assert "rho_tangent_share_perp_share" not in ch05.scalars(table, probe, corr)
+
+
+def test_the_shape_row_shows_both_side_slopes_to_two_digits():
+    """Planted without noise: robustness 1 + 1.234 |alpha - 0.5| over alphas spread evenly on [0, 1], a V whose
+    fitted vertex is 0.5 and whose side slopes are -1.234 and +1.234 on every resample: an interior minimum (the
+    weaker side, signed against the other, -1.234 < 0: holds), shown as the decision to three digits and the
+    slopes to two."""
+    cfg = resolve(n_boot=200)
+    table = synthetic_table(+1)
+    table["alpha"] = np.linspace(0, 1, len(table))
+    table["flip_norm"] = 1 + 1.234 * np.abs(table.alpha - 0.5)
+    rows = {c.id: c for c in ch05.claims(cfg, table, ch05.correlations(cfg, table), ch05.training_shift(cfg, table))}
+    row = rows["ch05.alpha_interior_extremum"]
+    assert row.value == "-1.23 [-1.23, -1.23]; slopes left -1.2 [-1.2, -1.2], right 1.2 [1.2, 1.2] at alpha 0.50"
+    assert row.estimate == pytest.approx(-1.234) and row.verdict == claims.HOLDS
+
+
+def test_the_shape_row_is_drawn_from_the_run_seed():
+    """Planted: a noisy hump. The same seed gives the same interval on a rerun, another seed another draw."""
+    table = synthetic_table(+1)
+    rng = np.random.default_rng(50)
+    table["alpha"] = rng.uniform(0, 1, len(table))
+    table["flip_norm"] = 1 - (table.alpha - 0.5) ** 2 + 0.03 * rng.normal(size=len(table))
+
+    cfg = resolve(n_boot=200)
+    corr, shift = ch05.correlations(cfg, table), ch05.training_shift(cfg, table)
+
+    def shape(seed):
+        rows = ch05.claims(resolve(n_boot=200, seed=seed), table, corr, shift)
+        row = next(r for r in rows if r.id == "ch05.alpha_interior_extremum")
+        return row.lo, row.hi
+
+    assert shape(0) == shape(0)
+    assert shape(0) != shape(1)
+
+
+def test_lens_moves_claim_reports_the_net_share_of_lenses():
+    """Planted changes: four of the six directed lenses move as their papers predict, one against, one not
+    clearly: a net share of (4 - 1) / 6 = 0.5 (holds); then one as predicted and two against: -1/6 (fails)."""
+    cfg = resolve(n_boot=200)
+    table = synthetic_table(+1)
+    corr, shift = ch05.correlations(cfg, table), ch05.training_shift(cfg, table)
+    for moves, verdict, net, value in (
+        ((+1, +1, +1, +1, -1, 0), claims.HOLDS, 0.5, "4 of 6 as predicted, 1 against"),
+        ((+1, -1, -1, 0, 0, 0), claims.FAILS, -1 / 6, "1 of 6 as predicted, 2 against"),
+    ):
+        for lens, m in zip(ch05.DIRECTED, moves, strict=True):
+            v = m * ch05.LENSES[lens][2]
+            shift.loc[lens, ["mean change", "lo", "hi"]] = [v, v - 0.5, v + 0.5]
+        row = next(r for r in ch05.claims(cfg, table, corr, shift) if r.id == "ch05.at_moves_lenses_as_predicted")
+        assert (row.verdict, row.value) == (verdict, value)
+        assert row.estimate == pytest.approx(net)
