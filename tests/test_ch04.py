@@ -12,7 +12,7 @@ import yaml
 
 from lib import claims, config, data, ensemble
 from lib.chapters import ch04
-from lib.chapters.ch04.claims import ADAM_MOVES, DRIFT_TOL, _fitted_ratio, _interval
+from lib.chapters.ch04.claims import ADAM_MOVES, DRIFT_TOL, _exponent, _fitted_ratio, _interval
 from lib.chapters.ch04.figures import _variant_title
 from lib.chapters.ch04.networks import measure, train
 from lib.chapters.ch04.scaling import sweep_key
@@ -632,6 +632,11 @@ def test_exponent_declarations_and_intervals_without_bounds():
         d = ch04.DECLARED[f"exponent_{sweep_key(name)}"]
         assert d.id == f"ch04.exponent_{sweep_key(name)}" and d.kind == claims.CHECK
         assert d.above is False and d.threshold == ch04.EQUIVALENCE
+    made = _exponent("x", "the planted value", "sweep_d", "steps")  # DECLARED is built at import: call it here
+    assert made.id == "ch04.exponent_x" and made.kind == claims.CHECK and made.above is False
+    assert made.threshold == ch04.EQUIVALENCE and made.settings == ("sweep_d", "steps")
+    assert "||grad_perp f|| in the planted value follows the derivation" in made.claim
+    assert made.section == "ch04-scaling"
     above_one = claims.Declared("ch04.x", claims.PAPER, "claim", "stat", threshold=1.0)
     c = _interval(above_one, (2.0, np.nan, np.nan))
     assert c.value == "2" and c.verdict == OPEN
