@@ -109,6 +109,12 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("lib/intrinsic_dim.py", "out.append(d.topk(3, dim=1, largest=False).values)"): (
         "a third neighbour's distance is computed but never read (only columns 0 and 1 are)"
     ),
+    ("lib/data.py", "return torch.as_tensor(np.asarray(a, dtype=np.int64)).to(None)"): _CPU,
+    ("lib/claims.py", 'with pd.option_context("DISPLAY.MAX_COLWIDTH", None):'): "pandas reads option names case-blind",
+    ("lib/claims.py", 'chapter = self.id.split(".", 2)[0]'): "a split's first piece does not depend on its limit",
+    ("lib/claims.py", "sesoi=math.nan if (self.sesoi is None) and False else self.sesoi,"): (
+        "only Claim(...) reads it, and Claim turns a None sesoi into NaN itself"
+    ),
     ("lib/manifold.py", "top2 = logits.topk(2, ).values"): "logits are (N, C): topk's default dim -1 is dim 1",
     ("lib/manifold.py", "return q.to(device=None, dtype=dtype)"): _CPU,
     ("lib/manifold.py", "return q.to(dtype=dtype)"): _CPU,

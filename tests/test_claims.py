@@ -129,3 +129,67 @@ def test_rows_carry_the_declaration_and_record_it_only_when_set():
     assert "claim:ch09.shape:null" not in got and "claim:ch09.shape:sesoi" not in got  # NaN: not set
     assert got["claim:ch09.shape:scale"] == claims.IDENTITY and got["claim:ch09.shape:above"] is True
     assert not any(f"claim:ch09.bare:{k}" in got for k in ("null", "sesoi", "scale", "above", "depends"))
+
+
+def test_declared_section_must_be_a_label_of_its_own_chapter():
+    """The section label starts with the chapter (the id before its first dot): ``ch01.a`` may point at
+    ``ch01-fidelity``, not at another chapter's section nor at one named after the claim."""
+    ok = claims.Declared("ch01.a.b", claims.PAPER, "c", "s", section="ch01-fidelity-2")
+    assert ok.section == "ch01-fidelity-2"
+    for bad in ("ch02-fidelity", "a-fidelity", "ch01-Fidelity", "ch01_fidelity"):
+        with pytest.raises(ValueError, match=r"section must be a label 'ch01-<name>'"):
+            claims.Declared("ch01.a.b", claims.PAPER, "c", "s", section=bad)
+
+
+def test_a_bad_sesoi_is_named_with_what_it_must_be():
+    """The error says what the SESOI must be on the claim's scale, in full."""
+    with pytest.raises(ValueError, match=r"^claim 'ch09.a': sesoi must be a positive number, got -0.1$"):
+        claims.Declared("ch09.a", claims.PAPER, "c", "s", sesoi=-0.1)
+    with pytest.raises(ValueError, match=r"^claim 'ch09.a': sesoi must be a positive number, got 0.0$"):
+        claims.Declared("ch09.a", claims.PAPER, "c", "s", sesoi=0.0)  # the boundary: zero is no margin
+    with pytest.raises(ValueError, match=r"^claim 'ch09.r': sesoi must be a ratio > 1 on the log scale, got 1.0$"):
+        claims.Declared("ch09.r", claims.PAPER, "c", "s", sesoi=1.0, scale=claims.LOG)
+
+
+def test_reproduction_lines_list_the_missed_claims_first_under_their_labels():
+    """Two planted rows, one that does not hold and one that does: each goes under its own label."""
+    missed = claims.Claim("alpha grows", "s", "v", claims.FAILS)
+    held = claims.Claim("beta shrinks", "s", "v", claims.HOLDS)
+
+    def why(c):
+        return f"why {c.claim}"
+
+    assert claims.reproduction_lines([missed], [held], why) == [
+        "Not reproduced:",
+        f"- alpha grows: **{claims.FAILS}**; why alpha grows.",
+        "Reproduced:",
+        "- beta shrinks: why beta shrinks.",
+    ]
+    assert claims.reproduction_lines([missed], [], why, verdict=lambda c: "v?", labels=("Missed", "Held")) == [
+        "Missed",
+        "- alpha grows: **v?**; why alpha grows.",
+    ]
+    assert claims.reproduction_lines([], [held], why, labels=("Missed", "Held")) == [
+        "Held",
+        "- beta shrinks: why beta shrinks.",
+    ]
+    assert claims.reproduction_lines([], [], why) == []
+
+
+def test_claims_table_names_the_kinds_and_sums_up_the_checks_under_it():
+    """A control is shown as the book's, a check is left out of the rows and summed up under the table."""
+    rows = [
+        claims.Declared("chX.p", claims.PAPER, "the paper's", "s").interval(1.0, 0.5, 1.5),
+        claims.Declared("chX.c", claims.CONTROL, "the book's", "s").interval(1.0, 0.5, 1.5),
+        claims.Declared("chX.k", claims.CHECK, "a mechanism", "s").interval(1.0, 0.5, 1.5),
+    ]
+    t = claims.table(rows)
+    assert list(t.kind) == ["paper", "book"] and list(t.claim) == ["the paper's", "the book's"]
+    summary = "Mechanism checks: all 1 pass (identities any correct implementation shows; not findings)."
+    assert t.attrs["checks"] == summary
+    text = repr(t)
+    assert text.endswith("\n" + summary) and text.split("\n")[-2].startswith("2 ")  # the last row, then the line
+    html_text = t._repr_html_()
+    assert html_text.endswith(f'<p class="mechanism-checks">{summary}</p>')
+    plain = claims.table(rows[:2])
+    assert "mechanism-checks" not in plain._repr_html_() and repr(plain).split("\n")[-1].startswith("2 ")

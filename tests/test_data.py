@@ -174,6 +174,17 @@ def test_uncompressed_files_are_verified_by_their_payload(fake_dataset, monkeypa
         data.load("mnist")
 
 
+def planted_mnist(tmp_path, monkeypatch, arrays: dict):
+    """``arrays`` written as IDX files the book knows as 'mnist' (by their checksums) under ``tmp_path/mnist``."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name, a in arrays.items():
+        write_idx(folder / name, a)
+    monkeypatch.setitem(data.IDX_FILES, "mnist", {n: (data.sha256(folder / n),) for n in arrays})
+    monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path))
+    return folder
+
+
 def test_labels_outside_the_classes_are_refused(tmp_path, monkeypatch):
     arrays = {
         "train-images-idx3-ubyte.gz": np.zeros((3, 28, 28)),
@@ -181,12 +192,7 @@ def test_labels_outside_the_classes_are_refused(tmp_path, monkeypatch):
         "t10k-images-idx3-ubyte.gz": np.zeros((2, 28, 28)),
         "t10k-labels-idx1-ubyte.gz": [0, 1],
     }
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    for name, a in arrays.items():
-        write_idx(folder / name, a)
-    monkeypatch.setitem(data.IDX_FILES, "mnist", {n: (data.sha256(folder / n),) for n in arrays})
-    monkeypatch.setenv("BOOK_DATA_DIR", str(tmp_path))
+    planted_mnist(tmp_path, monkeypatch, arrays)
     with pytest.raises(data.DataError, match=r"train labels must be classes 0..9, found 1..200"):
         data.load("mnist", allow_download=False)
 
@@ -405,3 +411,81 @@ def test_real_fashion_mnist_test_labels_under_the_train_images_name_are_named(no
         r"skipped, kept; rename it to t10k-labels-idx1-ubyte.gz",
     ):
         data.locate("fashion-mnist", "train-images-idx3-ubyte.gz", allow_download=False)
+
+
+def test_an_unknown_labels_file_of_a_known_split_size_is_named_with_its_split(fashion_here):
+    """A header declaring 10,000 labels (fashion-mnist's test size) is called the test labels, 60,000 the train
+    labels, by the dataset's sizes; other sizes are just labels (the test above)."""
+    for n, what in ((10000, "test labels"), (60000, "train labels")):
+        write_idx(fashion_here / "train-images-idx3-ubyte.gz", np.arange(n) % 7)  # no known file: 7 classes
+        with pytest.raises(data.DataError, match=rf"its IDX header declares {what} of shape \({n},\), not the train"):
+            data.locate("fashion-mnist", "train-images-idx3-ubyte.gz", allow_download=False)
+
+
+def test_idx_shape_refuses_a_bad_magic_number_and_a_zero_dimensional_header(tmp_path):
+    """The header's shape is read only behind the magic ``0 0`` and with at least one dimension."""
+    good = struct.pack(">BBBB", 0, 0, 0x08, 2) + struct.pack(">2I", 3, 4) + bytes(12)
+    (tmp_path / "good").write_bytes(good)
+    (tmp_path / "magic").write_bytes(b"\x01\x00" + good[2:])  # one bad magic byte, ndim 2
+    (tmp_path / "magic2").write_bytes(b"\x00\x01" + good[2:])
+    (tmp_path / "ndim0").write_bytes(struct.pack(">BBBB", 0, 0, 0x08, 0) + bytes(8))
+    (tmp_path / "short").write_bytes(good[:3])
+    (tmp_path / "dims").write_bytes(good[:9])  # a header cut inside its second dimension
+    assert data.idx_shape(tmp_path / "good") == (3, 4)
+    for name in ("magic", "magic2", "ndim0", "short", "dims"):
+        assert data.idx_shape(tmp_path / name) is None, name
+
+
+def test_test_split_labels_outside_the_classes_are_refused_by_name(tmp_path, monkeypatch):
+    """Train labels in range, test labels not: the message names the test split (and its range)."""
+    arrays = {
+        "train-images-idx3-ubyte.gz": np.zeros((3, 28, 28)),
+        "train-labels-idx1-ubyte.gz": [1, 9, 2],
+        "t10k-images-idx3-ubyte.gz": np.zeros((2, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": [10, 3],
+    }
+    folder = planted_mnist(tmp_path, monkeypatch, arrays)
+    with pytest.raises(data.DataError, match=r"^mnist: test labels must be classes 0..9, found 3..10$"):
+        data.load("mnist", allow_download=False)
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((2, 784)))  # flat test images
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", [0, 3])
+    monkeypatch.setitem(data.IDX_FILES, "mnist", {n: (data.sha256(folder / n),) for n in arrays})
+    with pytest.raises(data.DataError, match=r"^mnist: test images must be \(N, H, W\) and labels \(N,\)"):
+        data.load("mnist", allow_download=False)
+
+
+def test_axis_aligned_subspace_is_the_first_k_axes():
+    basis = data.random_subspace(5, 2, axis_aligned=True, dtype=torch.float64)
+    expected = torch.zeros(5, 2, dtype=torch.float64)
+    expected[0, 0] = expected[1, 1] = 1.0
+    assert torch.equal(basis, expected)
+    with pytest.raises(ParameterError, match="1 <= k <= d"):
+        data.random_subspace(3, 0)
+
+
+def test_xor_labels_need_two_coordinates_and_k_2_suffices():
+    """``xor`` at its boundary k = 2: labels are the XOR of the signs of the two coordinates; k = 1 is refused."""
+    s = data.subspace_points(40, d=5, k=2, rule="xor", generator=torch.Generator().manual_seed(1))
+    assert s.y.tolist() == [int((a > 0) != (b > 0)) for a, b in s.coords.tolist()]
+    assert set(s.y.tolist()) == {0, 1}
+    with pytest.raises(ParameterError, match="rule 'xor' needs k >= 2"):
+        data.subspace_points(40, d=5, k=1, rule="xor")
+
+
+def test_diagonal_points_by_hand():
+    """Seven points ``(r, r)`` from -1 to 1 in steps of 1/3, labels -, +, -, +, -, +, -."""
+    x, y = data.diagonal_points(dtype=torch.float64)
+    r = torch.tensor([-1, -2 / 3, -1 / 3, 0, 1 / 3, 2 / 3, 1], dtype=torch.float64)
+    torch.testing.assert_close(x, torch.stack([r, r], 1))
+    assert y.tolist() == [-1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0]
+
+
+def test_chessboard_points_by_hand():
+    """The 5x5 grid of step 1/4 at height z; +1 where both indices have the same parity (13 of 25 points)."""
+    x, y = data.chessboard_points(z=0.25)
+    assert x.shape == (25, 3) and (x[:, 2] == 0.25).all()
+    labels = {(round(a * 4), round(b * 4)): v for (a, b, _), v in zip(x.tolist(), y.tolist())}
+    assert len(labels) == 25 and set(labels) == {(i, j) for i in range(5) for j in range(5)}
+    assert labels[(0, 0)] == labels[(1, 1)] == labels[(4, 2)] == 1.0
+    assert labels[(0, 1)] == labels[(3, 4)] == -1.0
+    assert int((y == 1).sum()) == 13 and int((y == -1).sum()) == 12

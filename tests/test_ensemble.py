@@ -281,3 +281,115 @@ def test_adam_equals_torch_optim_adam_on_each_network(betas, tol):
             opt.step()
         for mine, ref in ((ens.w[e], net.w), (ens.b[e], net.b), (ens.v[e], net.v)):
             torch.testing.assert_close(mine, ref.detach(), atol=tol, rtol=10 * tol)
+
+
+def test_signed_maps_0_1_and_keeps_minus_1_plus_1_and_refuses_other_integers():
+    """0/1 and -1/+1 integer labels both come out as -1/+1 floats; any other integer label is refused."""
+    assert ensemble.signed(torch.tensor([0, 1, 1, 0])).tolist() == [-1.0, 1.0, 1.0, -1.0]
+    assert ensemble.signed(torch.tensor([-1, 1, -1])).tolist() == [-1.0, 1.0, -1.0]
+    assert ensemble.signed(torch.tensor([True, False])).tolist() == [1.0, -1.0]
+    assert ensemble.signed(torch.tensor([-0.5, 2.0])).tolist() == [-0.5, 2.0]  # floats pass as they are
+    for bad in ([0, 1, 2], [-2, 1], [3]):
+        with pytest.raises(ValueError, match=r"labels must be 0/1 or -1/\+1"):
+            ensemble.signed(torch.tensor(bad))
+
+
+def test_logistic_loss_by_hand():
+    """``log(1 + exp(-y f))`` averaged over the last axis: log 2 at f = 0, log(1 + e^2) for a wrong sign of size 2."""
+    f = torch.tensor([[0.0, 2.0], [2.0, 2.0]], dtype=torch.float64)  # y f = (0, -2) and (2, -2)
+    y = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    expected = torch.tensor(
+        [(math.log(2) + math.log(1 + math.e**2)) / 2, (math.log(1 + math.e**2) + math.log(1 + math.e**-2)) / 2],
+        dtype=torch.float64,
+    )
+    torch.testing.assert_close(ensemble.logistic_loss(f, y), expected)
+
+
+def test_concat_keeps_the_members_in_order_and_refuses_mixing_output_biases():
+    g = torch.Generator().manual_seed(9)
+    a, b = ensemble.init(2, 3, 4, generator=g), ensemble.init(1, 3, 4, generator=g)
+    both = ensemble.TwoLayerEnsemble.concat([a, b])
+    assert both.n_members == 3 and both.c is None
+    for t, ta, tb in zip(both._tensors()[:3], a._tensors()[:3], b._tensors()[:3]):
+        assert torch.equal(t[:2], ta) and torch.equal(t[2:], tb)
+    ua = ensemble.init(1, 3, 4, scheme="pytorch-uniform", generator=g)
+    ub = ensemble.init(2, 3, 4, scheme="pytorch-uniform", generator=g)
+    assert torch.equal(ensemble.TwoLayerEnsemble.concat([ua, ub]).c, torch.cat([ua.c, ub.c]))
+    with pytest.raises(ValueError, match="with and without an output bias"):
+        ensemble.TwoLayerEnsemble.concat([a, ua])
+
+
+def test_init_draws_each_members_first_layer_independently():
+    """Members of the same scale get different weights (a draw shared by all members would make them equal)."""
+    for scheme in ensemble.INIT_SCHEMES:
+        ens = ensemble.init(3, 4, 5, scheme=scheme, generator=torch.Generator().manual_seed(10))
+        for e in (1, 2):
+            assert not torch.allclose(ens.w[e], ens.w[0])
+            assert not torch.allclose(ens.v[e], ens.v[0])
+
+
+def test_without_train_output_the_output_layer_is_frozen_and_no_history_by_default():
+    """``train_output=False`` trains only ``w`` and ``b`` (``v`` and ``c`` stay bit for bit); ``log_every=0``
+    (the default) keeps no history, ``log_every=k`` logs steps 0, k, 2k, ..."""
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(8, 3, generator=g)
+    y = torch.randint(0, 2, (8,), generator=g)
+    for scheme in ("fan-in-gaussian", "pytorch-uniform"):
+        ens = ensemble.init(2, 3, 6, scheme=scheme, generator=g)
+        start = ens.clone()
+        res = ensemble.fit(ens, x, y, lr=0.1, steps=20, train_output=False, progress=False)
+        assert res.history == {}
+        assert torch.equal(ens.v, start.v) and (ens.c is None or torch.equal(ens.c, start.c))
+        assert not torch.equal(ens.w, start.w) and not torch.equal(ens.b, start.b)
+        ensemble.fit(ens, x, y, lr=0.1, steps=5, progress=False)
+        assert not torch.equal(ens.v, start.v)  # trained when asked (the default)
+    res = ensemble.fit(ens, x, y, lr=0.1, steps=7, log_every=3, progress=False)
+    assert res.history["step"].tolist() == [0, 3, 6] and res.history["loss"].shape == (3, 2)
+
+
+def test_divergence_warning_lists_ten_members_and_counts_the_rest():
+    """At most ten diverged members are listed by index: exactly ten are all listed, eleven say '1 more'."""
+    lr = torch.full((12,), 0.5)
+    for n_bad, listed in ((10, "0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"), (11, "0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 1 more)")):
+        loss = torch.zeros(12)
+        loss[:n_bad] = float("nan")
+        with pytest.warns(RuntimeWarning) as record:
+            ensemble._warn_diverged(loss, lr, 5, "planted")
+        message = str(record[0].message)
+        assert f"{n_bad} of 12 members is not finite after 5 steps (members {listed}" in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ensemble._warn_diverged(torch.zeros(12), lr, 5, "planted")
+
+
+def test_per_member_data_follow_their_members_when_the_batch_shrinks():
+    """``x`` of shape ``(E, n, d)``: each member its own inputs. When finished members leave the batch, the
+    inputs of those that keep running are gathered with them: the same numbers as keeping everyone (masking)."""
+    ens, x, y = _spread_problem()
+    xs = x * torch.linspace(0.5, 2.0, ens.n_members)[:, None, None]  # member e sees its own scaling of x
+    compact, masked = ens.clone(), ens.clone()
+    kw = dict(lr=0.1, steps=4000, margin=1.0, progress=False)
+    rc = ensemble.fit(compact, xs, y, compact=True, **kw)
+    rm = ensemble.fit(masked, xs, y, compact=False, **kw)
+    assert len(set(rc.steps.tolist())) >= 4 and rc.reached.all()
+    assert rc.steps.tolist() == rm.steps.tolist()
+    for a, b in zip(compact._tensors(), masked._tensors()):
+        if a is not None:
+            assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("n", [64, 63])
+def test_a_members_numbers_do_not_depend_on_how_many_members_share_its_batch(n):
+    """Float32 training of one member in batches of 2, 3 and 7 members gives bit-identical weights. Planted at
+    ``n`` = 64 and 63 samples, where a row of the loss's sigmoid fills (or nearly fills) its padded SIMD lanes."""
+    g = torch.Generator().manual_seed(12)
+    x = torch.randn(n, 10, generator=g)
+    y = torch.randint(0, 2, (n,), generator=g)
+    ens = ensemble.init(7, 10, 16, generator=g)
+    results = {}
+    for E in (7, 3, 2):
+        part = ens.select(torch.arange(7 - E, 7))  # the last member is last in every batch
+        ensemble.fit(part, x, y, lr=0.5, steps=60, progress=False)
+        results[E] = part.w[-1], part.v[-1]
+    for E in (3, 2):
+        assert torch.equal(results[E][0], results[7][0]) and torch.equal(results[E][1], results[7][1])

@@ -455,6 +455,47 @@ def test_mean_interval_edge_cases():
     assert m == 2.0 and math.isnan(lo) and math.isnan(hi)
 
 
+def test_mean_interval_is_the_t_interval_at_its_level():
+    """1, 2, 3: mean 2, SD 1, so the half-width is t(df=2) / sqrt(3) at the level asked for."""
+    for level in (0.95, 0.5):
+        half = stats.t.ppf(0.5 + level / 2, 2) / math.sqrt(3)
+        assert evidence.mean_interval([1.0, 2.0, 3.0], level) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+    assert evidence.mean_interval([1.0, 2.0, 3.0])[1] == pytest.approx(2.0 - 4.302653 / math.sqrt(3))  # 95%
+
+
+def test_condition_null_is_the_one_recorded_else_the_default():
+    assert evidence.condition_null(pd.DataFrame({"estimate": [1.0, 2.0]}), 0.5) == 0.5  # no null column
+    assert evidence.condition_null(pd.DataFrame({"null": ["", None]}), 0.5) == 0.5  # none recorded
+    assert evidence.condition_null(pd.DataFrame({"null": ["1.0", "", 1.0]}), 0.5) == 1.0
+    assert math.isnan(evidence.condition_null(pd.DataFrame({"null": [1.0, 2.0]}), 0.5))  # several: no one null
+
+
+def five_runs(*estimates: float) -> pd.DataFrame:
+    """Runs with an estimate and no interval of their own (pooled by the t interval)."""
+    return pd.DataFrame({"estimate": estimates, "lo": math.nan, "hi": math.nan})
+
+
+def test_judge_pools_at_the_level_asked_for():
+    """1..5: mean 3, SD sqrt(2.5). At 95% the t interval (3 -+ 1.96) reaches inside null 0 +- SESOI 1.5 (weak);
+    at 50% (3 -+ 0.52) it lies beyond the band (holds)."""
+    rows, decl = five_runs(1.0, 2.0, 3.0, 4.0, 5.0), {"scale": claims.IDENTITY, "sesoi": 1.5, "above": True}
+    se = math.sqrt(2.5) / math.sqrt(5)
+    p, verdict = evidence.judge(rows, decl, 0.0)
+    assert (p.lo, p.hi) == pytest.approx((3 - stats.t.ppf(0.975, 4) * se, 3 + stats.t.ppf(0.975, 4) * se))
+    assert verdict == evidence.WEAK
+    p, verdict = evidence.judge(rows, decl, 0.0, level=0.5)
+    assert (p.lo, p.hi) == pytest.approx((3 - stats.t.ppf(0.75, 4) * se, 3 + stats.t.ppf(0.75, 4) * se))
+    assert verdict == evidence.HOLDS
+
+
+@pytest.mark.parametrize("null, usable", [(0.0, True), (0.99, True), (-0.99, True), (1.0, False), (-1.0, False)])
+def test_a_correlation_null_must_lie_inside_minus_one_to_one(null, usable):
+    """On Fisher's z a null of +-1 has no finite z: the claim gets "no null declared"; just inside it is judged."""
+    rows = five_runs(0.3, 0.4, 0.5, 0.4, 0.3)
+    _, verdict = evidence.judge(rows, {"scale": claims.FISHER_Z, "sesoi": 0.005, "above": True}, null)
+    assert (verdict != evidence.NO_NULL) == usable
+
+
 def test_write_read_round_trip_and_check(tmp_path):
     ledger = hand_ledger()
     ledger.loc[0, "estimate"] = 0.1 + 0.2  # a float whose shortest repr has 17 digits
@@ -522,6 +563,50 @@ def test_replicated_for_one_chapter_hashes_only_its_code(tmp_path, monkeypatch):
     assert mine.equals(every.loc[mine.index])
     assert set(hashed) == {"01_local_errors.ipynb"}
     assert verdicts.replicated(path, chapter="ch09").empty
+
+
+def test_no_ledger_reads_as_an_empty_table_of_the_same_shape(tmp_path):
+    """Without verdicts.csv the table is empty but has the columns and index a chapter's table reads."""
+    empty = verdicts.replicated(tmp_path / "none.csv")
+    assert empty.empty and list(empty.columns) == ["replicated", "stale"] and empty.index.name == "id"
+    assert verdicts.current_hashes("gone.ipynb", tmp_path) == ("", "")  # no notebook there: nothing to hash
+
+
+def test_a_ledger_without_code_hashes_is_stale_throughout(tmp_path):
+    """A verdicts.csv from before the hashes were recorded cannot be current: every row is stale."""
+    old = pd.DataFrame({"id": ["ch01.a", "ch01.b"], "replicated": [H, F]})
+    assert verdicts.stale_column(old.set_index("id")) == [True, True]
+    old.to_csv(tmp_path / "verdicts.csv", index=False)
+    assert verdicts.replicated(tmp_path / "verdicts.csv").stale.tolist() == [True, True]
+    assert verdicts.stale_column(old.iloc[:0]) == []
+
+
+def test_an_empty_code_hash_is_never_current():
+    """Evidence matches ``current`` only when the code could be hashed: an empty code hash (no notebook,
+    no code to hash) is stale even when the recorded pair equals it; the same non-empty pair is current."""
+    assert verdicts.is_stale("", HEX, ("", HEX))
+    assert verdicts.is_stale("", "", ("", ""))
+    assert not verdicts.is_stale(HEX, "cd" * 32, (HEX, "cd" * 32))
+
+
+def test_hashes_that_read_as_numbers_stay_text(tmp_path, monkeypatch):
+    """The ledger is read as text: a hex digest made only of decimal digits is still that digest, so
+    evidence recorded with it is current when the code hashes to it now (and stale when it does not)."""
+    digits, other = "20240101" * 8, "0123456789" * 6 + "0123"
+    pd.DataFrame(
+        {
+            "id": ["ch01.a"],
+            "replicated": [H],
+            "notebook": ["01_local_errors.ipynb"],
+            "code_sha256": [digits],
+            "notebook_sha256": [other],
+        }
+    ).to_csv(tmp_path / "verdicts.csv", index=False)
+    monkeypatch.setattr(verdicts, "current_hashes", lambda nb, *a: (digits, other))
+    table = verdicts.replicated(tmp_path / "verdicts.csv")
+    assert table.at["ch01.a", "code_sha256"] == digits and table.stale.tolist() == [False]
+    monkeypatch.setattr(verdicts, "current_hashes", lambda nb, *a: (digits, HEX))
+    assert verdicts.replicated(tmp_path / "verdicts.csv").stale.tolist() == [True]
 
 
 def test_stale_evidence_is_marked_in_the_cell_and_above_the_table(tmp_path, monkeypatch):
