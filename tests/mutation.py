@@ -110,6 +110,25 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "a third neighbour's distance is computed but never read (only columns 0 and 1 are)"
     ),
     ("lib/data.py", "return torch.as_tensor(np.asarray(a, dtype=np.int64)).to(None)"): _CPU,
+    ("lib/spectrum.py", "if p < n:"): (
+        "at p = n the covariance and the Gram matrix are both n x n with the same eigenvalues and no zero tail"
+    ),
+    ("lib/spectrum.py", 'r2 = 1.0 - np.sum(w * resid**2) / ss_tot if ss_tot > 0 else float("NAN")'): (
+        "float('NAN') is float('nan')"
+    ),
+    ("lib/som.py", "covs = [torch.zeros(len(m), len(m), dtype=torch.float64, ) for m in means]"): _CPU,
+    ("lib/stats.py", 'with np.errstate(invalid="ignore", ):'): (
+        "no invalid operation can happen: the denominator is np.where(den > 0, den, 1)"
+    ),
+    ("lib/stats.py", "c = None if control is None else np.asarray(control, None)"): (
+        "only the ranks of control are read, and they do not depend on its numeric dtype"
+    ),
+    ("lib/subspace.py", "u, s, _ = torch.linalg.svd(span.double(), full_matrices=True)"): (
+        "only the first rank <= min(d, k) columns of u are kept; they and s equal the reduced SVD's"
+    ),
+    ("lib/stack.py", "self.act = copy.copy(first.act)"): (
+        "the allowed activations (ReLU, Tanh, GELU) hold no parameters or buffers: a shallow copy is a deep one"
+    ),
     ("lib/claims.py", 'with pd.option_context("DISPLAY.MAX_COLWIDTH", None):'): "pandas reads option names case-blind",
     ("lib/claims.py", 'chapter = self.id.split(".", 2)[0]'): "a split's first piece does not depend on its limit",
     ("lib/claims.py", "sesoi=math.nan if (self.sesoi is None) and False else self.sesoi,"): (

@@ -191,3 +191,52 @@ def test_annealed_stage_runs_at_a_tenth_of_the_rate():
         assert torch.equal(p, q)
     assert hist.loss.tolist() == early.loss.tolist() + late.loss.tolist()
     assert list(hist.epoch) == [1, 2, 3, 4, 5]
+
+
+def test_annealed_fit_defaults_to_no_annealing_and_one_seed_zero_generator_for_both_stages():
+    """Without ``anneal_epochs`` the whole run is at ``lr`` (train.fit itself); without ``generator``
+    one generator seeded 0 draws every epoch's order, the annealed stage going on from the first
+    stage's draws (not restarting at seed 0, which would repeat the first epochs' orders)."""
+    x, y = toy()
+    kw = dict(batch_size=16, loss_fn=le.local_loss, progress=False)
+    a, b = net(scale=0.3), net(scale=0.3)
+    le.fit_annealed(a, x, y, epochs=3, lr=0.02, generator=torch.Generator().manual_seed(3), **kw)
+    train.fit(b, x, y, epochs=3, lr=0.02, generator=torch.Generator().manual_seed(3), **kw)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    c, d = net(scale=0.3), net(scale=0.3)
+    le.fit_annealed(c, x, y, epochs=3, anneal_epochs=1, lr=0.02, **kw)
+    g = torch.Generator().manual_seed(0)
+    train.fit(d, x, y, epochs=2, lr=0.02, generator=g, **kw)
+    train.fit(d, x, y, epochs=1, lr=0.002, generator=g, **kw)
+    for p, q in zip(c.parameters(), d.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_linear_readouts_use_the_generator_and_weight_decay_and_fit_quietly(capsys):
+    """Each readout's batch order comes from ``generator`` (another seed, other readouts; the same
+    seed, the same ones) and ``weight_decay`` shrinks its weights; no progress bar is printed."""
+    x, y = toy()
+    m = net()
+
+    def fit(seed, weight_decay=0.0):
+        torch.manual_seed(0)  # the readouts' initial weights
+        return le.fit_linear_readouts(
+            m,
+            x,
+            y,
+            3,
+            epochs=5,
+            lr=1e-2,
+            batch_size=16,
+            weight_decay=weight_decay,
+            generator=torch.Generator().manual_seed(seed),
+        )
+
+    one, again, other = fit(1), fit(1), fit(2)
+    assert all(torch.equal(r.weight, s.weight) for r, s in zip(one, again))
+    assert all(not torch.equal(r.weight, s.weight) for r, s in zip(one, other))
+    decayed = fit(1, weight_decay=1.0)
+    assert all(d.weight.norm() < r.weight.norm() for d, r in zip(decayed, one))
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""

@@ -274,3 +274,29 @@ def test_default_schedule_reads_the_decays_at_the_end_of_each_pass(blobs):
     np.testing.assert_allclose(layers[0].weights.numpy(), want, atol=1e-9)
     start, _, _ = batch_som_by_hand(blobs, w0.numpy(), 5, 4, 6, 2.5, 1.0, shift=0)
     assert np.abs(start - want).max() > 1e-3  # the two schedules give different maps
+
+
+def test_bad_epochs_and_unknown_decay_are_named():
+    x = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    with pytest.raises(ParameterError, match=r"SOM 'epochs' must be >= 1, got 0"):
+        som.fit(x, 2, 2, epochs=0)
+    with pytest.raises(ParameterError, match=r"unknown decay 'cosine'; allowed: 'asymptotic', 'inverse_to_zero', "):
+        som.decay(1.0, 0, 10, "cosine")
+    with pytest.raises(ParameterError, match=r"'inverse_to_one', 'linear_to_one', 'constant'$"):
+        som.decay(1.0, 0, 10, "cosine")
+
+
+def test_test_homogeneity_reads_test_codes_against_the_training_codes():
+    """Training codes: unit 0 holds one input of each class, unit 1 class 1 only, unit 2 (of 3) none.
+    A class-0 test input on unit 0 finds half its reference in another class, one on unit 1 all of
+    it; a test input on the unused unit 2 gets NaN."""
+    f = som.test_homogeneity(
+        torch.tensor([0, 0, 1]),
+        torch.tensor([0, 1, 1]),
+        torch.tensor([0, 1, 1, 2]),
+        torch.tensor([0, 0, 1, 1]),
+        n_units=3,
+        n_classes=2,
+    )
+    assert isinstance(f, np.ndarray) and f.shape == (4,)
+    assert f[:3].tolist() == [0.5, 1.0, 0.0] and math.isnan(f[3])

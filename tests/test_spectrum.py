@@ -157,3 +157,10 @@ def test_rank_power_law_line_and_degenerate_spectra_name_their_fault():
     x = np.random.default_rng(7).standard_normal((50, 6)) * [10, 1, 0.1, 1e-3, 1e-3, 1e-3]
     assert spectrum.analyse(x, (1, 3), rtol=1e-6).rank == 3  # rtol reaches the rank too
     assert spectrum.analyse(x, (1, 3)).rank == 6
+
+
+def test_line_of_an_integer_exponent_over_integer_ranks():
+    """A reference law drawn by hand (n^-2 through 1 at rank 1) over integer ranks, as np.arange gives them:
+    integers to a negative integer power, which numpy refuses for integer arrays, are evaluated in floats."""
+    ref = spectrum.PowerLawFit(alpha=2, intercept=0.0, r2=1.0, window=(1, 4), weighting="uniform")
+    np.testing.assert_allclose(ref.line(np.arange(1, 5)), [1.0, 1 / 4, 1 / 9, 1 / 16], rtol=1e-15)

@@ -149,3 +149,27 @@ def test_a_diverging_member_is_named_and_a_stable_stack_warns_nothing():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         stack.fit_annealed(stack.StackedMLP(members()), x, y, epochs=3, lr=1e-2, generators=gens)
+
+
+def test_default_learning_rate_is_one_networks_default():
+    """Left at its default, ``lr`` is lib.local_errors.fit_annealed's (1e-3): the stack trains each
+    member as that function trains it alone with its own default."""
+    x, y = toy()
+    nets = members(n=2)
+    alone = copy.deepcopy(nets)
+    for s, net in enumerate(alone):
+        le.fit_annealed(
+            net, x, y, epochs=2, batch_size=16, generator=torch.Generator().manual_seed(10 + s), progress=False
+        )
+    st = stack.StackedMLP(nets)
+    stack.fit_annealed(
+        st, x, y, epochs=2, batch_size=16, generators=[torch.Generator().manual_seed(10 + s) for s in range(2)]
+    )
+    assert max_difference(st.unstack(), alone) < 1e-10
+
+
+def test_local_forward_of_a_backprop_stack_is_refused_by_name():
+    st = stack.StackedMLP(members())
+    x, _ = toy(n=9)
+    with pytest.raises(ParameterError, match=r"^local_forward needs a stack of LocalErrorMLP networks$"):
+        st.local_forward(x)

@@ -66,3 +66,21 @@ def test_spearman_with_ci_is_the_full_estimate_and_the_resamples_percentiles():
     full_c, lo_c, hi_c = stats.spearman_with_ci(a, b, idx, control=c)
     assert full_c == stats.row_spearman(a, b, c)
     assert (lo_c, hi_c) == tuple(np.nanpercentile(stats.row_spearman(a[idx], b[idx], c[idx]), [2.5, 97.5]))
+
+
+def test_bootstrap_level_sets_the_quantiles_on_a_known_resampling_distribution():
+    """Resampling [0, 1] twice gives means 0, 0.5, 1 with chances 1/4, 1/2, 1/4.
+
+    A 40% interval reads the 30% and 70% quantiles, both inside the mass at 0.5; a 60% interval
+    reads the 20% and 80% quantiles, inside the masses at 0 and 1 (2000 draws put each
+    mass's share within 0.025 of its chance with room to spare: its sd is 0.01).
+    """
+    assert stats.bootstrap_ci([0.0, 1.0], level=0.4) == (0.5, 0.5)
+    assert stats.bootstrap_ci([0.0, 1.0], level=0.6) == (0.0, 1.0)
+
+
+def test_row_pearson_does_not_depend_on_the_rows_scale():
+    """A correlation is scale-free: rows of tiny spread (product of norms far below 1) still correlate +-1."""
+    a = np.array([[0.0, 1e-3, 2e-3], [0.0, 1e-3, 2e-3]])
+    b = np.array([[0.0, 2e-3, 4e-3], [4e-3, 2e-3, 0.0]])
+    np.testing.assert_allclose(stats.row_pearson(a, b), [1.0, -1.0], rtol=1e-12)
