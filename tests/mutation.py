@@ -110,6 +110,16 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "a third neighbour's distance is computed but never read (only columns 0 and 1 are)"
     ),
     ("lib/data.py", "return torch.as_tensor(np.asarray(a, dtype=np.int64)).to(None)"): _CPU,
+    (
+        "lib/attacks.py",
+        "return torch.where(((xa <= clamp[0]) & (g < 0)) | ((xa >= clamp[1]) & (g >= 0)), 0.0, g)",
+    ): "differs only where g == 0, where both give zero",
+    ("lib/attacks.py", "return _clamp(x.detach() - s * noise, clamp)"): (
+        "N(0, s^2) noise is symmetric: x - s z has the distribution of x + s z"
+    ),
+    ("lib/flip.py", "eps = budget_search(flips, len(x), eps_max, bisection_steps=bisection_steps, )"): _CPU,
+    ("lib/train.py", "bar.set_postfix(loss=f\"{row['loss']:.3f}\", acc=None)"): _BAR,
+    ("lib/train.py", "bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=None)"): _BAR,
     ("lib/spectrum.py", "if p < n:"): (
         "at p = n the covariance and the Gram matrix are both n x n with the same eigenvalues and no zero tail"
     ),

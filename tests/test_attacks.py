@@ -294,3 +294,34 @@ def test_accuracy_under_scores_the_attacked_batch(trained):
     fgsm = attacks.accuracy_under(net, attacks.fgsm, x, y, [0.2], batch_size=64, clamp=(0, 1))
     assert fgsm == pytest.approx([train.accuracy(net, attacks.fgsm(net, x, y, 0.2, clamp=(0, 1)), y)], abs=0.01)
     assert fgsm[0] < 0.5
+
+
+def test_fmn_targets_the_nearest_class_the_box_lets_it_reach():
+    """Three linear classes in the plane, logits (0, x1 - 1.05, x2 - 0.8), the point (1, 0.5) of class 0 on the
+    box's edge x1 = 1. Class 1's boundary x1 = 1.05 is nearest (0.05) but lies outside the box [0, 1]^2 (its
+    gradient pushes x1 out of it); class 2's, x2 = 0.8, is 0.3 away and inside it. With one candidate class, FMN
+    in the box must pick class 2 and find 0.3; unclamped it picks class 1 and finds 0.05."""
+    net = torch.nn.Linear(2, 3).double()
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+        net.bias.copy_(torch.tensor([0.0, -1.05, -0.8]))
+    x = torch.tensor([[1.0, 0.5]], dtype=torch.float64)
+    y = torch.tensor([0])
+    boxed = attacks.fmn(net, x, y, candidates=1, clamp=(0.0, 1.0))
+    torch.testing.assert_close(boxed.norm, torch.tensor([0.3], dtype=torch.float64), rtol=2e-3, atol=0)
+    assert net(x + boxed.delta).argmax(1).item() == 2 and (x + boxed.delta).max() <= 1
+    free = attacks.fmn(net, x, y, candidates=1, clamp=None)
+    torch.testing.assert_close(free.norm, torch.tensor([0.05], dtype=torch.float64), rtol=2e-3, atol=0)
+    assert net(x + free.delta).argmax(1).item() == 1
+
+
+def test_gaussian_noise_without_a_generator_draws_from_the_global_seed():
+    """No generator: the draw comes from torch's global generator, so the same global seed repeats it and
+    another does not; the noise has the given std (10,000 draws at 0.1, unclamped: within 3%)."""
+    x = torch.full((100, 100), 0.5)
+    draws = []
+    for seed in (7, 7, 8):
+        torch.manual_seed(seed)
+        draws.append(attacks.gaussian_noise(x, 0.1, clamp=None))
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
+    assert abs((draws[0] - x).std().item() - 0.1) < 0.003 and abs((draws[0] - x).mean().item()) < 0.003

@@ -324,3 +324,85 @@ def test_fmn_bad_parameters_are_named(digits_mlp):
         flip.fmn_flip_norm(net, x[:2], y[:2], eps_max=math.inf)
     with pytest.raises(ParameterError, match="restriction 'r'"):
         flip.fmn_flip_norms(net, x[:2], y[:2], {"r": (None, "sideways")}, eps_max=1.0)
+
+
+def test_budget_search_without_bisection_returns_the_growth_brackets():
+    """``bisection_steps=0`` is allowed: each answer is the upper end of its first bracket. Arithmetic, with two
+    doublings of eps_max = 1: budgets 0, 1/4, 1/2, 1, so thresholds 0, 0.1, 0.37, 0.99, 2 read 0, 1/4, 1/2, 1, inf.
+    Geometric, one bisection step: an input that flips at the first budget 1 is bracketed in [1/2, 1] and asked at
+    its geometric middle 2**-0.5 = 0.707 (which thresholds 0 to 0.37 pass, 0.99 does not)."""
+    out = flip.budget_search(_planted([]), 5, 1.0, doublings=2, bisection_steps=0)
+    assert out.tolist() == [0.0, 0.25, 0.5, 1.0, math.inf]
+    out = flip.budget_search(_planted([]), 5, 1.0, bisection_steps=1, geometric=True)
+    torch.testing.assert_close(out[:3], torch.full((3,), 2**-0.5, dtype=torch.float64))
+    assert out[3] == 1.0 and math.isinf(out[4])
+    # many steps: the bracket [b / 2, b] of the smallest budget b = 2**-10 closes on its lower end, never below
+    out = flip.budget_search(_planted([]), 5, 1.0, doublings=10, bisection_steps=12, geometric=True)
+    assert 2**-11 < out[0] <= 2**-11 * 2 ** (2**-12) * (1 + 1e-12)
+
+
+def test_budget_search_refuses_negative_doublings_or_steps():
+    for doublings, steps in ((-1, 12), (0, -1)):
+        with pytest.raises(ParameterError, match=f"must be >= 0, got {doublings}, {steps}"):
+            flip.budget_search(_planted([]), 5, 1.0, doublings=doublings, bisection_steps=steps)
+
+
+def _two_class_linear(distances):
+    """Logits (w.x, -w.x) with w = (3, 4, 0), |w| = 5: the boundary is the plane w.x = 0, and each planted point
+    sits at its given distance from it on class 0's side (moved along the plane, so no two are alike)."""
+    w = torch.tensor([3.0, 4.0, 0.0], dtype=torch.float64)
+    net = nn.Linear(3, 2, bias=False).double()
+    with torch.no_grad():
+        net.weight.copy_(torch.stack([w, -w]))
+    along = torch.tensor([[0.0, 0.0, 1.0], [4.0, -3.0, 0.0], [-4.0, 3.0, 2.0], [0.0, 0.0, -1.0]], dtype=torch.float64)
+    d = torch.as_tensor(distances, dtype=torch.float64)
+    x = along[: len(d)] + d[:, None] * w / 5
+    return net, x, torch.zeros(len(x), dtype=torch.long), w / 5
+
+
+def test_fmn_flip_norm_at_a_cap_touching_the_distance():
+    """Four points 0.5 from the boundary. A cap a hair (1e-9) above 0.5: FMN's bound stops at the cap, the iterate
+    on the ball of radius cap flips, so each point reads its distance (within the cap's round-off); a cap a hair
+    below: none flips within it, inf with a zero perturbation."""
+    net, x, y, normal = _two_class_linear([0.5] * 4)
+    above = flip.fmn_flip_norm(net, x, y, eps_max=0.5 * (1 + 1e-9))
+    assert torch.all(above.norm >= 0.5) and torch.all(above.norm <= 0.5 * (1 + 1e-9) * (1 + 1e-12))
+    assert _flips(net, x, y, above.delta).all()
+    torch.testing.assert_close(above.delta, -above.norm[:, None] * normal)  # straight across the boundary
+    below = flip.fmn_flip_norm(net, x, y, eps_max=0.5 * (1 - 1e-9))
+    assert torch.isinf(below.norm).all() and (below.delta == 0).all()
+
+
+def test_budget_search_reads_its_resolution_floor_with_the_defaults():
+    """min_flip_norm's docstring: with the defaults (8 doublings, 4 geometric bisection steps) at eps_max = 8 the
+    smallest budget is b = 8 / 2**8, and a point nearer the boundary than b / 2 reads b / 2 * 2**(1/16) = 0.0163;
+    a point 1.0 away reads within the bisection's relative precision 2**(1/16) above 1.0 (not the floor of 9
+    doublings, 0.0082). Both entry points alike."""
+    net, x, y, _ = _two_class_linear([1e-3, 1.0])
+    floor = 8 / 2**9 * 2 ** (2**-4)
+    for res in (
+        flip.min_flip_norm(net, x, y, eps_max=8.0),
+        flip.min_flip_norms(net, x, y, {"": (None, "on")}, eps_max=8.0)[""],
+    ):
+        torch.testing.assert_close(res.norm[0], torch.tensor(floor, dtype=torch.float64))
+        assert 1.0 - 1e-9 <= res.norm[1] <= 2 ** (2**-4) * (1 + 1e-9)  # at 1.0 itself the logits tie, to round-off
+        assert _flips(net, x, y, res.delta).all()
+
+
+def test_min_flip_norm_random_start_leaves_a_trace_off_the_normal():
+    """On a linear boundary every PGD step is along the normal: without a random start the flip is straight along
+    it; with one (seeded) the start's component across the normal stays in the perturbation, the same as
+    min_flip_norms gives for the same seed."""
+    net, x, y, normal = _two_class_linear([1e-3, 1.0])
+
+    def across(delta):
+        return (delta - (delta @ normal)[:, None] * normal).norm(dim=1)
+
+    plain = flip.min_flip_norm(net, x, y, eps_max=8.0)
+    assert torch.all(across(plain.delta) <= 1e-12)
+    seeded = flip.min_flip_norm(net, x, y, eps_max=8.0, random_start=True, generator=torch.Generator().manual_seed(0))
+    assert torch.all(across(seeded.delta) > 1e-4 * seeded.norm)
+    alone = flip.min_flip_norms(
+        net, x, y, {"": (None, "on")}, eps_max=8.0, random_start=True, generator=torch.Generator().manual_seed(0)
+    )[""]
+    assert torch.equal(seeded.norm, alone.norm) and torch.equal(seeded.delta, alone.delta)

@@ -211,3 +211,82 @@ def test_a_diverging_fit_warns_once_naming_the_rate():
         train.fit(net, x, y, epochs=4, batch_size=16, lr=1e3, optimizer="sgd", progress=False, desc="toy")
     assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 1
     assert str(caught[0].message).startswith("toy: the training loss")
+
+
+def test_divergence_names_a_non_finite_loss_or_a_tenfold_rise():
+    """A falling curve, and a rise to exactly ten times the lowest loss (the threshold), are not divergence; a
+    loss above ten times the lowest, or a NaN or infinite one, is."""
+    assert train.divergence([1.0]) is None and train.divergence([1.0, 0.5, 0.2]) is None
+    assert train.divergence([1.0, 0.1, 1.0]) is None
+    assert train.divergence([1.0, 0.1, 1.01]) == "the training loss rose from 0.1 to 1.01"
+    assert train.divergence([1.0, float("nan")]) == "the training loss is nan"
+    assert train.divergence([1.0, float("inf")]) == "the training loss is inf"
+
+
+def test_anneal_epochs_must_be_below_epochs():
+    train.check_schedule(epochs=3, anneal_epochs=2)  # the largest valid value
+    for bad in (3, -1):
+        with pytest.raises(ParameterError, match=rf"'anneal_epochs' must be in 0\.\.2 \(below 'epochs'\), got {bad}"):
+            train.check_schedule(epochs=3, anneal_epochs=bad)
+
+
+def test_accuracy_and_predict_run_in_batches_of_batch_size():
+    """A model that counts right only the first 2 points of each batch it is given: 7 points all labelled right
+    score 5/7 in batches of 3 (3 + 3 + 1: 2 + 2 + 1 right) and 2/7 in one batch (2 right)."""
+    seen = []
+
+    class FirstTwo(torch.nn.Module):
+        def forward(self, x):
+            seen.append(len(x))
+            out = torch.zeros(len(x), 2)
+            out[:2, 1] = 1.0  # class 1 for the first two rows, class 0 (a tie) for the rest
+            return out
+
+    y = torch.ones(7, dtype=torch.long)
+    assert train.accuracy(FirstTwo(), torch.zeros(7, 3), y, batch_size=3) == pytest.approx(5 / 7)
+    assert seen == [3, 3, 1]
+    assert train.accuracy(FirstTwo(), torch.zeros(7, 3), y) == pytest.approx(2 / 7)
+
+
+def test_fit_without_progress_writes_nothing_and_reads_validation_only_as_a_pair(capsys):
+    """``progress=False`` keeps the terminal silent (no bar on stderr); a validation set needs both x_val and
+    y_val: given x_val alone, no ``val_acc`` column."""
+    x, y = blobs(30)
+    torch.manual_seed(0)
+    hist = train.fit(models.MLP(10, [4], 3), x, y, epochs=2, x_val=x[:5], progress=False)
+    assert list(hist.columns) == ["epoch", "loss", "train_acc"]
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_bad_architectures_name_what_is_wrong():
+    with pytest.raises(ParameterError, match=r"'activation' is 'sigmoid'; allowed values: 'relu', 'tanh', 'gelu'"):
+        models.MLP(10, [4], 3, activation="sigmoid")
+    with pytest.raises(ParameterError, match=r"parameter 'channels' must be a non-empty list of positive integers"):
+        models.SmallConvNet((8, 8), 10, channels=(4, 0))
+    models.SmallConvNet((4, 4), 10)  # the smallest image two 2x2 poolings leave a pixel of
+    with pytest.raises(ParameterError, match=r"image_shape \(3, 3\) is too small for two 2x2 poolings"):
+        models.SmallConvNet((3, 3), 10)
+
+
+def test_conv_net_hidden_layers_are_flat_per_image():
+    """8x8 images, channels (16, 32), hidden 64: the pooled maps are 16 x 4 x 4 = 256 and 32 x 2 x 2 = 128 numbers."""
+    net = models.SmallConvNet((8, 8), 10)
+    _, hs = net(torch.rand(4, 64), return_hidden=True)
+    assert [tuple(h.shape) for h in hs] == [(4, 256), (4, 128), (4, 64)]
+
+
+def test_two_layer_relu_computes_its_formula_with_and_without_bias():
+    """Planted weights w = I, b = (-1, 0.5), v = (2, -3) at x = (3, 1): 2 relu(3 - 1) - 3 relu(1 + 0.5) = -0.5;
+    without bias 2 relu(3) - 3 relu(1) = 3. By default every parameter trains: 5 x 4 + 4 + 4 = 28."""
+    net = models.TwoLayerReLU(2, 2)
+    no_bias = models.TwoLayerReLU(2, 2, bias=False)
+    with torch.no_grad():
+        for m in (net, no_bias):
+            m.w.copy_(torch.eye(2))
+            m.v.copy_(torch.tensor([2.0, -3.0]))
+        net.b.copy_(torch.tensor([-1.0, 0.5]))
+    x = torch.tensor([[3.0, 1.0]])
+    torch.testing.assert_close(net(x), torch.tensor([-0.5]))
+    torch.testing.assert_close(no_bias(x), torch.tensor([3.0]))
+    assert models.n_params(models.TwoLayerReLU(5, 4)) == 28
