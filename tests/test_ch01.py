@@ -181,6 +181,7 @@ def test_claims_on_planted_inputs_hold_fail_and_touch_the_boundary():
     boundary = monotonicity.Trend(36, 0, (0, 0), 2, (2, 2), 0, 0.2, (0.1, 0.3), 0.05, (0.0, 0.1), "")
     row = shape_row("fgsm_nonmonotonic", "local", ch01.Cloud({"fgsm_rel": boundary}, (1.9, 2.5), 12))
     assert (row.lo, row.verdict) == (0.0, claims.INCONCLUSIVE)
+    assert "(12 networks, alpha 1.90-2.50;" in row.statistic  # the population the interval resamples
 
 
 def test_smoothness_bound_uses_trained_networks_only():

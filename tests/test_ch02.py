@@ -619,3 +619,27 @@ def test_the_minimal_norm_attack_is_as_tight_as_the_budget_search_through_synthe
     assert (ratio <= 1.10).double().mean() >= 0.95, ratio.quantile(torch.tensor([0.5, 0.95]))
     assert max(medians) <= 1.05, medians
     assert missed <= 0.01 * total, (missed, total)
+
+
+def test_ratio_rows_read_their_declared_direction():
+    """A ratio claimed *below* its threshold (``above=False``): the planted ratio e is below e**2 (holds) and above
+    1 (does not hold), the mirror of the claim read upwards; the value shows the interval."""
+    cfg = resolve()
+    c = ch02.images.Censored(np.ones(50), np.ones(50), 0, 50, cfg.flip_eps_max)
+    for threshold, verdict in ((1.0, FAILS), (math.e**2, HOLDS)):
+        decl = dataclasses.replace(ch02.DECLARED["on_larger_than_random"], threshold=threshold, above=False)
+        row = ratio_row(cfg, decl, c, 0.8)
+        assert row.verdict == verdict, threshold
+        assert row.value.startswith("2.72 [2.72, 2.72]")
+
+
+def test_deepening_row_shows_the_growth_of_each_pair():
+    """Planted growth under adversarial training: x2 off and on the manifold, x3 and x1.5 for the random (n-k)-
+    and k-dim pair: the row's value names the four geometric-mean growths, each pair from its own columns."""
+    cfg = resolve()
+    crit, geo, n, scales, mis = _claim_inputs()
+    adv = geo["adversarial"].copy()
+    adv["random (n-k)-dim"] = 3 * geo["standard"]["random (n-k)-dim"]
+    adv["random k-dim"] = 1.5 * geo["standard"]["random k-dim"]
+    row = _rows(cfg, crit, {**geo, "adversarial": adv}, n, scales, mis)["at_deepens_dimples_beyond_random"]
+    assert row.value.startswith("(2 / 2) / (3 / 1.5) = ")

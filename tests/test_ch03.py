@@ -434,6 +434,9 @@ def test_map_check_row_records_the_error_ratio(batch, verdict, value):
     assert (row.verdict, row.value) == (verdict, value)
     assert row.estimate == row.lo == row.hi == pytest.approx(batch / online)
     assert "MiniSom's online map on 1000 inputs" in row.statistic
+    check["share of codes equal"] = 0.75  # the codes row records its share as estimate and both bounds
+    codes = next(c for c in ch03.claims({}, *[pd.DataFrame()] * 4, check) if c.id == "ch03.codes_equal_minisom")
+    assert (codes.verdict, codes.value, codes.estimate, codes.lo, codes.hi) == (FAILS, "0.750", 0.75, 0.75, 0.75)
 
 
 def test_bisection_check_row_records_the_flipped_share():

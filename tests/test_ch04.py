@@ -645,3 +645,17 @@ def test_exponent_declarations_and_intervals_without_bounds():
     grad = ch04.scale_rows(inp["flips"], inp["scale"], inp["cfg"])[0]
     levels = inp["scale"]["radius"]["levels"].grad_gain
     assert f"{levels.iloc[0]:.2f} at radius 2 to {levels.iloc[-1]:.2f} at 16" in grad.statistic
+
+
+def test_agreement_at_the_lower_end_and_the_radius_levels_the_row_names():
+    """An interval sitting exactly on -tol agrees (the ends belong to the band); the gradient row names the radius
+    sweep's first and last level, planted distinct so that a neighbour cannot stand in for either."""
+    assert ch04.agreement_verdict(-0.125, -0.125, tol=0.125) == HOLDS
+    assert ch04.agreement_verdict(0.125, 0.125, tol=0.125) == HOLDS
+    assert ch04.agreement_verdict(-0.25, -0.125 - 2**-20, tol=0.125) == FAILS
+    inp = _claims_inputs()
+    scale = {**inp["scale"]}
+    levels = pd.DataFrame({c: [1.1, 1.2, 1.3, 1.4] for c in ch04.RATIOS}, index=[2.0, 4.0, 8.0, 16.0])
+    scale["radius"] = {**scale["radius"], "levels": levels}
+    grad = ch04.scale_rows(inp["flips"], scale, inp["cfg"])[0]
+    assert "1.10 at radius 2 to 1.40 at 16" in grad.statistic
