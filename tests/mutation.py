@@ -110,6 +110,22 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "a third neighbour's distance is computed but never read (only columns 0 and 1 are)"
     ),
     ("lib/data.py", "return torch.as_tensor(np.asarray(a, dtype=np.int64)).to(None)"): _CPU,
+    ("lib/monotonicity.py", 'return float("NAN"), float("nan"), float("nan")'): "float('NAN') is float('nan')",
+    ("lib/monotonicity.py", "a = np.stack([mom[..., 0:3], mom[..., 1:4], mom[..., 2:5]], +2)"): (
+        "the moment matrix is symmetric: stacking along the other axis gives its transpose, the same matrix"
+    ),
+    (
+        "lib/monotonicity.py",
+        "rng = rng if (isinstance(rng, np.random.Generator)) and False else np.random.default_rng(rng)",
+    ): "np.random.default_rng returns a Generator it is given unchanged (the same object)",
+    ("lib/ensemble.py", "self.use_wd = bool((wd >= 0).any())"): (
+        "with weight decay 0 the shrink factor is exactly 1 (GD) and the added term exactly 0 (Adam)"
+    ),
+    (
+        "lib/ensemble.py",
+        "n = y.shape[+1]",
+    ): "fit expands y to (E, n) before the workspace is built: shape[1] is shape[-1]",
+    ("lib/ensemble.py", "self.gw = None"): "bmm(..., out=None) returns a new tensor of the same values",
     (
         "lib/attacks.py",
         "return torch.where(((xa <= clamp[0]) & (g < 0)) | ((xa >= clamp[1]) & (g >= 0)), 0.0, g)",

@@ -80,6 +80,7 @@ def test_padded_members_are_exactly_the_smaller_networks():
     assert big.w[0, 8:].abs().max() == 0 and big.w[0, :, 3:].abs().max() == 0 and big.v[0, 8:].abs().max() == 0
     ens = ensemble.init(2, 7, 20, dims=[3, 7], widths=[8, 20], generator=g)
     assert ens.w[0, 8:].abs().max() == 0 and ens.w[0, :, 3:].abs().max() == 0 and ens.b[0, 8:].abs().max() == 0
+    assert ens.v[0, 8:].abs().max() == 0 and ens.v[0, :8].abs().min() > 0  # unused output weights are zero
 
 
 def test_input_gradient_and_output_mass():
@@ -240,7 +241,10 @@ def test_diverged_members_are_named_in_a_warning_and_a_stable_fit_warns_nothing(
     x = torch.randn(50, 10, generator=torch.Generator().manual_seed(0))
     y = (x[:, 0] > 0).long()
     ens = ensemble.init(4, 10, 20, generator=torch.Generator().manual_seed(0))
-    with pytest.warns(RuntimeWarning, match=r"2 of 4 members is not finite after 200 steps \(members 1, 2\)"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"^ensemble: the training loss of 2 of 4 members is not finite after 200 steps \(members 1, 2\)",
+    ):
         fit = ensemble.fit(ens, x, y, lr=[0.1, 1e6, 1e8, 0.1], steps=200, progress=False)
     assert torch.isfinite(fit.loss[[0, 3]]).all() and not torch.isfinite(fit.loss[[1, 2]]).any()
     with warnings.catch_warnings():
@@ -393,3 +397,63 @@ def test_a_members_numbers_do_not_depend_on_how_many_members_share_its_batch(n):
         results[E] = part.w[-1], part.v[-1]
     for E in (3, 2):
         assert torch.equal(results[E][0], results[7][0]) and torch.equal(results[E][1], results[7][1])
+
+
+def test_zero_steps_change_nothing_and_count_zero_updates():
+    """steps=0: no update is made, so every member reports 0 steps and keeps its parameters."""
+    g = torch.Generator().manual_seed(7)
+    ens = ensemble.init(3, 4, 6, generator=g, dtype=torch.float64)
+    before = ens.clone()
+    x, y = torch.randn(8, 4, generator=g, dtype=torch.float64), torch.randint(0, 2, (8,), generator=g)
+    res = ensemble.fit(ens, x, y, lr=0.1, steps=0, progress=False)
+    assert res.steps.tolist() == [0, 0, 0] and torch.equal(res.decay, torch.ones(3, dtype=torch.float64))
+    for mine, theirs in zip(ens._tensors()[:3], before._tensors()[:3]):
+        assert torch.equal(mine, theirs)
+    assert ensemble.fit(ens, x, y, lr=0.1, steps=3, progress=False).steps.tolist() == [3, 3, 3]
+
+
+def test_a_learning_rate_must_be_positive_while_weight_decay_may_be_zero():
+    """lr = 0 (the boundary) is refused as 'lr' must be > 0; weight_decay = 0 is allowed, -0.1 is not."""
+    ens = ensemble.init(2, 3, 4)
+    x, y = torch.randn(5, 3), torch.randint(0, 2, (5,))
+    with pytest.raises(ParameterError, match=r"'lr' must be finite and > 0"):
+        ensemble.fit(ens, x, y, lr=0.0, steps=1, progress=False)
+    with pytest.raises(ParameterError, match=r"'lr' must be finite and > 0"):
+        ensemble.fit(ens, x, y, lr=[0.1, 0.0], steps=1, progress=False)
+    with pytest.raises(ParameterError, match=r"'weight_decay' must be finite and >= 0"):
+        ensemble.fit(ens, x, y, lr=0.1, weight_decay=-0.1, steps=1, progress=False)
+    assert ensemble.fit(ens, x, y, lr=0.1, weight_decay=0.0, steps=1, progress=False).steps.tolist() == [1, 1]
+
+
+def test_member_is_the_same_network_as_a_single_model():
+    """member(e) copies member e into a TwoLayerReLU that computes the ensemble's e-th output; with an
+    output bias it is refused (TwoLayerReLU has none)."""
+    g = torch.Generator().manual_seed(8)
+    ens = ensemble.init(3, 4, 6, generator=g, dtype=torch.float32)
+    x = torch.randn(7, 4, generator=g)
+    for e in range(3):
+        net = ens.member(e)
+        assert isinstance(net, TwoLayerReLU)
+        assert torch.equal(net.b.detach(), ens.b[e]) and torch.equal(net.w.detach(), ens.w[e])
+        torch.testing.assert_close(net(x).detach(), ens(x)[e])
+    with pytest.raises(ValueError, match="output bias"):
+        ensemble.init(2, 4, 6, scheme="pytorch-uniform", generator=g).member(0)
+
+
+@pytest.mark.parametrize("d", [15, 16])
+def test_both_first_layer_gradient_layouts_equal_single_networks(d):
+    """The first-layer gradient is written in the weights' layout from d = 16 on and transposed below
+    it: either way, plain GD on the ensemble equals each network trained alone with torch.optim.SGD."""
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(10, d, generator=g, dtype=torch.float64)
+    y = torch.where(x[:, 0] > 0, 1.0, -1.0).double()
+    nets = [TwoLayerReLU(d, 8, init_scale=s, generator=g).double() for s in (1.0, 2.0)]
+    with torch.no_grad():
+        for net in nets:
+            net.b.normal_(0, 0.3, generator=g)
+    ens = ensemble.TwoLayerEnsemble.stack(nets)
+    ensemble.fit(ens, x, y, lr=0.1, steps=20, weight_decay=0.01, progress=False)
+    for e, net in enumerate(nets):
+        _single_gd(net, x, y, 0.1, 0.01, 20)
+        torch.testing.assert_close(ens.w[e], net.w.detach(), atol=1e-10, rtol=1e-8)
+        torch.testing.assert_close(ens.b[e], net.b.detach(), atol=1e-10, rtol=1e-8)

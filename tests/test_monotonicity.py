@@ -1,5 +1,6 @@
 """Trend shapes (increasing, decreasing, interior maximum) and the intrinsic dimension estimator."""
 
+import json
 import warnings
 
 import numpy as np
@@ -19,6 +20,16 @@ def test_spearman_known_values():
     assert monotonicity.spearman(x, x**3) == pytest.approx(1.0)
     assert monotonicity.spearman(x, -np.exp(x)) == pytest.approx(-1.0)
     assert np.isnan(monotonicity.spearman(x, np.ones(10)))
+
+
+def test_spearman_of_one_row_is_a_python_float_and_of_several_rows_an_array():
+    """One pair of series gives a plain float (a Trend field, written to JSON); rows give one value each."""
+    x = np.arange(10.0)
+    r = monotonicity.spearman(x, x**3)
+    assert type(r) is float and json.dumps(r) == "1.0"
+    rows = monotonicity.spearman(np.stack([x, x]), np.stack([x**3, -x]))
+    assert isinstance(rows, np.ndarray) and rows.shape == (2,) and rows == pytest.approx([1.0, -1.0])
+    assert type(monotonicity.trend(x, x**3, n_boot=20).spearman) is float
 
 
 def test_quadratic_vertex_exact():
@@ -303,3 +314,68 @@ def test_cluster_trend_sees_a_trend_across_groups_and_handles_unequal_sizes():
         monotonicity.cluster_trend(x, y, groups % 2, n_boot=300)
     with pytest.raises(ValueError, match="groups and x differ"):
         monotonicity.cluster_trend(x, y, groups[:-1], n_boot=300)
+
+
+def test_trend_settings_are_refused_outside_their_ranges_and_accepted_at_the_edge():
+    """n_boot = 10 is the fewest resamples allowed (9 is refused); level and inner outside (0, 1) and [0, 0.5)."""
+    rng, x = cloud()
+    y = x + rng.normal(0, 0.2, x.size)
+    assert monotonicity.trend(x, y, n_boot=10, rng=0).shape == "increasing"
+    assert monotonicity.trend(x, y, n_boot=50, inner=0.0, rng=0).n == x.size
+    for bad in ({"n_boot": 9}, {"level": 1.0}, {"level": 0.0}, {"inner": 0.5}, {"inner": -0.1}):
+        with pytest.raises(ValueError, match=r"^need 0 < level < 1, 0 <= inner < 0.5 and n_boot >= 10$"):
+            monotonicity.trend(x, y, **{"n_boot": 50, **bad})
+
+
+def test_trend_defaults_are_2000_resamples_level_95_inner_20_and_seed_0():
+    """The documented defaults: a call without settings equals one that spells them out (and not 2001 resamples)."""
+    rng, x = cloud(5, 30)
+    y = x + rng.normal(0, 0.5, x.size)
+    t = monotonicity.trend(x, y)
+    assert t == monotonicity.trend(x, y, n_boot=2000, level=0.95, inner=0.2, rng=0)
+    assert t != monotonicity.trend(x, y, n_boot=2001, level=0.95, inner=0.2, rng=0)
+
+
+def test_side_slopes_are_exact_per_row_and_nan_for_fewer_than_two_points():
+    """Planted exact lines y = 3x - 1 and y = 1e9 + 5x in one batch: each row's slope is its own,
+    whatever the other row holds; a row with one masked point or none has no slope (NaN), silently
+    (a bootstrap resample may draw no point on one side of the breakpoint)."""
+    x = np.linspace(0.1, 1.7, 9)
+    xs, ys = np.stack([x, x]), np.stack([3 * x - 1, 1e9 + 5 * x])
+    slopes = monotonicity._slope_rows(xs, ys, np.ones_like(xs, bool))
+    assert slopes[0] == pytest.approx(3.0, rel=1e-12) and slopes[1] == pytest.approx(5.0, rel=1e-9)
+    alone = monotonicity._slope_rows(xs[:1], ys[:1], np.ones((1, 9), bool))
+    assert alone[0] == pytest.approx(3.0, rel=1e-12)
+    one, none = np.zeros((2, 9), bool), np.zeros((2, 9), bool)
+    one[:, 4] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(monotonicity._slope_rows(xs, ys, one)).all()
+        assert np.isnan(monotonicity._slope_rows(xs, ys, none)).all()
+
+
+def test_the_direction_of_a_significant_side_comes_from_its_interval():
+    """A percentile interval can exclude its own estimate (a skewed bootstrap): a side whose interval
+    lies below 0 falls, whatever its estimate, and the weak side is signed against it; a side whose
+    interval only touches 0 is not significant, so its estimate gives the direction."""
+    weak = (0.1, (-0.3, 0.4))
+    below = two_sided(0.2, (-1.5, -0.5), *weak)  # falls: the weak side's rise counts as opposite
+    assert monotonicity.shape_statistic(below, "monotonic") == pytest.approx((-0.1, -0.4, 0.3))
+    above = two_sided(-0.2, (0.5, 1.5), *weak)  # rises: the weak side's rise counts as the same way
+    assert monotonicity.shape_statistic(above, "monotonic") == pytest.approx((0.1, -0.3, 0.4))
+    touching = two_sided(0.2, (-1.5, 0.0), *weak)  # not significant: the estimate 0.2 rises
+    assert monotonicity.shape_statistic(touching, "monotonic") == pytest.approx((0.1, -0.3, 0.4))
+
+
+def test_increasing_is_judged_by_the_side_least_clearly_above_zero():
+    """Neither side falls significantly: the side with the lowest lower bound decides, not the
+    one with the lowest upper bound (a wide interval crossing 0 leaves 'increasing' undecided)."""
+    t = two_sided(1.0, (0.5, 1.5), 0.8, (-0.1, 2.0))
+    assert monotonicity.shape_statistic(t, "increasing") == (0.8, -0.1, 2.0)
+    assert monotonicity.shape_verdict(t, "increasing") == monotonicity.INCONCLUSIVE
+    both = two_sided(1.0, (0.5, 1.5), 0.8, (0.2, 2.0))
+    assert monotonicity.shape_statistic(both, "increasing") == (0.8, 0.2, 2.0)
+    assert monotonicity.shape_verdict(both, "increasing") == monotonicity.HOLDS
+    mirror = two_sided(-1.0, (-1.5, -0.5), -0.8, (-2.0, 0.1))
+    assert monotonicity.shape_statistic(mirror, "decreasing") == (-0.8, -2.0, 0.1)
+    assert monotonicity.shape_verdict(mirror, "decreasing") == monotonicity.INCONCLUSIVE
