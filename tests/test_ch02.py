@@ -535,6 +535,10 @@ def test_scalars_report_the_planted_numbers():
         0,
     )
     assert (s["pca_pgd_on_fraction_rms"], s["pca_explained_variance"]) == (0.5, 0.7)
+    base = math.sqrt(cfg.latent_dim / n)  # the random-direction share sqrt(k/n)
+    geo["standard"]["normal_tangent"] = 0.25
+    s = ch02.scalars(cfg, crit, geo, n, scales, quality, mis, 0.1, 0.8)
+    assert s["normal_share_over_random"] == pytest.approx(0.25 / base)
 
 
 def test_headline_says_what_does_not_reproduce_first():

@@ -1,6 +1,7 @@
 import math
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 
 from lib import claims, results
@@ -193,3 +194,23 @@ def test_claims_table_names_the_kinds_and_sums_up_the_checks_under_it():
     assert html_text.endswith(f'<p class="mechanism-checks">{summary}</p>')
     plain = claims.table(rows[:2])
     assert "mechanism-checks" not in plain._repr_html_() and repr(plain).split("\n")[-1].startswith("2 ")
+
+
+def test_a_tested_row_records_its_estimate_and_bounds():
+    """A verdict computed elsewhere still records the numbers it was computed from."""
+    d = claims.Declared("ch01.x", claims.PAPER, "claim", "statistic")
+    row = d.tested(claims.HOLDS, "1.5 [1, 2]", 1.5, 1.0, 2.0)
+    assert (row.estimate, row.lo, row.hi, row.value, row.verdict) == (1.5, 1.0, 2.0, "1.5 [1, 2]", claims.HOLDS)
+    with pytest.raises(ValueError, match=r"claim 'ch01.y': kind must be one of .*, got 'finding'"):
+        claims.Declared("ch01.y", "finding", "claim", "statistic")
+
+
+def test_replicated_verdicts_of_one_chapter(tmp_path):
+    """``chapter`` keeps that chapter's claims only; without it every chapter's are read."""
+    path = tmp_path / "verdicts.csv"
+    pd.DataFrame(
+        {"id": ["ch01.a", "ch02.b", "ch01.c"], "replicated": ["holds", "opposite", ""], "notebook": ["x"] * 3}
+    ).to_csv(path, index=False)
+    one = claims.replicated(path, chapter="ch01")
+    assert list(one.index) == ["ch01.a", "ch01.c"] and one.loc["ch01.c", "replicated"] == ""  # empty stays text
+    assert list(claims.replicated(path).index) == ["ch01.a", "ch02.b", "ch01.c"]

@@ -1110,3 +1110,11 @@ def test_cpu_id_names_the_processor_and_its_kernel_flags(tmp_path):
     arm.write_text("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd sve\nCPU part\t: 0xd40\n")
     assert cpu_id(arm) == "0xd40; asimd sve"
     assert cpu_id(tmp_path / "absent")  # no /proc/cpuinfo: platform's description
+
+
+@pytest.mark.parametrize("null, usable", [(1.0, True), (1e-9, True), (0.0, False), (-1.0, False)])
+def test_a_ratio_null_must_be_positive(null, usable):
+    """On the log scale a null of 0 or below has no logarithm: "no null declared"; any positive null is judged."""
+    rows = five_runs(1.3, 1.4, 1.5, 1.4, 1.3)
+    _, verdict = evidence.judge(rows, {"scale": claims.LOG, "sesoi": 1.1, "above": True}, null)
+    assert (verdict != evidence.NO_NULL) == usable
