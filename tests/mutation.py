@@ -110,6 +110,27 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "a third neighbour's distance is computed but never read (only columns 0 and 1 are)"
     ),
     ("lib/data.py", "return torch.as_tensor(np.asarray(a, dtype=np.int64)).to(None)"): _CPU,
+    ("lib/data.py", 'payload = payload_sha256(path) if (path.suffix == ".gz") or True else digest'): (
+        "for a file that is not .gz, payload_sha256 is its sha256, the digest: the file is only hashed twice"
+    ),
+    ("lib/train.py", "total = torch.zeros((), device=None)"): _CPU,
+    ("lib/spectrum.py", "ranks = np.arange(lo, hi + 1, )"): (
+        "integer ranks give the same float logs, 1/rank weights and design matrix"
+    ),
+    ("lib/spectrum.py", "return int(np.sum(eigs > rtol * top)) if (top > 0) or True else 0"): (
+        "with a largest eigenvalue <= 0 nothing exceeds rtol * top for 0 <= rtol < 1: the count is 0 either way"
+    ),
+    ("lib/som.py", "ref = reference.to(None).double()"): _CPU,
+    (
+        "lib/manifold.py",
+        'for epoch in tqdm(range(1, epochs + 1), desc="autoencoder", disable=not progress, leave=True):',
+    ): _BAR,
+    ("lib/manifold.py", "opt.zero_grad(set_to_none=None)"): "every parameter gets a new gradient each step",
+    ("lib/manifold.py", "opt.zero_grad(set_to_none=False)"): "every parameter gets a new gradient each step",
+    (
+        "lib/manifold.py",
+        "q = q / torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(1)  # Haar, not QR-sign biased",
+    ): "the signs are +-1 (0 needs an exactly singular Gaussian draw): dividing is multiplying",
     ("lib/monotonicity.py", 'return float("NAN"), float("nan"), float("nan")'): "float('NAN') is float('nan')",
     ("lib/monotonicity.py", "a = np.stack([mom[..., 0:3], mom[..., 1:4], mom[..., 2:5]], +2)"): (
         "the moment matrix is symmetric: stacking along the other axis gives its transpose, the same matrix"

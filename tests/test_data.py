@@ -4,6 +4,7 @@ import os
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -489,3 +490,56 @@ def test_chessboard_points_by_hand():
     assert labels[(0, 0)] == labels[(1, 1)] == labels[(4, 2)] == 1.0
     assert labels[(0, 1)] == labels[(3, 4)] == -1.0
     assert int((y == 1).sum()) == 13 and int((y == -1).sum()) == 12
+
+
+def test_subsample_draws_distinct_points_in_order():
+    """A subsample is n different points (no point twice), kept in their original order, labels alongside."""
+    x = np.arange(200) * 10
+    xs, ys = data._subsample(x, np.arange(200), 199, np.random.default_rng(0))
+    assert len(np.unique(ys)) == 199 and np.array_equal(ys, np.sort(ys)) and np.array_equal(xs, ys * 10)
+    same = data._subsample(x, np.arange(200), 200, np.random.default_rng(0))  # n = len: everything, as is
+    assert same[0] is x
+
+
+def test_download_writes_its_partial_file_beside_the_destination(tmp_path, monkeypatch):
+    """The partial file is .NAME.HOST-PID.part in the destination's folder (so a dead writer's is found there).
+
+    The source is a local file (a file:// URL): nothing is downloaded.
+    """
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"payload")
+    dest = tmp_path / "out" / "f.gz"
+    moved = []
+    real_replace = os.replace
+    monkeypatch.setattr(data.os, "replace", lambda a, b: moved.append(Path(a)) or real_replace(a, b))
+    data.download(src.as_uri(), dest, (data.sha256(src),))
+    assert dest.read_bytes() == b"payload"
+    assert moved == [locks.temp_name(dest, "part")] and moved[0].parent == dest.parent
+    assert moved[0].name.startswith(".f.gz.") and moved[0].name.endswith(".part")
+
+
+@pytest.mark.parametrize(
+    "code, dtype, values",
+    [(0x0D, ">f4", [1.5, -2.25, 0.0]), (0x0E, ">f8", [1e-300, -3.5, 7.0]), (0x0B, ">i2", [-300, 2, 32767])],
+)
+def test_read_idx_reads_float_and_wide_integer_types(tmp_path, code, dtype, values):
+    """IDX element types 0x0B (int16), 0x0D (float32), 0x0E (float64) are big-endian: planted values come back."""
+    a = np.array(values, dtype=dtype)
+    (tmp_path / "a").write_bytes(struct.pack(">BBBBI", 0, 0, code, 1, len(a)) + a.tobytes())
+    got = data.read_idx(tmp_path / "a")
+    assert got.dtype == np.dtype(dtype) and got.tolist() == values
+
+
+def test_read_sums_of_a_missing_or_planted_listing(tmp_path):
+    """No listing gives an empty dict; a listing gives dataset -> file -> digest, skipping blanks and comments."""
+    assert data.read_sums(tmp_path / "nosuch") == {}
+    listing = tmp_path / "SHA256SUMS"
+    listing.write_text("# comment\n\n" + "a" * 64 + " *mnist/train-labels-idx1-ubyte\n" + "b" * 64 + "  fashion/x\n")
+    assert data.read_sums(listing) == {"mnist": {"train-labels-idx1-ubyte": "a" * 64}, "fashion": {"x": "b" * 64}}
+
+
+def test_sign_rule_labels_by_the_first_coordinate():
+    """Rule 'sign' labels a point 1 exactly when its first subspace coordinate is positive (not the second)."""
+    s = data.subspace_points(200, d=6, k=3, rule="sign", generator=torch.Generator().manual_seed(3))
+    assert torch.equal(s.y, (s.coords[:, 0] > 0).long())
+    assert not torch.equal(s.y, (s.coords[:, 1] > 0).long())  # the planted data can tell the two apart

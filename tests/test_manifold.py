@@ -459,3 +459,30 @@ def test_conv_autoencoder_explains_a_toy_image_manifold():
     assert hist.val_explained.iloc[-1] > 0.9
     with torch.no_grad():
         assert manifold.explained_variance(x[300:], ae(x[300:])) == pytest.approx(hist.val_explained.iloc[-1], abs=1e-5)
+
+
+def test_project_and_projector_name_what_they_reject():
+    """A per-sample basis for 3 samples cannot project 4 vectors; the error names both shapes. A part
+    other than 'on'/'off' is rejected with the allowed values."""
+    v = torch.zeros(4, 10)
+    bases = manifold.random_bases(3, 10, 2, generator=_gen(13))
+    with pytest.raises(ValueError, match=r"basis must be \(n, k\) or \(4, n, k\), got \(3, 10, 2\)"):
+        manifold.project(v, bases)
+    with pytest.raises(ParameterError, match=r"'sideways'; allowed values: 'on', 'off'"):
+        manifold.projector(bases[0], "sideways")
+
+
+def test_random_bases_and_sine_manifold_follow_the_generator_alone():
+    """The same seeded generator gives the same bases and the same manifold (rotation, frequencies and
+    phases) whatever the global RNG did in between; another seed gives others."""
+    torch.manual_seed(1)
+    b1 = manifold.random_bases(2, 6, 3, generator=_gen(14))
+    phi1 = manifold.SineManifold(8, 2, amplitude=0.4, generator=_gen(15))
+    torch.manual_seed(2)
+    b2 = manifold.random_bases(2, 6, 3, generator=_gen(14))
+    phi2 = manifold.SineManifold(8, 2, amplitude=0.4, generator=_gen(15))
+    assert torch.equal(b1, b2)
+    for name in ("u", "w", "b"):
+        assert torch.equal(getattr(phi1, name), getattr(phi2, name)), name
+    assert not torch.equal(b1, manifold.random_bases(2, 6, 3, generator=_gen(16)))
+    assert not torch.equal(phi1.b, manifold.SineManifold(8, 2, amplitude=0.4, generator=_gen(16)).b)

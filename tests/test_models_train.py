@@ -290,3 +290,48 @@ def test_two_layer_relu_computes_its_formula_with_and_without_bias():
     torch.testing.assert_close(net(x), torch.tensor([-0.5]))
     torch.testing.assert_close(no_bias(x), torch.tensor([3.0]))
     assert models.n_params(models.TwoLayerReLU(5, 4)) == 28
+
+
+def test_transform_is_given_the_model_being_trained():
+    """A transform (an attack, say) needs the model itself: it is passed the very module fit trains."""
+    x, y = blobs(20)
+    net = models.MLP(10, [4], 3)
+    given = []
+    train.fit(net, x, y, epochs=1, batch_size=20, transform=lambda m, xb, yb: given.append(m) or xb, progress=False)
+    assert given == [net] and given[0] is net
+
+
+def test_default_rate_is_one_thousandth_the_size_of_adams_first_step():
+    """Adam's first step moves every parameter with a nonzero gradient by lr (m / sqrt(v) = sign(g)).
+
+    One epoch in one batch is one step: with the default lr = 1e-3 each weight of a linear
+    model moves by 1e-3 (up to Adam's eps), not by 1 or any other amount.
+    """
+    torch.manual_seed(0)
+    x, y = blobs(30, d=4)
+    net = torch.nn.Linear(4, 3)
+    before = [p.detach().clone() for p in net.parameters()]
+    train.fit(net, x, y, epochs=1, batch_size=30, progress=False)
+    moves = torch.cat([(p.detach() - b).abs().flatten() for p, b in zip(net.parameters(), before)])
+    assert torch.allclose(moves, torch.full_like(moves, 1e-3), rtol=1e-3)
+
+
+def test_optimizer_accepts_parameter_groups():
+    """Groups given as dicts (each with its own lr) are unpacked: plain SGD moves w by -lr * grad per group."""
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    for name in ("sgd", "adam"):
+        opt = train.make_optimizer([{"params": [a]}, {"params": [b], "lr": 0.5}], name, 0.1)
+        assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    opt = train.make_optimizer([{"params": [a]}, {"params": [b], "lr": 0.5}], "sgd", 0.1)
+    (a.sum() + 2 * b.sum()).backward()  # grad 1 on a, 2 on b
+    opt.step()
+    assert torch.allclose(a.detach(), torch.full((2,), -0.1)) and torch.allclose(b.detach(), torch.full((2,), -1.0))
+
+
+def test_two_layer_relu_smallest_sizes_are_one_input_and_one_unit():
+    """d = width = 1 is the smallest valid network (one output from one unit); 0 of either is refused."""
+    net = models.TwoLayerReLU(1, 1, generator=torch.Generator().manual_seed(0))
+    assert net(torch.ones(3, 1)).shape[0] == 3
+    for d, width in ((0, 1), (1, 0)):
+        with pytest.raises(ParameterError, match="must be positive"):
+            models.TwoLayerReLU(d, width)

@@ -300,3 +300,64 @@ def test_test_homogeneity_reads_test_codes_against_the_training_codes():
     )
     assert isinstance(f, np.ndarray) and f.shape == (4,)
     assert f[:3].tolist() == [0.5, 1.0, 0.0] and math.isnan(f[3])
+
+
+def test_a_one_row_map_fits_and_an_empty_side_is_rejected():
+    """A 1 x 3 map is a valid chain of units (the boundary rows = 1); a map with zero rows or zero
+    columns (either side alone) has no units and is rejected by name."""
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    chain = som.fit(x, 1, 3, epochs=2)
+    assert chain.weights.shape == (3, 2) and (chain.rows, chain.cols) == (1, 3)
+    for rows, cols in ((0, 3), (3, 0)):
+        with pytest.raises(ParameterError, match=rf"'rows' and 'cols' must be positive, got {rows}x{cols}"):
+            som.fit(x, rows, cols, epochs=2)
+
+
+def test_winners_of_a_single_unit_map_are_all_that_unit():
+    """With one unit every input's best-matching unit is unit 0, whatever the inputs."""
+    x = torch.tensor([[0.0, 0.0], [5.0, -1.0], [-3.0, 2.0]])
+    assert som.winners(x, torch.tensor([[1.0, 1.0]])).tolist() == [0, 0, 0]
+
+
+def test_tensor_batches_of_one_column_take_the_whole_budget_of_rows():
+    """The default chunk holds 2**24 entries: with one column that is 2**24 rows, so 2**23 + 1 rows
+    (a stride-0 view, no memory) come in one chunk; two columns halve the rows per chunk (two chunks)."""
+    n = (1 << 23) + 1
+    one = torch.zeros(1, 1).expand(n, 1)
+    assert [len(c[0]) for c in som.tensor_batches(one)()] == [n]
+    two = torch.zeros(1, 2).expand(n, 2)
+    assert [len(c[0]) for c in som.tensor_batches(two)()] == [1 << 23, 1]
+
+
+def test_exact_pca_takes_two_passes_and_randomized_takes_n_iter():
+    """The exact method reads the data twice (means, then the covariance); the randomized one once per
+    iteration. A counting source tells which method ran."""
+    x = torch.tensor([[3.0, 0.0, 0.0], [-3.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, -1.0, 0.0]])
+    inner, passes = som.tensor_batches(x), []
+
+    def counted():
+        passes.append(1)
+        return inner()
+
+    som.principal_planes(counted, method="exact")
+    assert len(passes) == 2
+    passes.clear()
+    som.principal_planes(counted, method="randomized", n_iter=3)
+    assert len(passes) == 3
+
+
+def test_principal_planes_of_one_input_says_it_needs_two():
+    for method in som.PCA_METHODS:
+        with pytest.raises(ValueError, match="principal_planes needs at least two inputs"):
+            som.principal_planes(som.tensor_batches(torch.ones(1, 3)), method=method)
+
+
+def test_pca_init_spaces_the_units_evenly_in_double_precision():
+    """Planted data on the axes: (+-3, 0, 0) and (0, +-1, 0) have mean 0 and principal components e1, e2,
+    so unit (i, j) of a 7 x 2 map is (a_i, b_j, 0) with a_i = -1 + i/3 and b_j = -1, 1, to float64
+    precision for float64 data (a float32 grid would be off by ~1e-8)."""
+    x = torch.tensor([[3.0, 0.0, 0.0], [-3.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, -1.0, 0.0]], dtype=torch.float64)
+    w = som.pca_init(x, 7, 2, method="exact")
+    want = np.array([[-1 + i / 3, b, 0.0] for i in range(7) for b in (-1.0, 1.0)])
+    assert w.dtype == torch.float64
+    np.testing.assert_allclose(w.numpy(), want, rtol=0, atol=1e-15)

@@ -101,7 +101,7 @@ def test_participation_ratio_known_values():
     assert spectrum.participation_ratio(np.array([5.0, 0, 0])) == pytest.approx(1.0)
     iso = spectrum.eigenspectrum(np.random.default_rng(5).standard_normal((20000, 10)))
     assert spectrum.participation_ratio(iso) == pytest.approx(10.0, rel=0.02)
-    with pytest.raises(SpectrumError, match="all-zero"):
+    with pytest.raises(SpectrumError, match="^participation ratio of an all-zero spectrum is undefined$"):
         spectrum.participation_ratio(np.zeros(3))
     with pytest.raises(SpectrumError, match="negative"):
         spectrum.participation_ratio(np.array([1.0, -1.0]))
@@ -164,3 +164,23 @@ def test_line_of_an_integer_exponent_over_integer_ranks():
     integers to a negative integer power, which numpy refuses for integer arrays, are evaluated in floats."""
     ref = spectrum.PowerLawFit(alpha=2, intercept=0.0, r2=1.0, window=(1, 4), weighting="uniform")
     np.testing.assert_allclose(ref.line(np.arange(1, 5)), [1.0, 1 / 4, 1 / 9, 1 / 16], rtol=1e-15)
+
+
+def test_flat_spectrum_has_exponent_zero_and_no_r2():
+    """Equal eigenvalues: the log-log line is flat (alpha = 0) and there is no variance to explain: r2 is NaN.
+
+    Eigenvalue 1 makes every log exactly 0, so the total sum of squares is exactly 0 (no round-off).
+    """
+    for weighting in ("inverse_rank", "uniform"):
+        fit = spectrum.fit_power_law(np.ones(8), (1, 8), weighting=weighting)
+        assert fit.alpha == pytest.approx(0.0, abs=1e-12) and np.isnan(fit.r2)
+
+
+def test_numerical_rank_compares_float32_eigenvalues_at_their_exact_value():
+    """float32(0.1) = 0.10000000149... exceeds 0.1 x 1.0, so it counts; float32(0.09) does not.
+
+    Rounding the threshold rtol x top to float32 too would make 0.1 equal to itself and miss it.
+    """
+    assert spectrum.numerical_rank(np.array([1.0, 0.1], dtype=np.float32), rtol=0.1) == 2
+    assert spectrum.numerical_rank(np.array([1.0, 0.09], dtype=np.float32), rtol=0.1) == 1
+    assert spectrum.numerical_rank(np.zeros(3)) == 0
