@@ -79,6 +79,8 @@ ONLY_FUNCTIONS: dict[str, tuple[str, ...]] = {
 # (file, the mutated line as the mutant reads, stripped) -> why no test can kill it
 _CPU = "differs only on a GPU (a tensor's device), where the unit tests do not run"
 _BAR = "changes only the progress bar (its label, its postfix, whether it shows)"
+_NAN = "float('NAN') is float('nan')"
+_ZERO_GRAD = "every parameter gets a new gradient each step: zeroed or unset gradients give the same step"
 EQUIVALENT: dict[tuple[str, str], str] = {
     ("lib/train.py", "bar = tqdm(range(1, epochs + 1), desc=None, disable=not progress, leave=False)"): _BAR,
     ("lib/train.py", "bar = tqdm(range(1, epochs + 1), disable=not progress, leave=False)"): _BAR,
@@ -86,7 +88,7 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("lib/train.py", "bar.set_postfix(loss=f\"{row['loss']:.3f}\", )"): _BAR,
     ("lib/train.py", "progress: bool = False,"): _BAR,
     ("lib/train.py", "order = torch.randperm(n, generator=generator).to(None)"): _CPU,
-    ("lib/train.py", "opt.zero_grad(set_to_none=False)"): "zeroed or unset gradients give the same step",
+    ("lib/train.py", "opt.zero_grad(set_to_none=False)"): _ZERO_GRAD,
     (
         "lib/train.py",
         "fused = bool(tensors) and all(p.device.type in FUSED_DEVICES or p.is_floating_point() for p in tensors)",
@@ -125,13 +127,13 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "lib/manifold.py",
         'for epoch in tqdm(range(1, epochs + 1), desc="autoencoder", disable=not progress, leave=True):',
     ): _BAR,
-    ("lib/manifold.py", "opt.zero_grad(set_to_none=None)"): "every parameter gets a new gradient each step",
-    ("lib/manifold.py", "opt.zero_grad(set_to_none=False)"): "every parameter gets a new gradient each step",
+    ("lib/manifold.py", "opt.zero_grad(set_to_none=None)"): _ZERO_GRAD,
+    ("lib/manifold.py", "opt.zero_grad(set_to_none=False)"): _ZERO_GRAD,
     (
         "lib/manifold.py",
         "q = q / torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(1)  # Haar, not QR-sign biased",
     ): "the signs are +-1 (0 needs an exactly singular Gaussian draw): dividing is multiplying",
-    ("lib/monotonicity.py", 'return float("NAN"), float("nan"), float("nan")'): "float('NAN') is float('nan')",
+    ("lib/monotonicity.py", 'return float("NAN"), float("nan"), float("nan")'): _NAN,
     ("lib/monotonicity.py", "a = np.stack([mom[..., 0:3], mom[..., 1:4], mom[..., 2:5]], +2)"): (
         "the moment matrix is symmetric: stacking along the other axis gives its transpose, the same matrix"
     ),
@@ -160,9 +162,7 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("lib/spectrum.py", "if p < n:"): (
         "at p = n the covariance and the Gram matrix are both n x n with the same eigenvalues and no zero tail"
     ),
-    ("lib/spectrum.py", 'r2 = 1.0 - np.sum(w * resid**2) / ss_tot if ss_tot > 0 else float("NAN")'): (
-        "float('NAN') is float('nan')"
-    ),
+    ("lib/spectrum.py", 'r2 = 1.0 - np.sum(w * resid**2) / ss_tot if ss_tot > 0 else float("NAN")'): _NAN,
     ("lib/som.py", "covs = [torch.zeros(len(m), len(m), dtype=torch.float64, ) for m in means]"): _CPU,
     ("lib/stats.py", 'with np.errstate(invalid="ignore", ):'): (
         "no invalid operation can happen: the denominator is np.where(den > 0, den, 1)"
@@ -184,7 +184,7 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("lib/manifold.py", "top2 = logits.topk(2, ).values"): "logits are (N, C): topk's default dim -1 is dim 1",
     ("lib/manifold.py", "return q.to(device=None, dtype=dtype)"): _CPU,
     ("lib/manifold.py", "return q.to(dtype=dtype)"): _CPU,
-    ("lib/monotonicity.py", 'return float("nan"), float("NAN"), float("nan")'): "float('NAN') is float('nan')",
+    ("lib/monotonicity.py", 'return float("nan"), float("NAN"), float("nan")'): _NAN,
     (
         "lib/monotonicity.py",
         "return np.where(np.isfinite(v), np.clip(np.nan_to_num(v), lo_q, hi_q), np.where(c > 1, hi_q, lo_q))",
@@ -371,7 +371,8 @@ def run_group(files: list[str], workdir: Path, rev: str | None, args, mutmut: st
     pristine = (workdir / "pyproject.toml").read_text()
     tests = sorted({t for f in files for t in MODULES[f]})
     also_copy = sorted(p.name for p in workdir.iterdir() if p.name not in ("lib", "tests", "pyproject.toml"))
-    (workdir / "pyproject.toml").write_text(pristine + mutmut_config(files, tests, also_copy))
+    broken: list[str] = sweep_tests(tests, workdir)
+    (workdir / "pyproject.toml").write_text(pristine + mutmut_config(files, tests, also_copy, broken))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
     env.pop("CI", None)
     subprocess.run(
@@ -384,8 +385,6 @@ def run_group(files: list[str], workdir: Path, rev: str | None, args, mutmut: st
     t0 = time.monotonic()
     print(f"  {', '.join(files)}: {len(names)} of {sum(totals.values())} mutants; tests: {' '.join(tests)}", flush=True)
     log = workdir / "mutmut.log"
-    broken: list[str] = sweep_tests(tests, workdir)
-    (workdir / "pyproject.toml").write_text(pristine + mutmut_config(files, tests, also_copy, broken))
     # mutmut stops its stats run at the first failing test: a test that fails on the unmutated code cannot
     # tell mutants apart, so it is left out (and named) and the run starts again, up to RETRIES times
     for attempt in range(RETRIES + 1):
